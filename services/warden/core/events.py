@@ -1,0 +1,227 @@
+"""Typed AgentEvent, the contract agent platforms publish (schemas/agent_event.avsc).
+
+The model enforces what Avro cannot say: step >= 1, non-negative tokens and latencies,
+a body that matches event_type, params that are a JSON object. A test checks these
+fields against the Avro schema so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NonNegInt = Annotated[int, Field(ge=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+
+class EventType(StrEnum):
+    RUN_STARTED = "run_started"
+    LLM_CALL = "llm_call"
+    TOOL_CALL_REQUESTED = "tool_call_requested"
+    TOOL_CALL_COMPLETED = "tool_call_completed"
+    RUN_COMPLETED = "run_completed"
+
+
+def utc_millis(value: datetime) -> datetime:
+    """Event time is stored as timestamp-millis: keep exactly what a round trip keeps."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _json_object(value: str, field: str) -> str:
+    try:
+        parsed = json.loads(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{field} must be a JSON object, got unparsable text {value[:60]!r}") from exc
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{field} must be a JSON object, got JSON {type(parsed).__name__}")
+    return value
+
+
+def _json_text(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        json.loads(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{field} must be JSON text, got {value[:60]!r}") from exc
+    return value
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RunStarted(_Body):
+    workflow_version: str
+    prompt_version: str
+    model: str
+
+
+class LlmCall(_Body):
+    model: str
+    provider: str
+    input_tokens: NonNegInt
+    output_tokens: NonNegInt
+    cached_tokens: NonNegInt = 0
+    latency_ms: NonNegFloat
+    cost_usd: NonNegFloat | None = None
+
+
+class ToolCallRequested(_Body):
+    call_id: str = Field(min_length=1)
+    tool: str = Field(min_length=1)
+    action: str = Field(min_length=1)
+    resource: str | None = None
+    params: str
+
+    @field_validator("params")
+    @classmethod
+    def _params_object(cls, value: str) -> str:
+        return _json_object(value, "params")
+
+    def params_dict(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.params)
+        return parsed
+
+
+class ToolStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    DENIED = "denied"
+
+
+class ToolCallCompleted(_Body):
+    call_id: str = Field(min_length=1)
+    tool: str = Field(min_length=1)
+    status: ToolStatus
+    error_code: str | None = None
+    latency_ms: NonNegFloat
+    output: str | None = None
+
+    @field_validator("output")
+    @classmethod
+    def _output_json(cls, value: str | None) -> str | None:
+        return _json_text(value, "output")
+
+
+class RunStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ESCALATED = "escalated"
+    ABORTED = "aborted"
+
+
+class RunCompleted(_Body):
+    status: RunStatus
+    state_change: str | None = None
+
+    @field_validator("state_change")
+    @classmethod
+    def _state_change_json(cls, value: str | None) -> str | None:
+        return _json_text(value, "state_change")
+
+
+Body = RunStarted | LlmCall | ToolCallRequested | ToolCallCompleted | RunCompleted
+
+BODY_TYPES: dict[EventType, type[_Body]] = {
+    EventType.RUN_STARTED: RunStarted,
+    EventType.LLM_CALL: LlmCall,
+    EventType.TOOL_CALL_REQUESTED: ToolCallRequested,
+    EventType.TOOL_CALL_COMPLETED: ToolCallCompleted,
+    EventType.RUN_COMPLETED: RunCompleted,
+}
+AVRO_BODY_NAMES: dict[str, EventType] = {f"warden.{cls.__name__}": et for et, cls in BODY_TYPES.items()}
+
+
+class AgentEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    event_type: EventType
+    occurred_at: datetime
+    tenant_id: str = Field(min_length=1)
+    workflow: str = Field(min_length=1)
+    run_id: str = Field(min_length=1)
+    agent_id: str = Field(min_length=1)
+    user_id: str | None = None
+    step: int = Field(ge=1, description="1-based step number within the run")
+    body: Body
+
+    @field_validator("event_id")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        try:
+            uuid.UUID(value)
+        except ValueError as exc:
+            raise ValueError(f"event_id must be a UUID, got {value!r}") from exc
+        return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _millis(cls, value: datetime) -> datetime:
+        return utc_millis(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _body_for_type(cls, data: Any) -> Any:
+        """Pick the body record from event_type; an Avro union branch must agree with it."""
+        if not isinstance(data, dict) or "event_type" not in data:
+            return data
+        try:
+            event_type = EventType(data["event_type"])
+        except ValueError:
+            return data  # the enum field reports the bad value
+        body = data.get("body")
+        expected = BODY_TYPES[event_type]
+        if isinstance(body, tuple):  # fastavro union with return_record_name=True
+            branch, fields = body
+            if AVRO_BODY_NAMES.get(branch) != event_type:
+                raise ValueError(
+                    f"body is a {branch.removeprefix('warden.')} but event_type {event_type.value!r} "
+                    f"needs a {expected.__name__}"
+                )
+            body = fields
+        if isinstance(body, _Body) and not isinstance(body, expected):
+            raise ValueError(
+                f"body is a {type(body).__name__} but event_type {event_type.value!r} needs a {expected.__name__}"
+            )
+        if isinstance(body, dict):
+            body = expected.model_validate(body)
+        return {**data, "body": body}
+
+    def to_avro(self) -> dict[str, Any]:
+        record = self.model_dump(mode="python")
+        record["event_type"] = self.event_type.value
+        record["body"] = (f"warden.{type(self.body).__name__}", _enum_values(record["body"]))
+        return record
+
+    def to_json_view(self) -> dict[str, Any]:
+        view = self.model_dump(mode="json")
+        view["occurred_at"] = iso_millis(self.occurred_at)
+        return view
+
+
+def _enum_values(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in fields.items()}
+
+
+def iso_millis(value: datetime) -> str:
+    """The JSON view's timestamp form: ISO-8601 UTC with milliseconds and a Z."""
+    return utc_millis(value).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+EVENT_TYPE_LITERAL = Literal[
+    "run_started", "llm_call", "tool_call_requested", "tool_call_completed", "run_completed"
+]

@@ -1,0 +1,131 @@
+"""Typed output records of the stream processors (schemas/*.avsc besides agent_event).
+
+Policy, risk, approvals, cost and alerts are produced by later services; their
+contracts are fixed now so the ledger lands them from day one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from warden.core.events import utc_millis
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _millis(cls, value: Any) -> Any:
+        return utc_millis(value) if isinstance(value, datetime) else value
+
+    def to_avro(self) -> dict[str, Any]:
+        return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in self.model_dump().items()}
+
+
+class Decision(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+    REQUIRE_APPROVAL = "require_approval"
+
+
+class PolicyDecision(_Record):
+    decision_id: str
+    event_id: str
+    call_id: str
+    run_id: str
+    tenant_id: str
+    decided_at: datetime
+    decision: Decision
+    policy_ids: list[str]
+    reason: str
+    policy_version: str
+
+
+class RiskScore(_Record):
+    event_id: str
+    run_id: str
+    score: float = Field(ge=0.0, le=1.0)
+    factors: dict[str, float]
+    route_to_human: bool
+
+
+class ApprovalOutcome(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class ApprovalDecision(_Record):
+    approval_id: str
+    call_id: str
+    run_id: str
+    approver: str
+    decided_at: datetime
+    decision: ApprovalOutcome
+    rationale: str
+
+
+class CostRollup(_Record):
+    window_start: datetime
+    window_end: datetime
+    tenant_id: str
+    workflow: str
+    model: str
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+    cost_usd: float = Field(ge=0)
+    runs_completed: int = Field(ge=0)
+    runs_succeeded: int = Field(ge=0)
+
+
+class AlertKind(StrEnum):
+    UNAUTHORIZED_ACTION = "unauthorized_action"
+    REPEATED_TOOL_FAILURES = "repeated_tool_failures"
+    RUNAWAY_STEPS = "runaway_steps"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    COST_SPIKE = "cost_spike"
+    SUCCESS_RATE_DROP = "success_rate_drop"
+    POLICY_BLOCK_SPIKE = "policy_block_spike"
+
+
+class Severity(StrEnum):
+    PAGE = "page"
+    TICKET = "ticket"
+    INFO = "info"
+
+
+class Alert(_Record):
+    alert_id: str
+    kind: AlertKind
+    severity: Severity
+    tenant_id: str
+    workflow: str
+    run_id: str | None = None
+    tool: str | None = None
+    summary: str
+    first_seen: datetime
+    last_seen: datetime
+    count: int = Field(ge=1)
+
+
+class DeadLetterKind(StrEnum):
+    DECODE = "decode"
+    VALIDATE = "validate"
+
+
+class DeadLetter(_Record):
+    dead_letter_id: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    source_key: str | None = None
+    error_kind: DeadLetterKind
+    reason: str
+    raw: bytes
+    failed_at: datetime
+    service: str

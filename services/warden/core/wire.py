@@ -1,0 +1,55 @@
+"""Typed messages <-> bytes on a topic: the Avro codec plus the pydantic contract checks.
+
+Everything that reads a topic goes through ``Wire.decode``, so "cannot decode" and
+"decodes but breaks the contract" are told apart the same way in every service
+(they become dead letters of kind ``decode`` and ``validate``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import pydantic
+from pydantic import BaseModel
+
+from warden.core.catalog import MODELS
+from warden.core.codec import AvroCodec
+from warden.core.errors import ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+RECORD_NAMES: dict[type[BaseModel], str] = {model: name for name, model in MODELS.items()}
+
+
+def describe(exc: pydantic.ValidationError) -> str:
+    """One line per broken field, naming the field, the rule and the value found."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "record"
+        found = err.get("input")
+        shown = "" if isinstance(found, dict) else f" (got {found!r:.80})"
+        parts.append(f"{where}: {err['msg']}{shown}")
+    return "; ".join(parts)
+
+
+def validate(model: type[M], data: Any) -> M:
+    """pydantic validation with Warden's error type and a readable message."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(f"invalid {model.__name__}: {describe(exc)}") from exc
+
+
+class Wire:
+    def __init__(self, codec: AvroCodec) -> None:
+        self.codec = codec
+
+    def encode(self, message: BaseModel) -> bytes:
+        name = RECORD_NAMES[type(message)]
+        to_avro = getattr(message, "to_avro", None)
+        record = to_avro() if to_avro is not None else message.model_dump()
+        return self.codec.encode(name, record)
+
+    def decode(self, data: bytes | None, expected: str | None = None) -> BaseModel:
+        """Raises DecodeError for bytes that are not a record, ValidationError for contract breaks."""
+        name, record = self.codec.decode(data, expected)
+        return validate(MODELS[name], record)
