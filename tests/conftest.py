@@ -11,6 +11,8 @@ import pytest
 from warden.broker.admin import ensure_topics
 from warden.broker.tansu import TansuBroker, free_port
 from warden.core.settings import WardenSettings
+from warden.ledger.client import Ledger
+from warden.ledger.migrations import migrate
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +39,19 @@ def topics(settings: WardenSettings) -> WardenSettings:
     """The same settings with every Warden topic created under the test's prefix."""
     ensure_topics(settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def chdb_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """chDB allows one path per process, so the whole session shares one; tests use their own database."""
+    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
+
+
+@pytest.fixture
+def ledger(chdb_url: str) -> Iterator[Ledger]:
+    """A migrated ledger in a database of its own (real ClickHouse engine through chDB)."""
+    db = f"w_{uuid.uuid4().hex[:10]}"
+    client = Ledger(chdb_url, database=db)
+    migrate(client, {"*": 7})
+    yield client
+    client.command(f"DROP DATABASE IF EXISTS {db}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import signal
 
@@ -10,7 +11,6 @@ _PR_SET_PDEATHSIG = 1
 
 def child_preexec() -> None:
     """Runs in the child before exec: ask Linux to SIGTERM it when the parent dies, even by kill -9."""
-    try:
+    # Not Linux: no PDEATHSIG, but Warden's supervisor still terminates children on a normal stop.
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass  # not Linux: Warden's supervisor still terminates children on a normal stop

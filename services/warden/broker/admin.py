@@ -40,7 +40,7 @@ def ensure_topics(settings: WardenSettings, specs: tuple[TopicSpec, ...] = TOPIC
     except KafkaException as exc:
         raise BrokerUnavailableError(f"cannot list topics at {settings.bootstrap_servers}: {exc}") from exc
     wanted = [
-        NewTopic(settings.topic(spec.name), num_partitions=spec.partitions, replication_factor=1,
+        NewTopic(settings.topic(spec.name), num_partitions=spec.partitions, replication_factor=settings.topic_replication_factor,
                  config=dict(spec.config))
         for spec in specs if settings.topic(spec.name) not in existing
     ]

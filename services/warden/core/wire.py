@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from warden.core.catalog import MODELS
 from warden.core.codec import AvroCodec
 from warden.core.errors import ValidationError
+from warden.core.registry import FileSchemaRegistry, HttpSchemaRegistry, SchemaRegistry
+from warden.core.settings import WardenSettings
 
 M = TypeVar("M", bound=BaseModel)
 RECORD_NAMES: dict[type[BaseModel], str] = {model: name for name, model in MODELS.items()}
@@ -53,3 +55,17 @@ class Wire:
         """Raises DecodeError for bytes that are not a record, ValidationError for contract breaks."""
         name, record = self.codec.decode(data, expected)
         return validate(MODELS[name], record)
+
+
+def wire_for(settings: WardenSettings) -> Wire:
+    """The codec every process uses: the HTTP registry when one is configured, else the shared file."""
+    registry: SchemaRegistry
+    if settings.schema_registry_url:
+        auth = None
+        if settings.schema_registry_auth is not None:
+            user, _, password = settings.schema_registry_auth.get_secret_value().partition(":")
+            auth = (user, password)
+        registry = HttpSchemaRegistry(settings.schema_registry_url, auth)
+    else:
+        registry = FileSchemaRegistry(settings.registry_path)
+    return Wire(AvroCodec(registry))

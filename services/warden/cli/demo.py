@@ -1,0 +1,146 @@
+"""`warden demo`: start the embedded stack, simulate three tenants' agents, show what landed."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from confluent_kafka import Producer
+from rich.live import Live
+from rich.table import Table
+
+from warden.cli.output import console, fail, table
+from warden.core import topics
+from warden.core.errors import WardenError
+from warden.core.events import AgentEvent
+from warden.core.settings import WardenSettings
+from warden.core.wire import wire_for
+from warden.demo.simulator import Simulator, malformed
+from warden.ledger import access
+from warden.sdk import WardenClient
+from warden.stack import Stack
+
+
+def _progress(emitted: int, target: int, landed: int, dead: int, elapsed: float) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row("[bold]emitted[/]", f"{emitted:,} / {target:,}", "[bold]landed in ClickHouse[/]",
+                 f"{landed:,}", "[bold]dead letters[/]", f"{dead:,}",
+                 f"{landed / elapsed:,.0f} events/s" if elapsed > 0 else "")
+    return grid
+
+
+def demo(
+    events: int = typer.Option(20_000, "--events", "-n", help="How many agent events to simulate."),
+    bad: int = typer.Option(14, "--bad", help="Malformed records a buggy client sends among them."),
+    seed: int = typer.Option(7, help="Simulation seed (same seed, same runs)."),
+    keep_running: bool = typer.Option(False, "--keep-running", help="Leave the stack up afterwards."),
+    timeout_s: float = typer.Option(300.0, "--timeout", help="Give up waiting for the ledger after this."),
+) -> None:
+    """Run Warden end to end on this machine with simulated agent platforms."""
+    settings = WardenSettings()
+    prefix = f"demo-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
+    simulator = Simulator(seed, datetime.now(UTC).replace(microsecond=0), prefix)
+    simulated = list(simulator.events(events))
+    console.print(f"[bold]Warden demo[/] {prefix}: {len(simulated):,} events from {simulator.seen.runs:,} runs "
+                  f"of 3 tenants and 4 workflows, plus {bad} malformed records")
+    try:
+        with console.status("starting the embedded broker (Tansu) and the services..."):
+            stack = Stack(settings).start()
+    except WardenError as exc:
+        fail(str(exc))
+    try:
+        live_settings = settings.model_copy(update={"kafka_bootstrap_servers": stack.bootstrap})
+        _run(live_settings, settings, simulated, simulator, prefix, bad, seed, timeout_s)
+        if keep_running:
+            console.print("The stack stays up (Ctrl-C stops it).")
+            stop = threading.Event()
+            from warden.cli.stack import stop_on_signals
+
+            stop_on_signals(stop)
+            stack.supervise(stop)
+    except WardenError as exc:
+        fail(str(exc))
+    finally:
+        with console.status("stopping the stack..."):
+            stack.stop()
+
+
+def _run(live: WardenSettings, settings: WardenSettings, simulated: list[AgentEvent], simulator: Simulator,
+         prefix: str, bad: int, seed: int, timeout_s: float) -> None:
+    wire = wire_for(live)
+    bad_records = malformed(wire.codec.encode, seed, simulated[0].occurred_at, bad, prefix)
+    emitted = [0]
+    failure: list[BaseException] = []
+
+    def emit() -> None:
+        try:
+            with WardenClient(live) as client:
+                for i, event in enumerate(simulated):
+                    client.emit(event)
+                    emitted[0] = i + 1
+            raw = Producer(live.kafka_config())
+            for key, value in bad_records:
+                raw.produce(live.topic(topics.AGENT_EVENTS), value, key=key)
+            raw.flush(30)
+        except BaseException as exc:  # reported by the main thread
+            failure.append(exc)
+
+    started = time.monotonic()
+    sender = threading.Thread(target=emit, name="demo-agents", daemon=True)
+    sender.start()
+    landed = dead = 0
+    count_sql = (f"SELECT (SELECT count() FROM warden.agent_events WHERE run_id LIKE '{prefix}-%'), "
+                 f"(SELECT count() FROM warden.dead_letters WHERE source_key LIKE '{prefix}-bad-%')")
+    with Live(_progress(0, len(simulated), 0, 0, 0), console=console, refresh_per_second=4) as view:
+        while time.monotonic() - started < timeout_s:
+            if failure:
+                raise WardenError(f"the simulated agents could not emit: {failure[0]}")
+            _, rows = access.query(settings, count_sql)
+            landed, dead = int(rows[0][0]), int(rows[0][1])
+            view.update(_progress(emitted[0], len(simulated), landed, dead, time.monotonic() - started))
+            if landed >= len(simulated) and dead >= bad:
+                break
+            time.sleep(0.5)
+    elapsed = time.monotonic() - started
+    if landed < len(simulated) or dead < bad:
+        raise WardenError(f"after {elapsed:.0f} s only {landed:,}/{len(simulated):,} events and {dead}/{bad} "
+                          f"dead letters landed; see the logs in {settings.data_dir / 'logs'}")
+    events_file = settings.data_dir / "demo-events.jsonl"
+    with open(events_file, "w") as out:
+        for event in simulated:
+            out.write(json.dumps(event.to_json_view()) + "\n")
+    _summary(settings, prefix, elapsed, events_file, simulator)
+
+
+def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file: Path,
+             simulator: Simulator) -> None:
+    where = f"run_id LIKE '{prefix}-%'"
+    columns, rows = access.query(settings, (
+        "SELECT tenant_id, workflow, uniqExact(run_id) AS runs, count() AS events, "
+        "countIf(event_type = 'tool_call_requested') AS tool_calls, "
+        "countIf(event_type = 'tool_call_completed' AND status = 'error') AS tool_errors, "
+        "round(sumIf(cost_usd, cost_usd IS NOT NULL), 2) AS priced_usd, sum(redactions) AS redactions "
+        f"FROM warden.agent_events WHERE {where} GROUP BY tenant_id, workflow ORDER BY tenant_id, workflow"))
+    console.print(table(columns, rows, title="Read back from ClickHouse (warden.agent_events)"))
+    columns, rows = access.query(settings, (
+        "SELECT error_kind, reason, count() AS n FROM warden.dead_letters "
+        f"WHERE source_key LIKE '{prefix}-bad-%' GROUP BY error_kind, reason ORDER BY error_kind, reason"))
+    console.print(table(columns, [[k, r[:90], n] for k, r, n in rows], title="Dead letters (warden.dead_letters)"))
+    seen = simulator.seen
+    console.print(
+        f"In these runs for the later processors to catch: {seen.refunds_over_100} refunds over $100, "
+        f"{seen.exports_over_1000} exports over 1,000 rows, {seen.deletes} deletes, "
+        f"{seen.out_of_inventory} out-of-inventory tools, {seen.runaway_runs} runaway loops, "
+        f"{seen.tool_failures} tool failures, {seen.cost_spike_calls} cost-spike LLM calls.")
+    console.print(f"\nLanded in {elapsed:.1f} s. The ledger lives at [bold]{settings.ledger_url}[/].")
+    console.print("Query it (read-only) with, for example:")
+    console.print(f'  .venv/bin/warden query "SELECT event_type, count() FROM warden.agent_events '
+                  f"WHERE {where} GROUP BY event_type\"", highlight=False, soft_wrap=True)
+    console.print("  .venv/bin/warden ledger verify", highlight=False)
+    console.print(f"Replay the same events offline:\n  .venv/bin/warden replay {events_file} --out replay-out",
+                  highlight=False, soft_wrap=True)

@@ -1,0 +1,20 @@
+"""`warden`: one command for operators, platform engineers and analysts."""
+
+from __future__ import annotations
+
+import typer
+
+from warden.cli import demo, ledger, replay, stack
+
+app = typer.Typer(help="Warden: the production control plane for LLM agent workflows.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+app.command("up")(stack.up)
+app.command("run")(stack.run)
+app.command("demo")(demo.demo)
+app.command("query")(ledger.query)
+app.command("replay")(replay.replay)
+app.add_typer(ledger.ledger_app, name="ledger")
+app.add_typer(stack.topics_app, name="topics")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,34 @@
+"""`warden replay EVENTS.jsonl --out DIR`: test changes against recorded runs, no broker needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from warden.cli.output import console, errors, fail
+from warden.replay.runner import OUTPUT_FILES
+from warden.replay.runner import replay as run_replay
+
+
+def replay(
+    events: Path = typer.Argument(..., help="JSON lines of AgentEvent (JSON view), one per line"),
+    out: Path = typer.Option(..., "--out", help="Directory for decisions/risk/alerts/costs.jsonl"),
+    policies: Path | None = typer.Option(None, "--policies", help="Cedar policy bundle directory"),
+) -> None:
+    """Run the live processors' code over recorded events, in file order."""
+    if not events.is_file():
+        fail(f"events file {events} does not exist", 2)
+    if policies is not None and not policies.is_dir():
+        fail(f"--policies {policies} is not a directory", 2)
+    if policies is not None:
+        errors.print("note: the policy evaluator has not landed yet; decisions.jsonl stays empty", highlight=False)
+    result = run_replay(events, out)
+    for bad in result.bad:
+        errors.print(f"[red]{events}:{bad.line}[/]: {bad.reason}", highlight=False)
+    console.print(
+        f"replayed {result.events} events ({result.redactions} redactions) into {out}: "
+        + ", ".join(f"{name} {result.outputs.get(name, 0)}" for name in ("events.jsonl", *OUTPUT_FILES))
+    )
+    if result.bad:
+        fail(f"{len(result.bad)} bad line(s) in {events}; every good line was processed")

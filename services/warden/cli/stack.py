@@ -1,0 +1,80 @@
+"""`warden up`, `warden run SERVICE` and `warden topics create`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+import typer
+
+from warden.broker.admin import ensure_topics, wait_for_broker
+from warden.cli.output import console, fail, setup_logging
+from warden.core.errors import WardenError
+from warden.core.settings import WardenSettings
+from warden.stack import SERVICES, Stack
+
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def up() -> None:
+    """Start the stack: the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set) and every service."""
+    setup_logging()
+    settings = WardenSettings()
+    stop = threading.Event()
+    stop_on_signals(stop)
+    try:
+        with Stack(settings) as stack:
+            where = "embedded Tansu" if settings.embedded else "external Kafka"
+            console.print(f"[green]Warden is up[/]: {where} at {stack.bootstrap}; services {', '.join(SERVICES)}")
+            console.print(f"ledger: {settings.ledger_url}   logs: {stack.log_dir}")
+            console.print("Ctrl-C stops everything.")
+            stack.supervise(stop)
+    except WardenError as exc:
+        fail(str(exc))
+    console.print("Warden stopped.")
+
+
+def _services() -> dict[str, Callable[[threading.Event], None]]:
+    def ledger_sink(stop: threading.Event) -> None:
+        from warden.ledger_sink.service import run_service
+        from warden.ledger_sink.settings import LedgerSinkSettings
+
+        run_service(LedgerSinkSettings(), stop)
+
+    return {"ledger-sink": ledger_sink}
+
+
+def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:
+    """Run one service in the foreground: the entrypoint of each container in docker-compose."""
+    setup_logging()
+    services = _services()
+    if service not in services:
+        fail(f"unknown service {service!r}; expected one of {', '.join(sorted(services))}", 2)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    try:
+        services[service](stop)
+    except WardenError as exc:
+        fail(f"{service}: {exc}")
+
+
+@topics_app.command("create")
+def create_topics() -> None:
+    """Create every Warden topic with its partitions and configs (idempotent)."""
+    settings = WardenSettings()
+    try:
+        wait_for_broker(settings)
+        created = ensure_topics(settings)
+    except WardenError as exc:
+        fail(str(exc))
+    console.print(f"created: {', '.join(created) or 'nothing (all topics exist)'}")

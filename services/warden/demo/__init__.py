@@ -1,0 +1,1 @@
+"""`warden demo`: the embedded stack fed by simulated agent platforms."""

@@ -1,0 +1,1 @@
+"""The immutable ledger in ClickHouse: tables, migrations, hash chains, redaction, queries."""

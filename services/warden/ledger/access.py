@@ -1,0 +1,58 @@
+"""How tools outside the sink reach the ledger: through the running stack's loopback
+endpoint when there is one (chDB allows one process per path), else directly."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from warden.core.errors import LedgerError, ReadOnlyQueryError
+from warden.core.settings import WardenSettings
+from warden.ledger.client import Ledger
+from warden.ledger.endpoint import ENDPOINT_FILE
+from warden.ledger.readonly import run_readonly
+
+Result = tuple[list[str], list[list[Any]]]
+
+
+def endpoint_url(settings: WardenSettings) -> str | None:
+    path = settings.data_dir / ENDPOINT_FILE
+    if not path.exists():
+        return None
+    try:
+        url: str = json.loads(path.read_text())["url"]
+    except (ValueError, KeyError):
+        return None
+    try:
+        httpx.get(f"{url}/health", timeout=1.0)
+    except httpx.HTTPError:
+        return None  # a stale file from a stack that did not stop cleanly
+    return url
+
+
+def query(settings: WardenSettings, sql: str, timeout_s: float = 120.0) -> Result:
+    """Read-only SQL against the ledger, wherever it lives."""
+    url = endpoint_url(settings) if settings.embedded_ledger else None
+    if url is not None:
+        try:
+            response = httpx.post(f"{url}/query", json={"sql": sql}, timeout=timeout_s)
+        except httpx.HTTPError as exc:
+            raise LedgerError(f"ledger endpoint {url} failed: {exc}") from exc
+        body = response.json()
+        if response.status_code != 200:
+            error = ReadOnlyQueryError if body.get("kind") == "ReadOnlyQueryError" else LedgerError
+            raise error(body.get("error", response.text))
+        return body["columns"], body["rows"]
+    ledger = Ledger.from_settings(settings)
+    try:
+        columns, rows = run_readonly(ledger, sql)
+        return columns, [list(r) for r in rows]
+    finally:
+        ledger.close()
+
+
+def scalar(settings: WardenSettings, sql: str) -> Any:
+    _, rows = query(settings, sql)
+    return rows[0][0] if rows else None

@@ -1,0 +1,82 @@
+"""One way to reach ClickHouse: clickhouse-connect over ``chdb://`` (embedded) or ``http(s)://``.
+
+chDB is in-process and locks its path, so a process holds exactly one client and every
+thread (the sink loop, the loopback query endpoint) goes through it under a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.query import QueryResult
+
+from warden.core.errors import LedgerError
+from warden.core.settings import WardenSettings
+
+
+class Ledger:
+    def __init__(self, url: str, database: str = "warden", user: str = "default", password: str = "") -> None:
+        self.url = url
+        self.database = database
+        self._lock = threading.RLock()
+        try:
+            if url.startswith("chdb://"):
+                self._client: Client = clickhouse_connect.get_client(dsn=url)
+            else:
+                self._client = clickhouse_connect.get_client(dsn=url, username=user, password=password)
+        except Exception as exc:
+            hint = " (is another process holding this chDB path? stop `warden up` or use `warden query`)" \
+                if url.startswith("chdb://") else ""
+            raise LedgerError(f"cannot open the ledger at {url}: {exc}{hint}") from exc
+
+    @classmethod
+    def from_settings(cls, settings: WardenSettings) -> Ledger:
+        if settings.embedded_ledger:
+            (settings.data_dir / "ledger").mkdir(parents=True, exist_ok=True)
+        return cls(settings.ledger_url, settings.clickhouse_database, settings.clickhouse_user,
+                   settings.clickhouse_password.get_secret_value())
+
+    @property
+    def embedded(self) -> bool:
+        return self.url.startswith("chdb://")
+
+    def command(self, sql: str, settings: dict[str, Any] | None = None) -> Any:
+        with self._lock:
+            try:
+                return self._client.command(sql, settings=settings)
+            except Exception as exc:
+                raise LedgerError(f"ledger command failed: {exc}\n  statement: {sql[:300]}") from exc
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None,
+              settings: dict[str, Any] | None = None) -> QueryResult:
+        with self._lock:
+            try:
+                return self._client.query(sql, parameters=parameters, settings=settings)
+            except Exception as exc:
+                raise LedgerError(f"ledger query failed: {exc}\n  query: {sql[:300]}") from exc
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.query(sql, parameters).result_rows]
+
+    def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        rows = self.rows(sql, parameters)
+        return rows[0][0] if rows else None
+
+    def insert(self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]) -> None:
+        """Column-oriented insert: ``data[i]`` holds every value of ``columns[i]``."""
+        if not data or not data[0]:
+            return
+        with self._lock:
+            try:
+                self._client.insert(f"{self.database}.{table}", data=data, column_names=list(columns),
+                                    column_oriented=True)
+            except Exception as exc:
+                raise LedgerError(f"insert of {len(data[0])} rows into {table} failed: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.close()

@@ -1,0 +1,120 @@
+"""Which topic lands in which ledger table, and how a typed record becomes a row.
+
+The column lists here are the hashed content of each record (the hash chain covers
+exactly these plus record_id, chain_key and chain_seq), so `warden ledger verify`
+recomputes hashes from what an analyst can read.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from warden.core import records, topics
+from warden.core.events import (
+    AgentEvent,
+    LlmCall,
+    RunCompleted,
+    RunStarted,
+    ToolCallCompleted,
+    ToolCallRequested,
+)
+from warden.ledger.redaction import redact_many
+
+CHAIN_COLUMNS = ("record_id", "chain_key", "chain_seq")
+SOURCE_COLUMNS = ("src_topic", "src_partition", "src_offset")
+LINK_COLUMNS = ("prev_hash", "hash")
+
+_BODY_COLUMNS = (
+    "workflow_version", "prompt_version", "model", "provider", "input_tokens", "output_tokens",
+    "cached_tokens", "latency_ms", "cost_usd", "call_id", "tool", "action", "resource", "params",
+    "status", "error_code", "output", "state_change",
+)
+_EVENT_BODIES = (RunStarted, LlmCall, ToolCallRequested, ToolCallCompleted, RunCompleted)
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, StrEnum) else value
+
+
+def _model_row(message: BaseModel) -> dict[str, Any]:
+    return {name: _plain(getattr(message, name)) for name in type(message).model_fields}
+
+
+def event_row(event: BaseModel) -> dict[str, Any]:
+    """Flatten the body into nullable columns and redact params, output and state_change."""
+    assert isinstance(event, AgentEvent)
+    row = {name: _plain(getattr(event, name)) for name in AgentEvent.model_fields if name != "body"}
+    row.update(dict.fromkeys(_BODY_COLUMNS))
+    for name in type(event.body).model_fields:
+        row[name] = _plain(getattr(event.body, name))
+    texts, counts = redact_many(row["params"], row["output"], row["state_change"])
+    row["params"], row["output"], row["state_change"] = texts
+    row["redactions"] = sum(counts.values())
+    row["redaction_kinds"] = sorted(kind for kind, n in counts.items() if n)
+    return row
+
+
+def dead_letter_row(message: BaseModel) -> dict[str, Any]:
+    row = _model_row(message)
+    row["raw"] = base64.b64encode(row["raw"]).decode("ascii")
+    return row
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    topic: str
+    model: type[BaseModel]
+    time_column: str
+    columns: tuple[str, ...]
+    record_id: Callable[[Any], str]
+    to_row: Callable[[BaseModel], dict[str, Any]] = _model_row
+
+    @property
+    def hashed_columns(self) -> tuple[str, ...]:
+        return self.columns + CHAIN_COLUMNS
+
+    @property
+    def insert_columns(self) -> tuple[str, ...]:
+        return self.columns + CHAIN_COLUMNS + SOURCE_COLUMNS + LINK_COLUMNS
+
+
+def _fields(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(model.model_fields)
+
+
+_EVENT_COLUMNS = tuple(n for n in AgentEvent.model_fields if n != "body") + _BODY_COLUMNS + (
+    "redactions", "redaction_kinds")
+
+TABLES: dict[str, Table] = {
+    t.topic: t
+    for t in (
+        Table("agent_events", topics.AGENT_EVENTS, AgentEvent, "occurred_at", _EVENT_COLUMNS,
+              lambda m: m.event_id, event_row),
+        Table("policy_decisions", topics.POLICY_DECISIONS, records.PolicyDecision, "decided_at",
+              _fields(records.PolicyDecision), lambda m: m.decision_id),
+        Table("risk_scores", topics.RISK_SCORES, records.RiskScore, "ingested_at",
+              _fields(records.RiskScore), lambda m: m.event_id),
+        Table("approvals", topics.APPROVAL_DECISIONS, records.ApprovalDecision, "decided_at",
+              _fields(records.ApprovalDecision), lambda m: m.approval_id),
+        Table("cost_rollups", topics.COST_ROLLUPS, records.CostRollup, "window_start",
+              _fields(records.CostRollup),
+              lambda m: _digest(m.window_start, m.window_end, m.tenant_id, m.workflow, m.model)),
+        Table("alerts", topics.ALERTS, records.Alert, "last_seen", _fields(records.Alert),
+              lambda m: f"{m.alert_id}:{m.count}"),
+        Table("dead_letters", topics.DEADLETTER, records.DeadLetter, "failed_at",
+              _fields(records.DeadLetter), lambda m: m.dead_letter_id, dead_letter_row),
+    )
+}
+TABLES_BY_NAME = {t.name: t for t in TABLES.values()}

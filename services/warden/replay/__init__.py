@@ -1,0 +1,1 @@
+"""`warden replay`: the live processors' code over a JSON-lines file, with no broker."""

@@ -1,0 +1,84 @@
+"""Offline replay (DESIGN.md): same processor code as the live services, in file order.
+
+Processors that exist today: contract validation and the ledger's redaction. Policy,
+risk, cost and alerts join as their services land; until then their output files are
+written empty so scripts can rely on all four files existing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from warden.core.errors import ValidationError
+from warden.core.events import AgentEvent, iso_millis
+from warden.core.wire import validate
+from warden.ledger.tables import event_row
+
+OUTPUT_FILES = ("decisions.jsonl", "risk.jsonl", "alerts.jsonl", "costs.jsonl")
+
+
+@dataclass(frozen=True)
+class BadLine:
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass
+class ReplayResult:
+    events: int = 0
+    redactions: int = 0
+    bad: list[BadLine] = field(default_factory=list)
+    outputs: dict[str, int] = field(default_factory=dict)
+
+
+def read_events(lines: IO[str]) -> Iterator[tuple[int, AgentEvent | BadLine]]:
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            yield number, BadLine(number, f"not JSON: {exc}")
+            continue
+        if not isinstance(data, dict):
+            yield number, BadLine(number, f"expected a JSON object (an AgentEvent), got {type(data).__name__}")
+            continue
+        try:
+            yield number, validate(AgentEvent, data)
+        except ValidationError as exc:
+            yield number, BadLine(number, str(exc))
+
+
+def ledger_view(event: AgentEvent) -> dict[str, Any]:
+    """The event as the ledger stores it: flattened, redacted, with its redaction count."""
+    row = event_row(event)
+    row["occurred_at"] = iso_millis(event.occurred_at)
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def replay(events_path: Path, out_dir: Path) -> ReplayResult:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = ReplayResult()
+    handles = {name: open(out_dir / name, "w") for name in (*OUTPUT_FILES, "events.jsonl")}  # noqa: SIM115
+    try:
+        with open(events_path) as lines:
+            for _, item in read_events(lines):
+                if isinstance(item, BadLine):
+                    result.bad.append(item)
+                    continue
+                view = ledger_view(item)
+                result.events += 1
+                result.redactions += view["redactions"]
+                handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
+    finally:
+        for handle in handles.values():
+            handle.close()
+    result.outputs = {name: len((out_dir / name).read_text().splitlines()) for name in handles}
+    return result

@@ -1,0 +1,156 @@
+"""`warden up`: the embedded stack as one supervised process tree.
+
+Tansu (when no KAFKA_BOOTSTRAP_SERVERS is set) plus one `warden run SERVICE` child per
+service, exactly what the distributed deployment runs one container each. Children get
+PDEATHSIG so nothing outlives the supervisor, and a service that crashes is restarted
+(it resumes from its committed offsets).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from warden.broker.admin import ensure_topics, wait_for_broker
+from warden.broker.tansu import TansuBroker
+from warden.core.errors import WardenError
+from warden.core.settings import WardenSettings
+from warden.ledger.endpoint import ENDPOINT_FILE
+from warden.supervise import child_preexec
+
+log = logging.getLogger("warden.stack")
+
+# Services in start order. Later issues add policy-evaluator, risk-scorer, cost-aggregator, ...
+SERVICES: tuple[str, ...] = ("ledger-sink",)
+
+
+def warden_command() -> list[str]:
+    exe = Path(sys.executable).with_name("warden")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "warden.cli.main"]
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    restarts: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Stack:
+    def __init__(self, settings: WardenSettings, services: tuple[str, ...] = SERVICES) -> None:
+        self.settings = settings
+        self.services = services
+        self.data_dir = settings.data_dir.resolve()
+        self.log_dir = self.data_dir / "logs"
+        self.broker: TansuBroker | None = None
+        self.children: dict[str, Child] = {}
+        self.bootstrap = settings.bootstrap_servers
+        self._stopping = threading.Event()
+
+    @property
+    def endpoint_file(self) -> Path:
+        return self.data_dir / ENDPOINT_FILE
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["KAFKA_BOOTSTRAP_SERVERS"] = self.bootstrap
+        env["WARDEN_DATA_DIR"] = str(self.data_dir)
+        env["WARDEN_TOPIC_PREFIX"] = self.settings.topic_prefix
+        env["WARDEN_QUERY_PORT"] = str(self.settings.query_port)
+        return env
+
+    def start(self, ready_timeout_s: float = 60.0) -> Stack:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.settings.embedded:
+                self.broker = TansuBroker(self.settings.embedded_broker_port, self.settings.tansu_bin,
+                                          self.log_dir / "tansu.log").start()
+                self.bootstrap = self.broker.bootstrap
+            probe = self.settings.model_copy(update={"kafka_bootstrap_servers": self.bootstrap})
+            wait_for_broker(probe)
+            ensure_topics(probe)
+            self.endpoint_file.unlink(missing_ok=True)
+            for name in self.services:
+                self._spawn(name)
+            self._wait_ready(ready_timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, name: str, restarts: int = 0) -> None:
+        out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        process = subprocess.Popen(
+            [*warden_command(), "run", name], env=self._env(), stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=child_preexec,
+        )
+        out.close()
+        self.children[name] = Child(name, process, restarts)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        """The stack is ready when the ledger-sink serves queries (it has migrated and subscribed)."""
+        if "ledger-sink" not in self.services or not self.settings.embedded_ledger:
+            return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.endpoint_file.exists():
+                return
+            child = self.children["ledger-sink"]
+            if child.process.poll() is not None:
+                raise WardenError(
+                    f"ledger-sink exited with code {child.process.returncode} at start; "
+                    f"see {self.log_dir / 'ledger-sink.log'}:\n{tail(self.log_dir / 'ledger-sink.log')}"
+                )
+            time.sleep(0.1)
+        raise WardenError(f"ledger-sink was not ready within {timeout_s:.0f} s; see {self.log_dir}")
+
+    def supervise(self, stop: threading.Event, max_restarts: int = 5) -> None:
+        """Restart crashed services (they resume from committed offsets) until ``stop`` is set."""
+        while not stop.wait(0.5):
+            for name, child in list(self.children.items()):
+                code = child.process.poll()
+                if code is None or self._stopping.is_set():
+                    continue
+                if child.restarts >= max_restarts:
+                    raise WardenError(f"{name} crashed {child.restarts + 1} times; last exit code {code}; "
+                                      f"see {self.log_dir / (name + '.log')}")
+                log.warning("%s exited with code %s; restarting", name, code)
+                self._spawn(name, child.restarts + 1)
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        self._stopping.set()
+        for child in self.children.values():
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for child in self.children.values():
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        if self.broker is not None:
+            self.broker.stop()
+        self.endpoint_file.unlink(missing_ok=True)
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

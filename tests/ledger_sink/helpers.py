@@ -1,0 +1,49 @@
+"""Shared by the sink's integration tests: produce recorded events, wait for the ledger."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from confluent_kafka import Producer
+
+from warden.core.events import AgentEvent
+from warden.core.settings import WardenSettings
+from warden.core.topics import AGENT_EVENTS
+from warden.core.wire import wire_for
+from warden.demo.simulator import Simulator
+
+
+def simulated(count: int, prefix: str, seed: int = 3) -> list[AgentEvent]:
+    return list(Simulator(seed, datetime(2026, 11, 2, 8, 0, tzinfo=UTC), prefix).events(count))[:count]
+
+
+def produce(settings: WardenSettings, events: Iterable[AgentEvent],
+            raw: Iterable[tuple[bytes, bytes]] = ()) -> int:
+    wire = wire_for(settings)
+    producer = Producer({**settings.kafka_config(), "enable.idempotence": True, "linger.ms": 5})
+    topic = settings.topic(AGENT_EVENTS)
+    n = 0
+    for event in events:
+        producer.produce(topic, wire.encode(event), key=event.run_id.encode())
+        n += 1
+        if n % 5000 == 0:
+            producer.poll(0)
+    for key, value in raw:
+        producer.produce(topic, value, key=key)
+    assert producer.flush(30) == 0
+    return n
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 60.0, step: Callable[[], None] | None = None,
+             what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if step is not None:
+            step()
+        if condition():
+            return
+        if step is None:
+            time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")

@@ -1,0 +1,114 @@
+"""ledger-sink against the real Tansu broker and the real ClickHouse engine (chDB)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import pytest
+from confluent_kafka import Consumer
+from tests.ledger_sink.helpers import produce, simulated, wait_for
+
+from warden.core.settings import WardenSettings
+from warden.core.topics import DEADLETTER
+from warden.core.wire import wire_for
+from warden.demo.simulator import malformed
+from warden.ledger.client import Ledger
+from warden.ledger.verify import verify
+from warden.ledger_sink.service import LedgerSink
+from warden.ledger_sink.settings import LedgerSinkSettings
+
+pytestmark = pytest.mark.integration
+
+
+def sink_settings(topics: WardenSettings, ledger: Ledger, **extra: object) -> LedgerSinkSettings:
+    return LedgerSinkSettings(**{**topics.model_dump(), "clickhouse_database": ledger.database,
+                                 "group_id": f"sink-{uuid.uuid4().hex[:8]}", "serve_queries": False, **extra})
+
+
+def count(ledger: Ledger, table: str, where: str = "1") -> int:
+    return int(ledger.scalar(f"SELECT count() FROM {ledger.database}.{table} WHERE {where}"))
+
+
+def test_good_events_land_once_and_every_kind_of_bad_record_is_dead_lettered(
+        topics: WardenSettings, ledger: Ledger) -> None:
+    events = simulated(600, "svc")
+    bad = malformed(wire_for(topics).codec.encode, 1, events[0].occurred_at, 7, "svc")
+    produce(topics, events[:300], bad)
+    produce(topics, events[300:])
+    sink = LedgerSink(sink_settings(topics, ledger, batch_max_rows=200), ledger).start()
+    try:
+        wait_for(lambda: count(ledger, "agent_events") >= 600 and count(ledger, "dead_letters") >= 7,
+                 step=sink.poll_once, what="600 events and 7 dead letters")
+    finally:
+        sink.close()
+    assert count(ledger, "agent_events") == 600
+    assert ledger.scalar(f"SELECT uniqExact(event_id) FROM {ledger.database}.agent_events") == 600
+    reasons = dict(ledger.rows(f"SELECT source_key, reason FROM {ledger.database}.dead_letters"))
+    by_kind = " | ".join(sorted(reasons.values()))
+    assert "found 0x7b" in by_kind  # garbage bytes
+    assert "unknown schema id 999" in by_kind
+    assert "truncated or corrupt Avro body" in by_kind
+    assert "step: Input should be greater than or equal to 1" in by_kind
+    assert "input_tokens: Input should be greater than or equal to 0" in by_kind
+    assert "body is a LlmCall but event_type 'tool_call_requested'" in by_kind
+    assert "params must be a JSON object" in by_kind
+    raw, offset, topic = ledger.rows(
+        f"SELECT raw, source_offset, source_topic FROM {ledger.database}.dead_letters "
+        "WHERE reason LIKE '%0x7b%'")[0]
+    assert base64.b64decode(raw).startswith(b'{"not"')
+    assert topic == topics.topic("agent.events") and offset >= 300
+    assert sink.metrics.counters['dead_letters:kind="decode",topic="agent.events"'] == 3
+    assert sink.metrics.counters['dead_letters:kind="validate",topic="agent.events"'] == 4
+    assert verify(ledger).ok
+
+
+def test_dead_letters_are_published_on_the_deadletter_topic(topics: WardenSettings, ledger: Ledger) -> None:
+    produce(topics, [], [(b"k1", b"garbage bytes")])
+    sink = LedgerSink(sink_settings(topics, ledger), ledger).start()
+    try:
+        wait_for(lambda: count(ledger, "dead_letters") >= 1, step=sink.poll_once, what="a dead letter")
+    finally:
+        sink.close()
+    consumer = Consumer({**topics.kafka_config(), "group.id": f"dl-{uuid.uuid4().hex[:6]}",
+                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    consumer.subscribe([topics.topic(DEADLETTER)])
+    wire = wire_for(topics)
+    letters = []
+    try:
+        wait_for(lambda: bool(letters.extend(m for m in consumer.consume(10, 0.5) if not m.error())) or
+                 bool(letters), what="the deadletter topic")
+    finally:
+        consumer.close()
+    letter = wire.decode(letters[0].value(), "warden.DeadLetter")
+    assert letter.raw == b"garbage bytes"  # type: ignore[attr-defined]
+    assert letter.source_key == "k1"  # type: ignore[attr-defined]
+
+
+def test_a_flush_that_landed_but_never_committed_is_not_landed_twice(
+        topics: WardenSettings, ledger: Ledger) -> None:
+    """The crash window of an at-least-once consumer: rows inserted, offsets not committed."""
+    events = simulated(900, "crash")
+    produce(topics, events)
+    settings = sink_settings(topics, ledger, batch_max_rows=400)
+    first = LedgerSink(settings, ledger).start()
+    landed: list[object] = []
+
+    def land_without_commit() -> None:
+        if first.fill_buffer():
+            landed.extend(first.land_buffered())
+
+    wait_for(lambda: bool(landed), step=land_without_commit, what="one landed flush")
+    first.close()  # "crash": no commit
+    assert 0 < count(ledger, "agent_events") < 900
+    second = LedgerSink(settings, ledger).start()
+    try:
+        wait_for(lambda: count(ledger, "agent_events") >= 900, step=second.poll_once, what="900 events")
+        for _ in range(10):
+            second.poll_once()
+    finally:
+        second.close()
+    assert count(ledger, "agent_events") == 900
+    assert ledger.scalar(f"SELECT uniqExact(event_id) FROM {ledger.database}.agent_events") == 900
+    assert second.metrics.counters["duplicates_skipped"] > 0
+    assert verify(ledger).ok

@@ -1,0 +1,65 @@
+"""`warden replay`: every good line processed, every bad line named, non-zero exit if any."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.ledger_sink.helpers import simulated
+
+from warden.replay.runner import OUTPUT_FILES, replay
+from warden.stack import warden_command
+
+
+def write_events(path: Path) -> list[str]:
+    events = simulated(40, "replay")
+    lines = [json.dumps(e.to_json_view()) for e in events]
+    broken = json.loads(lines[3])
+    broken["step"] = 0
+    lines.insert(5, json.dumps(broken))  # line 6
+    lines.insert(10, "{not json")  # line 11
+    lines.insert(15, "[1, 2]")  # line 16
+    mismatch = json.loads(lines[20])
+    mismatch["event_type"] = "run_completed" if mismatch["event_type"] != "run_completed" else "llm_call"
+    lines.insert(25, json.dumps(mismatch))  # line 26
+    path.write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def test_bad_lines_are_named_and_good_lines_all_processed(tmp_path: Path) -> None:
+    source = tmp_path / "events.jsonl"
+    write_events(source)
+    result = replay(source, tmp_path / "out")
+    assert result.events == 40
+    assert [b.line for b in result.bad] == [6, 11, 16, 26]
+    reasons = {b.line: b.reason for b in result.bad}
+    assert "step" in reasons[6]
+    assert "not JSON" in reasons[11]
+    assert "expected a JSON object" in reasons[16]
+    assert "body" in reasons[26] or "extra" in reasons[26].lower() or "field required" in reasons[26].lower()
+    for name in (*OUTPUT_FILES, "events.jsonl"):
+        assert (tmp_path / "out" / name).exists()
+    landed = [json.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]
+    assert len(landed) == 40
+    assert all("@example" not in json.dumps(row) for row in landed)  # redacted as the ledger stores it
+    assert result.redactions > 0
+
+
+def test_the_cli_exits_non_zero_naming_each_bad_line(tmp_path: Path) -> None:
+    source = tmp_path / "events.jsonl"
+    write_events(source)
+    done = subprocess.run([*warden_command(), "replay", str(source), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    for line in (6, 11, 16, 26):
+        assert f"events.jsonl:{line}" in done.stderr.replace("\n", "")
+    assert "replayed 40 events" in done.stdout
+
+
+def test_a_clean_file_exits_zero(tmp_path: Path) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text("".join(json.dumps(e.to_json_view()) + "\n" for e in simulated(10, "clean")))
+    done = subprocess.run([*warden_command(), "replay", str(source), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
