@@ -1,0 +1,109 @@
+"""asyncio face of the SDK: the same client, and never a blocking call on the event loop.
+
+``emit`` only encodes and enqueues (microseconds); a full local queue is waited out with
+``asyncio.sleep``; flushing runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from warden.core.errors import BrokerUnavailableError
+from warden.core.events import AgentEvent
+from warden.core.settings import WardenSettings
+from warden.sdk.client import WardenClient
+from warden.sdk.run import RunEvents
+
+
+class AsyncWardenClient:
+    def __init__(self, settings: WardenSettings | None = None, *, max_wait_s: float = 10.0,
+                 producer_config: dict[str, Any] | None = None) -> None:
+        self.sync = WardenClient(settings, max_wait_s=max_wait_s, producer_config=producer_config)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return self.sync.stats
+
+    def run(self, tenant_id: str, workflow: str, agent_id: str, *, run_id: str | None = None,
+            user_id: str | None = None) -> AsyncRun:
+        return AsyncRun(self, RunEvents(tenant_id, workflow, agent_id, run_id or str(uuid.uuid4()), user_id))
+
+    async def emit(self, event: AgentEvent) -> None:
+        client = self.sync
+        if client._errors:
+            client._raise_failures()
+        value, key = client._encode(event), event.run_id.encode()
+        deadline = time.monotonic() + client.max_wait_s
+        while not client._produce(value, key):
+            if time.monotonic() > deadline:
+                raise BrokerUnavailableError(
+                    f"the local queue stayed full for {client.max_wait_s:.0f} s: Kafka at "
+                    f"{client.settings.bootstrap_servers} is not taking events"
+                )
+            await asyncio.sleep(0.005)
+
+    async def flush(self, timeout_s: float | None = None) -> None:
+        await asyncio.to_thread(self.sync.flush, timeout_s)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.sync.close)
+
+    async def __aenter__(self) -> AsyncWardenClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+
+class AsyncRun:
+    def __init__(self, client: AsyncWardenClient, events: RunEvents) -> None:
+        self.client = client
+        self.events = events
+
+    @property
+    def run_id(self) -> str:
+        return self.events.run_id
+
+    async def _emit(self, event: AgentEvent) -> AgentEvent:
+        await self.client.emit(event)
+        return event
+
+    async def started(self, workflow_version: str, prompt_version: str, model: str, *,
+                      at: datetime | None = None) -> AgentEvent:
+        return await self._emit(self.events.started(workflow_version, prompt_version, model, at))
+
+    async def llm_call(self, model: str, provider: str, input_tokens: int, output_tokens: int,
+                       latency_ms: float, *, cached_tokens: int = 0, cost_usd: float | None = None,
+                       at: datetime | None = None) -> AgentEvent:
+        return await self._emit(self.events.llm_call(model, provider, input_tokens, output_tokens, latency_ms,
+                                                     cached_tokens, cost_usd, at))
+
+    async def tool_call_requested(self, tool: str, action: str, params: dict[str, Any] | str, *,
+                                  resource: str | None = None, call_id: str | None = None,
+                                  at: datetime | None = None) -> str:
+        event = await self._emit(self.events.tool_call_requested(tool, action, params, resource, call_id, at))
+        return event.body.call_id  # type: ignore[union-attr]
+
+    async def tool_call_completed(self, call_id: str, tool: str, status: str, latency_ms: float, *,
+                                  output: Any = None, error_code: str | None = None,
+                                  at: datetime | None = None) -> AgentEvent:
+        return await self._emit(self.events.tool_call_completed(call_id, tool, status, latency_ms, output,
+                                                                error_code, at))
+
+    async def completed(self, status: str, *, state_change: Any = None,
+                        at: datetime | None = None) -> AgentEvent:
+        return await self._emit(self.events.run_completed(status, state_change, at))
+
+    async def __aenter__(self) -> AsyncRun:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if exc is not None and not self.events.completed:
+            await self.completed("failed", state_change={"error": type(exc).__name__})
