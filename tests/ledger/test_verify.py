@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tests.ledger_sink.test_processor import event, incoming
-
 from warden.ledger.client import Ledger
 from warden.ledger.tables import TABLES_BY_NAME
 from warden.ledger.verify import verify

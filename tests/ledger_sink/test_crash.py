@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.ledger_sink.helpers import produce, simulated, wait_for
 
+from tests.ledger_sink.helpers import produce, simulated, wait_for
 from warden.core.settings import WardenSettings
 from warden.ledger.endpoint import ENDPOINT_FILE
 from warden.stack import warden_command

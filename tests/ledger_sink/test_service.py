@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 from confluent_kafka import Consumer
-from tests.ledger_sink.helpers import produce, simulated, wait_for
 
+from tests.ledger_sink.helpers import produce, simulated, wait_for
 from warden.core.settings import WardenSettings
 from warden.core.topics import DEADLETTER
 from warden.core.wire import wire_for

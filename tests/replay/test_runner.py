@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 from tests.ledger_sink.helpers import simulated
-
 from warden.replay.runner import OUTPUT_FILES, replay
 from warden.stack import warden_command
 

@@ -40,8 +40,8 @@ def ensure_topics(settings: WardenSettings, specs: tuple[TopicSpec, ...] = TOPIC
     except KafkaException as exc:
         raise BrokerUnavailableError(f"cannot list topics at {settings.bootstrap_servers}: {exc}") from exc
     wanted = [
-        NewTopic(settings.topic(spec.name), num_partitions=spec.partitions, replication_factor=settings.topic_replication_factor,
-                 config=dict(spec.config))
+        NewTopic(settings.topic(spec.name), num_partitions=spec.partitions,
+                 replication_factor=settings.topic_replication_factor, config=dict(spec.config))
         for spec in specs if settings.topic(spec.name) not in existing
     ]
     if not wanted:

@@ -2,8 +2,10 @@
 
 A chain is one (table, chain_key) pair; chain_key is the record's Kafka key (run_id for
 run-keyed topics), so one chain is always written by one sink consumer, in offset order,
-however far the sink scales out. Values are canonicalised so that what is read back
-(naive UTC datetimes, floats for integral numbers) hashes the same as what was written.
+however far the sink scales out. The hashed payload is JSON of the column values in
+table order: ClickHouse gives back the same Python types that were written (floats for
+Float64, ints for Int/UInt), except that datetimes come back naive in UTC and maps may
+come back in another order, which the encoding below makes irrelevant.
 """
 
 from __future__ import annotations
@@ -12,34 +14,26 @@ import hashlib
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 GENESIS = "0" * 64
 
 
-def canonical(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, Enum):
-        return value.value
+def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    if isinstance(value, dict):
-        return [[str(k), canonical(v)] for k, v in sorted(value.items())]
-    if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
     if isinstance(value, bytes):
         return value.hex()
-    raise TypeError(f"cannot canonicalise {type(value).__name__} for the hash chain: {value!r:.60}")
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"cannot encode {type(value).__name__} for the hash chain: {value!r:.60}")
+
+
+def canonical(values: Iterable[Any]) -> str:
+    return json.dumps(list(values), separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=_default)
 
 
 def link(prev_hash: str, values: Iterable[Any]) -> str:
-    payload = json.dumps([canonical(v) for v in values], separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
+    return hashlib.sha256(f"{prev_hash}\n{canonical(values)}".encode()).hexdigest()

@@ -9,6 +9,7 @@ give up after a bounded wait with an error naming the broker.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 import time
 import uuid
@@ -31,10 +32,9 @@ _open_clients: weakref.WeakSet[WardenClient] = weakref.WeakSet()
 @atexit.register
 def _flush_at_exit() -> None:
     for client in list(_open_clients):
-        try:
+        # Nothing to raise to at interpreter exit; librdkafka has logged the delivery failure.
+        with contextlib.suppress(BrokerError):
             client.close()
-        except BrokerError:
-            pass  # nothing to raise to at interpreter exit; the error was logged by librdkafka
 
 
 class WardenClient:

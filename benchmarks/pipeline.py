@@ -1,0 +1,222 @@
+"""End-to-end pipeline benchmark: SDK -> Tansu -> ledger-sink -> ClickHouse (chDB), on this machine.
+
+In one run it measures, on one embedded broker:
+  raw      the same confluent-kafka client producing and consuming the same encoded events, no processing;
+  e2e      N events emitted through the SDK and landed by a real `warden run ledger-sink` process,
+           timed from the first emit until all N are queryable;
+  latency  a paced stream (default 5,000 events/s, below capacity) with emit -> queryable latency per
+           sampled event (ClickHouse's ingested_at minus the emit wall time);
+  sdk      the caller-side cost of an emit (pre-built event) and of building + emitting through a Run.
+The last line printed is one JSON object with every figure.
+
+    .venv/bin/python benchmarks/pipeline.py --events 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psutil
+from confluent_kafka import Consumer, Producer
+
+from warden.broker.admin import ensure_topics
+from warden.broker.tansu import TansuBroker, free_port
+from warden.core.settings import WardenSettings
+from warden.core.topics import TopicSpec
+from warden.core.wire import wire_for
+from warden.demo.simulator import Simulator
+from warden.ledger.endpoint import ENDPOINT_FILE
+from warden.sdk import WardenClient
+from warden.stack import warden_command
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def raw_rate(settings: WardenSettings, payloads: list[tuple[bytes, bytes]]) -> float:
+    ensure_topics(settings, (TopicSpec("raw.bench", "bytes", "run_id"),))
+    topic = settings.topic("raw.bench")
+    consumer = Consumer({**settings.kafka_config(), "group.id": f"raw-{uuid.uuid4().hex[:6]}",
+                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    consumer.subscribe([topic])
+    consumer.consume(1, 3.0)  # join the group before the clock starts
+    producer = Producer({**settings.kafka_config(), "enable.idempotence": True, "acks": "all", "linger.ms": 10,
+                         "compression.type": "lz4", "queue.buffering.max.messages": 1_000_000})
+    got = 0
+    started = time.perf_counter()
+
+    def produce() -> None:
+        for i, (key, value) in enumerate(payloads):
+            producer.produce(topic, value, key=key)
+            if i % 10_000 == 0:
+                producer.poll(0)
+        producer.flush(60)
+
+    sender = threading.Thread(target=produce)
+    sender.start()
+    deadline = time.monotonic() + 120
+    while got < len(payloads) and time.monotonic() < deadline:
+        got += sum(1 for m in consumer.consume(10_000, 0.2) if not m.error())
+    elapsed = time.perf_counter() - started
+    sender.join()
+    consumer.close()
+    return got / elapsed
+
+
+class Sink:
+    """A real `warden run ledger-sink` process; its peak RSS is sampled while it runs."""
+
+    def __init__(self, settings: WardenSettings, log: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "KAFKA_"))}
+        env.update({"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "WARDEN_DATA_DIR": str(settings.data_dir),
+                    "WARDEN_TOPIC_PREFIX": settings.topic_prefix, "WARDEN_QUERY_PORT": "0"})
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen([*warden_command(), "run", "ledger-sink"], env=env, stdout=out,
+                                            stderr=subprocess.STDOUT)
+        endpoint = settings.data_dir / ENDPOINT_FILE
+        deadline = time.monotonic() + 60
+        while not endpoint.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"ledger-sink did not start; see {log}")
+            time.sleep(0.05)
+        self.url = json.loads(endpoint.read_text())["url"]
+        self.peak_rss = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        proc = psutil.Process(self.process.pid)
+        while not self._stop.wait(0.1):
+            try:
+                self.peak_rss = max(self.peak_rss, proc.memory_info().rss)
+            except psutil.Error:
+                return
+
+    def scalar(self, sql: str) -> float:
+        return float(httpx.post(f"{self.url}/query", json={"sql": sql}, timeout=60).json()["rows"][0][0])
+
+    def rows(self, sql: str) -> list[list[object]]:
+        rows: list[list[object]] = httpx.post(f"{self.url}/query", json={"sql": sql}, timeout=60).json()["rows"]
+        return rows
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--latency-rate", type=int, default=5_000, help="events/s of the paced latency phase")
+    parser.add_argument("--latency-seconds", type=float, default=6.0)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="warden-bench-"))
+    with TansuBroker(free_port(), log_path=work / "tansu.log") as broker:
+        settings = WardenSettings(data_dir=work / "data", kafka_bootstrap_servers=broker.bootstrap,
+                                  topic_prefix="bench.")
+        ensure_topics(settings)
+        events = list(Simulator(11, datetime.now(UTC), "bench").events(args.events))[: args.events]
+        wire = wire_for(settings)
+        payloads = [(e.run_id.encode(), wire.encode(e)) for e in events]
+        raw = raw_rate(settings, payloads)
+        print(f"raw produce+consume: {raw:,.0f} events/s ({len(payloads):,} events, "
+              f"{statistics.mean(len(v) for _, v in payloads):.0f} bytes avg)", flush=True)
+
+        sink = Sink(settings, work / "sink.log")
+        emit_ns: list[int] = []
+        count_sql = "SELECT count() FROM warden.agent_events"
+        with WardenClient(settings) as client:
+            # Warm-up: the sink joins its consumer group (a few seconds on Tansu) before the clock starts.
+            warm = list(Simulator(13, datetime.now(UTC), "warm").events(200))
+            for event in warm:
+                client.emit(event)
+            client.flush(60)
+            while sink.scalar(count_sql) < len(warm):
+                time.sleep(0.1)
+            started = time.perf_counter()
+            for event in events:
+                t0 = time.perf_counter_ns()
+                client.emit(event)
+                emit_ns.append(time.perf_counter_ns() - t0)
+            client.flush(60)
+            deadline = time.monotonic() + 600
+            while sink.scalar(count_sql) < len(warm) + len(events) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            e2e_elapsed = time.perf_counter() - started
+            landed = int(sink.scalar(count_sql)) - len(warm)
+            e2e = landed / e2e_elapsed
+            print(f"end to end: {landed:,} events landed in {e2e_elapsed:.2f} s = {e2e:,.0f} events/s", flush=True)
+
+            # Build + emit through the Run API (validation included): the cost an agent sees per call.
+            run = client.run("acme", "refund_ticket", "bench-agent", run_id="bench-run-api")
+            build_ns = []
+            for _ in range(5_000):
+                t0 = time.perf_counter_ns()
+                run.llm_call("gpt-4o-mini", "openai", 812, 96, 640.0)
+                build_ns.append(time.perf_counter_ns() - t0)
+
+            # Paced latency phase: below capacity, so latency is the pipeline's, not a backlog's.
+            paced = list(Simulator(12, datetime.now(UTC), "lat").events(
+                int(args.latency_rate * args.latency_seconds)))
+            sent_at: dict[str, float] = {}
+            interval = 1.0 / args.latency_rate
+            begin = time.perf_counter()
+            for i, event in enumerate(paced):
+                target = begin + i * interval
+                ahead = target - time.perf_counter()
+                if ahead > 0:
+                    time.sleep(ahead)
+                client.emit(event)
+                if i % 20 == 0:
+                    sent_at[event.event_id] = time.time()
+            client.flush(60)
+        expected = len(warm) + landed + 5_000 + len(paced)
+        deadline = time.monotonic() + 120
+        while sink.scalar(count_sql) < expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        ids = ",".join(f"'{i}'" for i in sent_at)
+        rows = sink.rows("SELECT event_id, toUnixTimestamp64Milli(ingested_at) FROM warden.agent_events "
+                         f"WHERE event_id IN ({ids})")
+        latencies = [int(str(ms)) / 1000 - sent_at[str(eid)] for eid, ms in rows]
+        peak_rss_mb = sink.peak_rss / 2**20
+        sink.stop()
+
+    emit_us = [n / 1000 for n in emit_ns]
+    result = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB",
+        "events": landed,
+        "events_per_s": round(e2e),
+        "raw_events_per_s": round(raw),
+        "ratio": round(e2e / raw, 3),
+        "latency_rate_events_per_s": args.latency_rate,
+        "latency_samples": len(latencies),
+        "latency_p50_s": round(percentile(latencies, 0.50), 3),
+        "latency_p95_s": round(percentile(latencies, 0.95), 3),
+        "latency_p99_s": round(percentile(latencies, 0.99), 3),
+        "sdk_emit_us_p50": round(percentile(emit_us, 0.50), 1),
+        "sdk_emit_us_p99": round(percentile(emit_us, 0.99), 1),
+        "sdk_build_and_emit_us_p50": round(percentile([n / 1000 for n in build_ns], 0.50), 1),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
