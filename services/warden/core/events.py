@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -194,7 +195,15 @@ class AgentEvent(BaseModel):
                 f"body is a {type(body).__name__} but event_type {event_type.value!r} needs a {expected.__name__}"
             )
         if isinstance(body, dict):
-            body = expected.model_validate(body)
+            try:
+                body = expected.model_validate(body)
+            except pydantic.ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+                )
+                raise ValueError(
+                    f"body does not fit a {expected.__name__} (event_type {event_type.value!r}): {problems}"
+                ) from None
         return {**data, "body": body}
 
     def to_avro(self) -> dict[str, Any]:

@@ -29,7 +29,8 @@ def describe(exc: pydantic.ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "record"
         found = err.get("input")
         shown = "" if isinstance(found, dict) else f" (got {found!r:.80})"
-        parts.append(f"{where}: {err['msg']}{shown}")
+        message = err["msg"].removeprefix("Value error, ")
+        parts.append(message if where == "record" else f"{where}: {message}{shown}")
     return "; ".join(parts)
 
 

@@ -1,0 +1,53 @@
+"""One valid instance of every record on Warden's topics."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from warden.core import records
+from warden.core.events import AgentEvent, new_event_id
+
+AT = datetime(2026, 11, 24, 9, 30, 1, 123000, tzinfo=UTC)
+
+BODIES = {
+    "run_started": {"workflow_version": "v3", "prompt_version": "p2", "model": "gpt-4o-mini"},
+    "llm_call": {"model": "gpt-4o-mini", "provider": "openai", "input_tokens": 812, "output_tokens": 96,
+                 "cached_tokens": 128, "latency_ms": 640.5, "cost_usd": None},
+    "tool_call_requested": {"call_id": "c1", "tool": "payments", "action": "refund", "resource": "Order::o1",
+                            "params": json.dumps({"order_id": "o1", "amount_usd": 120.0})},
+    "tool_call_completed": {"call_id": "c1", "tool": "payments", "status": "error", "error_code": "TIMEOUT",
+                            "latency_ms": 2000.0, "output": None},
+    "run_completed": {"status": "succeeded", "state_change": json.dumps({"refunded": 120.0})},
+}
+
+
+def event(event_type: str, **changes: object) -> AgentEvent:
+    data = {"event_id": new_event_id(), "event_type": event_type, "occurred_at": AT, "tenant_id": "acme",
+            "workflow": "refund_ticket", "run_id": "run-1", "agent_id": "agent-7", "user_id": "u-1", "step": 3,
+            "body": BODIES[event_type], **changes}
+    return AgentEvent.model_validate(data)
+
+
+def every_record() -> list[BaseModel]:
+    return [
+        *(event(t) for t in BODIES),
+        records.PolicyDecision(decision_id="d1", event_id=new_event_id(), call_id="c1", run_id="run-1",
+                               tenant_id="acme", decided_at=AT, decision=records.Decision.REQUIRE_APPROVAL,
+                               policy_ids=["refund-over-100"], reason="amount_usd > 100", policy_version="abc123"),
+        records.RiskScore(event_id=new_event_id(), run_id="run-1", score=0.83,
+                          factors={"amount": 0.5, "novelty": 0.33}, route_to_human=True),
+        records.ApprovalDecision(approval_id="a1", call_id="c1", run_id="run-1", approver="dana@acme",
+                                 decided_at=AT, decision=records.ApprovalOutcome.APPROVED, rationale="known customer"),
+        records.CostRollup(window_start=AT, window_end=AT, tenant_id="acme", workflow="refund_ticket",
+                           model="gpt-4o-mini", input_tokens=1000, output_tokens=200, cost_usd=0.0123,
+                           runs_completed=3, runs_succeeded=2),
+        records.Alert(alert_id="al1", kind=records.AlertKind.RUNAWAY_STEPS, severity=records.Severity.PAGE,
+                      tenant_id="acme", workflow="refund_ticket", run_id="run-1", tool=None,
+                      summary="run passed 50 steps", first_seen=AT, last_seen=AT, count=1),
+        records.DeadLetter(dead_letter_id="dl1", source_topic="agent.events", source_partition=2,
+                           source_offset=77, source_key="run-1", error_kind=records.DeadLetterKind.DECODE,
+                           reason="garbage", raw=b"\x00\xffgarbage", failed_at=AT, service="ledger-sink"),
+    ]
