@@ -48,7 +48,7 @@ def test_short_and_empty_messages(wire: Wire) -> None:
 
 def test_truncated_avro_is_a_decode_error(wire: Wire) -> None:
     data = wire.encode(event("llm_call"))
-    with pytest.raises(DecodeError, match="truncated or corrupt Avro body for warden.AgentEvent"):
+    with pytest.raises(DecodeError, match=r"truncated or corrupt Avro body for warden\.AgentEvent"):
         wire.decode(data[:-6])
 
 
@@ -60,5 +60,5 @@ def test_trailing_bytes_are_a_decode_error(wire: Wire) -> None:
 
 def test_a_record_of_another_type_on_the_topic(wire: Wire) -> None:
     other = every_record()[-1]
-    with pytest.raises(DecodeError, match="is warden.DeadLetter, expected warden.AgentEvent"):
+    with pytest.raises(DecodeError, match=r"is warden\.DeadLetter, expected warden\.AgentEvent"):
         wire.decode(wire.encode(other), "warden.AgentEvent")

@@ -42,7 +42,7 @@ class ConfluentSubset(BaseHTTPRequestHandler):
 
     schemas: dict[int, str] = {}
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _json(self, status: int, body: dict[str, Any]) -> None:

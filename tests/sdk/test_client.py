@@ -75,10 +75,10 @@ def test_a_run_arrives_once_in_step_order_keyed_by_run(topics: WardenSettings) -
 
 @pytest.mark.integration
 def test_an_exception_inside_a_run_is_recorded_as_a_failed_run(topics: WardenSettings) -> None:
-    with WardenClient(topics) as client:
-        with pytest.raises(RuntimeError), client.run("acme", "export_report", "agent-2") as run:
-            run.started("v1", "p1", "gpt-4o")
-            raise RuntimeError("tool crashed")
+    with WardenClient(topics) as client, pytest.raises(RuntimeError), \
+            client.run("acme", "export_report", "agent-2") as run:
+        run.started("v1", "p1", "gpt-4o")
+        raise RuntimeError("tool crashed")
     events = sorted((e for _, e in read_back(topics, 2)), key=lambda e: e.step)
     assert events[-1].event_type == EventType.RUN_COMPLETED
     assert events[-1].body.status == "failed"  # type: ignore[union-attr]
