@@ -1,0 +1,39 @@
+"""`warden demo` end to end at a small size, as a newcomer runs it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_up import clean_env
+from warden.broker.tansu import free_port
+from warden.stack import warden_command
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_lands_everything_and_the_ledger_answers_afterwards(tmp_path: Path) -> None:
+    env = clean_env(WARDEN_DATA_DIR=str(tmp_path / "w"), WARDEN_EMBEDDED_BROKER_PORT=str(free_port()),
+                    WARDEN_QUERY_PORT="0", COLUMNS="160")
+    done = subprocess.run([*warden_command(), "demo", "--events", "2000"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "Read back from ClickHouse" in out
+    assert "Dead letters" in out
+    assert "unknown schema id 999" in out
+    assert "warden query" in out and "ledger verify" in out
+    assert (tmp_path / "w" / "demo-events.jsonl").exists()
+    counted = subprocess.run([*warden_command(), "query", "-f", "csv",
+                              "SELECT count() FROM warden.agent_events"], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert counted.returncode == 0, counted.stderr
+    assert int(counted.stdout.split()[-1]) >= 2000
+    verified = subprocess.run([*warden_command(), "ledger", "verify"], env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    replayed = subprocess.run([*warden_command(), "replay", str(tmp_path / "w" / "demo-events.jsonl"), "--out",
+                               str(tmp_path / "replay")], env=env, capture_output=True, text=True, timeout=120)
+    assert replayed.returncode == 0, replayed.stderr
