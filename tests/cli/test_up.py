@@ -60,7 +60,8 @@ def test_up_runs_broker_and_services_and_stops_cleanly(tmp_path: Path) -> None:
         run.completed("succeeded")
 
     def landed() -> bool:
-        done = subprocess.run([*warden_command(), "query", "-f", "json", "SELECT count() AS n FROM warden.agent_events"],
+        sql = "SELECT count() AS n FROM warden.agent_events"
+        done = subprocess.run([*warden_command(), "query", "-f", "json", sql],
                               env=env, capture_output=True, text=True, timeout=60)
         return done.returncode == 0 and json.loads(done.stdout.splitlines()[0])["n"] == 2
 
