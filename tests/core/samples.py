@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -12,7 +13,7 @@ from warden.core.events import AgentEvent, new_event_id
 
 AT = datetime(2026, 11, 24, 9, 30, 1, 123000, tzinfo=UTC)
 
-BODIES = {
+BODIES: dict[str, dict[str, Any]] = {
     "run_started": {"workflow_version": "v3", "prompt_version": "p2", "model": "gpt-4o-mini"},
     "llm_call": {"model": "gpt-4o-mini", "provider": "openai", "input_tokens": 812, "output_tokens": 96,
                  "cached_tokens": 128, "latency_ms": 640.5, "cost_usd": None},

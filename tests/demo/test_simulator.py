@@ -29,7 +29,7 @@ def test_the_mix_covers_tenants_workflows_and_the_behaviours_to_catch() -> None:
     params = [json.loads(e.body.params) for e in events if e.event_type == "tool_call_requested"]  # type: ignore[union-attr]
     assert any(p.get("amount_usd", 0) > 100 for p in params)
     assert any(p.get("row_count", 0) > 1000 for p in params)
-    runs = {}
+    runs: dict[str, int] = {}
     for e in events:
         assert e.step == runs.get(e.run_id, 0) + 1  # steps are numbered 1.. within each run, in order
         runs[e.run_id] = e.step

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import uuid
+from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Message
 
 from tests.ledger_sink.helpers import produce, simulated, wait_for
 from warden.core.settings import WardenSettings
@@ -22,8 +23,9 @@ pytestmark = pytest.mark.integration
 
 
 def sink_settings(topics: WardenSettings, ledger: Ledger, **extra: object) -> LedgerSinkSettings:
-    return LedgerSinkSettings(**{**topics.model_dump(), "clickhouse_database": ledger.database,
-                                 "group_id": f"sink-{uuid.uuid4().hex[:8]}", "serve_queries": False, **extra})
+    fields: dict[str, Any] = {**topics.model_dump(), "clickhouse_database": ledger.database,
+                              "group_id": f"sink-{uuid.uuid4().hex[:8]}", "serve_queries": False, **extra}
+    return LedgerSinkSettings(**fields)
 
 
 def count(ledger: Ledger, table: str, where: str = "1") -> int:
@@ -74,10 +76,13 @@ def test_dead_letters_are_published_on_the_deadletter_topic(topics: WardenSettin
                          "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
     consumer.subscribe([topics.topic(DEADLETTER)])
     wire = wire_for(topics)
-    letters = []
+    letters: list[Message] = []
+
+    def read() -> None:
+        letters.extend(m for m in consumer.consume(10, 0.5) if not m.error())
+
     try:
-        wait_for(lambda: bool(letters.extend(m for m in consumer.consume(10, 0.5) if not m.error())) or
-                 bool(letters), what="the deadletter topic")
+        wait_for(lambda: bool(letters), step=read, what="the deadletter topic")
     finally:
         consumer.close()
     letter = wire.decode(letters[0].value(), "warden.DeadLetter")
