@@ -42,7 +42,7 @@ def read_back(settings: WardenSettings, expected: int, timeout_s: float = 30) ->
 
 
 def test_bad_events_are_the_callers_error_raised_before_sending(tmp_path: object) -> None:
-    with WardenClient(unreachable(str(tmp_path)), max_wait_s=1) as client:
+    with WardenClient(unreachable(str(tmp_path)), max_wait_s=1, producer_config={"log_level": 0}) as client:
         run = client.run("acme", "refund_ticket", "agent-1")
         with pytest.raises(ValidationError, match="input_tokens"):
             run.llm_call("gpt-4o-mini", "openai", -5, 10, 100.0)
@@ -86,7 +86,7 @@ def test_an_exception_inside_a_run_is_recorded_as_a_failed_run(topics: WardenSet
 
 def test_an_unreachable_broker_is_a_clear_error_after_a_bounded_wait(tmp_path: object) -> None:
     settings = unreachable(str(tmp_path))
-    client = WardenClient(settings, max_wait_s=1.5)
+    client = WardenClient(settings, max_wait_s=1.5, producer_config={"log_level": 0})
     client.run("acme", "refund_ticket", "agent-1").started("v1", "p1", "gpt-4o")
     started = time.monotonic()
     with pytest.raises(BrokerUnavailableError, match=settings.bootstrap_servers):

@@ -7,13 +7,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from warden.core.errors import BrokerUnavailableError
 from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
 from warden.sdk.client import WardenClient
@@ -34,17 +32,9 @@ class AsyncWardenClient:
         return AsyncRun(self, RunEvents(tenant_id, workflow, agent_id, run_id or str(uuid.uuid4()), user_id))
 
     async def emit(self, event: AgentEvent) -> None:
-        client = self.sync
-        if client._errors:
-            client._raise_failures()
-        value, key = client._encode(event), event.run_id.encode()
-        deadline = time.monotonic() + client.max_wait_s
-        while not client._produce(value, key):
-            if time.monotonic() > deadline:
-                raise BrokerUnavailableError(
-                    f"the local queue stayed full for {client.max_wait_s:.0f} s: Kafka at "
-                    f"{client.settings.bootstrap_servers} is not taking events"
-                )
+        value, key, deadline = self.sync._prepare(event)
+        while not self.sync._produce(value, key):
+            self.sync._check_queue_wait(deadline)
             await asyncio.sleep(0.005)
 
     async def flush(self, timeout_s: float | None = None) -> None:

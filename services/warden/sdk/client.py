@@ -90,10 +90,20 @@ class WardenClient:
                 f"{self.settings.bootstrap_servers} within {self.max_wait_s:.0f} s: {reasons[0]}"
             )
 
-    def _encode(self, event: AgentEvent) -> bytes:
+    def _prepare(self, event: AgentEvent) -> tuple[bytes, bytes, float]:
+        """Report earlier delivery failures, encode, and set the deadline for a full local queue."""
+        if self._errors:
+            self._raise_failures()
         if not isinstance(event, AgentEvent):
             raise TypeError(f"emit takes an AgentEvent, got {type(event).__name__}")
-        return self.wire.encode(event)
+        return self.wire.encode(event), event.run_id.encode(), time.monotonic() + self.max_wait_s
+
+    def _check_queue_wait(self, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            raise BrokerUnavailableError(
+                f"the local queue stayed full for {self.max_wait_s:.0f} s: Kafka at "
+                f"{self.settings.bootstrap_servers} is not taking events"
+            )
 
     def _produce(self, value: bytes, key: bytes) -> bool:
         """False when librdkafka's local queue is full (the broker is slow or away)."""
@@ -106,16 +116,9 @@ class WardenClient:
 
     def emit(self, event: AgentEvent) -> None:
         """Queue one validated event; returns at once unless the local queue is full."""
-        if self._errors:
-            self._raise_failures()
-        value, key = self._encode(event), event.run_id.encode()
-        deadline = time.monotonic() + self.max_wait_s
+        value, key, deadline = self._prepare(event)
         while not self._produce(value, key):
-            if time.monotonic() > deadline:
-                raise BrokerUnavailableError(
-                    f"the local queue stayed full for {self.max_wait_s:.0f} s: Kafka at "
-                    f"{self.settings.bootstrap_servers} is not taking events"
-                )
+            self._check_queue_wait(deadline)
             time.sleep(0.005)
 
     def flush(self, timeout_s: float | None = None) -> None:
