@@ -28,8 +28,8 @@ from warden.supervise import child_preexec
 
 log = logging.getLogger("warden.stack")
 
-# Services in start order. Later issues add policy-evaluator, risk-scorer, cost-aggregator, ...
-SERVICES: tuple[str, ...] = ("ledger-sink",)
+# Services in start order. Later issues add risk-scorer, cost-aggregator, anomaly-alerter.
+SERVICES: tuple[str, ...] = ("ledger-sink", "policy-evaluator")
 
 
 def warden_command() -> list[str]:

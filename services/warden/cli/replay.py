@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from warden.cli.output import console, errors, fail
+from warden.core.errors import WardenError
+from warden.policy.bundle import DEFAULT_POLICIES
 from warden.replay.runner import OUTPUT_FILES
 from warden.replay.runner import replay as run_replay
 
@@ -21,14 +23,16 @@ def replay(
         fail(f"events file {events} does not exist", 2)
     if policies is not None and not policies.is_dir():
         fail(f"--policies {policies} is not a directory", 2)
-    if policies is not None:
-        errors.print("note: the policy evaluator has not landed yet; decisions.jsonl stays empty", highlight=False)
-    result = run_replay(events, out)
+    try:
+        result = run_replay(events, out, policies or DEFAULT_POLICIES)
+    except WardenError as exc:
+        fail(str(exc), 2)
     for bad in result.bad:
         errors.print(f"[red]{events}:{bad.line}[/]: {bad.reason}", highlight=False)
     console.print(
         f"replayed {result.events} events ({result.redactions} redactions) into {out}: "
         + ", ".join(f"{name} {result.outputs.get(name, 0)}" for name in ("events.jsonl", *OUTPUT_FILES))
+        + (f"; {result.switches_set} stop-ship kill switch(es) set" if result.switches_set else "")
     )
     if result.bad:
         fail(f"{len(result.bad)} bad line(s) in {events}; every good line was processed")

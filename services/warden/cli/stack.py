@@ -51,7 +51,13 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
         run_service(LedgerSinkSettings(), stop)
 
-    return {"ledger-sink": ledger_sink}
+    def policy_evaluator(stop: threading.Event) -> None:
+        from warden.policy_evaluator.service import run_service
+        from warden.policy_evaluator.settings import PolicyEvaluatorSettings
+
+        run_service(PolicyEvaluatorSettings(), stop)
+
+    return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator}
 
 
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:

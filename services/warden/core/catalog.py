@@ -23,6 +23,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "warden.CostRollup": records.CostRollup,
     "warden.Alert": records.Alert,
     "warden.DeadLetter": records.DeadLetter,
+    "warden.Control": records.Control,
 }
 
 

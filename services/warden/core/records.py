@@ -44,6 +44,7 @@ class PolicyDecision(_Record):
     policy_ids: list[str]
     reason: str
     policy_version: str
+    stop_ship: bool = False
 
 
 class RiskScore(_Record):
@@ -129,3 +130,21 @@ class DeadLetter(_Record):
     raw: bytes
     failed_at: datetime
     service: str
+
+
+class ControlKind(StrEnum):
+    KILL = "kill"
+    READ_ONLY = "read_only"
+
+
+class Control(_Record):
+    kind: ControlKind
+    scope: str = Field(pattern=r"^(global|tenant:.+|workflow:.+|tool:.+)$")
+    active: bool
+    actor: str = Field(min_length=1)
+    reason: str
+    at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind.value}:{self.scope}"

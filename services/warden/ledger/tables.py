@@ -115,6 +115,8 @@ TABLES: dict[str, Table] = {
               lambda m: f"{m.alert_id}:{m.count}"),
         Table("dead_letters", topics.DEADLETTER, records.DeadLetter, "failed_at",
               _fields(records.DeadLetter), lambda m: m.dead_letter_id, dead_letter_row),
+        Table("control_changes", topics.CONTROL, records.Control, "at", _fields(records.Control),
+              lambda m: _digest(m.kind, m.scope, m.active, m.actor, m.at)),
     )
 }
 TABLES_BY_NAME = {t.name: t for t in TABLES.values()}

@@ -1,8 +1,9 @@
 """Offline replay (DESIGN.md): same processor code as the live services, in file order.
 
-Processors that exist today: contract validation and the ledger's redaction. Policy,
-risk, cost and alerts join as their services land; until then their output files are
-written empty so scripts can rely on all four files existing.
+Processors that exist today: contract validation, the ledger's redaction and the policy
+evaluator (decisions.jsonl, with the same bundle hash, ids and reasons as live). Risk, cost
+and alerts join as their services land; until then their files are written empty so scripts
+can rely on all four files existing.
 """
 
 from __future__ import annotations
@@ -10,13 +11,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import BaseModel
+
+from warden.core import topics
 from warden.core.errors import ValidationError
 from warden.core.events import AgentEvent, iso_millis
 from warden.core.wire import validate
 from warden.ledger.tables import event_row
+from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
+from warden.policy_evaluator.processor import EvaluatorState, step
 
 OUTPUT_FILES = ("decisions.jsonl", "risk.jsonl", "alerts.jsonl", "costs.jsonl")
 
@@ -34,6 +41,7 @@ class BadLine:
 class ReplayResult:
     events: int = 0
     redactions: int = 0
+    switches_set: int = 0
     bad: list[BadLine] = field(default_factory=list)
     outputs: dict[str, int] = field(default_factory=dict)
 
@@ -63,9 +71,20 @@ def ledger_view(event: AgentEvent) -> dict[str, Any]:
     return {k: v for k, v in row.items() if v is not None}
 
 
-def replay(events_path: Path, out_dir: Path) -> ReplayResult:
+def record_view(record: BaseModel) -> dict[str, Any]:
+    """A record's JSON view: timestamps as ISO-8601 UTC with milliseconds, like AgentEvent's."""
+    view = record.model_dump(mode="json")
+    for name, value in record:
+        if isinstance(value, datetime):
+            view[name] = iso_millis(value)
+    return view
+
+
+def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES) -> ReplayResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReplayResult()
+    bundle = load_bundle(policies)
+    state = EvaluatorState()
     handles = {name: open(out_dir / name, "w") for name in (*OUTPUT_FILES, "events.jsonl")}  # noqa: SIM115
     try:
         with open(events_path) as lines:
@@ -77,6 +96,12 @@ def replay(events_path: Path, out_dir: Path) -> ReplayResult:
                 result.events += 1
                 result.redactions += view["redactions"]
                 handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
+                state, outputs = step(state, bundle, item)
+                for out in outputs:
+                    if out.topic == topics.POLICY_DECISIONS:
+                        handles["decisions.jsonl"].write(json.dumps(record_view(out.record)) + "\n")
+                    elif out.topic == topics.CONTROL:
+                        result.switches_set += 1
     finally:
         for handle in handles.values():
             handle.close()

@@ -1,0 +1,164 @@
+"""A policy bundle: the Cedar policies, their schema and the workflows they rely on, from one directory.
+
+A bundle is parsed and validated once (cedarpy PolicySet) and identified by the hash of its
+files, which every decision records. A bundle that does not parse or validate is refused as a
+whole with a message naming the file and the problem: nothing half-loaded ever decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+
+from warden.core.errors import ConfigError
+
+DEFAULT_POLICIES = Path(__file__).resolve().parents[3] / "policies"
+SCHEMA_FILE = "warden.cedarschema"
+WORKFLOWS_FILE = "workflows.toml"
+APPROVAL = "require_approval"
+
+
+class PolicyBundleError(ConfigError):
+    """The bundle does not parse or does not validate against Warden's Cedar schema."""
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    tools: frozenset[str]
+    stop_ship: frozenset[str]
+    read_only_tools: frozenset[str]
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    policy_id: str  # the @id annotation (what decisions record)
+    effect: str  # permit | forbid
+    outcome: str  # allow | deny | require_approval
+
+
+@dataclass(frozen=True)
+class Bundle:
+    directory: Path
+    version: str
+    policy_set: cedarpy.PolicySet
+    policies: dict[str, PolicyInfo]  # Cedar's internal id (policy0...) -> info
+    workflows: dict[str, Workflow]
+    defaults: Workflow
+    files: tuple[str, ...] = field(default=())
+
+    def workflow(self, name: str) -> Workflow:
+        return self.workflows.get(name) or Workflow(name, frozenset(), self.defaults.stop_ship,
+                                                    self.defaults.read_only_tools)
+
+
+def _fingerprint(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def bundle_files(directory: Path) -> list[Path]:
+    return sorted([*directory.glob("*.cedar"), directory / SCHEMA_FILE, directory / WORKFLOWS_FILE],
+                  key=lambda p: p.name)
+
+
+def _workflows(path: Path) -> tuple[Workflow, dict[str, Workflow]]:
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyBundleError(f"{path}: {exc}") from exc
+    base = data.get("defaults", {})
+    defaults = Workflow("*", frozenset(), frozenset(base.get("stop_ship", [])),
+                        frozenset(base.get("read_only_tools", [])))
+    flows = {}
+    for name, spec in data.get("workflows", {}).items():
+        if not isinstance(spec.get("tools"), list) or not spec["tools"]:
+            raise PolicyBundleError(f"{path}: workflow {name!r} needs a non-empty list `tools`")
+        flows[name] = Workflow(name, frozenset(spec["tools"]),
+                               frozenset(spec.get("stop_ship", defaults.stop_ship)),
+                               frozenset(spec.get("read_only_tools", defaults.read_only_tools)))
+    return defaults, flows
+
+
+def load_bundle(directory: Path = DEFAULT_POLICIES) -> Bundle:
+    directory = Path(directory)
+    sources = sorted(directory.glob("*.cedar"))
+    if not sources:
+        raise PolicyBundleError(f"no .cedar policy files in {directory}")
+    for required in (SCHEMA_FILE, WORKFLOWS_FILE):
+        if not (directory / required).is_file():
+            raise PolicyBundleError(f"{directory} has no {required}")
+    text = "\n".join(p.read_text() for p in sources)
+    try:
+        schema = cedarpy.Schema.from_str((directory / SCHEMA_FILE).read_text())
+    except ValueError as exc:
+        raise PolicyBundleError(f"{directory / SCHEMA_FILE} does not parse: {exc}") from exc
+    try:
+        policy_set = cedarpy.PolicySet.from_str(text)
+        parsed = json.loads(cedarpy.policies_to_json_str(text))["staticPolicies"]
+    except ValueError as exc:
+        raise PolicyBundleError(f"policies in {directory} do not parse: {exc}") from exc
+    result = cedarpy.validate_policies(text, schema)
+    policies: dict[str, PolicyInfo] = {}
+    seen: set[str] = set()
+    for internal, body in parsed.items():
+        annotations = body.get("annotations", {})
+        policy_id = annotations.get("id")
+        if not policy_id:
+            raise PolicyBundleError(f"a policy in {directory} has no @id(\"...\") annotation: {body.get('effect')} "
+                                    f"on {json.dumps(body.get('action'))}")
+        if policy_id in seen:
+            raise PolicyBundleError(f"two policies in {directory} share @id({policy_id!r})")
+        seen.add(policy_id)
+        outcome = annotations.get("outcome", "allow" if body["effect"] == "permit" else "deny")
+        if outcome not in {"allow", "deny", APPROVAL} or (body["effect"] == "permit" and outcome != "allow"):
+            raise PolicyBundleError(f"policy {policy_id!r}: @outcome({outcome!r}) is not valid on a "
+                                    f"{body['effect']}; use @outcome(\"require_approval\") on a forbid")
+        policies[internal] = PolicyInfo(policy_id, body["effect"], outcome)
+    if not result.validation_passed:
+        names = {k: v.policy_id for k, v in policies.items()}
+        problems = "; ".join(
+            str(e.error).replace(e.policy_id, names.get(e.policy_id, e.policy_id)) for e in result.errors
+        )
+        raise PolicyBundleError(f"policies in {directory} do not validate against {SCHEMA_FILE}: {problems}")
+    defaults, workflows = _workflows(directory / WORKFLOWS_FILE)
+    files = bundle_files(directory)
+    return Bundle(directory, _fingerprint(files), policy_set, policies, workflows, defaults,
+                  tuple(p.name for p in files))
+
+
+class BundleWatcher:
+    """Reloads the bundle when its files change; a broken change keeps the last good bundle in force."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.bundle = load_bundle(self.directory)
+        self.last_error: str | None = None
+        self._stamp = self._mtimes()
+
+    def _mtimes(self) -> tuple[tuple[str, int], ...]:
+        return tuple((p.name, p.stat().st_mtime_ns) for p in bundle_files(self.directory) if p.exists())
+
+    def check(self) -> bool:
+        """True when a new bundle was loaded."""
+        stamp = self._mtimes()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            fresh = load_bundle(self.directory)
+        except PolicyBundleError as exc:
+            self.last_error = str(exc)
+            return False
+        self.last_error = None
+        changed = fresh.version != self.bundle.version
+        self.bundle = fresh
+        return changed

@@ -1,0 +1,70 @@
+"""Kill switches and read-only mode: the latest Control record per key, checked before any policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from warden.core.records import Control, ControlKind
+
+
+@dataclass(frozen=True)
+class Block:
+    control: Control
+
+    @property
+    def switch_id(self) -> str:
+        """How a decision names the switch among its policy ids."""
+        return f"switch:{self.control.key}"
+
+    @property
+    def reason(self) -> str:
+        c = self.control
+        what = "kill switch" if c.kind == ControlKind.KILL else "read-only mode"
+        return f"{what} {c.scope} set by {c.actor} at {c.at:%Y-%m-%dT%H:%M:%SZ}: {c.reason}"
+
+
+@dataclass
+class Switches:
+    active: dict[str, Control] = field(default_factory=dict)
+
+    def apply(self, control: Control) -> None:
+        if control.active:
+            self.active[control.key] = control
+        else:
+            self.active.pop(control.key, None)
+
+    @staticmethod
+    def scopes(tenant_id: str, workflow: str, tool: str, action: str) -> list[str]:
+        return ["global", f"tenant:{tenant_id}", f"workflow:{workflow}", f"tool:{tool}", f"tool:{tool}.{action}"]
+
+    def blocking(self, tenant_id: str, workflow: str, tool: str, action: str,
+                 read_only_tools: frozenset[str], at: datetime | None = None) -> Block | None:
+        """The switch that refuses this call, if any: kills first, then read-only mode.
+
+        With ``at`` (the call's event time) a switch only refuses calls made at or after it was
+        set, so the live evaluator and `warden replay` agree on recorded events.
+        """
+        if not self.active:
+            return None
+
+        def applies(control: Control | None) -> bool:
+            return control is not None and (at is None or at >= control.at)
+
+        scopes = self.scopes(tenant_id, workflow, tool, action)
+        for scope in scopes:
+            kill = self.active.get(f"kill:{scope}")
+            if applies(kill):
+                return Block(kill)  # type: ignore[arg-type]
+        if f"{tool}.{action}" in read_only_tools or tool in read_only_tools:
+            return None
+        for scope in scopes[:3]:
+            read_only = self.active.get(f"read_only:{scope}")
+            if applies(read_only):
+                return Block(read_only)  # type: ignore[arg-type]
+        return None
+
+    def is_enabled(self, tenant_id: str, workflow: str, tool: str = "", action: str = "",
+                   read_only_tools: frozenset[str] = frozenset()) -> bool:
+        """The cheap check an agent makes before a call, to fall back without calling the tool."""
+        return self.blocking(tenant_id, workflow, tool, action, read_only_tools) is None

@@ -1,0 +1,1 @@
+"""policy-evaluator: one PolicyDecision per tool call, kill switches, stop-ship conditions."""

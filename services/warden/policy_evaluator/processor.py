@@ -1,0 +1,106 @@
+"""The evaluator's pure step: (state, event or control record) -> (state, outputs).
+
+State is the per-run facts policies see (spend so far, denials so far) and the active
+switches. A stop-ship deny sets the workflow's kill switch in the state at once (and emits
+it for the control topic), so the live service and `warden replay` block the same calls.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from warden.core import topics
+from warden.core.events import AgentEvent, EventType, LlmCall, ToolCallRequested
+from warden.core.records import Control, ControlKind, Decision, PolicyDecision
+from warden.policy.bundle import Bundle
+from warden.policy.engine import PolicyRequest, evaluate
+from warden.policy.switches import Switches
+
+STOP_SHIP_ACTOR = "warden:stop-ship"
+_DECISIONS = uuid.UUID("6f1c2a4e-3b7d-4d0e-9a51-0c8b7e2f4a10")
+
+
+@dataclass
+class RunFacts:
+    spend_usd: float = 0.0
+    denials: int = 0
+
+
+@dataclass
+class EvaluatorState:
+    capacity: int = 100_000
+    runs: OrderedDict[str, RunFacts] = field(default_factory=OrderedDict)
+    switches: Switches = field(default_factory=Switches)
+
+    def run(self, run_id: str) -> RunFacts:
+        facts = self.runs.get(run_id)
+        if facts is None:
+            facts = self.runs[run_id] = RunFacts()
+            while len(self.runs) > self.capacity:
+                self.runs.popitem(last=False)
+        else:
+            self.runs.move_to_end(run_id)
+        return facts
+
+
+@dataclass(frozen=True)
+class Output:
+    topic: str  # base topic name
+    key: str
+    record: BaseModel
+
+
+def decision_id(event_id: str) -> str:
+    """Deterministic, so a replayed event yields the same decision record (the ledger dedupes by it)."""
+    return str(uuid.uuid5(_DECISIONS, event_id))
+
+
+def step(state: EvaluatorState, bundle: Bundle, message: BaseModel) -> tuple[EvaluatorState, list[Output]]:
+    if isinstance(message, Control):
+        state.switches.apply(message)
+        return state, []
+    if not isinstance(message, AgentEvent):
+        return state, []
+    event = message
+    if event.event_type == EventType.LLM_CALL:
+        assert isinstance(event.body, LlmCall)
+        if event.body.cost_usd is not None:
+            state.run(event.run_id).spend_usd += event.body.cost_usd
+        return state, []
+    if event.event_type == EventType.RUN_COMPLETED:
+        state.runs.pop(event.run_id, None)
+        return state, []
+    if event.event_type != EventType.TOOL_CALL_REQUESTED:
+        return state, []
+    body = event.body
+    assert isinstance(body, ToolCallRequested)
+    facts = state.run(event.run_id)
+    verdict = evaluate(bundle, PolicyRequest(
+        tenant_id=event.tenant_id, workflow=event.workflow, agent_id=event.agent_id, tool=body.tool,
+        action=body.action, resource=body.resource, params=body.params_dict(), step=event.step,
+        spend_usd=facts.spend_usd, denials=facts.denials, at=event.occurred_at,
+    ), state.switches)
+    decision = PolicyDecision(
+        decision_id=decision_id(event.event_id), event_id=event.event_id, call_id=body.call_id,
+        run_id=event.run_id, tenant_id=event.tenant_id, decided_at=event.occurred_at,
+        decision=verdict.decision, policy_ids=list(verdict.policy_ids), reason=verdict.reason,
+        policy_version=bundle.version, stop_ship=verdict.stop_ship,
+    )
+    outputs = [Output(topics.POLICY_DECISIONS, event.run_id, decision)]
+    if verdict.decision == Decision.DENY:
+        facts.denials += 1
+    elif verdict.decision == Decision.REQUIRE_APPROVAL:
+        outputs.append(Output(topics.APPROVAL_REQUESTS, event.run_id, decision))
+    if verdict.stop_ship:
+        switch = Control(kind=ControlKind.KILL, scope=f"workflow:{event.workflow}", active=True,
+                         actor=STOP_SHIP_ACTOR, at=event.occurred_at,
+                         reason=f"stop-ship: {verdict.reason}; tenant {event.tenant_id}, run {event.run_id}, "
+                                f"event {event.event_id}")
+        if switch.key not in state.switches.active:
+            state.switches.apply(switch)
+            outputs.append(Output(topics.CONTROL, switch.key, switch))
+    return state, outputs

@@ -1,0 +1,121 @@
+"""The policy-evaluator shell: agent.events and control in, decisions (and switches) out.
+
+At-least-once with deterministic ids: outputs are produced and delivered before the input
+offsets are committed; a replay after a crash re-produces identical records (same
+decision_id), which the ledger lands once. The control topic is read by a second consumer
+from the beginning (no group, every partition), polled before each batch, so a switch set by
+an operator refuses calls within one poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from warden.core import topics
+from warden.core.errors import DecodeError, ValidationError, WardenError
+from warden.core.events import AgentEvent
+from warden.core.wire import Wire, wire_for
+from warden.policy.bundle import BundleWatcher
+from warden.policy_evaluator.processor import EvaluatorState, step
+from warden.policy_evaluator.settings import PolicyEvaluatorSettings
+
+log = logging.getLogger("warden.policy_evaluator")
+
+
+class PolicyEvaluator:
+    def __init__(self, settings: PolicyEvaluatorSettings) -> None:
+        self.settings = settings
+        self.wire: Wire = wire_for(settings)
+        self.watcher = BundleWatcher(settings.policies_dir)
+        self.state = EvaluatorState(settings.run_cache_size)
+        self.counters: Counter[str] = Counter()
+        self._last_reload = time.monotonic()
+        conf = settings.kafka_config()
+        self.events = Consumer({
+            **conf, "group.id": settings.group_id, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "session.timeout.ms": settings.group_session_timeout_ms,
+            "heartbeat.interval.ms": max(500, settings.group_session_timeout_ms // 5),
+        })
+        self.control = Consumer({**conf, "group.id": f"{settings.group_id}-control-reader",
+                                 "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+        self.producer = Producer({**conf, "enable.idempotence": True, "acks": "all", "linger.ms": 2})
+
+    def start(self) -> PolicyEvaluator:
+        control_topic = self.settings.topic(topics.CONTROL)
+        partitions = self.control.list_topics(control_topic, timeout=10).topics[control_topic].partitions
+        self.control.assign([TopicPartition(control_topic, p, 0) for p in partitions])
+        self.events.subscribe([self.settings.topic(topics.AGENT_EVENTS)])
+        log.info("policy-evaluator: bundle %s from %s", self.watcher.bundle.version, self.watcher.directory)
+        return self
+
+    def _decode(self, msg: Message, expected: str) -> object | None:
+        try:
+            return self.wire.decode(msg.value(), expected)
+        except (DecodeError, ValidationError):
+            self.counters["skipped_invalid"] += 1  # the ledger-sink dead-letters it
+            return None
+
+    def poll_control(self) -> None:
+        for msg in self.control.consume(100, 0):
+            if msg.error() is None and msg.value() is not None:
+                record = self._decode(msg, "warden.Control")
+                if record is not None:
+                    self.state, _ = step(self.state, self.watcher.bundle, record)  # type: ignore[arg-type]
+
+    def reload(self) -> None:
+        if time.monotonic() - self._last_reload < self.settings.reload_interval_s:
+            return
+        self._last_reload = time.monotonic()
+        if self.watcher.check():
+            log.info("policy bundle reloaded: version %s", self.watcher.bundle.version)
+        elif self.watcher.last_error:
+            log.error("policy bundle refused, version %s stays in force: %s", self.watcher.bundle.version,
+                      self.watcher.last_error)
+
+    def poll_once(self) -> int:
+        self.reload()
+        self.poll_control()
+        messages = self.events.consume(self.settings.batch_max_rows, 0.05)
+        if not messages:
+            return 0
+        bundle = self.watcher.bundle
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    self.counters["consumer_errors"] += 1
+                continue
+            event = self._decode(msg, "warden.AgentEvent")
+            if not isinstance(event, AgentEvent):
+                continue
+            self.state, outputs = step(self.state, bundle, event)
+            for out in outputs:
+                self.producer.produce(self.settings.topic(out.topic), self.wire.encode(out.record),
+                                      key=out.key.encode())
+                self.counters[f"produced:{out.topic}"] += 1
+        if self.producer.flush(30):
+            raise WardenError("decisions not delivered to the broker within 30 s; offsets not committed")
+        self.events.commit(asynchronous=False)
+        self.counters["events"] += len(messages)
+        return len(messages)
+
+    def run(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                self.poll_once()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.producer.flush(10)
+        self.events.close()
+        self.control.close()
+
+
+def run_service(settings: PolicyEvaluatorSettings, stop: threading.Event) -> None:
+    PolicyEvaluator(settings).start().run(stop)
