@@ -40,6 +40,7 @@ from warden.demo.simulator import Simulator
 from warden.ledger.endpoint import ENDPOINT_FILE
 from warden.sdk import WardenClient
 from warden.stack import warden_command
+from warden.supervise import child_preexec
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -86,7 +87,7 @@ class Sink:
                     "WARDEN_TOPIC_PREFIX": settings.topic_prefix, "WARDEN_QUERY_PORT": "0"})
         with open(log, "ab") as out:
             self.process = subprocess.Popen([*warden_command(), "run", "ledger-sink"], env=env, stdout=out,
-                                            stderr=subprocess.STDOUT)
+                                            stderr=subprocess.STDOUT, preexec_fn=child_preexec)
         endpoint = settings.data_dir / ENDPOINT_FILE
         deadline = time.monotonic() + 60
         while not endpoint.exists():

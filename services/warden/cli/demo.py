@@ -26,10 +26,10 @@ from warden.sdk import WardenClient
 from warden.stack import Stack
 
 
-def _progress(emitted: int, target: int, landed: int, dead: int, elapsed: float) -> Table:
+def _progress(emitted: int, target: int, landed: int, dead: int, decided: int, elapsed: float) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_row("[bold]emitted[/]", f"{emitted:,} / {target:,}", "[bold]landed in ClickHouse[/]",
-                 f"{landed:,}", "[bold]dead letters[/]", f"{dead:,}",
+                 f"{landed:,}", "[bold]policy decisions[/]", f"{decided:,}", "[bold]dead letters[/]", f"{dead:,}",
                  f"{landed / elapsed:,.0f} events/s" if elapsed > 0 else "")
     return grid
 
@@ -93,23 +93,26 @@ def _run(live: WardenSettings, settings: WardenSettings, simulated: list[AgentEv
     started = time.monotonic()
     sender = threading.Thread(target=emit, name="demo-agents", daemon=True)
     sender.start()
-    landed = dead = 0
+    landed = dead = decided = 0
+    calls = sum(1 for e in simulated if e.event_type == "tool_call_requested")
     count_sql = (f"SELECT (SELECT count() FROM warden.agent_events WHERE run_id LIKE '{prefix}-%'), "
-                 f"(SELECT count() FROM warden.dead_letters WHERE source_key LIKE '{prefix}-bad-%')")
-    with Live(_progress(0, len(simulated), 0, 0, 0), console=console, refresh_per_second=4) as view:
+                 f"(SELECT count() FROM warden.dead_letters WHERE source_key LIKE '{prefix}-bad-%'), "
+                 f"(SELECT count() FROM warden.policy_decisions WHERE run_id LIKE '{prefix}-%')")
+    with Live(_progress(0, len(simulated), 0, 0, 0, 0), console=console, refresh_per_second=4) as view:
         while time.monotonic() - started < timeout_s:
             if failure:
                 raise WardenError(f"the simulated agents could not emit: {failure[0]}")
             _, rows = access.query(settings, count_sql)
-            landed, dead = int(rows[0][0]), int(rows[0][1])
-            view.update(_progress(emitted[0], len(simulated), landed, dead, time.monotonic() - started))
-            if landed >= len(simulated) and dead >= bad:
+            landed, dead, decided = int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
+            view.update(_progress(emitted[0], len(simulated), landed, dead, decided, time.monotonic() - started))
+            if landed >= len(simulated) and dead >= bad and decided >= calls:
                 break
             time.sleep(0.5)
     elapsed = time.monotonic() - started
-    if landed < len(simulated) or dead < bad:
-        raise WardenError(f"after {elapsed:.0f} s only {landed:,}/{len(simulated):,} events and {dead}/{bad} "
-                          f"dead letters landed; see the logs in {settings.data_dir / 'logs'}")
+    if landed < len(simulated) or dead < bad or decided < calls:
+        raise WardenError(f"after {elapsed:.0f} s only {landed:,}/{len(simulated):,} events, {decided:,}/{calls:,} "
+                          f"policy decisions and {dead}/{bad} dead letters landed; see the logs in "
+                          f"{settings.data_dir / 'logs'}")
     events_file = settings.data_dir / "demo-events.jsonl"
     with open(events_file, "w") as out:
         for event in simulated:
@@ -131,6 +134,19 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
         "SELECT error_kind, reason, count() AS n FROM warden.dead_letters "
         f"WHERE source_key LIKE '{prefix}-bad-%' GROUP BY error_kind, reason ORDER BY error_kind, reason"))
     console.print(table(columns, [[k, r[:90], n] for k, r, n in rows], title="Dead letters (warden.dead_letters)"))
+    columns, rows = access.query(settings, (
+        "SELECT decision, arrayStringConcat(policy_ids, ', ') AS policies, countIf(stop_ship) AS stop_ship, "
+        f"count() AS calls FROM warden.policy_decisions WHERE {where} GROUP BY decision, policies "
+        "ORDER BY calls DESC LIMIT 12"))
+    console.print(table(columns, rows, title="Policy decisions (warden.policy_decisions)"))
+    _, rows = access.query(settings, (
+        "SELECT scope, actor, reason FROM warden.control_changes WHERE active AND actor = 'warden:stop-ship' "
+        f"AND reason LIKE '%{prefix}%' ORDER BY at"))
+    for scope, actor, reason in rows:
+        console.print(f"[red]kill switch {scope}[/] set by {actor}: {str(reason)[:140]}", highlight=False)
+    if rows:
+        console.print("  (stop-ship conditions; clear one with: .venv/bin/warden revive workflow:NAME --reason ...)",
+                      highlight=False)
     seen = simulator.seen
     console.print(
         f"In these runs for the later processors to catch: {seen.refunds_over_100} refunds over $100, "

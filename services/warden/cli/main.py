@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from warden.cli import demo, ledger, replay, stack
+from warden.cli import control, demo, ledger, policy, replay, stack
 
 app = typer.Typer(help="Warden: the production control plane for LLM agent workflows.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -15,6 +15,9 @@ app.command("query")(ledger.query)
 app.command("replay")(replay.replay)
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(stack.topics_app, name="topics")
+app.add_typer(policy.policy_app, name="policy")
+app.command("kill")(control.kill)
+app.command("revive")(control.revive)
 
 if __name__ == "__main__":
     app()

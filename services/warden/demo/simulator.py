@@ -52,7 +52,7 @@ class Simulator:
         self.clock = start
         self.run_prefix = run_prefix
         self.seen = Behaviour()
-        self._uuid = random.Random(seed + 1)
+        self._uuid = random.Random(f"{seed}:{run_prefix}")  # event ids unique per run prefix
 
     def _id(self) -> str:
         return str(uuid.UUID(int=self._uuid.getrandbits(128), version=4))

@@ -50,7 +50,7 @@ def decimal(value: float) -> dict[str, Any]:
 
 
 def cedar_value(value: Any) -> Any:
-    if isinstance(value, bool) or isinstance(value, str):
+    if isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):

@@ -15,7 +15,7 @@ import time
 import uuid
 import weakref
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -25,6 +25,9 @@ from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS
 from warden.core.wire import Wire, wire_for
 from warden.sdk.run import Run
+
+if TYPE_CHECKING:
+    from warden.policy.control import ControlView
 
 _open_clients: weakref.WeakSet[WardenClient] = weakref.WeakSet()
 
@@ -56,11 +59,30 @@ class WardenClient:
             **(producer_config or {}),
         })
         self.stats = {"emitted": 0, "delivered": 0, "failed": 0}
+        self._control: ControlView | None = None
+        self._read_only: frozenset[str] = frozenset()
         self._errors: list[str] = []
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="warden-sdk-delivery", daemon=True)
         self._poller.start()
         _open_clients.add(self)
+
+    # -- switches ---------------------------------------------------------------------------------
+
+    def is_enabled(self, tenant_id: str, workflow: str, tool: str = "", action: str = "") -> bool:
+        """False while a kill switch (or read-only mode, for a tool not marked read-only) covers the call.
+
+        Served from a local copy of the control topic, kept current in the background: no round
+        trip per call, so an agent can check before every tool call and fall back to a human
+        queue or read-only behaviour without calling the tool.
+        """
+        if self._control is None:
+            from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
+            from warden.policy.control import ControlView
+
+            self._control = ControlView(self.settings)
+            self._read_only = load_bundle(DEFAULT_POLICIES).workflow(workflow).read_only_tools
+        return self._control.is_enabled(tenant_id, workflow, tool, action, self._read_only)
 
     # -- runs -------------------------------------------------------------------------------------
 
@@ -140,6 +162,8 @@ class WardenClient:
         finally:
             self._closed.set()
             _open_clients.discard(self)
+            if self._control is not None:
+                self._control.close()
 
     def __enter__(self) -> WardenClient:
         return self

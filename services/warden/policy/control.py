@@ -1,0 +1,68 @@
+"""The control topic: setting switches (CLI, HTTP later) and a local, always-current view of them.
+
+The view is what makes `is_enabled` cheap: one consumer per process reads the compacted topic
+from the beginning and keeps the latest record per key in memory, so a check is a dictionary
+lookup, not a round trip.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from warden.core import topics
+from warden.core.errors import BrokerUnavailableError
+from warden.core.records import Control, ControlKind
+from warden.core.settings import WardenSettings
+from warden.core.wire import validate, wire_for
+from warden.policy.switches import Switches
+
+
+def publish(settings: WardenSettings, kind: ControlKind, scope: str, active: bool, actor: str,
+            reason: str) -> Control:
+    """Set or clear one switch; the record is the audit trail (the ledger lands it too)."""
+    control = validate(Control, {"kind": kind, "scope": scope, "active": active, "actor": actor,
+                                 "reason": reason, "at": datetime.now(UTC)})
+    producer = Producer({**settings.kafka_config(), "enable.idempotence": True, "acks": "all"})
+    producer.produce(settings.topic(topics.CONTROL), wire_for(settings).encode(control), key=control.key.encode())
+    if producer.flush(15):
+        raise BrokerUnavailableError(f"could not publish {control.key} to Kafka at {settings.bootstrap_servers}")
+    return control
+
+
+class ControlView:
+    """Switches as the control topic says, kept current by a daemon thread."""
+
+    def __init__(self, settings: WardenSettings) -> None:
+        self.switches = Switches()
+        self._wire = wire_for(settings)
+        self._consumer = Consumer({**settings.kafka_config(), "group.id": "warden-control-view",
+                                   "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+        topic = settings.topic(topics.CONTROL)
+        try:
+            partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        except (KafkaException, KeyError) as exc:
+            raise BrokerUnavailableError(f"cannot read topic {topic} at {settings.bootstrap_servers}") from exc
+        self._consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="warden-control-view", daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            for msg in self._consumer.consume(100, 0.1):
+                if msg.error() is None and msg.value() is not None:
+                    record = self._wire.decode(msg.value(), "warden.Control")
+                    assert isinstance(record, Control)
+                    self.switches.apply(record)
+
+    def is_enabled(self, tenant_id: str, workflow: str, tool: str = "", action: str = "",
+                   read_only_tools: frozenset[str] = frozenset()) -> bool:
+        return self.switches.is_enabled(tenant_id, workflow, tool, action, read_only_tools)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._consumer.close()

@@ -1,0 +1,112 @@
+"""The reference bundle implements DESIGN.md's table exactly; switches and errors deny."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from warden.core.records import Control, ControlKind, Decision
+from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
+from warden.policy.engine import PolicyRequest, evaluate
+from warden.policy.switches import Switches
+from warden.policy.tooling import run_cases
+
+BUNDLE = load_bundle()
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def request(workflow: str, tool_action: str, params: dict[str, object] | None, **extra: object) -> PolicyRequest:
+    tool, action = tool_action.split(".")
+    return PolicyRequest(tenant_id=str(extra.pop("tenant", "acme")), workflow=workflow, agent_id="a1", tool=tool,
+                         action=action, resource=None, params=params, **extra)  # type: ignore[arg-type]
+
+
+def test_the_reference_cases_all_pass() -> None:
+    results = run_cases(BUNDLE, sorted((DEFAULT_POLICIES / "tests").glob("*.yaml")))
+    assert len(results) >= 14
+    assert [r.name for r in results if not r.passed] == []
+
+
+@pytest.mark.parametrize("amount", [100.5, 101, 5000])
+def test_refund_amounts_over_100_need_approval_whether_int_or_float(amount: float) -> None:
+    verdict = evaluate(BUNDLE, request("refund_ticket", "payments.refund", {"order_id": "o", "amount_usd": amount}))
+    assert verdict.decision == Decision.REQUIRE_APPROVAL
+    assert verdict.policy_ids == ("refund-over-100",)
+
+
+def test_a_plain_forbid_beats_a_require_approval() -> None:
+    verdict = evaluate(BUNDLE, request("triage_ticket", "payments.refund", {"order_id": "o", "amount_usd": 900}))
+    assert verdict.decision == Decision.DENY
+    assert "out-of-inventory" in verdict.policy_ids
+    assert verdict.stop_ship
+
+
+def test_stop_ship_is_marked_only_for_the_workflows_conditions() -> None:
+    delete = evaluate(BUNDLE, request("triage_ticket", "crm.delete_record", {"record_id": "r"}))
+    assert (delete.decision, delete.stop_ship) == (Decision.DENY, True)
+    assert "stop-ship condition of workflow triage_ticket" in delete.reason
+
+
+def test_an_evaluation_error_fails_closed(tmp_path: Path) -> None:
+    bundle_dir = tmp_path / "bundle"
+    shutil.copytree(DEFAULT_POLICIES, bundle_dir)
+    # Valid against the schema, but overflows at run time: Cedar skips an erroring policy, which
+    # for a forbid would mean letting the call through.
+    (bundle_dir / "zz-overflow.cedar").write_text(
+        '@id("overflow")\nforbid (principal, action == Action::"payments.refund", resource)\n'
+        'when { context.run.step * 9223372036854775807 > 1 };\n')
+    verdict = evaluate(load_bundle(bundle_dir), request("refund_ticket", "payments.refund",
+                                                        {"order_id": "o", "amount_usd": 5}, step=2))
+    assert verdict.decision == Decision.DENY
+    assert "fail closed" in verdict.reason
+
+
+def switch(kind: ControlKind, scope: str, at: datetime = T0) -> Control:
+    return Control(kind=kind, scope=scope, active=True, actor="oncall@acme", reason="incident 42", at=at)
+
+
+@pytest.mark.parametrize("scope", ["global", "tenant:acme", "workflow:refund_ticket", "tool:payments",
+                                   "tool:payments.refund"])
+def test_each_kill_switch_scope_denies_naming_the_switch(scope: str) -> None:
+    switches = Switches()
+    switches.apply(switch(ControlKind.KILL, scope))
+    verdict = evaluate(BUNDLE, request("refund_ticket", "payments.refund", {"order_id": "o", "amount_usd": 5},
+                                       at=T0 + timedelta(seconds=1)), switches)
+    assert verdict.decision == Decision.DENY
+    assert f"kill switch {scope} set by oncall@acme" in verdict.reason
+    assert f"switch:kill:{scope}" in verdict.policy_ids
+    other = evaluate(BUNDLE, request("refund_ticket", "payments.refund", {"order_id": "o", "amount_usd": 5},
+                                     tenant="globex", at=T0 + timedelta(seconds=1)), switches)
+    assert (other.decision == Decision.DENY) == (scope != "tenant:acme")
+
+
+def test_a_revived_switch_no_longer_denies() -> None:
+    switches = Switches()
+    switches.apply(switch(ControlKind.KILL, "tenant:acme"))
+    switches.apply(Control(kind=ControlKind.KILL, scope="tenant:acme", active=False, actor="oncall@acme",
+                           reason="fixed", at=T0 + timedelta(minutes=5)))
+    verdict = evaluate(BUNDLE, request("refund_ticket", "crm.lookup", {"customer_id": "c"}), switches)
+    assert verdict.decision == Decision.ALLOW
+
+
+def test_read_only_mode_keeps_read_only_tools() -> None:
+    switches = Switches()
+    switches.apply(switch(ControlKind.READ_ONLY, "tenant:acme"))
+    lookup = evaluate(BUNDLE, request("refund_ticket", "crm.lookup", {"customer_id": "c"}), switches)
+    refund = evaluate(BUNDLE, request("refund_ticket", "payments.refund", {"order_id": "o", "amount_usd": 5}),
+                      switches)
+    assert lookup.decision == Decision.ALLOW
+    assert refund.decision == Decision.DENY and "read-only mode tenant:acme" in refund.reason
+    assert not switches.is_enabled("acme", "refund_ticket", "payments", "refund", frozenset({"crm.lookup"}))
+    assert switches.is_enabled("acme", "refund_ticket", "crm", "lookup", frozenset({"crm.lookup"}))
+
+
+def test_a_switch_does_not_reach_back_before_it_was_set() -> None:
+    switches = Switches()
+    switches.apply(switch(ControlKind.KILL, "global"))
+    earlier = evaluate(BUNDLE, request("refund_ticket", "crm.lookup", {"customer_id": "c"},
+                                       at=T0 - timedelta(seconds=1)), switches)
+    assert earlier.decision == Decision.ALLOW

@@ -1,0 +1,78 @@
+"""The evaluator's pure step: run facts, stop-ship switches, deterministic decisions."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from tests.core.samples import AT, event
+from warden.core import topics
+from warden.core.events import AgentEvent
+from warden.core.records import Control, Decision, PolicyDecision
+from warden.policy.bundle import load_bundle
+from warden.policy_evaluator.processor import STOP_SHIP_ACTOR, EvaluatorState, Output, decision_id, step
+
+BUNDLE = load_bundle()
+
+
+def call(workflow: str, tool_action: str, params: dict[str, object], run_id: str = "run-1",
+         seconds: int = 0) -> AgentEvent:
+    tool, action = tool_action.split(".")
+    return event("tool_call_requested", workflow=workflow, run_id=run_id, occurred_at=AT + timedelta(seconds=seconds),
+                 body={"call_id": f"c-{seconds}", "tool": tool, "action": action, "resource": None,
+                       "params": json.dumps(params)})
+
+
+def decisions(outputs: list[Output]) -> list[PolicyDecision]:
+    return [o.record for o in outputs if isinstance(o.record, PolicyDecision)]
+
+
+def test_one_decision_per_call_with_the_bundle_version_and_a_stable_id() -> None:
+    e = call("refund_ticket", "crm.lookup", {"customer_id": "c"})
+    _, outputs = step(EvaluatorState(), BUNDLE, e)
+    [decision] = decisions(outputs)
+    assert decision.decision == Decision.ALLOW
+    assert decision.policy_version == BUNDLE.version
+    assert decision.decision_id == decision_id(e.event_id)
+    assert (decision.event_id, decision.call_id, decision.run_id) == (e.event_id, "c-0", "run-1")
+
+
+def test_require_approval_also_goes_to_the_approvals_topic() -> None:
+    _, outputs = step(EvaluatorState(), BUNDLE, call("refund_ticket", "payments.refund",
+                                                     {"order_id": "o", "amount_usd": 250}))
+    assert [o.topic for o in outputs] == [topics.POLICY_DECISIONS, topics.APPROVAL_REQUESTS]
+
+
+def test_a_stop_ship_deny_sets_the_workflows_kill_switch_once() -> None:
+    state = EvaluatorState()
+    state, outputs = step(state, BUNDLE, call("triage_ticket", "crm.delete_record", {"record_id": "r"}))
+    [decision] = decisions(outputs)
+    [switch] = [o.record for o in outputs if o.topic == topics.CONTROL]
+    assert decision.stop_ship and decision.decision == Decision.DENY
+    assert isinstance(switch, Control)
+    assert (switch.scope, switch.active, switch.actor) == ("workflow:triage_ticket", True, STOP_SHIP_ACTOR)
+    assert "deletes-denied-v1" in switch.reason
+    state, outputs = step(state, BUNDLE, call("triage_ticket", "tickets.update",
+                                              {"ticket_id": "t", "status": "s", "comment": "c"}, "run-2", 5))
+    [blocked] = decisions(outputs)
+    assert blocked.decision == Decision.DENY
+    assert "kill switch workflow:triage_ticket set by warden:stop-ship" in blocked.reason
+    assert not [o for o in outputs if o.topic == topics.CONTROL]
+
+
+def test_run_facts_follow_the_run_and_end_with_it() -> None:
+    state = EvaluatorState()
+    state, _ = step(state, BUNDLE, event("llm_call", body={"model": "m", "provider": "p", "input_tokens": 1,
+                                                           "output_tokens": 1, "latency_ms": 1.0, "cost_usd": 0.25}))
+    state, _ = step(state, BUNDLE, call("refund_ticket", "crm.delete_record", {"record_id": "r"}))
+    facts = state.runs["run-1"]
+    assert (facts.spend_usd, facts.denials) == (0.25, 1)
+    state, _ = step(state, BUNDLE, event("run_completed"))
+    assert "run-1" not in state.runs
+
+
+def test_control_records_update_the_switches() -> None:
+    state = EvaluatorState()
+    control = Control(kind="kill", scope="tenant:acme", active=True, actor="me", reason="r", at=AT)
+    state, outputs = step(state, BUNDLE, control)
+    assert outputs == [] and "kill:tenant:acme" in state.switches.active
