@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,8 @@ from warden.broker.tansu import TansuBroker, free_port
 from warden.core.settings import WardenSettings
 from warden.ledger.client import Ledger
 from warden.ledger.migrations import migrate
+from warden.policy_evaluator.service import PolicyEvaluator
+from warden.policy_evaluator.settings import PolicyEvaluatorSettings
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +59,16 @@ def ledger(chdb_url: str) -> Iterator[Ledger]:
     migrate(client, {"*": 7})
     yield client
     client.command(f"DROP DATABASE IF EXISTS {db}")
+
+
+@pytest.fixture
+def evaluator(topics: WardenSettings) -> Iterator[PolicyEvaluator]:
+    """A live policy-evaluator on the test's topics, in a thread of the test process."""
+    fields: dict[str, Any] = {**topics.model_dump(), "group_id": f"pe-{uuid.uuid4().hex[:8]}"}
+    service = PolicyEvaluator(PolicyEvaluatorSettings(**fields)).start()
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    thread.start()
+    yield service
+    stop.set()
+    thread.join(30)

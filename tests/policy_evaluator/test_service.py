@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from confluent_kafka import Consumer
@@ -19,23 +16,10 @@ from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.policy.control import publish
 from warden.policy_evaluator.service import PolicyEvaluator
-from warden.policy_evaluator.settings import PolicyEvaluatorSettings
 from warden.replay.runner import replay
 from warden.sdk import WardenClient
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def evaluator(topics: WardenSettings) -> Iterator[PolicyEvaluator]:
-    fields: dict[str, Any] = {**topics.model_dump(), "group_id": f"pe-{uuid.uuid4().hex[:8]}"}
-    service = PolicyEvaluator(PolicyEvaluatorSettings(**fields)).start()
-    stop = threading.Event()
-    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    thread.start()
-    yield service
-    stop.set()
-    thread.join(30)
 
 
 class Decisions:

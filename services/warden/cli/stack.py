@@ -57,7 +57,13 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
         run_service(PolicyEvaluatorSettings(), stop)
 
-    return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator}
+    def approvals(stop: threading.Event) -> None:
+        from warden.approvals.service import run_service
+        from warden.approvals.settings import ApprovalsSettings
+
+        run_service(ApprovalsSettings(), stop)
+
+    return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "approvals": approvals}
 
 
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:

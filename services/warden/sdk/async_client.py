@@ -15,6 +15,7 @@ from typing import Any
 from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
 from warden.sdk.client import WardenClient
+from warden.sdk.gate import GateVerdict
 from warden.sdk.run import RunEvents
 
 
@@ -79,6 +80,15 @@ class AsyncRun:
                                   at: datetime | None = None) -> str:
         event = await self._emit(self.events.tool_call_requested(tool, action, params, resource, call_id, at))
         return event.body.call_id  # type: ignore[union-attr]
+
+    async def authorize(self, tool: str, action: str, params: dict[str, Any] | str, *,
+                        resource: str | None = None, timeout_s: float = 10.0) -> tuple[str, GateVerdict]:
+        """Request a tool call and await Warden's verdict without blocking the loop (fails closed)."""
+        sync = self.client.sync
+        await asyncio.to_thread(sync.gate)
+        call_id = await self.tool_call_requested(tool, action, params, resource=resource)
+        await self.client.flush()
+        return call_id, await asyncio.to_thread(sync.authorize, call_id, timeout_s)
 
     async def tool_call_completed(self, call_id: str, tool: str, status: str, latency_ms: float, *,
                                   output: Any = None, error_code: str | None = None,

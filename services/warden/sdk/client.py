@@ -28,6 +28,7 @@ from warden.sdk.run import Run
 
 if TYPE_CHECKING:
     from warden.policy.control import ControlView
+    from warden.sdk.gate import DecisionWatcher, GateVerdict
 
 _open_clients: weakref.WeakSet[WardenClient] = weakref.WeakSet()
 
@@ -60,6 +61,7 @@ class WardenClient:
         })
         self.stats = {"emitted": 0, "delivered": 0, "failed": 0}
         self._control: ControlView | None = None
+        self._gate: DecisionWatcher | None = None
         self._read_only: frozenset[str] = frozenset()
         self._errors: list[str] = []
         self._closed = threading.Event()
@@ -83,6 +85,24 @@ class WardenClient:
             self._control = ControlView(self.settings)
             self._read_only = load_bundle(DEFAULT_POLICIES).workflow(workflow).read_only_tools
         return self._control.is_enabled(tenant_id, workflow, tool, action, self._read_only)
+
+    # -- the gate ---------------------------------------------------------------------------------
+
+    def gate(self) -> DecisionWatcher:
+        """Start following decisions; a call emitted after this can be authorized."""
+        if self._gate is None:
+            from warden.sdk.gate import DecisionWatcher
+
+            self._gate = DecisionWatcher(self.settings)
+        return self._gate
+
+    def authorize(self, call_id: str, timeout_s: float = 10.0) -> GateVerdict:
+        """The final verdict on a call emitted after ``gate()``: allow, deny, approved, rejected or expired.
+
+        Waits for the policy decision and, when it requires approval, for the human's answer; no
+        verdict within ``timeout_s`` is a deny (fail closed).
+        """
+        return self.gate().verdict(call_id, timeout_s)
 
     # -- runs -------------------------------------------------------------------------------------
 
@@ -164,6 +184,8 @@ class WardenClient:
             _open_clients.discard(self)
             if self._control is not None:
                 self._control.close()
+            if self._gate is not None:
+                self._gate.close()
 
     def __enter__(self) -> WardenClient:
         return self

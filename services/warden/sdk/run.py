@@ -13,6 +13,7 @@ from warden.core.wire import validate
 
 if TYPE_CHECKING:
     from warden.sdk.client import WardenClient
+    from warden.sdk.gate import GateVerdict
 
 
 def _json(value: Any) -> str | None:
@@ -101,6 +102,17 @@ class Run:
                             at: datetime | None = None) -> str:
         event = self._emit(self.events.tool_call_requested(tool, action, params, resource, call_id, at))
         return event.body.call_id  # type: ignore[union-attr]
+
+    def authorize(self, tool: str, action: str, params: dict[str, Any] | str, *, resource: str | None = None,
+                  timeout_s: float = 10.0) -> tuple[str, GateVerdict]:
+        """Request a tool call and wait for Warden's verdict (fails closed on timeout).
+
+        Returns (call_id, verdict); call the tool only if ``verdict.allowed``.
+        """
+        self.client.gate()  # follow decisions before the request exists, so none is missed
+        call_id = self.tool_call_requested(tool, action, params, resource=resource)
+        self.client.flush()
+        return call_id, self.client.authorize(call_id, timeout_s)
 
     def tool_call_completed(self, call_id: str, tool: str, status: str, latency_ms: float, *,
                             output: Any = None, error_code: str | None = None,

@@ -1,0 +1,1 @@
+"""approvals: humans decide the calls policy sent to them (HTTP API + CLI), with identity and rationale."""

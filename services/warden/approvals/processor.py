@@ -1,0 +1,99 @@
+"""Approvals as a pure state machine: requests in, human or timeout decisions out.
+
+The HTTP shell calls ``decide`` and ``expire``; the Kafka shell feeds ``apply``. Keeping the
+rules here (one decision per call, a rationale required, expiry keeps the call denied) means
+every replica and every restart reach the same answers from the same topics.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+
+from warden.core.errors import WardenError
+from warden.core.records import ApprovalDecision, ApprovalOutcome, Decision, PolicyDecision, RiskScore
+
+TIMEOUT_APPROVER = "warden:timeout"
+_APPROVALS = uuid.UUID("0d3f5b8e-7c41-4a7e-8f0a-2b9c6e1d5a37")
+
+
+class ApprovalError(WardenError):
+    """An approval request that cannot be decided as asked (unknown, already decided, no rationale)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Pending:
+    request: PolicyDecision
+    risk_score: float | None = None
+
+    def expires_at(self, timeout: timedelta) -> datetime:
+        return self.request.decided_at + timeout
+
+
+@dataclass
+class ApprovalsState:
+    pending: dict[str, Pending] = field(default_factory=dict)  # by call_id
+    decided: OrderedDict[str, ApprovalDecision] = field(default_factory=OrderedDict)
+    risk: OrderedDict[str, float] = field(default_factory=OrderedDict)  # by event_id, for requests yet to come
+    capacity: int = 200_000
+
+
+def approval_id(call_id: str) -> str:
+    return str(uuid.uuid5(_APPROVALS, call_id))
+
+
+def apply(state: ApprovalsState, message: BaseModel) -> ApprovalsState:
+    if isinstance(message, PolicyDecision) and message.decision == Decision.REQUIRE_APPROVAL:
+        if message.call_id not in state.decided:
+            state.pending[message.call_id] = Pending(message, state.risk.get(message.event_id))
+    elif isinstance(message, ApprovalDecision):
+        state.pending.pop(message.call_id, None)
+        state.decided[message.call_id] = message
+        while len(state.decided) > state.capacity:
+            state.decided.popitem(last=False)
+    elif isinstance(message, RiskScore):
+        state.risk[message.event_id] = message.score
+        while len(state.risk) > state.capacity:
+            state.risk.popitem(last=False)
+        for pending in state.pending.values():
+            if pending.request.event_id == message.event_id:
+                pending.risk_score = message.score
+    return state
+
+
+def decide(state: ApprovalsState, call_id: str, approver: str, outcome: ApprovalOutcome, rationale: str,
+           now: datetime) -> ApprovalDecision:
+    if not rationale.strip():
+        raise ApprovalError("a rationale is required: say why you approve or reject", 422)
+    if call_id in state.decided:
+        done = state.decided[call_id]
+        raise ApprovalError(f"call {call_id} was already decided: {done.decision.value} by {done.approver} "
+                            f"at {done.decided_at:%Y-%m-%dT%H:%M:%SZ}", 409)
+    pending = state.pending.get(call_id)
+    if pending is None:
+        raise ApprovalError(f"no pending approval request for call {call_id}", 404)
+    decision = ApprovalDecision(approval_id=approval_id(call_id), call_id=call_id, run_id=pending.request.run_id,
+                                approver=approver, decided_at=now, decision=outcome, rationale=rationale.strip())
+    return decision
+
+
+def expire(state: ApprovalsState, now: datetime, timeout: timedelta) -> list[ApprovalDecision]:
+    """Requests nobody decided in time: expired, and the call stays denied."""
+    return [
+        ApprovalDecision(approval_id=approval_id(call_id), call_id=call_id, run_id=p.request.run_id,
+                         approver=TIMEOUT_APPROVER, decided_at=now, decision=ApprovalOutcome.EXPIRED,
+                         rationale=f"no decision within {timeout.total_seconds():.0f} s; the call stays denied")
+        for call_id, p in list(state.pending.items()) if p.expires_at(timeout) <= now
+    ]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,193 @@
+"""The approvals shell: Kafka follower + expiry thread + FastAPI app (approvals and kill switches).
+
+State is rebuilt at start from approvals.requests, approvals.decisions and risk.scores, read
+from the beginning, so any replica (and a restarted one) knows every open request.
+Every approver authenticates with their own bearer token; the identity the token maps to is
+what the decision records.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from fastapi import Depends, FastAPI, Header, HTTPException
+from pydantic import BaseModel, Field
+
+from warden.approvals.processor import ApprovalError, ApprovalsState, apply, decide, expire, utcnow
+from warden.approvals.settings import ApprovalsSettings
+from warden.core import topics
+from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError, WardenError
+from warden.core.records import ApprovalDecision, ApprovalOutcome, ControlKind
+from warden.core.wire import wire_for
+from warden.policy.control import publish
+
+log = logging.getLogger("warden.approvals")
+FOLLOWED = {topics.APPROVAL_REQUESTS: "warden.PolicyDecision", topics.APPROVAL_DECISIONS: "warden.ApprovalDecision",
+            topics.RISK_SCORES: "warden.RiskScore"}
+
+
+class Approvals:
+    def __init__(self, settings: ApprovalsSettings) -> None:
+        self.settings = settings
+        self.state = ApprovalsState()
+        self.lock = threading.Lock()
+        self.wire = wire_for(settings)
+        self.timeout = timedelta(seconds=settings.approval_timeout_s)
+        conf = settings.kafka_config()
+        self.producer = Producer({**conf, "enable.idempotence": True, "acks": "all", "linger.ms": 1})
+        self.consumer = Consumer({**conf, "group.id": "warden-approvals-follower", "enable.auto.commit": False,
+                                  "auto.offset.reset": "earliest"})
+        names = {settings.topic(t): t for t in FOLLOWED}
+        metadata = self.consumer.list_topics(timeout=10).topics
+        missing = [n for n in names if n not in metadata]
+        if missing:
+            raise BrokerUnavailableError(f"topics {missing} do not exist at {settings.bootstrap_servers}")
+        self.consumer.assign([TopicPartition(n, p, 0) for n in names for p in metadata[n].partitions])
+        self._names = names
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._follow, daemon=True, name="approvals-follow"),
+                         threading.Thread(target=self._expire_loop, daemon=True, name="approvals-expire")]
+        for thread in self._threads:
+            thread.start()
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            for msg in self.consumer.consume(500, 0.1):
+                if msg.error() is not None or msg.value() is None:
+                    continue
+                try:
+                    record = self.wire.decode(msg.value(), FOLLOWED[self._names[msg.topic() or ""]])
+                except (DecodeError, ValidationError):
+                    continue  # the ledger-sink dead-letters it
+                with self.lock:
+                    apply(self.state, record)
+
+    def _expire_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            with self.lock:
+                expired = expire(self.state, utcnow(), self.timeout)
+            for decision in expired:
+                self.publish(decision)
+
+    def publish(self, decision: ApprovalDecision) -> None:
+        self.producer.produce(self.settings.topic(topics.APPROVAL_DECISIONS), self.wire.encode(decision),
+                              key=decision.run_id.encode())
+        if self.producer.flush(15):
+            raise BrokerUnavailableError("approval decision not delivered to Kafka within 15 s")
+        with self.lock:
+            apply(self.state, decision)
+
+    def decide(self, call_id: str, approver: str, outcome: ApprovalOutcome, rationale: str) -> ApprovalDecision:
+        with self.lock:
+            decision = decide(self.state, call_id, approver, outcome, rationale, utcnow())
+        self.publish(decision)
+        return decision
+
+    def pending(self) -> list[dict[str, Any]]:
+        with self.lock:
+            items = list(self.state.pending.items())
+        return [{"call_id": call_id, "run_id": p.request.run_id, "tenant_id": p.request.tenant_id,
+                 "event_id": p.request.event_id, "reason": p.request.reason, "policy_ids": p.request.policy_ids,
+                 "requested_at": p.request.decided_at, "expires_at": p.expires_at(self.timeout),
+                 "risk_score": p.risk_score} for call_id, p in sorted(items, key=lambda i: i[1].request.decided_at)]
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+        self.consumer.close()
+        self.producer.flush(5)
+
+
+class Rationale(BaseModel):
+    rationale: str = Field(..., description="Why: required, recorded in the ledger")
+
+
+class SwitchRequest(BaseModel):
+    scope: str = Field(..., description="global | tenant:<id> | workflow:<name> | tool:<tool>[.<action>]")
+    reason: str
+    read_only: bool = False
+
+
+def create_app(service: Approvals) -> FastAPI:
+    app = FastAPI(title="Warden approvals", version="0.1.0")
+    tokens = {identity: token.get_secret_value() for identity, token in service.settings.approver_tokens.items()}
+
+    def approver(authorization: str | None = Header(None)) -> str:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise HTTPException(401, "an approver token is required: Authorization: Bearer <your token>")
+        presented = authorization.removeprefix("Bearer ").strip()
+        for identity, token in tokens.items():
+            if hmac.compare_digest(presented.encode(), token.encode()):
+                return identity
+        raise HTTPException(401, "unknown approver token")
+
+    who_is = Depends(approver)  # a default, not an annotation: annotations are strings in this module
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/approvals")
+    def pending(who: str = who_is) -> list[dict[str, Any]]:
+        return service.pending()
+
+    def _decide(call_id: str, who: str, outcome: ApprovalOutcome, body: Rationale) -> dict[str, Any]:
+        try:
+            return service.decide(call_id, who, outcome, body.rationale).model_dump(mode="json")
+        except ApprovalError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        except WardenError as exc:
+            raise HTTPException(503, str(exc)) from exc
+
+    @app.post("/v1/approvals/{call_id}/approve")
+    def approve(call_id: str, body: Rationale, who: str = who_is) -> dict[str, Any]:
+        return _decide(call_id, who, ApprovalOutcome.APPROVED, body)
+
+    @app.post("/v1/approvals/{call_id}/reject")
+    def reject(call_id: str, body: Rationale, who: str = who_is) -> dict[str, Any]:
+        return _decide(call_id, who, ApprovalOutcome.REJECTED, body)
+
+    def _switch(body: SwitchRequest, who: str, active: bool) -> dict[str, Any]:
+        kind = ControlKind.READ_ONLY if body.read_only else ControlKind.KILL
+        try:
+            return publish(service.settings, kind, body.scope, active, who, body.reason).model_dump(mode="json")
+        except ValidationError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        except WardenError as exc:
+            raise HTTPException(503, str(exc)) from exc
+
+    @app.post("/v1/control/kill")
+    def kill(body: SwitchRequest, who: str = who_is) -> dict[str, Any]:
+        return _switch(body, who, True)
+
+    @app.post("/v1/control/revive")
+    def revive(body: SwitchRequest, who: str = who_is) -> dict[str, Any]:
+        return _switch(body, who, False)
+
+    return app
+
+
+def run_service(settings: ApprovalsSettings, stop: threading.Event) -> None:
+    import uvicorn
+
+    if not settings.approver_tokens:
+        log.warning("no approver tokens configured (WARDEN_APPROVER_TOKENS): nobody can approve or reject")
+    service = Approvals(settings)
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host=settings.approvals_host,
+                                           port=settings.approvals_port, log_level="warning"))
+
+    def stop_server() -> None:
+        stop.wait()
+        server.should_exit = True
+
+    threading.Thread(target=stop_server, daemon=True).start()
+    try:
+        server.run()
+    finally:
+        service.close()

@@ -1,0 +1,105 @@
+"""The SDK gate: ask Warden before calling a tool, and get the final verdict back.
+
+A watcher follows policy.decisions and approvals.decisions from the moment it starts (it
+takes the topics' high watermarks first; Tansu's are low by up to a batch, which only
+re-reads a few records), so a verdict is a dictionary lookup once it arrives. A call with no
+verdict before the timeout is denied: the gate fails closed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from warden.core import topics
+from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError
+from warden.core.records import ApprovalDecision, Decision, PolicyDecision
+from warden.core.settings import WardenSettings
+from warden.core.wire import wire_for
+
+ALLOWED = {"allow", "approved"}
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    outcome: str  # allow | deny | approved | rejected | expired
+    reason: str
+    decision: PolicyDecision | None = None
+    approval: ApprovalDecision | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome in ALLOWED
+
+
+class DecisionWatcher:
+    def __init__(self, settings: WardenSettings) -> None:
+        self._wire = wire_for(settings)
+        self._decisions: dict[str, PolicyDecision] = {}
+        self._approvals: dict[str, ApprovalDecision] = {}
+        self._changed = threading.Condition()
+        self._consumer = Consumer({**settings.kafka_config(), "group.id": "warden-sdk-gate",
+                                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                                   "fetch.wait.max.ms": 10})
+        names = [settings.topic(topics.POLICY_DECISIONS), settings.topic(topics.APPROVAL_DECISIONS)]
+        try:
+            metadata = self._consumer.list_topics(timeout=10).topics
+            assignment = []
+            for name in names:
+                for p in metadata[name].partitions:
+                    _low, high = self._consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                    assignment.append(TopicPartition(name, p, high))
+        except (KafkaException, KeyError) as exc:
+            raise BrokerUnavailableError(f"the gate cannot follow {names} at {settings.bootstrap_servers}: "
+                                         f"{exc}") from exc
+        self._consumer.assign(assignment)
+        self._names = dict(zip(names, ("warden.PolicyDecision", "warden.ApprovalDecision"), strict=True))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="warden-sdk-gate", daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            messages = self._consumer.consume(500, 0.05)
+            if not messages:
+                continue
+            with self._changed:
+                for msg in messages:
+                    if msg.error() is not None or msg.value() is None:
+                        continue
+                    try:
+                        record = self._wire.decode(msg.value(), self._names[msg.topic() or ""])
+                    except (DecodeError, ValidationError):
+                        continue
+                    if isinstance(record, PolicyDecision):
+                        self._decisions[record.call_id] = record
+                    elif isinstance(record, ApprovalDecision):
+                        self._approvals[record.call_id] = record
+                self._changed.notify_all()
+
+    def verdict(self, call_id: str, timeout_s: float) -> GateVerdict:
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while True:
+                decision = self._decisions.get(call_id)
+                if decision is not None and decision.decision != Decision.REQUIRE_APPROVAL:
+                    return GateVerdict(decision.decision.value, decision.reason, decision)
+                approval = self._approvals.get(call_id)
+                if decision is not None and approval is not None:
+                    return GateVerdict(approval.decision.value,
+                                       f"{approval.decision.value} by {approval.approver}: {approval.rationale}",
+                                       decision, approval)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    waiting = "a human approval" if decision is not None else "a policy decision"
+                    return GateVerdict("deny", f"no verdict for call {call_id} within {timeout_s:g} s (waiting for "
+                                               f"{waiting}): denied, the gate fails closed", decision)
+                self._changed.wait(left)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._consumer.close()
