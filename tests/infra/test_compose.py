@@ -11,7 +11,9 @@ import yaml
 from typer.main import get_command
 
 from warden.cli.main import app
+from warden.approvals.settings import ApprovalsSettings
 from warden.ledger_sink.settings import LedgerSinkSettings
+from warden.policy_evaluator.settings import PolicyEvaluatorSettings
 from warden.stack import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,11 +23,15 @@ WARDEN = {name: svc for name, svc in SERVICES_IN_COMPOSE.items() if "build" in s
 PINNED = re.compile(r"^[\w./-]+:\d+(\.\d+)+[\w.-]*$")
 
 
+SETTINGS = (LedgerSinkSettings, PolicyEvaluatorSettings, ApprovalsSettings)
+
+
 def setting_names() -> set[str]:
-    names = {f"WARDEN_{name.upper()}" for name in LedgerSinkSettings.model_fields}
-    for field in LedgerSinkSettings.model_fields.values():
-        alias = field.validation_alias
-        names.update(getattr(alias, "choices", []) or [])
+    names: set[str] = set()
+    for settings in SETTINGS:
+        names.update(f"WARDEN_{name.upper()}" for name in settings.model_fields)
+        for field in settings.model_fields.values():
+            names.update(getattr(field.validation_alias, "choices", []) or [])
     return names
 
 
