@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.main import get_command
 
-from warden.cli.main import app
 from warden.approvals.settings import ApprovalsSettings
+from warden.cli.main import app
 from warden.ledger_sink.settings import LedgerSinkSettings
 from warden.policy_evaluator.settings import PolicyEvaluatorSettings
 from warden.stack import SERVICES
