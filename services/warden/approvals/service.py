@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from warden.approvals.processor import ApprovalError, ApprovalsState, apply, decide, expire, utcnow
 from warden.approvals.settings import ApprovalsSettings
+from warden.broker.consume import drain
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError, WardenError
 from warden.core.records import ApprovalDecision, ApprovalOutcome, ControlKind
@@ -57,7 +58,7 @@ class Approvals:
 
     def _follow(self) -> None:
         while not self._stop.is_set():
-            for msg in self.consumer.consume(500, 0.1):
+            for msg in drain(self.consumer, 500, 0.1):
                 if msg.error() is not None or msg.value() is None:
                     continue
                 try:

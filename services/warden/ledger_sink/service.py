@@ -19,6 +19,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from warden.broker.consume import drain
 from warden.core import topics
 from warden.core.errors import DecodeError, LedgerError, ValidationError
 from warden.core.records import DeadLetter, DeadLetterKind
@@ -120,7 +121,7 @@ class LedgerSink:
         """Consume what is there (briefly); True when the buffer is due to be landed."""
         assert self._consumer is not None
         room = self.settings.batch_max_rows - len(self._buffer)
-        for msg in self._consumer.consume(num_messages=max(1, room), timeout=0.05):
+        for msg in drain(self._consumer, max(1, room), 0.05):
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from warden.broker.consume import drain
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError
 from warden.core.records import Control, ControlKind
@@ -52,7 +53,7 @@ class ControlView:
 
     def _follow(self) -> None:
         while not self._stop.is_set():
-            for msg in self._consumer.consume(100, 0.1):
+            for msg in drain(self._consumer, 100, 0.1):
                 if msg.error() is None and msg.value() is not None:
                     record = self._wire.decode(msg.value(), "warden.Control")
                     assert isinstance(record, Control)

@@ -16,6 +16,7 @@ from collections import Counter
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from warden.broker.consume import drain
 from warden.core import topics
 from warden.core.errors import DecodeError, ValidationError, WardenError
 from warden.core.events import AgentEvent
@@ -40,6 +41,9 @@ class PolicyEvaluator:
             **conf, "group.id": settings.group_id, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "session.timeout.ms": settings.group_session_timeout_ms,
             "heartbeat.interval.ms": max(500, settings.group_session_timeout_ms // 5),
+            # Tansu answers a fetch only when its max wait is up, not when data arrives: keep it short,
+            # or every decision (and every SDK gate round trip) waits for it.
+            "fetch.wait.max.ms": 10,
         })
         self.control = Consumer({**conf, "group.id": f"{settings.group_id}-control-reader",
                                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
@@ -80,7 +84,7 @@ class PolicyEvaluator:
     def poll_once(self) -> int:
         self.reload()
         self.poll_control()
-        messages = self.events.consume(self.settings.batch_max_rows, 0.05)
+        messages = drain(self.events, self.settings.batch_max_rows, 0.05)
         if not messages:
             return 0
         bundle = self.watcher.bundle
@@ -100,7 +104,8 @@ class PolicyEvaluator:
                 self.counters[f"produced:{out.topic}"] += 1
         if self.producer.flush(30):
             raise WardenError("decisions not delivered to the broker within 30 s; offsets not committed")
-        self.events.commit(asynchronous=False)
+        # Async: a lost commit only replays decisions with the same ids, which the ledger lands once.
+        self.events.commit(asynchronous=True)
         self.counters["events"] += len(messages)
         return len(messages)
 

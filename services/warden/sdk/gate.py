@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from warden.broker.consume import drain
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError
 from warden.core.records import ApprovalDecision, Decision, PolicyDecision
@@ -63,7 +64,7 @@ class DecisionWatcher:
 
     def _follow(self) -> None:
         while not self._stop.is_set():
-            messages = self._consumer.consume(500, 0.05)
+            messages = drain(self._consumer, 500, 0.05)
             if not messages:
                 continue
             with self._changed:

@@ -1,0 +1,19 @@
+"""Low-latency batch consumption.
+
+librdkafka's ``consume(n, timeout)`` waits for the whole timeout unless n messages arrive, so
+a latency-sensitive loop waits for the first message with ``poll`` and then drains whatever
+else is already fetched without waiting.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import Consumer, Message
+
+
+def drain(consumer: Consumer, max_messages: int, timeout_s: float) -> list[Message]:
+    first = consumer.poll(timeout_s)
+    if first is None:
+        return []
+    if max_messages <= 1:
+        return [first]
+    return [first, *consumer.consume(max_messages - 1, 0)]
