@@ -22,7 +22,9 @@ pytestmark = pytest.mark.integration
 
 
 def clean_env(**extra: str) -> dict[str, str]:
+    """The test's own ports, so a stack in a test never collides with anything on this machine."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "KAFKA_", "CLICKHOUSE_"))}
+    env["WARDEN_APPROVALS_PORT"] = str(free_port())
     env.update(extra)
     return env
 
@@ -52,7 +54,7 @@ def test_up_runs_broker_and_services_and_stops_cleanly(tmp_path: Path) -> None:
                     WARDEN_QUERY_PORT="0")
     process, children = start_up(env, tmp_path / "w")
     names = " ".join(" ".join(c.cmdline()) for c in children)
-    assert "tansu" in names and "ledger-sink" in names
+    assert "tansu" in names and "ledger-sink" in names and "policy-evaluator" in names and "approvals" in names
     settings = WardenSettings(data_dir=tmp_path / "w", kafka_bootstrap_servers=f"127.0.0.1:{port}")
     with WardenClient(settings) as client:
         run = client.run("acme", "export_report", "agent-1")
