@@ -14,6 +14,8 @@ from warden.ledger.readonly import check_readonly, run_readonly
     "ALTER TABLE warden.agent_events DELETE WHERE 1",
     "  -- sneaky\n DROP TABLE warden.agent_events",
     "SELECT 1; DROP TABLE warden.agent_events",
+    "SELECT * FROM warden.agent_events INTO OUTFILE '/tmp/ledger.csv'",
+    "select 1 into\n  outfile 'x'",
     "",
 ])
 def test_write_and_multi_statements_are_refused_with_a_reason(sql: str) -> None:
@@ -35,3 +37,9 @@ def test_reads_run(ledger: Ledger) -> None:
 def test_the_engine_refuses_writes_even_past_the_keyword_check(ledger: Ledger) -> None:
     with pytest.raises(ReadOnlyQueryError, match="read-only"):
         run_readonly(ledger, f"SELECT * FROM {ledger.database}.agent_events SETTINGS readonly = 0")
+
+
+@pytest.mark.parametrize("source", ["file('/etc/hostname', 'LineAsString')", "url('http://127.0.0.1:9/', 'CSV')"])
+def test_table_functions_that_reach_outside_the_ledger_are_refused(ledger: Ledger, source: str) -> None:
+    with pytest.raises(ReadOnlyQueryError, match="read-only"):
+        run_readonly(ledger, f"SELECT * FROM {source}")

@@ -14,6 +14,8 @@ from warden.ledger.client import Ledger
 
 READING = {"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS"}
 _COMMENT = re.compile(r"(--[^\n]*\n?)|(/\*.*?\*/)", re.S)
+# readonly=1 still lets a SELECT write its result to a file on the ledger's machine.
+_WRITES_FILE = re.compile(r"\bINTO\s+OUTFILE\b", re.I)
 
 
 def check_readonly(sql: str) -> str:
@@ -22,6 +24,9 @@ def check_readonly(sql: str) -> str:
         raise ReadOnlyQueryError("empty query: expected a SELECT (or WITH / SHOW / DESCRIBE / EXPLAIN)")
     if ";" in text:
         raise ReadOnlyQueryError("one statement at a time: found ';' inside the query")
+    if _WRITES_FILE.search(text):
+        raise ReadOnlyQueryError("INTO OUTFILE writes a file on the ledger's machine; use --format csv or json "
+                                 "and redirect the output instead")
     first = text.lstrip("(").split(None, 1)[0].upper()
     if first not in READING:
         raise ReadOnlyQueryError(
