@@ -1,7 +1,8 @@
 """asyncio face of the SDK: the same client, and never a blocking call on the event loop.
 
 ``emit`` only encodes and enqueues (microseconds); a full local queue is waited out with
-``asyncio.sleep``; flushing runs in a worker thread.
+``asyncio.sleep``; schema registration (a file lock or an HTTP round trip), flushing and
+closing run in a worker thread.
 """
 
 from __future__ import annotations
@@ -19,24 +20,45 @@ from warden.sdk.gate import GateVerdict
 from warden.sdk.run import RunEvents
 
 
+class _LoopSafeClient(WardenClient):
+    """The sync client minus the blocking schema registration in ``__init__``.
+
+    An asyncio client is usually built inside a coroutine; registration is awaited in a thread
+    on ``async with`` or on the first emit instead.
+    """
+
+    _register_at_init = False
+
+
 class AsyncWardenClient:
     def __init__(self, settings: WardenSettings | None = None, *, max_wait_s: float = 10.0,
                  producer_config: dict[str, Any] | None = None) -> None:
-        self.sync = WardenClient(settings, max_wait_s=max_wait_s, producer_config=producer_config)
+        self.sync: WardenClient = _LoopSafeClient(settings, max_wait_s=max_wait_s,
+                                                  producer_config=producer_config)
 
     @property
     def stats(self) -> dict[str, int]:
         return self.sync.stats
 
+    @property
+    def settings(self) -> WardenSettings:
+        return self.sync.settings
+
     def run(self, tenant_id: str, workflow: str, agent_id: str, *, run_id: str | None = None,
             user_id: str | None = None) -> AsyncRun:
         return AsyncRun(self, RunEvents(tenant_id, workflow, agent_id, run_id or str(uuid.uuid4()), user_id))
 
+    async def _ready(self) -> None:
+        if not self.sync._schema_ready:
+            await asyncio.to_thread(self.sync._register_schema)
+
     async def emit(self, event: AgentEvent) -> None:
+        if not self.sync._schema_ready:
+            await self._ready()
         value, key, deadline = self.sync._prepare(event)
         while not self.sync._produce(value, key):
             self.sync._check_queue_wait(deadline)
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # the poller thread serves the delivery reports that free the queue
 
     async def flush(self, timeout_s: float | None = None) -> None:
         await asyncio.to_thread(self.sync.flush, timeout_s)
@@ -45,6 +67,7 @@ class AsyncWardenClient:
         await asyncio.to_thread(self.sync.close)
 
     async def __aenter__(self) -> AsyncWardenClient:
+        await self._ready()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -60,6 +83,15 @@ class AsyncRun:
     @property
     def run_id(self) -> str:
         return self.events.run_id
+
+    @property
+    def step(self) -> int:
+        """The step number of the last event built (0 before the first)."""
+        return self.events.step
+
+    @property
+    def is_completed(self) -> bool:
+        return self.events.completed
 
     async def _emit(self, event: AgentEvent) -> AgentEvent:
         await self.client.emit(event)
@@ -91,12 +123,12 @@ class AsyncRun:
         return call_id, await asyncio.to_thread(sync.authorize, call_id, timeout_s)
 
     async def tool_call_completed(self, call_id: str, tool: str, status: str, latency_ms: float, *,
-                                  output: Any = None, error_code: str | None = None,
-                                  at: datetime | None = None) -> AgentEvent:
+                                  output: dict[str, Any] | list[Any] | str | None = None,
+                                  error_code: str | None = None, at: datetime | None = None) -> AgentEvent:
         return await self._emit(self.events.tool_call_completed(call_id, tool, status, latency_ms, output,
                                                                 error_code, at))
 
-    async def completed(self, status: str, *, state_change: Any = None,
+    async def completed(self, status: str, *, state_change: dict[str, Any] | str | None = None,
                         at: datetime | None = None) -> AgentEvent:
         return await self._emit(self.events.run_completed(status, state_change, at))
 

@@ -15,11 +15,11 @@ import time
 import uuid
 import weakref
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from warden.core.errors import BrokerError, BrokerUnavailableError
+from warden.core.errors import BrokerError, BrokerUnavailableError, ConfigError, WardenError
 from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS
@@ -30,6 +30,14 @@ if TYPE_CHECKING:
     from warden.policy.control import ControlView
     from warden.sdk.gate import DecisionWatcher, GateVerdict
 
+AGENT_EVENT_RECORD = "warden.AgentEvent"
+
+# Delivery errors that mean "no broker took the event in time" rather than "a broker refused it".
+_UNAVAILABLE = frozenset({
+    KafkaError._MSG_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._RESOLVE, KafkaError._TIMED_OUT_QUEUE,
+})
+
 _open_clients: weakref.WeakSet[WardenClient] = weakref.WeakSet()
 
 
@@ -37,37 +45,66 @@ _open_clients: weakref.WeakSet[WardenClient] = weakref.WeakSet()
 def _flush_at_exit() -> None:
     for client in list(_open_clients):
         # Nothing to raise to at interpreter exit; librdkafka has logged the delivery failure.
-        with contextlib.suppress(BrokerError):
+        with contextlib.suppress(WardenError):
             client.close()
 
 
+def _new_producer(conf: dict[str, Any], compression_chosen_by_caller: bool) -> Producer:
+    """lz4 halves the bytes on the wire, but a librdkafka built without it must still work."""
+    try:
+        return Producer(conf)
+    except KafkaException as exc:
+        if not compression_chosen_by_caller and "compression" in str(exc):
+            return _new_producer({**conf, "compression.type": "none"}, True)
+        raise ConfigError(f"invalid Kafka producer configuration: {exc.args[0].str()}") from exc
+
+
 class WardenClient:
+    # The asyncio client defers the (possibly remote) schema registration out of the event loop.
+    _register_at_init: ClassVar[bool] = True
+
     def __init__(self, settings: WardenSettings | None = None, *, max_wait_s: float = 10.0,
                  producer_config: dict[str, Any] | None = None) -> None:
+        if max_wait_s <= 0:
+            raise ConfigError(f"max_wait_s must be positive, got {max_wait_s!r}")
         self.settings = settings or WardenSettings()
         self.max_wait_s = max_wait_s
         self.topic = self.settings.topic(AGENT_EVENTS)
         self.wire: Wire = wire_for(self.settings)
-        self.wire.codec.schema_id("warden.AgentEvent")  # register once, not on the agent's first emit
-        self._producer = Producer({
+        self._schema_ready = False
+        if self._register_at_init:
+            self._register_schema()  # once, up front: never on the agent's first emit
+        self._producer = _new_producer({
             **self.settings.kafka_config(),
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 10,
             "compression.type": "lz4",
-            "message.timeout.ms": int(max_wait_s * 1000),
+            "message.timeout.ms": max(1, int(max_wait_s * 1000)),
             "queue.buffering.max.messages": 500_000,
             **(producer_config or {}),
-        })
-        self.stats = {"emitted": 0, "delivered": 0, "failed": 0}
+        }, compression_chosen_by_caller="compression.type" in (producer_config or {}))
+        # Counters are touched by the caller's threads (emit) and by whichever thread serves
+        # delivery reports (the poller, or the caller inside flush): one lock keeps them exact.
+        self._lock = threading.Lock()
+        self._emitted = 0
+        self._delivered_count = 0
+        self._failed = 0
+        self._unreported = 0  # failures not yet raised to the caller
+        self._first_failure: KafkaError | None = None
         self._control: ControlView | None = None
         self._gate: DecisionWatcher | None = None
         self._read_only: frozenset[str] = frozenset()
-        self._errors: list[str] = []
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="warden-sdk-delivery", daemon=True)
         self._poller.start()
         _open_clients.add(self)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """A snapshot: events accepted by emit, acknowledged by the broker, and given up on."""
+        with self._lock:
+            return {"emitted": self._emitted, "delivered": self._delivered_count, "failed": self._failed}
 
     # -- switches ---------------------------------------------------------------------------------
 
@@ -112,29 +149,44 @@ class WardenClient:
 
     # -- sending ----------------------------------------------------------------------------------
 
+    def _register_schema(self) -> None:
+        """May take a file lock or an HTTP round trip to the registry, so it is kept out of emit."""
+        self.wire.codec.schema_id(AGENT_EVENT_RECORD)
+        self._schema_ready = True
+
     def _poll(self) -> None:
         while not self._closed.is_set():
             self._producer.poll(0.1)
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
-        if err is None:
-            self.stats["delivered"] += 1
-            return
-        self.stats["failed"] += 1
-        if len(self._errors) < 20:
-            self._errors.append(err.str())
+        with self._lock:
+            if err is None:
+                self._delivered_count += 1
+                return
+            self._failed += 1
+            self._unreported += 1
+            if self._first_failure is None:
+                self._first_failure = err
 
     def _raise_failures(self) -> None:
-        if self._errors:
-            reasons, self._errors = self._errors, []
+        with self._lock:
+            count, first = self._unreported, self._first_failure
+            self._unreported, self._first_failure = 0, None
+        if not count or first is None:
+            return
+        where = f"topic {self.topic!r} on Kafka at {self.settings.bootstrap_servers}"
+        if first.code() in _UNAVAILABLE:
             raise BrokerUnavailableError(
-                f"{self.stats['failed']} event(s) could not be delivered to Kafka at "
-                f"{self.settings.bootstrap_servers} within {self.max_wait_s:.0f} s: {reasons[0]}"
+                f"{count} event(s) could not be delivered to {where} within {self.max_wait_s:g} s "
+                f"(max_wait_s): the broker is unreachable or not accepting writes ({first.str()})"
             )
+        raise BrokerError(f"{count} event(s) were refused by {where}: {first.str()}")
 
     def _prepare(self, event: AgentEvent) -> tuple[bytes, bytes, float]:
         """Report earlier delivery failures, encode, and set the deadline for a full local queue."""
-        if self._errors:
+        if self._closed.is_set():
+            raise WardenError("this WardenClient is closed: events emitted now would never be delivered")
+        if self._unreported:
             self._raise_failures()
         if not isinstance(event, AgentEvent):
             raise TypeError(f"emit takes an AgentEvent, got {type(event).__name__}")
@@ -143,7 +195,7 @@ class WardenClient:
     def _check_queue_wait(self, deadline: float) -> None:
         if time.monotonic() > deadline:
             raise BrokerUnavailableError(
-                f"the local queue stayed full for {self.max_wait_s:.0f} s: Kafka at "
+                f"the local queue stayed full for {self.max_wait_s:g} s (max_wait_s): Kafka at "
                 f"{self.settings.bootstrap_servers} is not taking events"
             )
 
@@ -153,7 +205,12 @@ class WardenClient:
             self._producer.produce(self.topic, value, key=key, on_delivery=self._delivered)
         except BufferError:
             return False
-        self.stats["emitted"] += 1
+        except KafkaException as exc:  # e.g. a fatal idempotence error, an oversized event
+            raise BrokerError(
+                f"the Kafka producer for {self.settings.bootstrap_servers} refused an event: {exc.args[0].str()}"
+            ) from exc
+        with self._lock:
+            self._emitted += 1
         return True
 
     def emit(self, event: AgentEvent) -> None:
@@ -161,7 +218,7 @@ class WardenClient:
         value, key, deadline = self._prepare(event)
         while not self._produce(value, key):
             self._check_queue_wait(deadline)
-            time.sleep(0.005)
+            self._producer.poll(0.005)  # serve delivery reports: they are what frees the queue
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Wait until every queued event is delivered, or raise after the bounded wait."""
@@ -171,7 +228,7 @@ class WardenClient:
         if remaining:
             raise BrokerUnavailableError(
                 f"{remaining} event(s) not delivered to Kafka at {self.settings.bootstrap_servers} "
-                f"after {wait:.0f} s: the broker is unreachable or not accepting writes"
+                f"after {wait:g} s: the broker is unreachable or not accepting writes"
             )
 
     def close(self) -> None:
@@ -182,6 +239,8 @@ class WardenClient:
         finally:
             self._closed.set()
             _open_clients.discard(self)
+            if self._poller is not threading.current_thread():
+                self._poller.join(5)
             if self._control is not None:
                 self._control.close()
             if self._gate is not None:

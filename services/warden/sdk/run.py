@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from warden.core.events import AgentEvent, new_event_id
+from warden.core.errors import ValidationError
+from warden.core.events import (
+    AgentEvent,
+    EventType,
+    LlmCall,
+    RunCompleted,
+    RunStarted,
+    ToolCallCompleted,
+    ToolCallRequested,
+    new_event_id,
+)
 from warden.core.wire import validate
 
 if TYPE_CHECKING:
@@ -22,50 +33,70 @@ def _json(value: Any) -> str | None:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+def _check_context(**fields: str | None) -> None:
+    """A bad run context would break every event of the run: refuse it when the run is opened."""
+    for name, value in fields.items():
+        if name == "user_id" and value is None:
+            continue
+        if not isinstance(value, str) or not value:
+            raise ValidationError(f"invalid run context: {name} must be a non-empty string, got {value!r}")
+
+
 class RunEvents:
     """Builds the validated events of one run; shared by the sync and asyncio runs."""
 
     def __init__(self, tenant_id: str, workflow: str, agent_id: str, run_id: str, user_id: str | None) -> None:
+        _check_context(tenant_id=tenant_id, workflow=workflow, agent_id=agent_id, run_id=run_id, user_id=user_id)
         self.tenant_id, self.workflow, self.agent_id = tenant_id, workflow, agent_id
         self.run_id, self.user_id = run_id, user_id
         self.step = 0
         self.completed = False
+        # Held by the sync Run across build and emit, so threads sharing a run queue in step order.
+        self.lock = threading.RLock()
 
-    def build(self, event_type: str, body: dict[str, Any], at: datetime | None) -> AgentEvent:
+    def build(self, event_type: EventType, body: Any, at: datetime | None) -> AgentEvent:
+        """Validate first, number second: a refused event takes no step number."""
         event = validate(AgentEvent, {
             "event_id": new_event_id(), "event_type": event_type, "occurred_at": at or datetime.now(UTC),
             "tenant_id": self.tenant_id, "workflow": self.workflow, "run_id": self.run_id,
             "agent_id": self.agent_id, "user_id": self.user_id, "step": self.step + 1, "body": body,
         })
-        self.step += 1  # only a valid event takes a step number
-        if event_type == "run_completed":
+        self.step += 1
+        if event_type is EventType.RUN_COMPLETED:
             self.completed = True
         return event
 
+    # The body is validated on its own first: its error then names the field and the value found.
+
     def started(self, workflow_version: str, prompt_version: str, model: str, at: datetime | None) -> AgentEvent:
-        return self.build("run_started", {"workflow_version": workflow_version, "prompt_version": prompt_version,
-                                          "model": model}, at)
+        body = validate(RunStarted, {"workflow_version": workflow_version, "prompt_version": prompt_version,
+                                     "model": model})
+        return self.build(EventType.RUN_STARTED, body, at)
 
     def llm_call(self, model: str, provider: str, input_tokens: int, output_tokens: int, latency_ms: float,
                  cached_tokens: int, cost_usd: float | None, at: datetime | None) -> AgentEvent:
-        return self.build("llm_call", {
+        body = validate(LlmCall, {
             "model": model, "provider": provider, "input_tokens": input_tokens, "output_tokens": output_tokens,
-            "cached_tokens": cached_tokens, "latency_ms": latency_ms, "cost_usd": cost_usd}, at)
+            "cached_tokens": cached_tokens, "latency_ms": latency_ms, "cost_usd": cost_usd})
+        return self.build(EventType.LLM_CALL, body, at)
 
     def tool_call_requested(self, tool: str, action: str, params: dict[str, Any] | str, resource: str | None,
                             call_id: str | None, at: datetime | None) -> AgentEvent:
-        return self.build("tool_call_requested", {
-            "call_id": call_id or str(uuid.uuid4()), "tool": tool, "action": action, "resource": resource,
-            "params": _json(params)}, at)
+        body = validate(ToolCallRequested, {
+            "call_id": str(uuid.uuid4()) if call_id is None else call_id, "tool": tool, "action": action,
+            "resource": resource, "params": _json(params)})
+        return self.build(EventType.TOOL_CALL_REQUESTED, body, at)
 
     def tool_call_completed(self, call_id: str, tool: str, status: str, latency_ms: float, output: Any,
                             error_code: str | None, at: datetime | None) -> AgentEvent:
-        return self.build("tool_call_completed", {
+        body = validate(ToolCallCompleted, {
             "call_id": call_id, "tool": tool, "status": status, "error_code": error_code,
-            "latency_ms": latency_ms, "output": _json(output)}, at)
+            "latency_ms": latency_ms, "output": _json(output)})
+        return self.build(EventType.TOOL_CALL_COMPLETED, body, at)
 
     def run_completed(self, status: str, state_change: Any, at: datetime | None) -> AgentEvent:
-        return self.build("run_completed", {"status": status, "state_change": _json(state_change)}, at)
+        body = validate(RunCompleted, {"status": status, "state_change": _json(state_change)})
+        return self.build(EventType.RUN_COMPLETED, body, at)
 
 
 class Run:
@@ -82,25 +113,34 @@ class Run:
 
     @property
     def step(self) -> int:
+        """The step number of the last event built (0 before the first)."""
         return self.events.step
 
-    def _emit(self, event: AgentEvent) -> AgentEvent:
-        self.client.emit(event)
-        return event
+    @property
+    def is_completed(self) -> bool:
+        return self.events.completed
 
     def started(self, workflow_version: str, prompt_version: str, model: str, *,
                 at: datetime | None = None) -> AgentEvent:
-        return self._emit(self.events.started(workflow_version, prompt_version, model, at))
+        with self.events.lock:
+            event = self.events.started(workflow_version, prompt_version, model, at)
+            self.client.emit(event)
+        return event
 
     def llm_call(self, model: str, provider: str, input_tokens: int, output_tokens: int, latency_ms: float, *,
                  cached_tokens: int = 0, cost_usd: float | None = None, at: datetime | None = None) -> AgentEvent:
-        return self._emit(self.events.llm_call(model, provider, input_tokens, output_tokens, latency_ms,
-                                               cached_tokens, cost_usd, at))
+        with self.events.lock:
+            event = self.events.llm_call(model, provider, input_tokens, output_tokens, latency_ms,
+                                         cached_tokens, cost_usd, at)
+            self.client.emit(event)
+        return event
 
     def tool_call_requested(self, tool: str, action: str, params: dict[str, Any] | str, *,
                             resource: str | None = None, call_id: str | None = None,
                             at: datetime | None = None) -> str:
-        event = self._emit(self.events.tool_call_requested(tool, action, params, resource, call_id, at))
+        with self.events.lock:
+            event = self.events.tool_call_requested(tool, action, params, resource, call_id, at)
+            self.client.emit(event)
         return event.body.call_id  # type: ignore[union-attr]
 
     def authorize(self, tool: str, action: str, params: dict[str, Any] | str, *, resource: str | None = None,
@@ -115,13 +155,19 @@ class Run:
         return call_id, self.client.authorize(call_id, timeout_s)
 
     def tool_call_completed(self, call_id: str, tool: str, status: str, latency_ms: float, *,
-                            output: Any = None, error_code: str | None = None,
+                            output: dict[str, Any] | list[Any] | str | None = None, error_code: str | None = None,
                             at: datetime | None = None) -> AgentEvent:
-        return self._emit(self.events.tool_call_completed(call_id, tool, status, latency_ms, output,
-                                                          error_code, at))
+        with self.events.lock:
+            event = self.events.tool_call_completed(call_id, tool, status, latency_ms, output, error_code, at)
+            self.client.emit(event)
+        return event
 
-    def completed(self, status: str, *, state_change: Any = None, at: datetime | None = None) -> AgentEvent:
-        return self._emit(self.events.run_completed(status, state_change, at))
+    def completed(self, status: str, *, state_change: dict[str, Any] | str | None = None,
+                  at: datetime | None = None) -> AgentEvent:
+        with self.events.lock:
+            event = self.events.run_completed(status, state_change, at)
+            self.client.emit(event)
+        return event
 
     def __enter__(self) -> Run:
         return self
