@@ -94,7 +94,8 @@ class Sink:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"ledger-sink did not start; see {log}")
             time.sleep(0.05)
-        self.url = json.loads(endpoint.read_text())["url"]
+        found = json.loads(endpoint.read_text())
+        self.url, self.headers = found["url"], {"Authorization": f"Bearer {found['token']}"}
         self.peak_rss = 0
         self._stop = threading.Event()
         threading.Thread(target=self._sample, daemon=True).start()
@@ -108,10 +109,11 @@ class Sink:
                 return
 
     def scalar(self, sql: str) -> float:
-        return float(httpx.post(f"{self.url}/query", json={"sql": sql}, timeout=60).json()["rows"][0][0])
+        return float(self.rows(sql)[0][0])
 
     def rows(self, sql: str) -> list[list[object]]:
-        rows: list[list[object]] = httpx.post(f"{self.url}/query", json={"sql": sql}, timeout=60).json()["rows"]
+        response = httpx.post(f"{self.url}/query", json={"sql": sql}, timeout=60, headers=self.headers)
+        rows: list[list[object]] = response.json()["rows"]
         return rows
 
     def stop(self) -> None:

@@ -16,6 +16,8 @@ from warden.ledger.readonly import check_readonly, run_readonly
     "SELECT 1; DROP TABLE warden.agent_events",
     "SELECT * FROM warden.agent_events INTO OUTFILE '/tmp/ledger.csv'",
     "select 1 into\n  outfile 'x'",
+    "SELECT '\necho pwned\n' INTO # c\nOUTFILE '/tmp/rc' APPEND",
+    "# a comment\nINSERT INTO warden.agent_events (event_id) VALUES ('x')",
     "",
 ])
 def test_write_and_multi_statements_are_refused_with_a_reason(sql: str) -> None:
@@ -43,3 +45,8 @@ def test_the_engine_refuses_writes_even_past_the_keyword_check(ledger: Ledger) -
 def test_table_functions_that_reach_outside_the_ledger_are_refused(ledger: Ledger, source: str) -> None:
     with pytest.raises(ReadOnlyQueryError, match="read-only"):
         run_readonly(ledger, f"SELECT * FROM {source}")
+
+
+def test_the_query_runs_as_written_not_as_stripped(ledger: Ledger) -> None:
+    columns, rows = run_readonly(ledger, "SELECT 'a /* b' AS x, 'c */ d' AS y, '--' AS z")
+    assert (columns, rows) == (["x", "y", "z"], [("a /* b", "c */ d", "--")])

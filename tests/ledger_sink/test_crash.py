@@ -20,6 +20,7 @@ import pytest
 
 from tests.ledger_sink.helpers import produce, simulated, wait_for
 from warden.core.settings import WardenSettings
+from warden.ledger import access
 from warden.ledger.endpoint import ENDPOINT_FILE
 from warden.stack import warden_command
 
@@ -53,10 +54,10 @@ def start_sink(env: dict[str, str], data_dir: Path, log: Path) -> tuple[subproce
     return process, json.loads(endpoint.read_text())["url"]
 
 
-def ledger_count(url: str, sql: str) -> int:
-    response = httpx.post(f"{url}/query", json={"sql": sql}, timeout=30)
-    assert response.status_code == 200, response.text
-    return int(response.json()["rows"][0][0])
+def ledger_count(settings: WardenSettings, sql: str) -> int:
+    """Through the running sink's endpoint (its token comes from the endpoint file)."""
+    assert access.endpoint(settings) is not None
+    return int(access.scalar(settings, sql))
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -81,7 +82,7 @@ def test_kill_9_mid_stream_then_restart_lands_every_event_exactly_once(
     producer = threading.Thread(target=trickle)
     producer.start()
     count_sql = "SELECT count() FROM warden.agent_events"
-    wait_for(lambda: ledger_count(url, count_sql) >= 1500, what="a third of the stream to land")
+    wait_for(lambda: ledger_count(topics, count_sql) >= 1500, what="a third of the stream to land")
     sink.send_signal(signal.SIGKILL)
     sink.wait(10)
     landed_before = None
@@ -89,13 +90,16 @@ def test_kill_9_mid_stream_then_restart_lands_every_event_exactly_once(
 
     sink, url = start_sink(env, data_dir, log)
     try:
-        landed_before = ledger_count(url, count_sql)
-        wait_for(lambda: ledger_count(url, count_sql) >= total, timeout_s=90, what=f"{total} events")
+        landed_before = ledger_count(topics, count_sql)
+        wait_for(lambda: ledger_count(topics, count_sql) >= total, timeout_s=90, what=f"{total} events")
         time.sleep(1.0)  # anything duplicated would land within a flush or two
-        assert ledger_count(url, count_sql) == total
-        assert ledger_count(url, "SELECT uniqExact(event_id) FROM warden.agent_events") == total
+        assert ledger_count(topics, count_sql) == total
+        assert ledger_count(topics, "SELECT uniqExact(event_id) FROM warden.agent_events") == total
         metrics = httpx.get(f"{url}/metrics", timeout=10).text
         assert "warden_ledger_sink_rows_landed_total" in metrics
+        anonymous = httpx.post(f"{url}/query", json={"sql": count_sql}, timeout=10)
+        assert anonymous.status_code == 401  # the token is in the 0600 endpoint file only
+        assert (data_dir / ENDPOINT_FILE).stat().st_mode & 0o077 == 0
     finally:
         sink.send_signal(signal.SIGTERM)
         assert sink.wait(30) == 0, log.read_text()[-3000:]

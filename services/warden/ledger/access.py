@@ -17,27 +17,36 @@ from warden.ledger.readonly import run_readonly
 Result = tuple[list[str], list[list[Any]]]
 
 
-def endpoint_url(settings: WardenSettings) -> str | None:
+def endpoint(settings: WardenSettings) -> tuple[str, str] | None:
+    """(url, token) of the running stack's ledger endpoint, if one answers."""
     path = settings.data_dir / ENDPOINT_FILE
     if not path.exists():
         return None
     try:
-        url: str = json.loads(path.read_text())["url"]
-    except (ValueError, KeyError):
+        found = json.loads(path.read_text())
+        url, token = str(found["url"]), str(found["token"])
+    except (OSError, ValueError, KeyError):
         return None
     try:
         httpx.get(f"{url}/health", timeout=1.0)
     except httpx.HTTPError:
         return None  # a stale file from a stack that did not stop cleanly
-    return url
+    return url, token
+
+
+def endpoint_url(settings: WardenSettings) -> str | None:
+    found = endpoint(settings)
+    return found[0] if found else None
 
 
 def query(settings: WardenSettings, sql: str, timeout_s: float = 120.0) -> Result:
     """Read-only SQL against the ledger, wherever it lives."""
-    url = endpoint_url(settings) if settings.embedded_ledger else None
-    if url is not None:
+    found = endpoint(settings) if settings.embedded_ledger else None
+    if found is not None:
+        url, token = found
         try:
-            response = httpx.post(f"{url}/query", json={"sql": sql}, timeout=timeout_s)
+            response = httpx.post(f"{url}/query", json={"sql": sql}, timeout=timeout_s,
+                                  headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as exc:
             raise LedgerError(f"ledger endpoint {url} failed: {exc}") from exc
         body = response.json()

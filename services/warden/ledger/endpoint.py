@@ -3,12 +3,16 @@
 chDB locks its directory, so while the stack runs `warden query`, reports and APIs ask
 this endpoint instead of opening the path a second time. It listens on 127.0.0.1 only,
 answers read-only SQL (POST /query), and serves the sink's counters (GET /metrics).
+Queries need the random token written (mode 0600) to the endpoint file, a JSON body and a
+loopback Host header, so neither another local user nor a web page in a browser can use it.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from datetime import date, datetime
@@ -44,6 +48,7 @@ class QueryEndpoint:
                  metrics: Callable[[], str] | None = None) -> None:
         self.ledger = ledger
         self.file = data_dir / ENDPOINT_FILE
+        self.token = secrets.token_urlsafe(24)
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,6 +74,15 @@ class QueryEndpoint:
                 if self.path != "/query":
                     self._send(404, b'{"error":"not found"}')
                     return
+                token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+                host = self.headers.get("Host", "").rsplit(":", 1)[0]
+                if not hmac.compare_digest(token.encode(), endpoint.token.encode()):
+                    self._send(401, b'{"error":"the token from the ledger endpoint file is required"}')
+                    return
+                if host not in {"127.0.0.1", "localhost"} or not self.headers.get(
+                        "Content-Type", "").startswith("application/json"):
+                    self._send(400, b'{"error":"loopback Host and a JSON body are required"}')
+                    return
                 try:
                     length = int(self.headers.get("Content-Length", "0"))
                     sql = json.loads(self.rfile.read(length) or b"{}").get("sql", "")
@@ -87,8 +101,10 @@ class QueryEndpoint:
     def start(self) -> QueryEndpoint:
         self._thread.start()
         self.file.parent.mkdir(parents=True, exist_ok=True)
-        self.file.write_text(json.dumps({"url": f"http://127.0.0.1:{self.port}", "pid": os.getpid(),
-                                         "ledger": self.ledger.url}))
+        descriptor = os.open(self.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            json.dump({"url": f"http://127.0.0.1:{self.port}", "pid": os.getpid(), "ledger": self.ledger.url,
+                       "token": self.token}, out)
         return self
 
     def stop(self) -> None:
