@@ -109,7 +109,7 @@ class Sink:
                 return
 
     def scalar(self, sql: str) -> float:
-        return float(self.rows(sql)[0][0])
+        return float(str(self.rows(sql)[0][0]))
 
     def rows(self, sql: str) -> list[list[object]]:
         response = httpx.post(f"{self.url}/query", json={"sql": sql}, timeout=60, headers=self.headers)
