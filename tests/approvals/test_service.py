@@ -131,3 +131,32 @@ def test_kill_switches_over_http_record_who_set_them(topics: WardenSettings, app
             "payments", "refund", {"order_id": "o", "amount_usd": 5.0})
     assert verdict.outcome == "deny"
     assert "kill switch tool:payments set by eve@acme.com" in verdict.reason
+
+
+def test_racing_approve_and_reject_give_one_decision(topics: WardenSettings, approvals: str) -> None:
+    with WardenClient(topics) as client:
+        run = client.run("acme", "provision_access", "agent-5")
+        client.gate()
+        call = run.tool_call_requested("iam", "grant_access", {"user": "ana", "role": "owner"})
+        client.flush()
+
+        def pending() -> bool:
+            items = httpx.get(f"{approvals}/v1/approvals", headers=auth("dana@acme.com"), timeout=10).json()
+            return any(i["call_id"] == call for i in items)
+
+        wait_for(pending, what="the request")
+        codes: list[int] = []
+
+        def answer(who: str, verb: str) -> None:
+            codes.append(httpx.post(f"{approvals}/v1/approvals/{call}/{verb}", json={"rationale": "r"},
+                                    headers=auth(who), timeout=10).status_code)
+
+        racers = [threading.Thread(target=answer, args=("dana@acme.com", "approve")),
+                  threading.Thread(target=answer, args=("eve@acme.com", "reject"))]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join()
+        assert sorted(codes) == [200, 409]
+        verdict = client.authorize(call, timeout_s=30)
+        assert verdict.outcome in {"approved", "rejected"}

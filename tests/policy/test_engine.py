@@ -11,7 +11,7 @@ import pytest
 from warden.core.records import Control, ControlKind, Decision
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy.engine import PolicyRequest, evaluate
-from warden.policy.switches import Switches
+from warden.policy.switches import STOP_SHIP_ACTOR, Switches
 from warden.policy.tooling import run_cases
 
 BUNDLE = load_bundle()
@@ -104,9 +104,35 @@ def test_read_only_mode_keeps_read_only_tools() -> None:
     assert switches.is_enabled("acme", "refund_ticket", "crm", "lookup", frozenset({"crm.lookup"}))
 
 
-def test_a_switch_does_not_reach_back_before_it_was_set() -> None:
+def test_an_operators_switch_refuses_backdated_calls_too() -> None:
     switches = Switches()
     switches.apply(switch(ControlKind.KILL, "global"))
+    for at in (T0 - timedelta(minutes=1), datetime(1970, 1, 1, tzinfo=UTC)):
+        verdict = evaluate(BUNDLE, request("refund_ticket", "crm.lookup", {"customer_id": "c"}, at=at), switches)
+        assert verdict.decision == Decision.DENY
+
+
+def test_a_stop_ship_switch_does_not_reach_back_before_its_event() -> None:
+    switches = Switches()
+    switches.apply(Control(kind=ControlKind.KILL, scope="workflow:refund_ticket", active=True,
+                           actor=STOP_SHIP_ACTOR, reason="stop-ship", at=T0))
     earlier = evaluate(BUNDLE, request("refund_ticket", "crm.lookup", {"customer_id": "c"},
                                        at=T0 - timedelta(seconds=1)), switches)
-    assert earlier.decision == Decision.ALLOW
+    later = evaluate(BUNDLE, request("refund_ticket", "crm.lookup", {"customer_id": "c"}, at=T0), switches)
+    assert (earlier.decision, later.decision) == (Decision.ALLOW, Decision.DENY)
+
+
+def test_approval_is_only_asked_for_calls_that_would_otherwise_be_allowed(tmp_path: Path) -> None:
+    bundle_dir = tmp_path / "bundle"
+    shutil.copytree(DEFAULT_POLICIES, bundle_dir)
+    source = bundle_dir / "reference.cedar"
+    # Only lookups are permitted now; the refund approval rule stays.
+    source.write_text(source.read_text().replace(
+        "permit (principal, action, resource)\nwhen { context.run.tool_in_inventory };",
+        'permit (principal, action == Action::"crm.lookup", resource)\nwhen { context.run.tool_in_inventory };'))
+    bundle = load_bundle(bundle_dir)
+    small = evaluate(bundle, request("refund_ticket", "payments.refund", {"order_id": "o", "amount_usd": 5}))
+    large = evaluate(bundle, request("refund_ticket", "payments.refund", {"order_id": "o", "amount_usd": 500}))
+    assert small.decision == Decision.DENY
+    assert large.decision == Decision.DENY  # a human approving it would allow what no policy permits
+    assert "no policy permits" in large.reason

@@ -76,3 +76,9 @@ def test_control_records_update_the_switches() -> None:
     control = Control(kind="kill", scope="tenant:acme", active=True, actor="me", reason="r", at=AT)
     state, outputs = step(state, BUNDLE, control)
     assert outputs == [] and "kill:tenant:acme" in state.switches.active
+
+
+def test_odd_characters_in_a_workflow_name_do_not_break_the_stop_ship_switch() -> None:
+    _, outputs = step(EvaluatorState(), BUNDLE, call("triage_ticket\n", "crm.delete_record", {"record_id": "r"}))
+    [switch] = [o.record for o in outputs if isinstance(o.record, Control)]
+    assert switch.scope == "workflow:triage_ticket\n"

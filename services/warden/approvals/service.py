@@ -23,7 +23,7 @@ from warden.approvals.settings import ApprovalsSettings
 from warden.broker.consume import drain
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError, WardenError
-from warden.core.records import ApprovalDecision, ApprovalOutcome, ControlKind
+from warden.core.records import ApprovalDecision, ApprovalOutcome, ControlKind, PolicyDecision
 from warden.core.wire import wire_for
 from warden.policy.control import publish
 
@@ -37,6 +37,8 @@ class Approvals:
         self.settings = settings
         self.state = ApprovalsState()
         self.lock = threading.Lock()
+        self.caught_up = threading.Event()
+        self._requests: dict[str, PolicyDecision] = {}
         self.wire = wire_for(settings)
         self.timeout = timedelta(seconds=settings.approval_timeout_s)
         conf = settings.kafka_config()
@@ -58,7 +60,10 @@ class Approvals:
 
     def _follow(self) -> None:
         while not self._stop.is_set():
-            for msg in drain(self.consumer, 500, 0.1):
+            messages = drain(self.consumer, 500, 0.1)
+            if not messages:
+                self.caught_up.set()  # nothing more to read: decisions made before we started are known
+            for msg in messages:
                 if msg.error() is not None or msg.value() is None:
                     continue
                 try:
@@ -69,24 +74,46 @@ class Approvals:
                     apply(self.state, record)
 
     def _expire_loop(self) -> None:
+        self.caught_up.wait()  # never expire a request whose decision we have not read yet
         while not self._stop.wait(1.0):
             with self.lock:
                 expired = expire(self.state, utcnow(), self.timeout)
+                for decision in expired:
+                    apply(self.state, decision)
             for decision in expired:
-                self.publish(decision)
+                try:
+                    self.publish(decision)
+                except WardenError as exc:
+                    log.error("expiry of call %s not published, will retry: %s", decision.call_id, exc)
+                    with self.lock:
+                        self._undo(decision)
+
+    def _undo(self, decision: ApprovalDecision) -> None:
+        """Put a decision that could not be published back to pending (called under the lock)."""
+        self.state.decided.pop(decision.call_id, None)
+        if decision.call_id in self._requests:
+            apply(self.state, self._requests[decision.call_id])
 
     def publish(self, decision: ApprovalDecision) -> None:
         self.producer.produce(self.settings.topic(topics.APPROVAL_DECISIONS), self.wire.encode(decision),
                               key=decision.run_id.encode())
         if self.producer.flush(15):
             raise BrokerUnavailableError("approval decision not delivered to Kafka within 15 s")
-        with self.lock:
-            apply(self.state, decision)
 
     def decide(self, call_id: str, approver: str, outcome: ApprovalOutcome, rationale: str) -> ApprovalDecision:
+        """One decision per call: it is taken under the lock, so a racing approve/reject/expiry gets 409."""
+        if not self.caught_up.is_set():
+            raise ApprovalError("the approvals service is still reading earlier decisions; try again shortly", 503)
         with self.lock:
             decision = decide(self.state, call_id, approver, outcome, rationale, utcnow())
-        self.publish(decision)
+            self._requests[call_id] = self.state.pending[call_id].request
+            apply(self.state, decision)
+        try:
+            self.publish(decision)
+        except WardenError:
+            with self.lock:
+                self._undo(decision)
+            raise
         return decision
 
     def pending(self) -> list[dict[str, Any]]:
@@ -156,6 +183,8 @@ def create_app(service: Approvals) -> FastAPI:
 
     def _switch(body: SwitchRequest, who: str, active: bool) -> dict[str, Any]:
         kind = ControlKind.READ_ONLY if body.read_only else ControlKind.KILL
+        if body.read_only and body.scope.startswith("tool:"):
+            raise HTTPException(422, "read-only mode applies to global, tenant:<id> or workflow:<name>")
         try:
             return publish(service.settings, kind, body.scope, active, who, body.reason).model_dump(mode="json")
         except ValidationError as exc:

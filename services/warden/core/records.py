@@ -139,7 +139,7 @@ class ControlKind(StrEnum):
 
 class Control(_Record):
     kind: ControlKind
-    scope: str = Field(pattern=r"^(global|tenant:.+|workflow:.+|tool:.+)$")
+    scope: str = Field(pattern=r"(?s)^(global|tenant:.+|workflow:.+|tool:.+)$")
     active: bool
     actor: str = Field(min_length=1)
     reason: str

@@ -48,6 +48,9 @@ class Bundle:
     directory: Path
     version: str
     policy_set: cedarpy.PolicySet
+    # The same policies minus the require_approval forbids: a call goes to a human only if it
+    # would be allowed without them (otherwise approving it would allow what nothing permits).
+    without_approvals: cedarpy.PolicySet
     policies: dict[str, PolicyInfo]  # Cedar's internal id (policy0...) -> info
     workflows: dict[str, Workflow]
     defaults: Workflow
@@ -131,7 +134,10 @@ def load_bundle(directory: Path = DEFAULT_POLICIES) -> Bundle:
         raise PolicyBundleError(f"policies in {directory} do not validate against {SCHEMA_FILE}: {problems}")
     defaults, workflows = _workflows(directory / WORKFLOWS_FILE)
     files = bundle_files(directory)
-    return Bundle(directory, _fingerprint(files), policy_set, policies, workflows, defaults,
+    kept = {k: v for k, v in parsed.items() if policies[k].outcome != APPROVAL}
+    without = cedarpy.PolicySet.from_json_str(json.dumps({"staticPolicies": kept, "templates": {},
+                                                          "templateLinks": []}))
+    return Bundle(directory, _fingerprint(files), policy_set, without, policies, workflows, defaults,
                   tuple(p.name for p in files))
 
 

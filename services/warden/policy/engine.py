@@ -97,8 +97,13 @@ def evaluate(bundle: Bundle, request: PolicyRequest, switches: Switches | None =
     if request.params is None:
         policies = Verdict(Decision.DENY, (), "invalid params")
     else:
-        result = cedarpy.is_authorized(cedar_request(bundle, request), bundle.policy_set, entities(request))
+        cedar, ents = cedar_request(bundle, request), entities(request)
+        result = cedarpy.is_authorized(cedar, bundle.policy_set, ents)
         policies = verdict(bundle, request, result)
+        if policies.decision == Decision.REQUIRE_APPROVAL:
+            bare = cedarpy.is_authorized(cedar, bundle.without_approvals, ents)
+            if bare.decision != cedarpy.Decision.Allow:  # approving it would allow what nothing permits
+                policies = verdict(bundle, request, bare)
     if switches is not None:
         block = switches.blocking(request.tenant_id, request.workflow, request.tool, request.action,
                                   bundle.workflow(request.workflow).read_only_tools, request.at)

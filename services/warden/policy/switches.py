@@ -7,6 +7,8 @@ from datetime import datetime
 
 from warden.core.records import Control, ControlKind
 
+STOP_SHIP_ACTOR = "warden:stop-ship"
+
 
 @dataclass(frozen=True)
 class Block:
@@ -42,14 +44,18 @@ class Switches:
                  read_only_tools: frozenset[str], at: datetime | None = None) -> Block | None:
         """The switch that refuses this call, if any: kills first, then read-only mode.
 
-        With ``at`` (the call's event time) a switch only refuses calls made at or after it was
-        set, so the live evaluator and `warden replay` agree on recorded events.
+        An operator's switch refuses every call from the moment it is read, whatever the call's
+        event time (a slow clock or a backdated event must not slip past it). A switch Warden set
+        itself for a stop-ship condition only refuses calls at or after its event time ``at``, so
+        the live evaluator and `warden replay` agree on recorded events.
         """
         if not self.active:
             return None
 
         def applies(control: Control | None) -> bool:
-            return control is not None and (at is None or at >= control.at)
+            if control is None:
+                return False
+            return at is None or control.actor != STOP_SHIP_ACTOR or at >= control.at
 
         scopes = self.scopes(tenant_id, workflow, tool, action)
         for scope in scopes:

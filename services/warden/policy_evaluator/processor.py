@@ -18,9 +18,8 @@ from warden.core.events import AgentEvent, EventType, LlmCall, ToolCallRequested
 from warden.core.records import Control, ControlKind, Decision, PolicyDecision
 from warden.policy.bundle import Bundle
 from warden.policy.engine import PolicyRequest, evaluate
-from warden.policy.switches import Switches
+from warden.policy.switches import STOP_SHIP_ACTOR, Switches
 
-STOP_SHIP_ACTOR = "warden:stop-ship"
 _DECISIONS = uuid.UUID("6f1c2a4e-3b7d-4d0e-9a51-0c8b7e2f4a10")
 
 

@@ -97,7 +97,13 @@ class PolicyEvaluator:
             event = self._decode(msg, "warden.AgentEvent")
             if not isinstance(event, AgentEvent):
                 continue
-            self.state, outputs = step(self.state, bundle, event)
+            try:
+                self.state, outputs = step(self.state, bundle, event)
+            except Exception:  # one poison event must not stop every decision (the gate would deny all)
+                log.exception("event %s on %s[%s]@%s could not be evaluated; skipped", event.event_id,
+                              msg.topic(), msg.partition(), msg.offset())
+                self.counters["evaluation_failures"] += 1
+                continue
             for out in outputs:
                 self.producer.produce(self.settings.topic(out.topic), self.wire.encode(out.record),
                                       key=out.key.encode())
