@@ -20,11 +20,11 @@ def test_migrations_apply_once(ledger: Ledger) -> None:
     assert sorted(r[0] for r in applied) == [m.version for m in discover()]
 
 
-def test_tables_are_partitioned_by_month_with_ttl_retention(ledger: Ledger) -> None:
+def test_tables_are_partitioned_by_month_with_ttl_retention_from_ingestion(ledger: Ledger) -> None:
     migrate(ledger, {"*": 7, "dead_letters": 2})
     ddl = dict(ledger.rows("SELECT name, create_table_query FROM system.tables WHERE database = %(db)s",
                            {"db": ledger.database}))
     for table in TABLES.values():
         assert "PARTITION BY toYYYYMM" in ddl[table.name]
         years = 2 if table.name == "dead_letters" else 7
-        assert f"toIntervalYear({years})" in ddl[table.name], ddl[table.name]
+        assert f"TTL toDateTime(ingested_at) + toIntervalYear({years})" in ddl[table.name], ddl[table.name]

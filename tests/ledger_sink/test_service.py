@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Consumer, Message, Producer
 
 from tests.ledger_sink.helpers import produce, simulated, wait_for
 from warden.core.settings import WardenSettings
@@ -117,3 +118,38 @@ def test_a_flush_that_landed_but_never_committed_is_not_landed_twice(
     assert ledger.scalar(f"SELECT uniqExact(event_id) FROM {ledger.database}.agent_events") == 900
     assert second.metrics.counters["duplicates_skipped"] > 0
     assert verify(ledger).ok
+
+
+def test_backdated_events_of_many_months_land_and_stay(topics: WardenSettings, ledger: Ledger) -> None:
+    """Retention counts from ingestion, and one batch may span any number of months."""
+    events = simulated(120, "months")
+    dated = [e.model_copy(update={"occurred_at": datetime(1970 + i // 12, i % 12 + 1, 1, tzinfo=UTC)})
+             for i, e in enumerate(events)]
+    produce(topics, dated)
+    sink = LedgerSink(sink_settings(topics, ledger, batch_max_rows=500), ledger).start()
+    try:
+        wait_for(lambda: count(ledger, "agent_events") >= 120, step=sink.poll_once, what="120 backdated events")
+    finally:
+        sink.close()
+    ledger.command(f"OPTIMIZE TABLE {ledger.database}.agent_events FINAL")  # applies TTL now
+    assert count(ledger, "agent_events") == 120
+    assert verify(ledger).ok
+
+
+def test_a_replayed_decision_is_landed_once_whenever_it_comes(topics: WardenSettings, ledger: Ledger) -> None:
+    from tests.core.samples import every_record
+    from warden.core.records import PolicyDecision
+
+    decision = next(r for r in every_record() if isinstance(r, PolicyDecision))
+    wire = wire_for(topics)
+    producer = Producer(topics.kafka_config())
+    sink = LedgerSink(sink_settings(topics, ledger, batch_max_rows=10), ledger).start()
+    try:
+        for _ in range(3):  # the evaluator re-sends it after each of its own restarts
+            producer.produce(topics.topic("policy.decisions"), wire.encode(decision), key=b"run-1")
+            producer.flush(10)
+            for _ in range(40):
+                sink.poll_once()
+    finally:
+        sink.close()
+    assert count(ledger, "policy_decisions") == 1

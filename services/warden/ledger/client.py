@@ -72,8 +72,9 @@ class Ledger:
             return
         with self._lock:
             try:
+                # Events of many months in one batch must not fail the insert (and loop the sink).
                 self._client.insert(f"{self.database}.{table}", data=data, column_names=list(columns),
-                                    column_oriented=True)
+                                    column_oriented=True, settings={"max_partitions_per_insert_block": 0})
             except Exception as exc:
                 raise LedgerError(f"insert of {len(data[0])} rows into {table} failed: {exc}") from exc
 

@@ -80,11 +80,13 @@ def apply_retention(ledger: Ledger, retention_years: dict[str, int]) -> None:
         years = retention_years.get(table.name, retention_years.get("*", 7))
         if years < 1:
             raise ConfigError(f"retention for {table.name} must be at least 1 year, got {years}")
-        ttl = f"toDateTime({table.time_column}) + toIntervalYear({years})"
+        # Retention counts from when Warden received a record, never from a time the client chose:
+        # a backdated event must not vanish from the audit trail.
+        ttl = f"toDateTime(ingested_at) + toIntervalYear({years})"
         if ttl in current.get(table.name, ""):
             continue
         ledger.command(
-            f"ALTER TABLE {ledger.database}.{table.name} MODIFY TTL toDateTime({table.time_column}) "
+            f"ALTER TABLE {ledger.database}.{table.name} MODIFY TTL toDateTime(ingested_at) "
             f"+ INTERVAL {years} YEAR",
             settings={"materialize_ttl_after_modify": 0},
         )

@@ -76,7 +76,6 @@ class Table:
     name: str
     topic: str
     model: type[BaseModel]
-    time_column: str
     columns: tuple[str, ...]
     record_id: Callable[[Any], str]
     to_row: Callable[[BaseModel], dict[str, Any]] = _model_row
@@ -100,22 +99,21 @@ _EVENT_COLUMNS = tuple(n for n in AgentEvent.model_fields if n != "body") + _BOD
 TABLES: dict[str, Table] = {
     t.topic: t
     for t in (
-        Table("agent_events", topics.AGENT_EVENTS, AgentEvent, "occurred_at", _EVENT_COLUMNS,
+        Table("agent_events", topics.AGENT_EVENTS, AgentEvent, _EVENT_COLUMNS,
               lambda m: m.event_id, event_row),
-        Table("policy_decisions", topics.POLICY_DECISIONS, records.PolicyDecision, "decided_at",
-              _fields(records.PolicyDecision), lambda m: m.decision_id),
-        Table("risk_scores", topics.RISK_SCORES, records.RiskScore, "ingested_at",
-              _fields(records.RiskScore), lambda m: m.event_id),
-        Table("approvals", topics.APPROVAL_DECISIONS, records.ApprovalDecision, "decided_at",
-              _fields(records.ApprovalDecision), lambda m: m.approval_id),
-        Table("cost_rollups", topics.COST_ROLLUPS, records.CostRollup, "window_start",
-              _fields(records.CostRollup),
+        Table("policy_decisions", topics.POLICY_DECISIONS, records.PolicyDecision, _fields(records.PolicyDecision),
+              lambda m: m.decision_id),
+        Table("risk_scores", topics.RISK_SCORES, records.RiskScore, _fields(records.RiskScore),
+              lambda m: m.event_id),
+        Table("approvals", topics.APPROVAL_DECISIONS, records.ApprovalDecision, _fields(records.ApprovalDecision),
+              lambda m: m.approval_id),
+        Table("cost_rollups", topics.COST_ROLLUPS, records.CostRollup, _fields(records.CostRollup),
               lambda m: _digest(m.window_start, m.window_end, m.tenant_id, m.workflow, m.model)),
-        Table("alerts", topics.ALERTS, records.Alert, "last_seen", _fields(records.Alert),
+        Table("alerts", topics.ALERTS, records.Alert, _fields(records.Alert),
               lambda m: f"{m.alert_id}:{m.count}"),
-        Table("dead_letters", topics.DEADLETTER, records.DeadLetter, "failed_at",
-              _fields(records.DeadLetter), lambda m: m.dead_letter_id, dead_letter_row),
-        Table("control_changes", topics.CONTROL, records.Control, "at", _fields(records.Control),
+        Table("dead_letters", topics.DEADLETTER, records.DeadLetter, _fields(records.DeadLetter),
+              lambda m: m.dead_letter_id, dead_letter_row),
+        Table("control_changes", topics.CONTROL, records.Control, _fields(records.Control),
               lambda m: _digest(m.kind, m.scope, m.active, m.actor, m.at)),
     )
 }

@@ -64,7 +64,8 @@ class Landed:
 
 
 def chain_of(table: Table, item: Incoming) -> ChainId:
-    return (table.name, item.key or "")
+    """Keyed records chain per key; key-less ones per partition, so every chain has one writer."""
+    return (table.name, item.key if item.key is not None else f"~p{item.partition}")
 
 
 def land(heads: ChainHeads, batch: list[Incoming], already_landed: set[tuple[str, str]]) -> tuple[

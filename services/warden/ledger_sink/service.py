@@ -28,10 +28,15 @@ from warden.ledger.client import Ledger
 from warden.ledger.endpoint import QueryEndpoint
 from warden.ledger.migrations import migrate
 from warden.ledger.tables import TABLES, TABLES_BY_NAME
-from warden.ledger_sink.processor import ChainHeads, Incoming, land
+from warden.ledger_sink.processor import ChainHeads, Incoming, chain_of, land
 from warden.ledger_sink.settings import LedgerSinkSettings
 
 log = logging.getLogger("warden.ledger_sink")
+# Records Warden itself produces at least once (decisions, approvals, switches, dead letters...)
+# are checked against the ledger on every flush: a producer's replay after a crash may re-send
+# them at any time, not only right after this sink's own restart. Agent events rely on the
+# idempotent SDK producer and the recovery window (docs/decisions/0001).
+ALWAYS_CHECKED = frozenset(TABLES) - {topics.AGENT_EVENTS}
 SERVICE = "ledger-sink"
 
 
@@ -152,6 +157,8 @@ class LedgerSink:
     # -- rebalance --------------------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Another replica may have extended our chains while it owned these partitions.
+        self.heads.heads.clear()
         for tp in partitions:
             self._recovery[(tp.topic, tp.partition)] = 2 * self.settings.batch_max_rows
 
@@ -187,7 +194,7 @@ class LedgerSink:
         for item in batch:
             where = (item.src_topic, item.partition)
             budget = self._recovery.get(where, 0)
-            if budget > 0 or item.topic == topics.DEADLETTER:
+            if budget > 0 or item.topic in ALWAYS_CHECKED:
                 table = TABLES[item.topic]
                 wanted.setdefault(table.name, []).append(table.record_id(item.message))
                 if budget > 0:
@@ -205,8 +212,9 @@ class LedgerSink:
         by_table: dict[str, set[str]] = {}
         for item in batch:
             table = TABLES[item.topic].name
-            if self.heads.get((table, item.key or "")) is None:
-                by_table.setdefault(table, set()).add(item.key or "")
+            chain = chain_of(TABLES[item.topic], item)
+            if self.heads.get(chain) is None:
+                by_table.setdefault(table, set()).add(chain[1])
         for table, keys in by_table.items():
             rows = self.ledger.rows(
                 f"SELECT chain_key, max(chain_seq), argMax(hash, chain_seq) FROM {self.ledger.database}.{table} "
