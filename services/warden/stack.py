@@ -30,6 +30,7 @@ log = logging.getLogger("warden.stack")
 
 # Services in start order. Later issues add risk-scorer, cost-aggregator, anomaly-alerter.
 SERVICES: tuple[str, ...] = ("ledger-sink", "policy-evaluator", "approvals")
+HEALTHY_AFTER_S = 120.0
 
 
 def warden_command() -> list[str]:
@@ -120,11 +121,15 @@ class Stack:
                 code = child.process.poll()
                 if code is None or self._stopping.is_set():
                     continue
-                if child.restarts >= max_restarts:
-                    raise WardenError(f"{name} crashed {child.restarts + 1} times; last exit code {code}; "
+                # A service that ran a while before crashing starts a fresh restart budget.
+                restarts = 0 if time.monotonic() - child.started > HEALTHY_AFTER_S else child.restarts
+                if restarts >= max_restarts:
+                    raise WardenError(f"{name} crashed {restarts + 1} times in a row; last exit code {code}; "
                                       f"see {self.log_dir / (name + '.log')}")
                 log.warning("%s exited with code %s; restarting", name, code)
-                self._spawn(name, child.restarts + 1)
+                if stop.wait(min(30.0, 0.5 * 2 ** restarts)):  # back off while it keeps failing
+                    return
+                self._spawn(name, restarts + 1)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         self._stopping.set()

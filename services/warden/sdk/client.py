@@ -133,13 +133,14 @@ class WardenClient:
             self._gate = DecisionWatcher(self.settings)
         return self._gate
 
-    def authorize(self, call_id: str, timeout_s: float = 10.0) -> GateVerdict:
+    def authorize(self, call_id: str, timeout_s: float = 10.0, approval_timeout_s: float = 900.0) -> GateVerdict:
         """The final verdict on a call emitted after ``gate()``: allow, deny, approved, rejected or expired.
 
-        Waits for the policy decision and, when it requires approval, for the human's answer; no
-        verdict within ``timeout_s`` is a deny (fail closed).
+        Waits up to ``timeout_s`` for the policy decision and, when it requires approval, up to
+        ``approval_timeout_s`` more for the human's answer (match the approvals service's timeout);
+        no verdict in time is a deny (fail closed).
         """
-        return self.gate().verdict(call_id, timeout_s)
+        return self.gate().verdict(call_id, timeout_s, approval_timeout_s)
 
     # -- runs -------------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 
 ALLOWED = {"allow", "approved"}
+MAX_KEPT = 100_000
 
 
 @dataclass(frozen=True)
@@ -79,26 +80,41 @@ class DecisionWatcher:
                         self._decisions[record.call_id] = record
                     elif isinstance(record, ApprovalDecision):
                         self._approvals[record.call_id] = record
+                for table in (self._decisions, self._approvals):  # other agents' calls nobody asks about
+                    while len(table) > MAX_KEPT:
+                        del table[next(iter(table))]
                 self._changed.notify_all()
 
-    def verdict(self, call_id: str, timeout_s: float) -> GateVerdict:
+    def verdict(self, call_id: str, timeout_s: float, approval_timeout_s: float | None = None) -> GateVerdict:
+        """Wait ``timeout_s`` for the policy decision; when it requires approval, wait up to
+        ``approval_timeout_s`` more for the human (default: no more than ``timeout_s`` in all)."""
         deadline = time.monotonic() + timeout_s
+        extended = False
         with self._changed:
             while True:
                 decision = self._decisions.get(call_id)
                 if decision is not None and decision.decision != Decision.REQUIRE_APPROVAL:
+                    self._forget(call_id)
                     return GateVerdict(decision.decision.value, decision.reason, decision)
                 approval = self._approvals.get(call_id)
                 if decision is not None and approval is not None:
+                    self._forget(call_id)
                     return GateVerdict(approval.decision.value,
                                        f"{approval.decision.value} by {approval.approver}: {approval.rationale}",
                                        decision, approval)
+                if decision is not None and not extended and approval_timeout_s is not None:
+                    deadline, extended = time.monotonic() + approval_timeout_s, True
                 left = deadline - time.monotonic()
                 if left <= 0:
                     waiting = "a human approval" if decision is not None else "a policy decision"
-                    return GateVerdict("deny", f"no verdict for call {call_id} within {timeout_s:g} s (waiting for "
-                                               f"{waiting}): denied, the gate fails closed", decision)
+                    return GateVerdict("deny", f"no verdict for call {call_id} in time (waiting for {waiting}): "
+                                               "denied, the gate fails closed", decision)
                 self._changed.wait(left)
+
+    def _forget(self, call_id: str) -> None:
+        """Verdicts are handed out once; drop them so a long-lived agent does not keep them all."""
+        self._decisions.pop(call_id, None)
+        self._approvals.pop(call_id, None)
 
     def close(self) -> None:
         self._stop.set()
