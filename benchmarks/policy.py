@@ -32,7 +32,6 @@ from warden.broker.tansu import TansuBroker, free_port
 from warden.core import topics
 from warden.core.events import AgentEvent, ToolCallRequested
 from warden.core.settings import WardenSettings
-from warden.core.wire import wire_for
 from warden.demo.simulator import Simulator
 from warden.policy.bundle import load_bundle
 from warden.policy.engine import PolicyRequest, cedar_request, entities, evaluate
