@@ -46,3 +46,23 @@ def test_a_removed_record_breaks_the_sequence(ledger: Ledger) -> None:
     problems = [b.problem for b in report.broken if b.record_id == ids[2]]
     assert any("missing" in p for p in problems), problems
     assert any("prev_hash" in p for p in problems), problems
+
+
+def test_rows_written_before_a_column_was_added_still_verify(ledger: Ledger) -> None:
+    """policy_decisions.stop_ship came in migration 0002: a row hashed without it stays valid."""
+    from tests.core.samples import every_record
+    from warden.core.records import PolicyDecision
+    from warden.ledger.chain import GENESIS, link
+    from warden.ledger.tables import TABLES_BY_NAME
+
+    table = TABLES_BY_NAME["policy_decisions"]
+    decision = next(r for r in every_record() if isinstance(r, PolicyDecision))
+    row = {**table.to_row(decision), "record_id": "old-1", "chain_key": "run-1", "chain_seq": 1,
+           "src_topic": "policy.decisions", "src_partition": 0, "src_offset": 0, "prev_hash": GENESIS}
+    old_columns = [c for c in table.base_columns] + ["record_id", "chain_key", "chain_seq"]
+    row["hash"] = link(GENESIS, [row[c] for c in old_columns])  # how version 1 hashed it
+    ledger.insert(table.name, table.insert_columns, [[row[c]] for c in table.insert_columns])
+    assert verify(ledger).ok
+    ledger.command(f"ALTER TABLE {ledger.database}.policy_decisions UPDATE stop_ship = true WHERE 1",
+                   settings={"mutations_sync": 2})
+    assert not verify(ledger).ok  # the added column is still covered once it holds a value

@@ -41,7 +41,7 @@ def test_each_run_is_its_own_chain_linked_in_order() -> None:
     assert r1[0]["prev_hash"] == GENESIS
     assert r1[1]["prev_hash"] == r1[0]["hash"]
     for row in out:
-        assert row["hash"] == link(str(row["prev_hash"]), (row[c] for c in EVENTS.hashed_columns))
+        assert row["hash"] == link(str(row["prev_hash"]), EVENTS.hashed_values(row))
     assert heads.get(("agent_events", "r1")) == (2, r1[1]["hash"])
 
 

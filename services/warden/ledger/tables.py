@@ -79,10 +79,25 @@ class Table:
     columns: tuple[str, ...]
     record_id: Callable[[Any], str]
     to_row: Callable[[BaseModel], dict[str, Any]] = _model_row
+    # Columns added after the table's first version, with their defaults. They join a record's
+    # hash only when they differ from the default, so rows written before they existed still
+    # verify (and a later change of such a value is still caught).
+    added: tuple[tuple[str, Any], ...] = ()
 
     @property
     def hashed_columns(self) -> tuple[str, ...]:
-        return self.columns + CHAIN_COLUMNS
+        """What `warden ledger verify` reads back to recompute a hash."""
+        return self.base_columns + CHAIN_COLUMNS + tuple(name for name, _ in self.added)
+
+    @property
+    def base_columns(self) -> tuple[str, ...]:
+        extra = {name for name, _ in self.added}
+        return tuple(c for c in self.columns if c not in extra)
+
+    def hashed_values(self, row: dict[str, Any]) -> list[Any]:
+        values = [row[c] for c in self.base_columns + CHAIN_COLUMNS]
+        values.extend([name, row[name]] for name, default in self.added if row[name] != default)
+        return values
 
     @property
     def insert_columns(self) -> tuple[str, ...]:
@@ -102,7 +117,7 @@ TABLES: dict[str, Table] = {
         Table("agent_events", topics.AGENT_EVENTS, AgentEvent, _EVENT_COLUMNS,
               lambda m: m.event_id, event_row),
         Table("policy_decisions", topics.POLICY_DECISIONS, records.PolicyDecision, _fields(records.PolicyDecision),
-              lambda m: m.decision_id),
+              lambda m: m.decision_id, added=(("stop_ship", False),)),
         Table("risk_scores", topics.RISK_SCORES, records.RiskScore, _fields(records.RiskScore),
               lambda m: m.event_id),
         Table("approvals", topics.APPROVAL_DECISIONS, records.ApprovalDecision, _fields(records.ApprovalDecision),

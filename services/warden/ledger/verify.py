@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from warden.ledger.chain import GENESIS, link
 from warden.ledger.client import Ledger
-from warden.ledger.tables import LINK_COLUMNS, TABLES
+from warden.ledger.tables import LINK_COLUMNS, TABLES, Table
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ class VerifyReport:
         return not self.broken
 
 
-def _table_problems(ledger: Ledger, table_name: str, columns: tuple[str, ...],
-                    report: VerifyReport) -> Iterator[Broken]:
+def _table_problems(ledger: Ledger, table: Table, report: VerifyReport) -> Iterator[Broken]:
+    table_name, columns = table.name, table.hashed_columns
     select = ", ".join(columns + LINK_COLUMNS)
     sql = (f"SELECT {select} FROM {ledger.database}.{table_name} ORDER BY chain_key, chain_seq")
     idx_key, idx_seq, idx_id = columns.index("chain_key"), columns.index("chain_seq"), columns.index("record_id")
@@ -59,7 +59,7 @@ def _table_problems(ledger: Ledger, table_name: str, columns: tuple[str, ...],
         if stored_prev != prev_hash:
             yield Broken(table_name, record_id, chain_key, seq,
                          "prev_hash does not match the previous record's hash")
-        if link(stored_prev, row[: len(columns)]) != stored_hash:
+        if link(stored_prev, table.hashed_values(dict(zip(columns, row, strict=False)))) != stored_hash:
             yield Broken(table_name, record_id, chain_key, seq,
                          "content does not match its hash: the record was changed after it was written")
         prev_seq, prev_hash = seq, stored_hash
@@ -69,5 +69,5 @@ def verify(ledger: Ledger) -> VerifyReport:
     report = VerifyReport(broken=[])
     assert report.broken is not None
     for table in TABLES.values():
-        report.broken.extend(_table_problems(ledger, table.name, table.hashed_columns, report))
+        report.broken.extend(_table_problems(ledger, table, report))
     return report

@@ -89,7 +89,7 @@ def land(heads: ChainHeads, batch: list[Incoming], already_landed: set[tuple[str
         row["record_id"] = record_id
         row["chain_key"] = chain[1]
         row["chain_seq"] = seq + 1
-        row["hash"] = link(prev, (row[c] for c in table.hashed_columns))
+        row["hash"] = link(prev, table.hashed_values(row))
         row["prev_hash"] = prev
         row["src_topic"] = item.src_topic or item.topic
         row["src_partition"] = item.partition
