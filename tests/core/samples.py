@@ -1,4 +1,4 @@
-"""One valid instance of every record on Warden's topics."""
+"""One valid instance of every record on Warden's topics, shared by the core tests and the processor tests."""
 
 from __future__ import annotations
 
@@ -24,12 +24,34 @@ BODIES: dict[str, dict[str, Any]] = {
     "run_completed": {"status": "succeeded", "state_change": json.dumps({"refunded": 120.0})},
 }
 
+# The other side of every nullable / defaulted body field, so round trips cover both union branches.
+OTHER_BODIES: dict[str, dict[str, Any]] = {
+    "run_started": {"workflow_version": "", "prompt_version": "p-ü", "model": "claude-3"},
+    "llm_call": {"model": "m", "provider": "anthropic", "input_tokens": 2**40, "output_tokens": 0,
+                 "latency_ms": 0.0, "cost_usd": 0.000123},
+    "tool_call_requested": {"call_id": "c2", "tool": "crm", "action": "lookup", "resource": None,
+                            "params": json.dumps({"customer_id": "cus_1", "note": "naïve \u2603"})},
+    "tool_call_completed": {"call_id": "c2", "tool": "crm", "status": "ok", "error_code": None,
+                            "latency_ms": 12.25, "output": json.dumps({"rows": [1, 2, 3]})},
+    "run_completed": {"status": "aborted", "state_change": None},
+}
+
 
 def event(event_type: str, **changes: object) -> AgentEvent:
     data = {"event_id": new_event_id(), "event_type": event_type, "occurred_at": AT, "tenant_id": "acme",
             "workflow": "refund_ticket", "run_id": "run-1", "agent_id": "agent-7", "user_id": "u-1", "step": 3,
             "body": BODIES[event_type], **changes}
     return AgentEvent.model_validate(data)
+
+
+def other_event(event_type: str) -> AgentEvent:
+    """An event whose optional fields take the values ``event`` does not use."""
+    return event(event_type, user_id=None, step=2**31 - 1, body=OTHER_BODIES[event_type])
+
+
+def control() -> records.Control:
+    return records.Control(kind=records.ControlKind.KILL, scope="tool:payments.refund", active=True,
+                           actor="oncall@acme", reason="refund storm", at=AT)
 
 
 def every_record() -> list[BaseModel]:
@@ -51,4 +73,27 @@ def every_record() -> list[BaseModel]:
         records.DeadLetter(dead_letter_id="dl1", source_topic="agent.events", source_partition=2,
                            source_offset=77, source_key="run-1", error_kind=records.DeadLetterKind.DECODE,
                            reason="garbage", raw=b"\x00\xffgarbage", failed_at=AT, service="ledger-sink"),
+    ]
+
+
+def other_records() -> list[BaseModel]:
+    """Each output record again with empty collections, nulls, defaults flipped and extreme numbers."""
+    return [
+        *(other_event(t) for t in OTHER_BODIES),
+        records.PolicyDecision(decision_id="d2", event_id=new_event_id(), call_id="c2", run_id="run-2",
+                               tenant_id="acme", decided_at=AT, decision=records.Decision.DENY, policy_ids=[],
+                               reason="", policy_version="", stop_ship=True),
+        records.RiskScore(event_id=new_event_id(), run_id="run-2", score=0.0, factors={}, route_to_human=False),
+        records.ApprovalDecision(approval_id="a2", call_id="c2", run_id="run-2", approver="timeout",
+                                 decided_at=AT, decision=records.ApprovalOutcome.EXPIRED, rationale=""),
+        records.CostRollup(window_start=AT, window_end=AT, tenant_id="acme", workflow="export_report",
+                           model="m", input_tokens=2**62, output_tokens=0, cost_usd=0.0,
+                           runs_completed=0, runs_succeeded=0),
+        records.Alert(alert_id="al2", kind=records.AlertKind.POLICY_BLOCK_SPIKE, severity=records.Severity.INFO,
+                      tenant_id="acme", workflow="triage_ticket", run_id=None, tool="crm.delete_record",
+                      summary="blocks x3", first_seen=AT, last_seen=AT, count=2**40),
+        records.DeadLetter(dead_letter_id="dl2", source_topic="alerts", source_partition=0, source_offset=0,
+                           source_key=None, error_kind=records.DeadLetterKind.VALIDATE, reason="step 0",
+                           raw=b"", failed_at=AT, service="policy-evaluator"),
+        control(),
     ]

@@ -1,9 +1,14 @@
-"""Schema registries: stable file-backed ids, and a Confluent-compatible HTTP client."""
+"""Schema registries: stable file-backed ids, and a client for the Confluent REST API.
+
+Ids are written into every message, so an id that changed after a restart would make the
+whole retained history of a topic unreadable; hence the stability checks.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,13 +17,20 @@ from typing import Any
 
 import pytest
 
-from warden.broker.tansu import free_port
 from warden.core.catalog import load_schemas
 from warden.core.errors import SchemaError
-from warden.core.registry import FileSchemaRegistry, HttpSchemaRegistry
+from warden.core.registry import FileSchemaRegistry, HttpSchemaRegistry, canonical
 
 SCHEMA = load_schemas()["warden.RiskScore"]
 OTHER = load_schemas()["warden.Alert"]
+
+
+def reordered(schema: dict[str, Any]) -> dict[str, Any]:
+    """The same schema with its keys in reverse order: a different text, the same schema."""
+    return json.loads(json.dumps(dict(reversed(list(schema.items())))))
+
+
+# --- FileSchemaRegistry -------------------------------------------------------------------------
 
 
 def test_file_ids_are_stable_across_instances(tmp_path: Path) -> None:
@@ -26,21 +38,71 @@ def test_file_ids_are_stable_across_instances(tmp_path: Path) -> None:
     first = FileSchemaRegistry(path)
     a, b = first.register("warden.RiskScore", SCHEMA), first.register("warden.Alert", OTHER)
     assert a != b
+
     again = FileSchemaRegistry(path)
-    assert again.register("warden.RiskScore", SCHEMA) == a
+    assert again.schema(a) == SCHEMA  # read back from the file, not from the first instance's cache
+    assert again.schema(b) == OTHER
     assert again.register("warden.Alert", OTHER) == b
-    assert again.schema(a) == json.loads(json.dumps(SCHEMA))
+    assert again.register("warden.RiskScore", SCHEMA) == a
+
+
+def test_file_same_schema_twice_is_one_id(tmp_path: Path) -> None:
+    registry = FileSchemaRegistry(tmp_path / "registry.json")
+    first = registry.register("warden.RiskScore", SCHEMA)
+    assert registry.register("warden.RiskScore", SCHEMA) == first
+    assert registry.register("warden.RiskScore", reordered(SCHEMA)) == first
+    assert canonical(reordered(SCHEMA)) == canonical(SCHEMA)
+    stored = json.loads((tmp_path / "registry.json").read_text())
+    assert list(stored["schemas"]) == [str(first)]
+    assert stored["subjects"] == {"warden.RiskScore": [first]}
+
+
+def test_file_a_changed_schema_gets_a_new_id_under_the_same_subject(tmp_path: Path) -> None:
+    registry = FileSchemaRegistry(tmp_path / "registry.json")
+    v1 = registry.register("warden.RiskScore", SCHEMA)
+    changed = {**SCHEMA, "fields": [*SCHEMA["fields"], {"name": "model", "type": ["null", "string"], "default": None}]}
+    v2 = registry.register("warden.RiskScore", changed)
+    assert v2 != v1
+    assert FileSchemaRegistry(tmp_path / "registry.json").schema(v2) == changed
+    stored = json.loads((tmp_path / "registry.json").read_text())
+    assert stored["subjects"]["warden.RiskScore"] == [v1, v2]
+
+
+def test_file_ids_never_collide_between_instances_writing_in_turn(tmp_path: Path) -> None:
+    """Two processes sharing the file: each sees the other's registrations before choosing an id."""
+    path = tmp_path / "registry.json"
+    one, two = FileSchemaRegistry(path), FileSchemaRegistry(path)
+    a = one.register("warden.RiskScore", SCHEMA)
+    b = two.register("warden.Alert", OTHER)
+    assert a != b
+    assert one.schema(b) == OTHER
+    assert two.register("warden.RiskScore", SCHEMA) == a
 
 
 def test_file_unknown_id_is_named(tmp_path: Path) -> None:
-    with pytest.raises(SchemaError, match="unknown schema id 31"):
-        FileSchemaRegistry(tmp_path / "registry.json").schema(31)
+    registry = FileSchemaRegistry(tmp_path / "registry.json")
+    with pytest.raises(SchemaError, match=r"unknown schema id 31\b"):
+        registry.schema(31)
+    registry.register("warden.RiskScore", SCHEMA)
+    with pytest.raises(SchemaError, match=r"unknown schema id 32\b"):
+        registry.schema(32)
+
+
+def test_file_that_is_not_json_is_a_schema_error(tmp_path: Path) -> None:
+    path = tmp_path / "registry.json"
+    path.write_text("{not json")
+    with pytest.raises(SchemaError, match="is not JSON"):
+        FileSchemaRegistry(path).schema(1)
+
+
+# --- HttpSchemaRegistry against a real HTTP server -----------------------------------------------
 
 
 class ConfluentSubset(BaseHTTPRequestHandler):
     """The two endpoints of the Confluent Schema Registry REST API that Warden uses."""
 
     schemas: dict[int, str] = {}
+    requests: list[tuple[str, str, str]] = []
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -53,11 +115,16 @@ class ConfluentSubset(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _not_found(self) -> None:
+        self._json(404, {"error_code": 40403, "message": "Schema not found"})
+
     def do_POST(self) -> None:
+        self.requests.append(("POST", self.path, self.headers.get("Content-Type", "")))
         if not re.fullmatch(r"/subjects/[\w.-]+/versions", self.path):
-            self._json(404, {"error_code": 40401, "message": "Subject not found"})
+            self._not_found()
             return
         schema = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["schema"]
+        assert isinstance(schema, str), "the Confluent API takes the schema as JSON text"
         for sid, known in self.schemas.items():
             if known == schema:
                 self._json(200, {"id": sid})
@@ -67,36 +134,68 @@ class ConfluentSubset(BaseHTTPRequestHandler):
         self._json(200, {"id": sid})
 
     def do_GET(self) -> None:
+        self.requests.append(("GET", self.path, self.headers.get("Content-Type", "")))
         match = re.fullmatch(r"/schemas/ids/(\d+)", self.path)
         if match and int(match.group(1)) in self.schemas:
             self._json(200, {"schema": self.schemas[int(match.group(1))]})
         else:
-            self._json(404, {"error_code": 40403, "message": "Schema not found"})
+            self._not_found()
 
 
 @pytest.fixture
 def registry_url() -> Iterator[str]:
     ConfluentSubset.schemas = {}
+    ConfluentSubset.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), ConfluentSubset)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def test_http_registry_registers_and_fetches(registry_url: str) -> None:
-    client = HttpSchemaRegistry(registry_url)
+    client = HttpSchemaRegistry(registry_url + "/")  # a trailing slash in the setting is tolerated
     sid = client.register("warden.RiskScore", SCHEMA)
     assert client.register("warden.RiskScore", SCHEMA) == sid
-    fresh = HttpSchemaRegistry(registry_url)
-    assert fresh.schema(sid) == json.loads(json.dumps(SCHEMA))
+    assert client.register("warden.Alert", OTHER) != sid
+    assert ConfluentSubset.requests[0] == (
+        "POST", "/subjects/warden.RiskScore/versions", "application/vnd.schemaregistry.v1+json"
+    )
+
+    fresh = HttpSchemaRegistry(registry_url)  # another process: nothing cached
+    assert fresh.schema(sid) == SCHEMA
+    assert ConfluentSubset.requests[-1][:2] == ("GET", f"/schemas/ids/{sid}")
+    calls = len(ConfluentSubset.requests)
+    assert fresh.schema(sid) == SCHEMA
+    assert len(ConfluentSubset.requests) == calls, "a schema id never changes meaning: fetch it once"
 
 
 def test_http_unknown_id_is_named(registry_url: str) -> None:
-    with pytest.raises(SchemaError, match="unknown schema id 9"):
+    with pytest.raises(SchemaError, match=r"unknown schema id 9\b.*40403"):
         HttpSchemaRegistry(registry_url).schema(9)
 
 
+def test_http_refusal_is_a_schema_error_naming_the_url(registry_url: str) -> None:
+    with pytest.raises(SchemaError, match=re.escape(registry_url)):
+        HttpSchemaRegistry(registry_url).register("bad subject/with slash", SCHEMA)
+
+
+def closed_port() -> int:
+    """A port nothing listens on: bound, then released (no server is ever started on it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
 def test_http_unreachable_registry_names_the_url() -> None:
-    url = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(SchemaError, match=re.escape(url)):
-        HttpSchemaRegistry(url, timeout_s=1).register("warden.RiskScore", SCHEMA)
+    url = f"http://127.0.0.1:{closed_port()}"
+    client = HttpSchemaRegistry(url, timeout_s=1)
+    with pytest.raises(SchemaError, match=re.escape(url) + ".*unreachable"):
+        client.register("warden.RiskScore", SCHEMA)
+    with pytest.raises(SchemaError, match=r"unknown schema id 5\b.*" + re.escape(url)):
+        client.schema(5)

@@ -67,7 +67,14 @@ class AvroCodec:
                 schema = self.registry.schema(schema_id)
             except SchemaError as exc:
                 raise DecodeError(str(exc)) from exc
-            self._writers[schema_id] = (_full_name(schema), fastavro.parse_schema(schema))
+            # A shared registry can map an id to any schema, not only one of Warden's records.
+            if not (isinstance(schema, dict) and schema.get("type") == "record" and "name" in schema):
+                raise DecodeError(f"schema id {schema_id} is not an Avro record schema: {str(schema)[:80]}")
+            try:
+                parsed = fastavro.parse_schema(schema)
+            except Exception as exc:  # fastavro's SchemaParseException, UnknownType, ...
+                raise DecodeError(f"schema id {schema_id} is not a valid Avro schema: {exc}") from exc
+            self._writers[schema_id] = (_full_name(schema), parsed)
         return self._writers[schema_id]
 
     def decode(self, data: bytes | None, expected: str | None = None) -> tuple[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from warden.core.catalog import MODELS
 from warden.core.codec import AvroCodec
-from warden.core.errors import ValidationError
+from warden.core.errors import DecodeError, ValidationError
 from warden.core.registry import FileSchemaRegistry, HttpSchemaRegistry, SchemaRegistry
 from warden.core.settings import WardenSettings
 
@@ -55,7 +55,10 @@ class Wire:
     def decode(self, data: bytes | None, expected: str | None = None) -> BaseModel:
         """Raises DecodeError for bytes that are not a record, ValidationError for contract breaks."""
         name, record = self.codec.decode(data, expected)
-        return validate(MODELS[name], record)
+        model = MODELS.get(name)
+        if model is None:
+            raise DecodeError(f"record {name} has no model in this version of Warden; known: {sorted(MODELS)}")
+        return validate(model, record)
 
 
 def wire_for(settings: WardenSettings) -> Wire:
