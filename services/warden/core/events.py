@@ -199,7 +199,8 @@ class AgentEvent(BaseModel):
                 body = expected.model_validate(body)
             except pydantic.ValidationError as exc:
                 problems = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+                    f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
+                    for e in exc.errors()
                 )
                 raise ValueError(
                     f"body does not fit a {expected.__name__} (event_type {event_type.value!r}): {problems}"

@@ -28,8 +28,9 @@ def describe(exc: pydantic.ValidationError) -> str:
     for err in exc.errors(include_url=False):
         where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "record"
         found = err.get("input")
-        shown = "" if isinstance(found, dict) else f" (got {found!r:.80})"
         message = err["msg"].removeprefix("Value error, ")
+        # Our own validators already name the value they got.
+        shown = "" if isinstance(found, dict) or ", got " in message else f" (got {found!r:.80})"
         parts.append(message if where == "record" else f"{where}: {message}{shown}")
     return "; ".join(parts)
 
