@@ -7,7 +7,7 @@ thread (the sink loop, the loopback query endpoint) goes through it under a lock
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import clickhouse_connect
@@ -58,6 +58,16 @@ class Ledger:
                 return self._client.query(sql, parameters=parameters, settings=settings)
             except Exception as exc:
                 raise LedgerError(f"ledger query failed: {exc}\n  query: {sql[:300]}") from exc
+
+    def stream(self, sql: str) -> Iterator[tuple[Any, ...]]:
+        """Rows block by block, for scans of whole tables (`warden ledger verify`) in bounded memory."""
+        with self._lock:
+            try:
+                with self._client.query_rows_stream(sql) as rows:
+                    for row in rows:
+                        yield tuple(row)
+            except Exception as exc:
+                raise LedgerError(f"ledger scan failed: {exc}\n  query: {sql[:300]}") from exc
 
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.query(sql, parameters).result_rows]

@@ -46,7 +46,7 @@ def _table_problems(ledger: Ledger, table: Table, report: VerifyReport) -> Itera
     idx_key, idx_seq, idx_id = columns.index("chain_key"), columns.index("chain_seq"), columns.index("record_id")
     key: str | None = None
     prev_seq, prev_hash = 0, GENESIS
-    for row in ledger.query(sql).result_rows:
+    for row in ledger.stream(sql):
         report.records += 1
         chain_key, seq, record_id = row[idx_key], int(row[idx_seq]), row[idx_id]
         stored_prev, stored_hash = row[-2], row[-1]
