@@ -29,6 +29,10 @@ class WardenSettings(BaseSettings):
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_extra_config: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description='More librdkafka settings for every client, e.g. {"ssl.ca.location": "/etc/ca.pem"}.',
+    )
     embedded_broker_port: int = 9092
     topic_prefix: str = ""
     schema_registry_url: str | None = Field(
@@ -80,6 +84,7 @@ class WardenSettings(BaseSettings):
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.kafka_security_protocol,
         }
+        conf.update(self.kafka_extra_config)
         if self.kafka_sasl_mechanism:
             conf["sasl.mechanism"] = self.kafka_sasl_mechanism
             conf["sasl.username"] = self.kafka_sasl_username or ""
