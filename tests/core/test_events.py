@@ -14,7 +14,6 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import pytest
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
 
 from tests.core.samples import BODIES, event
 from warden.core.catalog import MODELS, load_schemas
@@ -80,8 +79,9 @@ def check_record(where: str, schema: dict[str, Any], model: type[BaseModel], ski
         assert optional == nullable(spec["type"]), f"{where}.{name}: Optional in the model iff nullable in Avro"
         check_type(f"{where}.{name}", spec["type"], annotation)
         if "default" in spec:
-            assert info.default is not PydanticUndefined, f"{where}.{name}: Avro default but required in the model"
-            assert info.default == spec["default"], f"{where}.{name}: defaults differ"
+            assert not info.is_required(), f"{where}.{name}: Avro default but required in the model"
+            default = info.get_default(call_default_factory=True)
+            assert default == spec["default"], f"{where}.{name}: defaults differ"
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

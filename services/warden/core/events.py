@@ -74,6 +74,7 @@ class LlmCall(_Body):
     cached_tokens: NonNegInt = 0
     latency_ms: NonNegFloat
     cost_usd: NonNegFloat | None = None
+    route: str | None = None
 
 
 class ToolCallRequested(_Body):

@@ -53,6 +53,15 @@ class RiskScore(_Record):
     score: float = Field(ge=0.0, le=1.0)
     factors: dict[str, float]
     route_to_human: bool
+    tenant_id: str = ""
+    workflow: str = ""
+    call_id: str | None = None
+    subject: str = Field("tool_call", pattern="^(tool_call|run)$")
+    contributions: dict[str, float] = Field(default_factory=dict)
+    threshold: float | None = None
+    reason: str = ""
+    weights_version: str = ""
+    scored_at: datetime | None = None
 
 
 class ApprovalOutcome(StrEnum):
@@ -82,6 +91,14 @@ class CostRollup(_Record):
     cost_usd: float = Field(ge=0)
     runs_completed: int = Field(ge=0)
     runs_succeeded: int = Field(ge=0)
+    rollup_id: str = ""
+    window: str = Field("1m", pattern="^(1m|1h)$")
+    route: str = ""
+    cached_tokens: int = Field(0, ge=0)
+    calls: int = Field(0, ge=0)
+    unpriced_calls: int = Field(0, ge=0)
+    price_version: str = ""
+    runs_over_ceiling: int = Field(0, ge=0)
 
 
 class AlertKind(StrEnum):
@@ -112,6 +129,12 @@ class Alert(_Record):
     first_seen: datetime
     last_seen: datetime
     count: int = Field(ge=1)
+    rule: str = ""
+    fingerprint: str = ""
+    status: str = Field("firing", pattern="^(firing|resolved)$")
+    value: float | None = None
+    threshold: float | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
 
 
 class DeadLetterKind(StrEnum):

@@ -34,7 +34,7 @@ LINK_COLUMNS = ("prev_hash", "hash")
 _BODY_COLUMNS = (
     "workflow_version", "prompt_version", "model", "provider", "input_tokens", "output_tokens",
     "cached_tokens", "latency_ms", "cost_usd", "call_id", "tool", "action", "resource", "params",
-    "status", "error_code", "output", "state_change",
+    "status", "error_code", "output", "state_change", "route",
 )
 _EVENT_BODIES = (RunStarted, LlmCall, ToolCallRequested, ToolCallCompleted, RunCompleted)
 
@@ -108,6 +108,13 @@ def _fields(model: type[BaseModel]) -> tuple[str, ...]:
     return tuple(model.model_fields)
 
 
+def _added(model: type[BaseModel], first: str) -> tuple[tuple[str, Any], ...]:
+    """The fields from `first` on, with their defaults: what a schema change added to the record."""
+    names = list(model.model_fields)
+    return tuple((name, model.model_fields[name].get_default(call_default_factory=True))
+                 for name in names[names.index(first):])
+
+
 _EVENT_COLUMNS = tuple(n for n in AgentEvent.model_fields if n != "body") + _BODY_COLUMNS + (
     "redactions", "redaction_kinds")
 
@@ -115,17 +122,19 @@ TABLES: dict[str, Table] = {
     t.topic: t
     for t in (
         Table("agent_events", topics.AGENT_EVENTS, AgentEvent, _EVENT_COLUMNS,
-              lambda m: m.event_id, event_row),
+              lambda m: m.event_id, event_row, added=(("route", None),)),
         Table("policy_decisions", topics.POLICY_DECISIONS, records.PolicyDecision, _fields(records.PolicyDecision),
               lambda m: m.decision_id, added=(("stop_ship", False),)),
         Table("risk_scores", topics.RISK_SCORES, records.RiskScore, _fields(records.RiskScore),
-              lambda m: m.event_id),
+              lambda m: m.event_id, added=_added(records.RiskScore, "tenant_id")),
         Table("approvals", topics.APPROVAL_DECISIONS, records.ApprovalDecision, _fields(records.ApprovalDecision),
               lambda m: m.approval_id),
         Table("cost_rollups", topics.COST_ROLLUPS, records.CostRollup, _fields(records.CostRollup),
-              lambda m: _digest(m.window_start, m.window_end, m.tenant_id, m.workflow, m.model)),
+              lambda m: m.rollup_id or _digest(m.window_start, m.window_end, m.tenant_id, m.workflow, m.model),
+              added=_added(records.CostRollup, "rollup_id")),
         Table("alerts", topics.ALERTS, records.Alert, _fields(records.Alert),
-              lambda m: f"{m.alert_id}:{m.count}"),
+              lambda m: f"{m.alert_id}:{m.count}" if m.status == "firing" else f"{m.alert_id}:{m.count}:{m.status}",
+              added=_added(records.Alert, "rule")),
         Table("dead_letters", topics.DEADLETTER, records.DeadLetter, _fields(records.DeadLetter),
               lambda m: m.dead_letter_id, dead_letter_row),
         Table("control_changes", topics.CONTROL, records.Control, _fields(records.Control),
