@@ -1,0 +1,1 @@
+"""Pure alerting logic: rules, fingerprints, robust baselines, event-time ordering (no I/O)."""

@@ -1,0 +1,1 @@
+"""anomaly-alerter: pages and tickets for on-call, computed on event time."""
