@@ -37,11 +37,12 @@ class RuleState:
     now: datetime | None = None
     call_capacity: int = 200_000
     calls: OrderedDict[str, CallInfo] = field(default_factory=OrderedDict)  # call_id -> request, for decisions
-    tool_errors: dict[tuple[str, str], deque[datetime]] = field(default_factory=dict)
-    tool_limits: dict[tuple[str, str], Thresholds] = field(default_factory=dict)  # of the last error's workflow
+    # Keys are pair_key(tenant, tool or workflow): plain strings, so the state snapshots as JSON.
+    tool_errors: dict[str, deque[datetime]] = field(default_factory=dict)
+    tool_limits: dict[str, Thresholds] = field(default_factory=dict)  # of the last error's workflow
     spend: dict[str, BucketSeries] = field(default_factory=dict)  # tenant -> USD per bucket
-    outcomes: dict[tuple[str, str], BucketSeries] = field(default_factory=dict)  # (runs, succeeded)
-    blocks: dict[tuple[str, str], BucketSeries] = field(default_factory=dict)  # (denies, decisions)
+    outcomes: dict[str, BucketSeries] = field(default_factory=dict)  # (runs, succeeded) per bucket
+    blocks: dict[str, BucketSeries] = field(default_factory=dict)  # (denies, decisions) per bucket
     unpriced_calls: int = 0
     unknown_decisions: int = 0
     late_records: int = 0
@@ -50,6 +51,15 @@ class RuleState:
         self.calls[call_id] = info
         while len(self.calls) > self.call_capacity:
             self.calls.popitem(last=False)
+
+
+def pair_key(a: str, b: str) -> str:
+    return f"{a}\x1f{b}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    a, _, b = key.partition("\x1f")
+    return a, b
 
 
 def _epoch(at: datetime) -> float:
@@ -82,8 +92,9 @@ def tool_failures(state: RuleState, rules: AlertRules, event: AgentEvent) -> lis
     if not isinstance(body, ToolCallCompleted) or body.status != ToolStatus.ERROR:
         return []
     limit = rules.for_workflow(event.workflow)
-    window = state.tool_errors.setdefault((event.tenant_id, body.tool), deque())
-    state.tool_limits[(event.tenant_id, body.tool)] = limit
+    key = pair_key(event.tenant_id, body.tool)
+    window = state.tool_errors.setdefault(key, deque())
+    state.tool_limits[key] = limit
     window.append(event.occurred_at)
     horizon = event.occurred_at - timedelta(seconds=limit.tool_failure_window_s)
     while window and window[0] <= horizon:
@@ -106,8 +117,9 @@ def tool_failures(state: RuleState, rules: AlertRules, event: AgentEvent) -> lis
 
 def resolve_tool_failures(state: RuleState, rules: AlertRules, now: datetime) -> list[Alert]:
     out: list[Alert] = []
-    for (tenant, tool), window in list(state.tool_errors.items()):
-        limit = state.tool_limits.get((tenant, tool), rules.defaults)
+    for key, window in list(state.tool_errors.items()):
+        tenant, tool = split_key(key)
+        limit = state.tool_limits.get(key, rules.defaults)
         horizon = now - timedelta(seconds=limit.tool_failure_window_s)
         while window and window[0] <= horizon:
             window.popleft()
@@ -118,8 +130,8 @@ def resolve_tool_failures(state: RuleState, rules: AlertRules, now: datetime) ->
             if resolved is not None:
                 out.append(resolved)
         if not window:
-            del state.tool_errors[(tenant, tool)]
-            state.tool_limits.pop((tenant, tool), None)
+            del state.tool_errors[key]
+            state.tool_limits.pop(key, None)
     return out
 
 
@@ -205,7 +217,8 @@ def run_outcome(state: RuleState, rules: AlertRules, event: AgentEvent) -> list[
     if not isinstance(event.body, RunCompleted):
         return []
     limit = rules.for_workflow(event.workflow)
-    series = _series(state.outcomes, (event.tenant_id, event.workflow), limit.success_bucket_s, limit.success_history)
+    series = _series(state.outcomes, pair_key(event.tenant_id, event.workflow), limit.success_bucket_s,
+                     limit.success_history)
     index = series.bucket_of(_epoch(event.occurred_at))
     out = _judge_success(state, limit, event.tenant_id, event.workflow, series, series.advance(index),
                          event.occurred_at)
@@ -249,7 +262,7 @@ def policy_blocks(state: RuleState, rules: AlertRules, decision: PolicyDecision)
     if info is None:
         return []
     limit = rules.for_workflow(info.workflow)
-    key = (info.tenant_id, info.workflow)
+    key = pair_key(info.tenant_id, info.workflow)
     series = _series(state.blocks, key, limit.block_bucket_s, limit.block_history)
     index = series.bucket_of(_epoch(decision.decided_at))
     out = _close_blocks(state, limit, key, series, series.advance(index), decision.decided_at)
@@ -275,9 +288,9 @@ def policy_blocks(state: RuleState, rules: AlertRules, decision: PolicyDecision)
     return out
 
 
-def _close_blocks(state: RuleState, limit: Thresholds, key: tuple[str, str], series: BucketSeries,
+def _close_blocks(state: RuleState, limit: Thresholds, key: str, series: BucketSeries,
                   closed: list[tuple[int, tuple[float, ...]]], now: datetime) -> list[Alert]:
-    tenant, workflow = key
+    tenant, workflow = split_key(key)
     if not closed or not state.book.is_firing(AlertKind.POLICY_BLOCK_SPIKE, "deny_count_baseline", tenant, workflow):
         return []
     history = series.column(0)
@@ -297,11 +310,12 @@ def close_buckets(state: RuleState, rules: AlertRules, now: datetime) -> list[Al
     for tenant, series in state.spend.items():
         out += _close_spend(state, rules.defaults, tenant, series, series.advance(series.bucket_of(epoch)), now)
     for key, series in state.outcomes.items():
-        out += _judge_success(state, rules.for_workflow(key[1]), key[0], key[1], series,
+        tenant, workflow = split_key(key)
+        out += _judge_success(state, rules.for_workflow(workflow), tenant, workflow, series,
                               series.advance(series.bucket_of(epoch)), now)
     for key, series in state.blocks.items():
-        out += _close_blocks(state, rules.for_workflow(key[1]), key, series, series.advance(series.bucket_of(epoch)),
-                             now)
+        out += _close_blocks(state, rules.for_workflow(split_key(key)[1]), key, series,
+                             series.advance(series.bucket_of(epoch)), now)
     return out
 
 

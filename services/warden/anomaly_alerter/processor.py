@@ -65,6 +65,7 @@ def step(state: AlerterState, alert_rules: AlertRules, message: BaseModel,
     elif isinstance(message, PolicyDecision):
         out += r.unauthorized_action(rs, alert_rules, message)
         out += r.policy_blocks(rs, alert_rules, message)
+        rs.calls.pop(message.call_id, None)  # one decision per call: the request is no longer needed
     now = rs.now
     if state.last_tick is None or (now - state.last_tick).total_seconds() >= TICK_S:
         state.last_tick = now

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from warden.alerting.config import load_rules
+from warden.anomaly_alerter.settings import AnomalyAlerterSettings
 from warden.cli.output import console, errors, fail
 from warden.core.errors import WardenError
 from warden.policy.bundle import DEFAULT_POLICIES
@@ -24,7 +26,9 @@ def replay(
     if policies is not None and not policies.is_dir():
         fail(f"--policies {policies} is not a directory", 2)
     try:
-        result = run_replay(events, out, policies or DEFAULT_POLICIES)
+        alerting = AnomalyAlerterSettings()  # the same thresholds, re-notify and lateness as the live alerter
+        rules = load_rules(alerting.alert_rules_path, alerting.alert_renotify_minutes * 60)
+        result = run_replay(events, out, policies or DEFAULT_POLICIES, rules, alerting.alert_lateness_ms)
     except WardenError as exc:
         fail(str(exc), 2)
     for bad in result.bad:

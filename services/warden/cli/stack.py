@@ -63,7 +63,20 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
         run_service(ApprovalsSettings(), stop)
 
-    return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "approvals": approvals}
+    def anomaly_alerter(stop: threading.Event) -> None:
+        from warden.anomaly_alerter.service import run_service
+        from warden.anomaly_alerter.settings import AnomalyAlerterSettings
+
+        run_service(AnomalyAlerterSettings(), stop)
+
+    def notifier(stop: threading.Event) -> None:
+        from warden.notifier.service import run_service
+        from warden.notifier.settings import NotifierSettings
+
+        run_service(NotifierSettings(), stop)
+
+    return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "approvals": approvals,
+            "anomaly-alerter": anomaly_alerter, "notifier": notifier}
 
 
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:

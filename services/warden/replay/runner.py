@@ -1,9 +1,10 @@
 """Offline replay (DESIGN.md): same processor code as the live services, in file order.
 
-Processors that exist today: contract validation, the ledger's redaction and the policy
-evaluator (decisions.jsonl, with the same bundle hash, ids and reasons as live). Risk, cost
-and alerts join as their services land; until then their files are written empty so scripts
-can rely on all four files existing.
+Processors that exist today: contract validation, the ledger's redaction, the policy
+evaluator (decisions.jsonl, with the same bundle hash, ids and reasons as live) and the
+anomaly-alerter (alerts.jsonl, every record the live alerter emits, in event-time order).
+Risk and cost join as their services land; until then their files are written empty so
+scripts can rely on all four files existing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel
 
+from warden.alerting.config import AlertRules
 from warden.core import topics
 from warden.core.errors import ValidationError
 from warden.core.events import AgentEvent, iso_millis
@@ -24,6 +26,7 @@ from warden.core.wire import validate
 from warden.ledger.tables import event_row
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
+from warden.replay.alerts import AlertReplay
 
 OUTPUT_FILES = ("decisions.jsonl", "risk.jsonl", "alerts.jsonl", "costs.jsonl")
 
@@ -80,12 +83,17 @@ def record_view(record: BaseModel) -> dict[str, Any]:
     return view
 
 
-def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES) -> ReplayResult:
+def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES,
+           alert_rules: AlertRules | None = None, alert_lateness_ms: int = 100) -> ReplayResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReplayResult()
     bundle = load_bundle(policies)
     state = EvaluatorState()
     handles = {name: open(out_dir / name, "w") for name in (*OUTPUT_FILES, "events.jsonl")}  # noqa: SIM115
+    def write_alert(alert: BaseModel) -> None:
+        handles["alerts.jsonl"].write(json.dumps(record_view(alert)) + "\n")
+
+    alerter = AlertReplay(write_alert, alert_rules, lateness_ms=alert_lateness_ms)
     try:
         with open(events_path) as lines:
             for _, item in read_events(lines):
@@ -97,11 +105,14 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES) 
                 result.redactions += view["redactions"]
                 handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
                 state, outputs = step(state, bundle, item)
+                alerter.feed(item)
                 for out in outputs:
                     if out.topic == topics.POLICY_DECISIONS:
                         handles["decisions.jsonl"].write(json.dumps(record_view(out.record)) + "\n")
+                        alerter.feed(out.record)
                     elif out.topic == topics.CONTROL:
                         result.switches_set += 1
+            alerter.finish()
     finally:
         for handle in handles.values():
             handle.close()

@@ -1,0 +1,186 @@
+"""The anomaly-alerter shell: agent.events and policy.decisions in, alerts out.
+
+One consumer reads both topics; records go through a ReorderBuffer and reach the pure
+``step`` in event-time order (see docs/decisions/0003-alerting-on-event-time.md), so the
+live alerter and `warden replay` raise the same alerts. Crash safety: alerts are flushed to
+the broker, then the whole state (rules, records still in the buffer, next offset of every
+input partition) is snapshotted, then offsets are committed. After a crash the snapshot is
+restored and the partitions re-read from its offsets; re-raised alerts carry the same ids,
+which the ledger and the notifier's outbox land once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from datetime import datetime
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from pydantic import BaseModel
+
+from warden.alerting.config import load_rules
+from warden.alerting.ordering import ReorderBuffer
+from warden.anomaly_alerter import snapshot
+from warden.anomaly_alerter.processor import AlerterState, sort_key, step
+from warden.anomaly_alerter.settings import AnomalyAlerterSettings
+from warden.broker.consume import drain
+from warden.core import topics
+from warden.core.errors import DecodeError, ValidationError, WardenError
+from warden.core.events import AgentEvent, LlmCall
+from warden.core.wire import Wire, wire_for
+from warden.cost.prices import PriceTable
+from warden.state.snapshots import SnapshotStore
+
+log = logging.getLogger("warden.anomaly_alerter")
+
+Source = tuple[str, int]
+
+
+def millis(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+class AnomalyAlerter:
+    def __init__(self, settings: AnomalyAlerterSettings) -> None:
+        self.settings = settings
+        self.wire: Wire = wire_for(settings)
+        self.rules = load_rules(settings.alert_rules_path, settings.alert_renotify_minutes * 60)
+        self.prices = PriceTable.load(settings.prices_path)
+        self.store = SnapshotStore(settings.state_dir)
+        self.buffer = ReorderBuffer(settings.alert_lateness_ms)
+        self.state = AlerterState.new(self.rules, settings.call_cache_size)
+        self.offsets: dict[Source, int] = {}
+        restored = snapshot.load(self.store, self.buffer)
+        if restored is not None:
+            self.state, self.offsets = restored
+            log.info("anomaly-alerter: state restored (%d partitions, %d records waiting)", len(self.offsets),
+                     len(self.buffer))
+        self.counters: Counter[str] = Counter()
+        self.eof_at: dict[Source, float] = {}
+        self.topic_names = {settings.topic(topics.AGENT_EVENTS): "warden.AgentEvent",
+                            settings.topic(topics.POLICY_DECISIONS): "warden.PolicyDecision"}
+        conf = settings.kafka_config()
+        self.consumer = Consumer({
+            **conf, "group.id": settings.group_id, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "session.timeout.ms": settings.group_session_timeout_ms,
+            "heartbeat.interval.ms": max(500, settings.group_session_timeout_ms // 5),
+            "enable.partition.eof": True,  # a caught-up partition must stop holding back event time
+            "fetch.wait.max.ms": 10,  # Tansu answers a fetch only when its max wait is up
+        })
+        self.producer = Producer({**conf, "enable.idempotence": True, "acks": "all", "linger.ms": 1})
+        self._last_snapshot = time.monotonic()
+        self._dirty = False
+
+    def start(self) -> AnomalyAlerter:
+        self.consumer.subscribe(list(self.topic_names), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("anomaly-alerter: rules from %s, re-notify every %.0f min; reading %s", self.rules.source,
+                 self.settings.alert_renotify_minutes, ", ".join(self.topic_names))
+        return self
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            source = (tp.topic, tp.partition)
+            tp.offset = self.offsets.get(source, OFFSET_BEGINNING)
+            self.buffer.register(source)
+        consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.save()
+        for tp in partitions:
+            self.buffer.forget((tp.topic, tp.partition))
+
+    def price(self, event: AgentEvent, body: LlmCall) -> float | None:
+        priced = self.prices.price(body, event.occurred_at)
+        return priced.cost_usd if priced.known else None
+
+    def _decode(self, msg: Message) -> BaseModel | None:
+        try:
+            return self.wire.decode(msg.value(), self.topic_names[str(msg.topic())])
+        except (DecodeError, ValidationError):
+            self.counters["skipped_invalid"] += 1  # the ledger-sink dead-letters it
+            return None
+
+    def poll_once(self) -> int:
+        messages = drain(self.consumer, self.settings.batch_max_rows, 0.05)
+        now = time.monotonic()
+        for msg in messages:
+            source = (str(msg.topic()), int(msg.partition() or 0))
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    self.eof_at.setdefault(source, now)
+                else:
+                    self.counters["consumer_errors"] += 1
+                continue
+            self.eof_at.pop(source, None)
+            self.offsets[source] = int(msg.offset() or 0) + 1
+            self._dirty = True
+            record = self._decode(msg)
+            if record is None:
+                continue
+            at, rank, ident = sort_key(record)
+            self.buffer.push(source, millis(at), rank, ident, (source, record))
+        for source, since in self.eof_at.items():
+            if now - since >= self.settings.alert_idle_after_s:
+                self.buffer.set_idle(source, True)
+        produced = self.process(self.buffer.release())
+        if produced and self.producer.flush(30):
+            raise WardenError("alerts not delivered to the broker within 30 s; state not saved")
+        if time.monotonic() - self._last_snapshot >= self.settings.snapshot_interval_s:
+            self.save()
+        self.counters["events"] += len(messages)
+        return len(messages)
+
+    def process(self, released: list[tuple[Source, BaseModel]]) -> int:
+        produced = 0
+        topic = self.settings.topic(topics.ALERTS)
+        for _, record in released:
+            try:
+                self.state, alerts = step(self.state, self.rules, record, self.price)
+            except Exception:  # one poison record must not stop every page
+                log.exception("record %s could not be evaluated by the alert rules; skipped",
+                              getattr(record, "event_id", "?"))
+                self.counters["evaluation_failures"] += 1
+                continue
+            for alert in alerts:
+                self.producer.produce(topic, self.wire.encode(alert), key=alert.tenant_id.encode())
+                produced += 1
+                log.info("alert %s %s %s/%s count=%d: %s", alert.status, alert.kind.value, alert.tenant_id,
+                         alert.workflow, alert.count, alert.summary)
+        self.counters["processed"] += len(released)
+        self.counters["alerts"] += produced
+        return produced
+
+    def save(self) -> None:
+        """Alerts flushed first, then the snapshot, then the offsets it covers are committed."""
+        self._last_snapshot = time.monotonic()
+        if not self._dirty:
+            return
+        if self.producer.flush(30):
+            raise WardenError("alerts not delivered to the broker within 30 s; state not saved")
+        snapshot.save(self.store, self.state, self.buffer, self.offsets)
+        self._dirty = False
+        owned = [TopicPartition(t, p, o) for (t, p), o in self.offsets.items()]
+        if owned:
+            try:
+                self.consumer.commit(offsets=owned, asynchronous=True)
+            except Exception as exc:  # the snapshot, not the group offset, is what a restart resumes from
+                log.warning("offset commit failed (the snapshot holds the offsets): %s", exc)
+
+    def run(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                self.poll_once()
+            self.save()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.producer.flush(10)
+        self.consumer.close()
+
+
+def run_service(settings: AnomalyAlerterSettings, stop: threading.Event) -> None:
+    AnomalyAlerter(settings).start().run(stop)
