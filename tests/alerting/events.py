@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warden.core.events import AgentEvent
+from warden.core.events import AgentEvent, ToolCallRequested
 from warden.core.records import Decision, PolicyDecision
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -45,7 +45,8 @@ def completed(t: float, status: str, **kw: Any) -> AgentEvent:
 
 def decision(request: AgentEvent, outcome: Decision, policy_ids: list[str], stop_ship: bool = False) -> PolicyDecision:
     body = request.body
-    call_id = getattr(body, "call_id")
+    assert isinstance(body, ToolCallRequested)
+    call_id = body.call_id
     return PolicyDecision(decision_id=str(uuid.uuid4()), event_id=request.event_id, call_id=call_id,
                           run_id=request.run_id, tenant_id=request.tenant_id, decided_at=request.occurred_at,
                           decision=outcome, policy_ids=policy_ids, reason=f"test {outcome.value}",

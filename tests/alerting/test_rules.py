@@ -8,18 +8,17 @@ from pydantic import BaseModel
 
 from tests.alerting.events import completed, decision, event, llm, requested, tool_error
 from warden.alerting.config import AlertRules, Thresholds
-from warden.anomaly_alerter.processor import AlerterState, step
+from warden.anomaly_alerter.processor import Alerter
 from warden.core.records import Alert, AlertKind, Decision, Severity
 
 
-def run(records: Iterable[BaseModel], rules: AlertRules | None = None) -> tuple[AlerterState, list[Alert]]:
+def run(records: Iterable[BaseModel], rules: AlertRules | None = None) -> tuple[Alerter, list[Alert]]:
     rules = rules or AlertRules()
-    state = AlerterState.new(rules)
+    alerter = Alerter.new(rules)
     out: list[Alert] = []
     for record in records:
-        state, alerts = step(state, rules, record)
-        out += alerts
-    return state, out
+        out += alerter.step(rules, record)
+    return alerter, out
 
 
 def test_five_errors_of_one_tool_in_five_minutes_page_once_and_grow() -> None:
@@ -85,12 +84,12 @@ def test_a_flood_of_the_same_unauthorized_action_is_one_alert_whose_count_grows(
     for i in range(20):
         req = requested(i, "iam", "grant_access", f"c{i}", run=f"run-{i}")
         records += [req, decision(req, Decision.DENY, ["out-of-inventory"])]
-    records.append(llm(2000, None))  # 15 quiet minutes later
+    records.append(requested(2000, "crm", "lookup", "later"))  # 15 quiet minutes later, on the same lane
     state, alerts = run(records)
     assert [(a.status, a.count) for a in alerts] == [("firing", 1), ("resolved", 20)]
     assert alerts[0].alert_id == alerts[1].alert_id
     assert "no new occurrence" in alerts[1].labels["resolved_because"]
-    assert not state.rules.calls  # requests are dropped once decided
+    assert list(state.lanes["decisions"].rules.calls) == ["later"]  # decided requests are dropped
 
 
 def test_a_tenants_spend_far_above_its_own_baseline_is_a_ticket() -> None:
@@ -108,7 +107,8 @@ def test_steady_or_noisy_spend_does_not_fire_and_unpriced_calls_are_not_zero() -
     steady = [llm(i * 300 + 10, 0.10 + 0.02 * (i % 3)) for i in range(30)]
     assert run(steady)[1] == []
     state, alerts = run([llm(i * 300, None) for i in range(10)])
-    assert alerts == [] and state.rules.unpriced_calls == 10 and not state.rules.spend
+    events = state.lanes["events"].rules
+    assert alerts == [] and events.unpriced_calls == 10 and not events.spend
 
 
 def test_a_spike_resolves_when_a_whole_bucket_is_back_under_the_limit() -> None:

@@ -110,15 +110,15 @@ def test_live_alerts_equal_replay_alerts_across_partitions_and_survive_a_restart
         wait_for(lambda: decider.counters["produced:policy.decisions"] >= sum(
             1 for e in first if e.event_type == "tool_call_requested"), what="decisions on the first half")
         with alerter(topics, group) as service:
-            wait_for(lambda: service.counters["processed"] > 0 and len(service.buffer) == 0
+            wait_for(lambda: service.counters["processed"] > 0 and service.caught_up()
                      and service.counters["events"] >= len(first), what="the first half processed")
         # a restart: the next instance resumes from the snapshot, mid-stream
         produce(topics, rest)
         wait_for(lambda: decider.counters["produced:policy.decisions"] >= calls, what="every decision")
         with alerter(topics, group) as service:
-            wait_for(lambda: service.counters["processed"] > 0 and len(service.buffer) == 0
-                     and service.buffer.watermark() is None, timeout_s=90, step=live.read, what="the second half")
-            late = service.buffer.late
+            wait_for(lambda: service.counters["processed"] > 0 and service.caught_up(), timeout_s=90,
+                     step=live.read, what="the second half")
+            late = service.late
             second_run = service.counters["processed"]
         live.read()
         wait_for(lambda: len({key(a) for a in live.seen}) >= len(offline), step=live.read, what="every alert")

@@ -45,10 +45,14 @@ class ReorderBuffer:
         else:
             self.idle.discard(source)
 
-    def push(self, source: Hashable, time_ms: int, rank: int, ident: str, item: Any) -> None:
+    def advance(self, source: Hashable, time_ms: int) -> None:
+        """The source delivered a record this buffer does not need: event time still moved on there."""
         self.idle.discard(source)
         seen = self.newest.get(source)
         self.newest[source] = time_ms if seen is None else max(seen, time_ms)
+
+    def push(self, source: Hashable, time_ms: int, rank: int, ident: str, item: Any) -> None:
+        self.advance(source, time_ms)
         if time_ms < self.released_ms:
             self.late += 1
         self._seq += 1  # ties on (time, rank, id) keep arrival order and never compare items

@@ -1,7 +1,14 @@
 """The alerter's pure step: (state, event or decision in event-time order) -> (state, alerts).
 
-The shell (service.py) and `warden replay` both put records through a ReorderBuffer first and
-call ``step`` in the order it releases, so the same records give the same alerts.
+Two lanes, each a pure function of its own input in its own total order:
+- ``events``: runaway steps, repeated tool failures, success rate, spend. Reads agent.events only,
+  so these alerts never wait for the policy-evaluator.
+- ``decisions``: unauthorized action attempts and policy-block spikes. Reads the decisions plus
+  the tool-call requests they answer (for the workflow and the tool), so it moves at the pace of
+  the policy-evaluator, which it cannot outrun anyway.
+The shell (service.py) and `warden replay` put each lane's records through its own
+ReorderBuffer and call ``step`` in the order it releases, so the same records give the same
+alerts (docs/decisions/0003-alerting-on-event-time.md).
 """
 
 from __future__ import annotations
@@ -9,16 +16,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel
 
 from warden.alerting import rules as r
 from warden.alerting.book import AlertBook
 from warden.alerting.config import AlertRules
-from warden.core.events import AgentEvent, LlmCall
+from warden.core.events import AgentEvent, LlmCall, ToolCallRequested
 from warden.core.records import Alert, PolicyDecision
 
 TICK_S = 1.0  # quiet-period and bucket checks run at most once per second of event time
+
+Lane = Literal["events", "decisions"]
+LANES: tuple[Lane, ...] = ("events", "decisions")
 
 # Prices an LLM call in USD; None means it cannot be priced (unknown model), never zero.
 Pricer = Callable[[AgentEvent, LlmCall], float | None]
@@ -30,13 +41,24 @@ def cost_from_event(event: AgentEvent, body: LlmCall) -> float | None:
 
 @dataclass
 class AlerterState:
+    lane: Lane
     rules: r.RuleState
     last_tick: datetime | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def new(cls, alert_rules: AlertRules, call_capacity: int = 200_000) -> AlerterState:
-        return cls(r.RuleState(AlertBook(alert_rules.renotify_s), call_capacity=call_capacity))
+    def new(cls, lane: Lane, alert_rules: AlertRules, call_capacity: int = 200_000) -> AlerterState:
+        return cls(lane, r.RuleState(AlertBook(alert_rules.renotify_s), call_capacity=call_capacity))
+
+
+def lanes_for(message: BaseModel) -> tuple[Lane, ...]:
+    """Which lanes read a record: every event feeds the events lane; decisions and the requests
+    they answer feed the decisions lane."""
+    if isinstance(message, PolicyDecision):
+        return ("decisions",)
+    if isinstance(message, AgentEvent) and isinstance(message.body, ToolCallRequested):
+        return LANES
+    return ("events",)
 
 
 def sort_key(message: BaseModel) -> tuple[datetime, int, str]:
@@ -55,13 +77,15 @@ def step(state: AlerterState, alert_rules: AlertRules, message: BaseModel,
     out: list[Alert] = []
     if rs.now is None or at > rs.now:
         rs.now = at
-    if isinstance(message, AgentEvent):
+    if state.lane == "events":
+        if isinstance(message, AgentEvent):
+            out += r.runaway_steps(rs, alert_rules, message)
+            out += r.tool_failures(rs, alert_rules, message)
+            out += r.run_outcome(rs, alert_rules, message)
+            if isinstance(message.body, LlmCall):
+                out += r.cost_spike(rs, alert_rules, message, price(message, message.body))
+    elif isinstance(message, AgentEvent):
         r.requested(rs, message)
-        out += r.runaway_steps(rs, alert_rules, message)
-        out += r.tool_failures(rs, alert_rules, message)
-        out += r.run_outcome(rs, alert_rules, message)
-        if isinstance(message.body, LlmCall):
-            out += r.cost_spike(rs, alert_rules, message, price(message, message.body))
     elif isinstance(message, PolicyDecision):
         out += r.unauthorized_action(rs, alert_rules, message)
         out += r.policy_blocks(rs, alert_rules, message)
@@ -76,3 +100,22 @@ def step(state: AlerterState, alert_rules: AlertRules, message: BaseModel,
         key = f"{alert.kind.value}:{alert.status}"
         state.counts[key] = state.counts.get(key, 0) + 1
     return state, out
+
+
+@dataclass
+class Alerter:
+    """Both lanes together, for callers that hand records over already in one lane's order
+    (unit tests; a single ordered file)."""
+
+    lanes: dict[str, AlerterState]
+
+    @classmethod
+    def new(cls, alert_rules: AlertRules, call_capacity: int = 200_000) -> Alerter:
+        return cls({lane: AlerterState.new(lane, alert_rules, call_capacity) for lane in LANES})
+
+    def step(self, alert_rules: AlertRules, message: BaseModel, price: Pricer = cost_from_event) -> list[Alert]:
+        out: list[Alert] = []
+        for lane in lanes_for(message):
+            self.lanes[lane], alerts = step(self.lanes[lane], alert_rules, message, price)
+            out += alerts
+        return out

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from warden.alerting.config import load_rules
 from warden.alerting.ordering import ReorderBuffer
 from warden.anomaly_alerter import snapshot
-from warden.anomaly_alerter.processor import AlerterState, sort_key, step
+from warden.anomaly_alerter.processor import LANES, AlerterState, Lane, lanes_for, sort_key, step
 from warden.anomaly_alerter.settings import AnomalyAlerterSettings
 from warden.broker.consume import drain
 from warden.core import topics
@@ -49,14 +49,14 @@ class AnomalyAlerter:
         self.rules = load_rules(settings.alert_rules_path, settings.alert_renotify_minutes * 60)
         self.prices = PriceTable.load(settings.prices_path)
         self.store = SnapshotStore(settings.state_dir)
-        self.buffer = ReorderBuffer(settings.alert_lateness_ms)
-        self.state = AlerterState.new(self.rules, settings.call_cache_size)
+        self.buffers = {lane: ReorderBuffer(settings.alert_lateness_ms) for lane in LANES}
+        self.states = {lane: AlerterState.new(lane, self.rules, settings.call_cache_size) for lane in LANES}
         self.offsets: dict[Source, int] = {}
-        restored = snapshot.load(self.store, self.buffer)
+        restored = snapshot.load(self.store, self.buffers)
         if restored is not None:
-            self.state, self.offsets = restored
+            self.states, self.offsets = restored
             log.info("anomaly-alerter: state restored (%d partitions, %d records waiting)", len(self.offsets),
-                     len(self.buffer))
+                     self.waiting)
         self.counters: Counter[str] = Counter()
         self.eof_at: dict[Source, float] = {}
         self.topic_names = {settings.topic(topics.AGENT_EVENTS): "warden.AgentEvent",
@@ -71,6 +71,7 @@ class AnomalyAlerter:
         })
         self.producer = Producer({**conf, "enable.idempotence": True, "acks": "all", "linger.ms": 1})
         self._last_snapshot = time.monotonic()
+        self._last_report = time.monotonic()
         self._dirty = False
 
     def start(self) -> AnomalyAlerter:
@@ -79,17 +80,34 @@ class AnomalyAlerter:
                  self.settings.alert_renotify_minutes, ", ".join(self.topic_names))
         return self
 
+    @property
+    def waiting(self) -> int:
+        return sum(len(b) for b in self.buffers.values())
+
+    @property
+    def late(self) -> int:
+        return sum(b.late for b in self.buffers.values())
+
+    def caught_up(self) -> bool:
+        """Nothing waits and every input is idle (tests and benchmarks wait for this)."""
+        return self.waiting == 0 and all(b.watermark() is None for b in self.buffers.values())
+
+    def _lanes_of(self, topic: str) -> tuple[Lane, ...]:
+        return LANES if topic == self.settings.topic(topics.AGENT_EVENTS) else ("decisions",)
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             source = (tp.topic, tp.partition)
             tp.offset = self.offsets.get(source, OFFSET_BEGINNING)
-            self.buffer.register(source)
+            for lane in self._lanes_of(tp.topic):
+                self.buffers[lane].register(source)
         consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.save()
         for tp in partitions:
-            self.buffer.forget((tp.topic, tp.partition))
+            for buffer in self.buffers.values():
+                buffer.forget((tp.topic, tp.partition))
 
     def price(self, event: AgentEvent, body: LlmCall) -> float | None:
         priced = self.prices.price(body, event.occurred_at)
@@ -121,24 +139,47 @@ class AnomalyAlerter:
             if record is None:
                 continue
             at, rank, ident = sort_key(record)
-            self.buffer.push(source, millis(at), rank, ident, (source, record))
+            for lane in lanes_for(record):
+                self.buffers[lane].push(source, millis(at), rank, ident, (source, record))
+            # a lane this record does not feed still learns how far event time has got on its source
+            for lane in self._lanes_of(source[0]):
+                if lane not in lanes_for(record):
+                    self.buffers[lane].advance(source, millis(at))
         for source, since in self.eof_at.items():
             if now - since >= self.settings.alert_idle_after_s:
-                self.buffer.set_idle(source, True)
-        produced = self.process(self.buffer.release())
+                for buffer in self.buffers.values():
+                    buffer.set_idle(source, True)
+        produced = sum(self.process(lane, self.buffers[lane].release()) for lane in LANES)
         if produced and self.producer.flush(30):
             raise WardenError("alerts not delivered to the broker within 30 s; state not saved")
         if time.monotonic() - self._last_snapshot >= self.settings.snapshot_interval_s:
             self.save()
         self.counters["events"] += len(messages)
+        if now - self._last_report >= 10.0:
+            self._last_report = now
+            self.report()
         return len(messages)
 
-    def process(self, released: list[tuple[Source, BaseModel]]) -> int:
+    def report(self) -> None:
+        """What on-call needs to trust the alerter: throughput, what waits in the buffer and why."""
+        lanes = []
+        for lane, buffer in self.buffers.items():
+            mark = buffer.watermark()
+            behind = (time.time() * 1000 - mark) / 1000 if mark is not None and mark > 0 else 0.0
+            holding = sorted(str(s) for s, newest in buffer.newest.items() if s not in buffer.idle and mark is not None
+                             and (newest is None or newest - buffer.lateness_ms == mark))
+            lanes.append(f"{lane} lane: {len(buffer)} waiting, released up to {behind:.1f} s before now"
+                         + (f" (held by {', '.join(holding[:3])})" if holding else "") + f", {buffer.late} late")
+        log.info("anomaly-alerter: %d records read, %d processed, %d alerts, %d undecodable; %s",
+                 self.counters["events"], self.counters["processed"], self.counters["alerts"],
+                 self.counters["skipped_invalid"], "; ".join(lanes))
+
+    def process(self, lane: Lane, released: list[tuple[Source, BaseModel]]) -> int:
         produced = 0
         topic = self.settings.topic(topics.ALERTS)
         for _, record in released:
             try:
-                self.state, alerts = step(self.state, self.rules, record, self.price)
+                self.states[lane], alerts = step(self.states[lane], self.rules, record, self.price)
             except Exception:  # one poison record must not stop every page
                 log.exception("record %s could not be evaluated by the alert rules; skipped",
                               getattr(record, "event_id", "?"))
@@ -160,7 +201,7 @@ class AnomalyAlerter:
             return
         if self.producer.flush(30):
             raise WardenError("alerts not delivered to the broker within 30 s; state not saved")
-        snapshot.save(self.store, self.state, self.buffer, self.offsets)
+        snapshot.save(self.store, self.states, self.buffers, self.offsets)
         self._dirty = False
         owned = [TopicPartition(t, p, o) for (t, p), o in self.offsets.items()]
         if owned:

@@ -1,10 +1,10 @@
 """The alerter's whole state as one JSON snapshot, kept in the shared SnapshotStore.
 
 The alerter's windows span partitions (a tenant's runs are spread over all of them), so its
-state is not per partition: it is one document holding the rule state, the records waiting
-in the reorder buffer and the next offset of every input partition. It is saved under one
-key of the store, which gives it the same atomic, fsynced file handling as every other
-processor's snapshots.
+state is not per partition: it is one document holding, per lane, the rule state and the
+records waiting in the reorder buffer, plus the next offset of every input partition. It is
+saved under one key of the store, which gives it the same atomic, fsynced file handling as
+every other processor's snapshots.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from warden.alerting.ordering import ReorderBuffer
-from warden.anomaly_alerter.processor import AlerterState, sort_key
+from warden.anomaly_alerter.processor import AlerterState, Lane, sort_key
 from warden.core.events import AgentEvent
 from warden.core.records import PolicyDecision
 from warden.state.snapshots import SnapshotStore
@@ -22,19 +22,19 @@ from warden.state.snapshots import SnapshotStore
 KEY = "anomaly-alerter"  # the store's "topic"; partition 0; next_offset unused (offsets are inside)
 _STATE = TypeAdapter(AlerterState)
 
+Offsets = dict[tuple[str, int], int]
 
-def to_document(state: AlerterState, buffer: ReorderBuffer, offsets: dict[tuple[str, int], int]) -> dict[str, Any]:
+
+def _lane(state: AlerterState, buffer: ReorderBuffer) -> dict[str, Any]:
     pending = [{"source": list(source), "kind": "event" if isinstance(item, AgentEvent) else "decision",
                 "record": item.model_dump(mode="json")}
                for _, _, _, _, (source, item) in sorted(buffer.heap)]
     newest = [[list(s), t] for s, t in buffer.newest.items() if t is not None and isinstance(s, tuple)]
     return {"state": _STATE.dump_python(state, mode="json"), "pending": pending, "newest": newest,
-            "released_ms": buffer.released_ms, "late": buffer.late,
-            "offsets": [[t, p, o] for (t, p), o in sorted(offsets.items())]}
+            "released_ms": buffer.released_ms, "late": buffer.late}
 
 
-def from_document(document: dict[str, Any], buffer: ReorderBuffer) -> tuple[AlerterState, dict[tuple[str, int], int]]:
-    state = _STATE.validate_python(document["state"])
+def _restore_lane(document: dict[str, Any], buffer: ReorderBuffer) -> AlerterState:
     for source, newest in document.get("newest", []):
         buffer.newest[tuple(source)] = newest
     for entry in document["pending"]:
@@ -45,17 +45,20 @@ def from_document(document: dict[str, Any], buffer: ReorderBuffer) -> tuple[Aler
         buffer.push(source, int(at.timestamp() * 1000), rank, ident, (source, item))
     buffer.released_ms = int(document.get("released_ms", buffer.released_ms))
     buffer.late = int(document.get("late", 0))
-    offsets = {(t, int(p)): int(o) for t, p, o in document["offsets"]}
-    return state, offsets
+    return _STATE.validate_python(document["state"])
 
 
-def save(store: SnapshotStore, state: AlerterState, buffer: ReorderBuffer,
-         offsets: dict[tuple[str, int], int]) -> None:
-    store.save(KEY, 0, 0, to_document(state, buffer, offsets))
+def save(store: SnapshotStore, states: dict[Lane, AlerterState], buffers: dict[Lane, ReorderBuffer],
+         offsets: Offsets) -> None:
+    store.save(KEY, 0, 0, {"lanes": {lane: _lane(states[lane], buffers[lane]) for lane in states},
+                           "offsets": [[t, p, o] for (t, p), o in sorted(offsets.items())]})
 
 
-def load(store: SnapshotStore, buffer: ReorderBuffer) -> tuple[AlerterState, dict[tuple[str, int], int]] | None:
+def load(store: SnapshotStore, buffers: dict[Lane, ReorderBuffer]) -> tuple[dict[Lane, AlerterState], Offsets] | None:
     snapshot = store.load(KEY, 0)
     if snapshot is None:
         return None
-    return from_document(snapshot.state, buffer)
+    document = snapshot.state
+    states = {lane: _restore_lane(document["lanes"][lane], buffers[lane]) for lane in buffers}
+    offsets = {(t, int(p)): int(o) for t, p, o in document["offsets"]}
+    return states, offsets

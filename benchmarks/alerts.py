@@ -1,0 +1,212 @@
+"""Alerting benchmark: threshold-crossing event -> alert at a local on-call receiver, under load.
+
+In one run, on one embedded Tansu broker:
+  latency    real `warden run policy-evaluator`, `warden run anomaly-alerter` and `warden run notifier`
+             processes; a background load of simulated agent events (default 5,000 events/s, stamped
+             with the current time, fresh run ids) and, every --probe-every seconds, one probe: either an
+             event that takes a new run past its step limit (runaway_steps, events topic only) or an
+             out-of-inventory tool call (unauthorized_action, through the evaluator's decision).
+             Latency = arrival of the probe's alert at a loopback HTTP receiver (Alertmanager webhook
+             format) minus the wall time the probe was handed to the producer.
+  throughput the alerter (in this process) reading a backlog of demo events and their decisions from
+             the broker, timed from its first to its last processed record.
+The last line printed is one JSON object with every figure.
+
+    .venv/bin/python benchmarks/alerts.py --rate 5000 --seconds 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from warden.anomaly_alerter.service import AnomalyAlerter
+from warden.anomaly_alerter.settings import AnomalyAlerterSettings
+from warden.broker.admin import ensure_topics
+from warden.broker.tansu import TansuBroker, free_port
+from warden.core import topics
+from warden.core.events import AgentEvent
+from warden.core.settings import WardenSettings
+from warden.core.wire import wire_for
+from warden.demo.simulator import Simulator
+from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
+from warden.policy_evaluator.processor import EvaluatorState, step
+from warden.stack import warden_command
+from warden.supervise import child_preexec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.notifier.receiver import Receiver
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def probe(kind: str, n: int) -> AgentEvent:
+    now = datetime.now(UTC)
+    run_id = f"probe-{kind}-{n:05d}"
+    base = {"event_id": str(uuid.uuid4()), "occurred_at": now, "tenant_id": "probe-tenant", "run_id": run_id,
+            "agent_id": "probe-agent"}
+    if kind == "runaway":
+        return AgentEvent.model_validate({**base, "event_type": "llm_call", "workflow": "refund_ticket", "step": 51,
+                                          "body": {"model": "gpt-4o-mini", "provider": "openai", "input_tokens": 1,
+                                                   "output_tokens": 1, "latency_ms": 1.0, "cost_usd": 0.0}})
+    return AgentEvent.model_validate({**base, "event_type": "tool_call_requested", "workflow": "export_report",
+                                      "step": 2, "body": {"call_id": f"call-{run_id}", "tool": f"iam{n}",
+                                                          "action": "grant_access", "params": "{}"}})
+
+
+def spawn(name: str, env: dict[str, str], work: Path) -> subprocess.Popen[bytes]:
+    log = open(work / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+    return subprocess.Popen([*warden_command(), "run", name], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=child_preexec)
+
+
+def latency(settings: WardenSettings, work: Path, rate: int, seconds: float, probe_every: float) -> dict[str, float]:
+    receiver = Receiver().start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "KAFKA_"))}
+    env.update({"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "WARDEN_DATA_DIR": str(settings.data_dir),
+                "WARDEN_TOPIC_PREFIX": settings.topic_prefix, "WARDEN_ALERTMANAGER_URL": receiver.url})
+    services = [spawn(name, env, work) for name in ("policy-evaluator", "anomaly-alerter", "notifier")]
+    wire = wire_for(settings)
+    producer = Producer({**settings.kafka_config(), "linger.ms": 5, "queue.buffering.max.messages": 1_000_000})
+    topic = settings.topic(topics.AGENT_EVENTS)
+    pool = list(Simulator(11, datetime.now(UTC), "bg").events(50_000))
+    sent: dict[str, float] = {}
+    try:
+        # warm-up: every service joined its group and answered one probe before the clock starts
+        warm = probe("runaway", 99_999)
+        producer.produce(topic, wire.encode(warm), key=warm.run_id.encode())
+        producer.flush(5)
+        deadline = time.monotonic() + 90
+        while not any(b["alerts"][0]["labels"].get("run_id") == warm.run_id for b in receiver.received()):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no warm-up alert within 90 s; see the logs in {work}")
+            time.sleep(0.1)
+        start = time.monotonic()
+        produced = probes = 0
+        next_probe = start + probe_every
+        i = 0
+        while (elapsed := time.monotonic() - start) < seconds:
+            due = int(elapsed * rate)
+            now = datetime.now(UTC)
+            while produced < due:
+                e = pool[i % len(pool)]
+                i += 1
+                e = e.model_copy(update={"occurred_at": now, "run_id": f"{e.run_id}-{i // len(pool)}"})
+                producer.produce(topic, wire.encode(e), key=e.run_id.encode())
+                produced += 1
+            if time.monotonic() >= next_probe:
+                p = probe("runaway" if probes % 2 == 0 else "unauthorized", probes)
+                producer.produce(topic, wire.encode(p), key=p.run_id.encode())
+                sent[p.run_id] = time.time()
+                probes += 1
+                next_probe += probe_every
+            producer.poll(0)
+            time.sleep(0.002)
+        achieved = produced / (time.monotonic() - start)
+        producer.flush(30)
+        time.sleep(5)  # the last probes' alerts
+        arrived: dict[str, float] = {}
+        for body, at in zip(receiver.received(), receiver.arrivals, strict=True):
+            labels = body["alerts"][0]["labels"]
+            run = labels.get("run_id", "")
+            if body["status"] == "firing" and run in sent:
+                arrived.setdefault(run, at)
+        runaway = [arrived[r] - sent[r] for r in sent if r in arrived and "runaway" in r]
+        unauthorized = [arrived[r] - sent[r] for r in sent if r in arrived and "unauthorized" in r]
+        both = runaway + unauthorized
+        if not both:
+            raise SystemExit(f"no probe alert arrived; see the logs in {work}")
+        return {"background_events_per_s": round(achieved), "probes_sent": len(sent), "probes_alerted": len(both),
+                "alert_latency_p50_s": round(percentile(both, 0.5), 3),
+                "alert_latency_p95_s": round(percentile(both, 0.95), 3),
+                "alert_latency_max_s": round(max(both), 3),
+                "runaway_p50_s": round(percentile(runaway, 0.5), 3) if runaway else -1,
+                "unauthorized_p50_s": round(percentile(unauthorized, 0.5), 3) if unauthorized else -1}
+    finally:
+        for service in services:
+            service.terminate()
+        for service in services:
+            try:
+                service.wait(15)
+            except subprocess.TimeoutExpired:
+                service.kill()
+        receiver.stop()
+
+
+def throughput(settings: WardenSettings, events: int) -> float:
+    """A backlog of demo events and the decisions the evaluator's processor gives them, then the alerter."""
+    settings = settings.model_copy(update={"topic_prefix": "thru."})
+    ensure_topics(settings)
+    wire = wire_for(settings)
+    producer = Producer({**settings.kafka_config(), "linger.ms": 20, "queue.buffering.max.messages": 2_000_000})
+    bundle = load_bundle(DEFAULT_POLICIES)
+    state = EvaluatorState()
+    records = 0
+    for event in Simulator(3, datetime(2026, 11, 2, tzinfo=UTC), "thru").events(events):
+        producer.produce(settings.topic(topics.AGENT_EVENTS), wire.encode(event), key=event.run_id.encode())
+        records += 1
+        state, outputs = step(state, bundle, event)
+        for out in outputs:
+            if out.topic == topics.POLICY_DECISIONS:
+                producer.produce(settings.topic(out.topic), wire.encode(out.record), key=out.key.encode())
+                records += 1
+        if records % 10_000 == 0:
+            producer.poll(0)
+    producer.flush(60)
+    alerter = AnomalyAlerter(AnomalyAlerterSettings(**{**settings.model_dump(), "group_id": "thru"})).start()
+    stop = threading.Event()
+    thread = threading.Thread(target=alerter.run, args=(stop,), daemon=True)
+    thread.start()
+    first = last = 0.0
+    deadline = time.monotonic() + 600
+    while alerter.counters["processed"] < records and time.monotonic() < deadline:
+        if alerter.counters["processed"] and not first:
+            first = time.perf_counter()
+        time.sleep(0.02)
+    last = time.perf_counter()
+    stop.set()
+    thread.join(30)
+    return records / (last - first)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=int, default=5000, help="background events per second")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--probe-every", type=float, default=0.5)
+    parser.add_argument("--events", type=int, default=100_000, help="backlog size for the throughput part")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="warden-alerts-bench-"))
+    with TansuBroker(free_port(), log_path=work / "tansu.log") as broker:
+        settings = WardenSettings(data_dir=work / "data", kafka_bootstrap_servers=broker.bootstrap,
+                                  topic_prefix="abench.", kafka_extra_config={"log_level": 0})
+        ensure_topics(settings)
+        figures = latency(settings, work, args.rate, args.seconds, args.probe_every)
+        print(f"latency under {figures['background_events_per_s']} events/s: p50 {figures['alert_latency_p50_s']} s, "
+              f"p95 {figures['alert_latency_p95_s']} s ({figures['probes_alerted']}/{figures['probes_sent']} probes)",
+              flush=True)
+        rate = throughput(settings, args.events)
+        print(f"alerter throughput: {rate:,.0f} records/s (events and decisions)", flush=True)
+    report: dict[str, object] = dict(figures)
+    report.update({"alerter_events_per_s": round(rate), "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+                    "machine": f"{platform.machine()}, {os.cpu_count()} cores", "logs": str(work)})
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
