@@ -11,11 +11,15 @@ import yaml
 from typer.main import get_command
 
 import warden
+from warden.alerting.config import DEFAULT_ALERT_RULES
+from warden.anomaly_alerter.settings import AnomalyAlerterSettings
 from warden.approvals.settings import ApprovalsSettings
 from warden.cli.main import app
 from warden.core.catalog import SCHEMAS_DIR
+from warden.cost.prices import DEFAULT_PRICES
 from warden.ledger.migrations import MIGRATIONS_DIR
 from warden.ledger_sink.settings import LedgerSinkSettings
+from warden.notifier.settings import NotifierSettings
 from warden.policy.bundle import DEFAULT_POLICIES
 from warden.policy_evaluator.settings import PolicyEvaluatorSettings
 from warden.stack import SERVICES
@@ -28,7 +32,7 @@ PINNED = re.compile(r"^[\w./-]+:\d+(\.\d+)+[\w.-]*$")
 DOCKERFILE = (ROOT / "infra" / "Dockerfile").read_text()
 
 
-SETTINGS = (LedgerSinkSettings, PolicyEvaluatorSettings, ApprovalsSettings)
+SETTINGS = (LedgerSinkSettings, PolicyEvaluatorSettings, ApprovalsSettings, AnomalyAlerterSettings, NotifierSettings)
 
 
 def setting_names() -> set[str]:
@@ -131,7 +135,7 @@ def test_image_holds_what_runtime_code_reads_from_the_source_tree() -> None:
     copied = [m.group(1) for m in re.finditer(r"^COPY (?:--\S+ )*(\S+) \S+$", DOCKERFILE, re.M)]
     ignored = {line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()}
     source_root = Path(warden.__file__).resolve().parents[2]  # what /app is in the image
-    for needed in (SCHEMAS_DIR, MIGRATIONS_DIR, DEFAULT_POLICIES):
+    for needed in (SCHEMAS_DIR, MIGRATIONS_DIR, DEFAULT_POLICIES, DEFAULT_ALERT_RULES.parent, DEFAULT_PRICES.parent):
         rel = needed.relative_to(source_root)
         assert needed.is_dir(), needed
         assert any(rel == Path(src) or Path(src) in rel.parents for src in copied), (rel, copied)

@@ -71,3 +71,8 @@ def test_receivers_from_settings_route_by_severity_and_keep_secrets_out_of_paylo
 
 def test_backoff_doubles_and_is_capped() -> None:
     assert [backoff_s(n, 1.0, 10.0) for n in range(1, 7)] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+def test_an_empty_receiver_setting_means_not_configured() -> None:
+    settings = NotifierSettings(alertmanager_url="", slack_webhook_url=SecretStr(""), pagerduty_routing_key=" ")
+    assert receivers(settings) == []

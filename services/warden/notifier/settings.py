@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from warden.core.records import Severity
 from warden.core.settings import WardenSettings
@@ -27,6 +28,16 @@ class NotifierSettings(WardenSettings):
     notify_retry_max_s: float = Field(300.0, gt=0, description="Retry delay cap: a down receiver is tried this often.")
     notify_keep_delivered_days: float = Field(7.0, gt=0, description="Delivered entries kept to drop redeliveries.")
     batch_max_rows: int = Field(500, ge=1)
+
+    @field_validator("alertmanager_url", "slack_webhook_url", "pagerduty_routing_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """Compose passes an unset receiver as an empty string: that means "not configured"."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+            return None
+        return value
 
     @property
     def outbox_path(self) -> Path:
