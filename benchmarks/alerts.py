@@ -135,8 +135,11 @@ def latency(settings: WardenSettings, work: Path, rate: int, seconds: float, pro
                 "alert_latency_p50_s": round(percentile(both, 0.5), 3),
                 "alert_latency_p95_s": round(percentile(both, 0.95), 3),
                 "alert_latency_max_s": round(max(both), 3),
-                "runaway_p50_s": round(percentile(runaway, 0.5), 3) if runaway else -1,
-                "unauthorized_p50_s": round(percentile(unauthorized, 0.5), 3) if unauthorized else -1}
+                "events_lane_p50_s": round(percentile(runaway, 0.5), 3) if runaway else -1,
+                "events_lane_p95_s": round(percentile(runaway, 0.95), 3) if runaway else -1,
+                "decisions_lane_p50_s": round(percentile(unauthorized, 0.5), 3) if unauthorized else -1,
+                "decisions_lane_p95_s": round(percentile(unauthorized, 0.95), 3) if unauthorized else -1,
+                "load_average_1m": round(os.getloadavg()[0], 2)}
     finally:
         for service in services:
             service.terminate()
