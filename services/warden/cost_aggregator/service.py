@@ -55,6 +55,7 @@ class CostAggregator:
         self.prices = PriceTable.load(settings.prices_file)
         self.budgets = BudgetConfig.load(settings.budgets_file)
         self.counters: Counter[str] = Counter()
+        self.unpriced_models: set[str] = set()
         self.store = SnapshotStore(settings.state_dir / settings.group_id)
         self.states: dict[int, SpendState] = {}
         self.outbox: dict[int, list[Output]] = {}
@@ -104,6 +105,12 @@ class CostAggregator:
 
     def _produce(self, outputs: list[Output]) -> None:
         for out in outputs:
+            record = out.record
+            if isinstance(record, CostRollup) and record.unpriced_calls and record.model not in self.unpriced_models:
+                self.unpriced_models.add(record.model)
+                log.warning("model %r is missing from price table %s: its calls are counted as unpriced_calls, "
+                            "not priced at $0; add it to %s", record.model, self.prices.digest,
+                            self.settings.prices_file)
             self.producer.produce(self.settings.topic(out.topic), self.wire.encode(out.record),
                                   key=out.key.encode(), on_delivery=self._delivered)
             self.counters[f"produced:{out.topic}"] += 1
@@ -116,7 +123,7 @@ class CostAggregator:
 
     def start(self) -> CostAggregator:
         self.events.subscribe([self.events_topic], on_assign=self.checkpoints.on_assign,
-                              on_revoke=self.checkpoints.on_revoke, on_lost=self.checkpoints.on_revoke)
+                              on_revoke=self.checkpoints.on_revoke, on_lost=self.checkpoints.on_lost)
         if self.rollups is not None:
             self._assign_rollups()
         log.info("cost-aggregator: prices %s, budgets %s, budgets tracking %s", self.prices.digest,
