@@ -95,7 +95,7 @@ def test_live_alerts_equal_replay_alerts_across_partitions_and_survive_a_restart
     path = tmp_path / "events.jsonl"
     path.write_text("".join(e.model_dump_json() + "\n" for e in events))
     rules = load_rules(renotify_s=AnomalyAlerterSettings().alert_renotify_minutes * 60)
-    result = replay(path, tmp_path / "out", policies, rules)
+    result = replay(path, tmp_path / "out", policies, alert_rules=rules)
     assert not result.bad
     offline = [Alert.model_validate_json(line) for line in (tmp_path / "out" / "alerts.jsonl").read_text().splitlines()]
     kinds = {a.kind.value for a in offline}

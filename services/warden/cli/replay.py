@@ -10,6 +10,8 @@ from warden.alerting.config import load_rules
 from warden.anomaly_alerter.settings import AnomalyAlerterSettings
 from warden.cli.output import console, errors, fail
 from warden.core.errors import WardenError
+from warden.cost.budgets import DEFAULT_BUDGETS
+from warden.cost.prices import DEFAULT_PRICES
 from warden.policy.bundle import DEFAULT_POLICIES
 from warden.replay.runner import OUTPUT_FILES
 from warden.replay.runner import replay as run_replay
@@ -19,6 +21,8 @@ def replay(
     events: Path = typer.Argument(..., help="JSON lines of AgentEvent (JSON view), one per line"),
     out: Path = typer.Option(..., "--out", help="Directory for decisions/risk/alerts/costs.jsonl"),
     policies: Path | None = typer.Option(None, "--policies", help="Cedar policy bundle directory"),
+    prices: Path = typer.Option(DEFAULT_PRICES, "--prices", help="Price table (TOML) for unpriced LLM calls"),
+    budgets: Path = typer.Option(DEFAULT_BUDGETS, "--budgets", help="Budgets and per-task ceilings (TOML)"),
 ) -> None:
     """Run the live processors' code over recorded events, in file order."""
     if not events.is_file():
@@ -28,7 +32,8 @@ def replay(
     try:
         alerting = AnomalyAlerterSettings()  # the same thresholds, re-notify and lateness as the live alerter
         rules = load_rules(alerting.alert_rules_path, alerting.alert_renotify_minutes * 60)
-        result = run_replay(events, out, policies or DEFAULT_POLICIES, rules, alerting.alert_lateness_ms)
+        result = run_replay(events, out, policies or DEFAULT_POLICIES, prices, budgets, rules,
+                            alerting.alert_lateness_ms)
     except WardenError as exc:
         fail(str(exc), 2)
     for bad in result.bad:
@@ -36,7 +41,7 @@ def replay(
     console.print(
         f"replayed {result.events} events ({result.redactions} redactions) into {out}: "
         + ", ".join(f"{name} {result.outputs.get(name, 0)}" for name in ("events.jsonl", *OUTPUT_FILES))
-        + (f"; {result.switches_set} stop-ship kill switch(es) set" if result.switches_set else "")
+        + (f"; {result.switches_set} kill switch(es) set (stop-ship, budgets)" if result.switches_set else "")
     )
     if result.bad:
         fail(f"{len(result.bad)} bad line(s) in {events}; every good line was processed")

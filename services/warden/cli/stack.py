@@ -63,6 +63,12 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
         run_service(ApprovalsSettings(), stop)
 
+    def cost_aggregator(stop: threading.Event) -> None:
+        from warden.cost_aggregator.service import run_service
+        from warden.cost_aggregator.settings import CostAggregatorSettings
+
+        run_service(CostAggregatorSettings(), stop)
+
     def anomaly_alerter(stop: threading.Event) -> None:
         from warden.anomaly_alerter.service import run_service
         from warden.anomaly_alerter.settings import AnomalyAlerterSettings
@@ -76,7 +82,7 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
         run_service(NotifierSettings(), stop)
 
     return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "approvals": approvals,
-            "anomaly-alerter": anomaly_alerter, "notifier": notifier}
+            "cost-aggregator": cost_aggregator, "anomaly-alerter": anomaly_alerter, "notifier": notifier}
 
 
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:

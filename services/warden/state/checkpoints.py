@@ -55,6 +55,12 @@ class Checkpoints:
             self.positions.pop(key, None)
             self.saved.pop(key, None)
 
+    def on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Lost, not revoked: another member may own them already, so write nothing over its snapshots."""
+        for tp in partitions:
+            self.positions.pop((tp.topic, tp.partition), None)
+            self.saved.pop((tp.topic, tp.partition), None)
+
     def advance(self, topic: str, partition: int, offset: int) -> None:
         """Call after a record's outputs have been handed to the producer."""
         self.positions[(topic, partition)] = offset + 1
@@ -65,9 +71,10 @@ class Checkpoints:
         self.save()
         return True
 
-    def save(self, only: set[tuple[str, int]] | None = None) -> None:
+    def save(self, only: set[tuple[str, int]] | None = None, force: bool = False) -> None:
+        """`force` writes even an unmoved partition: its state changed without input (a flush)."""
         dirty = {key: offset for key, offset in self.positions.items()
-                 if self.saved.get(key) != offset and (only is None or key in only)}
+                 if (force or self.saved.get(key) != offset) and (only is None or key in only)}
         self._last_save = time.monotonic()
         if not dirty:
             return
