@@ -231,6 +231,8 @@ def _judge_success(state: RuleState, limit: Thresholds, tenant: str, workflow: s
                    closed: list[tuple[int, tuple[float, ...]]], now: datetime) -> list[Alert]:
     """Judged per closed bucket: a rate needs enough runs to mean anything."""
     out: list[Alert] = []
+    if not closed:
+        return out
     rates = [(s / n) for n, s in series.history if n >= limit.success_min_runs]
     for _, (runs, succeeded) in closed:
         if runs < limit.success_min_runs:
@@ -307,15 +309,23 @@ def close_buckets(state: RuleState, rules: AlertRules, now: datetime) -> list[Al
     """Event time moved on: close the buckets of series that went quiet, so firing tickets can resolve."""
     out: list[Alert] = []
     epoch = _epoch(now)
+
+    def due(series: BucketSeries) -> int | None:
+        index = series.bucket_of(epoch)
+        return index if series.index is not None and index > series.index else None
+
     for tenant, series in state.spend.items():
-        out += _close_spend(state, rules.defaults, tenant, series, series.advance(series.bucket_of(epoch)), now)
+        if (index := due(series)) is not None:
+            out += _close_spend(state, rules.defaults, tenant, series, series.advance(index), now)
     for key, series in state.outcomes.items():
-        tenant, workflow = split_key(key)
-        out += _judge_success(state, rules.for_workflow(workflow), tenant, workflow, series,
-                              series.advance(series.bucket_of(epoch)), now)
+        if (index := due(series)) is not None:
+            tenant, workflow = split_key(key)
+            out += _judge_success(state, rules.for_workflow(workflow), tenant, workflow, series,
+                                  series.advance(index), now)
     for key, series in state.blocks.items():
-        out += _close_blocks(state, rules.for_workflow(split_key(key)[1]), key, series,
-                             series.advance(series.bucket_of(epoch)), now)
+        if (index := due(series)) is not None:
+            out += _close_blocks(state, rules.for_workflow(split_key(key)[1]), key, series, series.advance(index),
+                                 now)
     return out
 
 
