@@ -179,6 +179,7 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
         f"AND last_seen >= toDateTime64('{started:%Y-%m-%d %H:%M:%S}', 3, 'UTC') ORDER BY last_seen"))
     for severity, rule, summary in rows:
         console.print(f"[yellow]budget {severity}[/] ({rule}): {summary}", highlight=False)
+    _alerts_summary(settings, started)
     seen = simulator.seen
     console.print(
         f"In these runs for the later processors to catch: {seen.refunds_over_100} refunds over $100, "
@@ -192,3 +193,24 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
     console.print("  .venv/bin/warden ledger verify", highlight=False)
     console.print(f"Replay the same events offline:\n  .venv/bin/warden replay {events_file} --out replay-out",
                   highlight=False, soft_wrap=True)
+
+
+def _alerts_summary(settings: WardenSettings, started: datetime) -> None:
+    """What on-call would have been told: the anomaly-alerter's pages and tickets, grouped by fingerprint.
+    The alerter releases the last records once every partition is idle, so its count settles a moment
+    after the events have landed."""
+    sql = ("SELECT kind, rule, any(severity) AS severity, uniqExact(alert_id) AS alerts, "
+           "countIf(status = 'resolved') AS resolved, max(count) AS largest_count FROM warden.alerts "
+           f"WHERE last_seen >= toDateTime64('{started:%Y-%m-%d %H:%M:%S}', 3, 'UTC') "
+           "AND kind IN ('unauthorized_action', 'repeated_tool_failures', 'runaway_steps', 'cost_spike', "
+           "'success_rate_drop', 'policy_block_spike') AND rule NOT IN ('cost_regression') "
+           "GROUP BY kind, rule ORDER BY severity, kind, rule")
+    deadline, previous = time.monotonic() + 15, None
+    with console.status("waiting for the anomaly-alerter's last alerts to land..."):
+        while True:
+            columns, rows = access.query(settings, sql)
+            if (rows and rows == previous) or time.monotonic() > deadline:
+                break
+            previous = rows
+            time.sleep(1.0)
+    console.print(table(columns, rows, title="Alerts for on-call (warden.alerts; receivers: see README 'On-call')"))
