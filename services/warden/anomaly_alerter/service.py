@@ -102,6 +102,21 @@ class AnomalyAlerter:
             for lane in self._lanes_of(tp.topic):
                 self.buffers[lane].register(source)
         consumer.assign(partitions)
+        self._check_whole(consumer, partitions)
+
+    def _check_whole(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Tenant windows need every partition: say so loudly if another replica took some (ADR 0003)."""
+        try:
+            metadata = consumer.list_topics(timeout=5).topics
+        except Exception:  # metadata is only for this warning
+            return
+        for topic in self.topic_names:
+            owned = {tp.partition for tp in partitions if tp.topic == topic}
+            total = len(metadata[topic].partitions) if topic in metadata else 0
+            if total and len(owned) < total:
+                log.warning("anomaly-alerter owns %d of %d partitions of %s: another replica runs in group %s, "
+                            "so tenant- and workflow-level alerts see only part of the traffic; run one replica",
+                            len(owned), total, topic, self.settings.group_id)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.save()
