@@ -63,7 +63,14 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
         run_service(ApprovalsSettings(), stop)
 
-    return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "approvals": approvals}
+    def tool_proxy(stop: threading.Event) -> None:
+        from warden.tool_proxy.service import run_service
+        from warden.tool_proxy.settings import ToolProxySettings
+
+        run_service(ToolProxySettings(), stop)
+
+    return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "approvals": approvals,
+            "tool-proxy": tool_proxy}
 
 
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:
