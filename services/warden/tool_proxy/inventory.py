@@ -137,9 +137,11 @@ def _action(tool: str, name: str, spec: Any, tool_read_only: bool, where: str) -
     read_only = spec.get("read_only", tool_read_only)
     if not isinstance(read_only, bool):
         raise InventoryError(f"{where}.read_only: must be true or false, got {read_only!r}")
-    return ActionSpec(tool, name, read_only, path, spec["input"], spec["output"],
-                      compile_schema(spec["input"], f"{where}.input"),
-                      compile_schema(spec["output"], f"{where}.output"))
+    try:
+        validators = [compile_schema(spec[part], f"{where}.{part}") for part in ("input", "output")]
+    except ConfigError as exc:
+        raise InventoryError(str(exc)) from exc
+    return ActionSpec(tool, name, read_only, path, spec["input"], spec["output"], *validators)
 
 
 def _tool(name: str, spec: Any, defaults: dict[str, Any], base: RateLimits, where: str) -> ToolSpec:

@@ -74,4 +74,6 @@ def check(validator: Draft202012Validator, value: Any, root: str) -> list[FieldE
     if validator.is_valid(value):
         return []
     errors = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
-    return [_describe(e, root) for e in errors]
+    described = [_describe(e, root) for e in errors]
+    # An e-mail field fails both its pattern and its format: one error per field and rule.
+    return list({(d.field, d.rule): d for d in described}.values())
