@@ -101,9 +101,11 @@ def input_refusal(spec: ActionSpec, value: Any) -> Refusal | None:
 
 
 def output_refusal(spec: ActionSpec, value: Any) -> Refusal | None:
-    errors = check(spec.output_validator, value, "output")
-    if not errors:
+    found = check(spec.output_validator, value, "output")
+    if not found:
         return None
+    # Name the field and the rule, never the value: an invalid output is not passed on, not even in part.
+    errors = [FieldError(e.field, e.rule, f"breaks the rule {e.rule!r} of the output schema") for e in found]
     return Refusal(502, "output_invalid", f"the upstream of {spec.qualified} answered an output that breaks its "
                                           "schema; it is not passed on: " + "; ".join(str(e) for e in errors),
                    tuple(errors))
