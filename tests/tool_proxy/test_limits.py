@@ -44,7 +44,7 @@ def test_revocations_hold_until_they_lapse(store: Store) -> None:
     assert not store.revoked(["token:t1"], 50.0)
 
 
-def _take_many(path: str, n: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _take_many(path: str, n: int, out: multiprocessing.Queue[int]) -> None:
     store = SqliteStore(Path(path))
     bucket = Bucket("tenant:acme:payments", Limit(rate_per_s=0.0001, burst=40))
     out.put(sum(store.take([bucket], 1000.0).ok for _ in range(n)))
@@ -56,7 +56,7 @@ def test_replicas_sharing_the_sqlite_file_share_the_buckets(tmp_path: Path) -> N
     path = str(tmp_path / "shared.db")
     SqliteStore(Path(path)).close()
     ctx = multiprocessing.get_context("spawn")
-    out: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
+    out: multiprocessing.Queue[int] = ctx.Queue()
     workers = [ctx.Process(target=_take_many, args=(path, 25, out)) for _ in range(4)]
     for w in workers:
         w.start()

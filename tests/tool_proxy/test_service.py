@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -76,7 +77,8 @@ def read(settings: WardenSettings, topic: str, record: str, until: Any, timeout_
     name = settings.topic(topic)
     parts = consumer.list_topics(name, timeout=10).topics[name].partitions
     consumer.assign([TopicPartition(name, p, 0) for p in parts])
-    wire, out = wire_for(settings), []
+    wire = wire_for(settings)
+    out: list[Any] = []
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline and not until(out):
@@ -92,8 +94,8 @@ def read(settings: WardenSettings, topic: str, record: str, until: Any, timeout_
 def test_an_allowed_call_reaches_the_upstream_with_a_secret_the_agent_never_sees(
         proxy: Proxy, upstream: Upstream) -> None:
     token = proxy.token(run="run-ok")
-    upstream.overrides["/crm/lookup"] = (200, '{"customer_id": "c-1", "name": "%s", "email": "ada@example.com"}'
-                                         % SECRETS["crm-api-key"])
+    echo = json.dumps({"customer_id": "c-1", "name": SECRETS["crm-api-key"], "email": "ada@example.com"})
+    upstream.overrides["/crm/lookup"] = (200, echo)
     reply = proxy.call(token, "crm", "lookup", {"customer_id": "c-1"}, step=4)
     assert reply.status_code == 200, reply.text
     body = reply.json()
@@ -169,7 +171,7 @@ def test_every_refusal_says_why_and_never_reaches_the_upstream(proxy: Proxy, ups
 def test_kill_switches_and_read_only_mode_refuse_before_the_upstream(proxy: Proxy, upstream: Upstream) -> None:
     token = proxy.token()
     publish(proxy.settings, ControlKind.KILL, "tenant:acme", True, "oncall@acme", "refund incident")
-    wait_for(lambda: proxy.service.state.evaluator.switches.active, timeout_s=30, what="the switch")
+    wait_for(lambda: bool(proxy.service.state.evaluator.switches.active), timeout_s=30, what="the switch")
     reply = proxy.call(token, "crm", "lookup", {"customer_id": "c"})
     assert (reply.status_code, reply.json()["error"]) == (403, "kill_switch")
     assert "refund incident" in reply.json()["reason"]
