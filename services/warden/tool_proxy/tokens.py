@@ -50,6 +50,7 @@ class Keyring:
 
     def __init__(self, keys: dict[str, str], active: str | None = None) -> None:
         self.keys = {kid: secret.encode() for kid, secret in keys.items()}
+        active = active or None  # an empty setting means "not set"
         if active is None and len(keys) == 1:
             active = next(iter(keys))
         if active is not None and active not in keys:
