@@ -52,6 +52,7 @@ class Upstream:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed ACK
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -99,3 +100,16 @@ class Upstream:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(5)
+
+
+def main() -> None:
+    """`python -m warden.tool_proxy.reference_upstream PORT`: serve until killed (benchmarks, local trials)."""
+    import sys
+
+    server = Upstream(int(sys.argv[1]) if len(sys.argv) > 1 else 9701)
+    print(server.url, flush=True)
+    server.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

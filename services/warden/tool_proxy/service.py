@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
 from confluent_kafka import Producer
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -102,7 +102,7 @@ class ToolProxy:
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="tool-proxy-producer", daemon=True)
         self._poller.start()
-        self.http: httpx.AsyncClient | None = None
+        self.http: aiohttp.ClientSession | None = None
         missing = sorted(self.inventory.secrets - set(self.secrets))
         if missing:
             log.warning("no upstream secret configured for %s (WARDEN_PROXY_UPSTREAM_SECRETS): calls to those "
@@ -283,28 +283,31 @@ class ToolProxy:
         if secret:
             headers["Authorization"] = f"Bearer {secret}"
         assert self.http is not None, "the app's lifespan opens the upstream client"
+        headers["Content-Type"] = "application/json"
         up_started = time.perf_counter()
         outcome.upstream_called = True
         try:
-            response = await self.http.post(f"{tool.upstream_url}{spec.path}", json=value, headers=headers,
-                                            timeout=tool.timeout_s)
-        except httpx.TimeoutException:
+            async with self.http.post(f"{tool.upstream_url}{spec.path}", data=json.dumps(value).encode(),
+                                      headers=headers, timeout=aiohttp.ClientTimeout(total=tool.timeout_s),
+                                      allow_redirects=False) as response:
+                status, raw = response.status, await response.read()
+        except TimeoutError:
             outcome.upstream_ms = _ms(up_started)
             return self._finish(claims, spec.tool, spec.name, outcome, p.Refusal(
                 504, "upstream_timeout", f"{spec.qualified} upstream did not answer within {tool.timeout_s:g} s"),
                 started, error=True)
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             outcome.upstream_ms = _ms(up_started)
             return self._finish(claims, spec.tool, spec.name, outcome, p.Refusal(
                 502, "upstream_unreachable", f"{spec.qualified} upstream failed: {type(exc).__name__}"),
                 started, error=True)
         outcome.upstream_ms = _ms(up_started)
-        outcome.upstream_status = response.status_code
-        if response.status_code >= 300:
+        outcome.upstream_status = status
+        if status >= 300:
             return self._finish(claims, spec.tool, spec.name, outcome, p.Refusal(
-                502, "upstream_error", f"{spec.qualified} upstream answered HTTP {response.status_code}"),
+                502, "upstream_error", f"{spec.qualified} upstream answered HTTP {status}"),
                 started, error=True)
-        text = self._strip_secrets(response.text)
+        text = self._strip_secrets(raw.decode("utf-8", errors="replace"))
         try:
             output = json.loads(text, parse_constant=_no_constants)
         except ValueError:
@@ -430,12 +433,13 @@ class RevokeRequest(BaseModel):
 def create_app(proxy: ToolProxy) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        proxy.http = httpx.AsyncClient(limits=limits, follow_redirects=False)
+        # aiohttp, not httpx: httpx's async client cost about 0.6 ms per upstream call here (benchmarks/proxy.py).
+        proxy.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=100),
+                                           auto_decompress=True)
         try:
             yield
         finally:
-            await proxy.http.aclose()
+            await proxy.http.close()
 
     app = FastAPI(title="Warden tool proxy", version="0.1.0", lifespan=lifespan)
 
