@@ -25,6 +25,7 @@ from warden.core.records import ApprovalOutcome, ControlKind, ProxyCall
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.policy.control import publish
+from warden.policy_evaluator.service import PolicyEvaluator
 from warden.tool_proxy.reference_upstream import Upstream
 from warden.tool_proxy.service import ToolProxy, create_app
 from warden.tool_proxy.tokens import Keyring
@@ -300,3 +301,37 @@ def test_platforms_mint_tokens_over_http_and_agents_cannot(proxy: Proxy, upstrea
     assert minted["key_id"] == KEY_NEW[0] and minted["expires_at"] - time.time() <= 15 * 60
     assert proxy.call(minted["token"], "crm", "lookup", {"customer_id": "c"}).status_code == 200
     assert Keyring(dict([KEY_NEW])).verify(minted["token"], time.time()).run_id == "run-h"
+
+
+def test_the_proxy_decides_as_the_stream_evaluator_does(proxy: Proxy, evaluator: PolicyEvaluator) -> None:
+    """Same code, same bundle: the live policy-evaluator, fed the events the proxy emits, agrees call by call."""
+    token = proxy.token("provision_access")
+    calls = [("tickets", "update", {"ticket_id": "t", "status": "open"}),
+             ("iam", "grant_access", {"user": "bo@acme.com", "role": "viewer"}),
+             ("iam", "grant_access", {"user": "bo@acme.com", "role": "admin"})]
+    ids = []
+    for tool, action, value in calls:
+        reply = proxy.call(token, tool, action, value, approval_timeout_s=0.5)
+        ids.append(reply.json()["call_id"])
+    records = read(proxy.settings, t.PROXY_CALLS, "warden.ProxyCall", lambda r: len(r) >= 3)
+    mine = {r.call_id: r.decision for r in records}
+    stream = read(proxy.settings, t.POLICY_DECISIONS, "warden.PolicyDecision", lambda r: len(r) >= 3)
+    theirs = {d.call_id: d.decision.value for d in stream}
+    assert [mine[i] for i in ids] == [theirs[i] for i in ids] == ["allow", "allow", "require_approval"]
+    assert {d.policy_version for d in stream} == {proxy.service.bundle.bundle.version}
+
+
+def test_no_secret_or_no_upstream_is_an_error_and_the_upstream_is_not_called(
+        topics: WardenSettings, tmp_path: Path, upstream: Upstream) -> None:
+    secrets = {k: v for k, v in SECRETS.items() if k != "email-api-key"}
+    proxy = Proxy(topics, tmp_path, upstream, proxy_upstream_secrets=secrets)
+    try:
+        token = proxy.token()
+        reply = proxy.call(token, "email", "send", {"to": "a@b.co", "subject": "s", "body": "b"})
+        assert (reply.status_code, reply.json()["error"]) == (503, "upstream_secret_missing")
+        assert upstream.total == 0
+        upstream.stop()
+        reply = proxy.call(token, "crm", "lookup", {"customer_id": "c"})
+        assert (reply.status_code, reply.json()["error"]) == (502, "upstream_unreachable")
+    finally:
+        proxy.close()
