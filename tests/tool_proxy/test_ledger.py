@@ -42,7 +42,7 @@ def test_allowed_and_refused_calls_land_with_their_reasons(topics: WardenSetting
     db = ledger.database
     try:
         wait_for(lambda: ledger.scalar(f"SELECT count() FROM {db}.proxy_calls") >= 4
-                 and ledger.scalar(f"SELECT count() FROM {db}.agent_events") >= 6,
+                 and ledger.scalar(f"SELECT count() FROM {db}.agent_events") >= 4,
                  step=sink.poll_once, timeout_s=60, what="proxy calls and events in the ledger")
     finally:
         sink.close()
@@ -57,6 +57,5 @@ def test_allowed_and_refused_calls_land_with_their_reasons(topics: WardenSetting
     assert "input.amount_usd" in rows[1][5]
     completed = ledger.rows(f"SELECT status, error_code FROM {db}.agent_events "
                             f"WHERE event_type = 'tool_call_completed' ORDER BY occurred_at, step")
-    assert sorted(completed, key=str) == sorted([("ok", None), ("denied", "schema_invalid"),
-                                                 ("denied", "token_scope")], key=str)
+    assert sorted(completed, key=str) == sorted([("ok", None), ("denied", "token_scope")], key=str)
     assert verify(ledger).ok  # the proxy's table is hash-chained like every other

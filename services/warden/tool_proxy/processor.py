@@ -169,7 +169,7 @@ def redacted(params: str, output: str | None) -> tuple[str, str | None, dict[str
 
 
 def params_text(value: Any) -> str:
-    """The event's params must be a JSON object; anything else is wrapped so the event stays valid."""
+    """The event's params: the validated input (a JSON object in every inventory schema so far)."""
     return json.dumps(value if isinstance(value, dict) else {"input": value}, ensure_ascii=False)
 
 

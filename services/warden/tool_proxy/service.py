@@ -206,19 +206,6 @@ class ToolProxy:
         envelope, refusal = _envelope(raw)
         call_id = str(envelope.get("call_id") or uuid.uuid4())
         value = envelope.get("input")
-        step_no = envelope.get("step")
-        with self.lock:
-            if not isinstance(step_no, int) or isinstance(step_no, bool) or step_no < 1:
-                step_no = self.state.next_step(claims)
-        params = p.params_text(value if value is not None else {})
-        params_out, _, param_counts = p.redacted(params, None)
-        requested = p.requested_event(claims, call_id, tool, action, envelope.get("resource"), params_out,
-                                      step_no, at)
-        outcome = _Outcome(requested, param_counts)
-        try:
-            self.emit(topics.AGENT_EVENTS, claims.run_id, requested)
-        except WardenError as exc:
-            return Reply(503, p.Refusal(503, "ledger_unavailable", str(exc)).body(call_id), {})
         spec: ActionSpec | None = None
         if refusal is None:
             refusal = p.scope_refusal(claims, self.inventory, tool, action)
@@ -234,6 +221,23 @@ class ToolProxy:
                                     retry_after=taken.retry_after_header)
         if refusal is None and spec is not None:
             refusal = p.input_refusal(spec, value)
+        if refusal is not None and refusal.code != "token_scope":
+            # Refused before policy: a ProxyCall record only. A tool_call_requested would make the stream
+            # evaluator decide (and maybe ask a human to approve) a call that will never run. An
+            # out-of-scope tool is the exception: that attempt is what stop-ship and alerts are for.
+            return self._refused_early(claims, tool, action, call_id, refusal, started, at)
+        step_no = envelope.get("step")
+        with self.lock:
+            if not isinstance(step_no, int) or isinstance(step_no, bool) or step_no < 1:
+                step_no = self.state.next_step(claims)
+        params_out, _, param_counts = p.redacted(p.params_text(value), None)
+        requested = p.requested_event(claims, call_id, tool, action, envelope.get("resource"), params_out,
+                                      step_no, at)
+        outcome = _Outcome(requested, param_counts)
+        try:
+            self.emit(topics.AGENT_EVENTS, claims.run_id, requested)
+        except WardenError as exc:
+            return Reply(503, p.Refusal(503, "ledger_unavailable", str(exc)).body(call_id), {})
         bundle = self.bundle.bundle
         if refusal is None:
             refusal = p.switch_refusal(self.state.evaluator.switches, bundle, self.inventory, claims, tool, action)
@@ -250,6 +254,17 @@ class ToolProxy:
             assert refusal is not None
             return self._finish(claims, tool, action, outcome, refusal, started, error=False)
         return await self._upstream(claims, spec, value, outcome, started)
+
+    def _refused_early(self, claims: TokenClaims, tool: str, action: str, call_id: str, refusal: p.Refusal,
+                       started: float, at: datetime) -> Reply:
+        try:
+            self.emit(topics.PROXY_CALLS, claims.run_id, p.proxy_call(
+                at=at, tool=tool, action=action, refusal=refusal, latency_ms=_ms(started),
+                replica=self.settings.proxy_replica, claims=claims, call_id=call_id))
+        except WardenError as exc:
+            return Reply(503, p.Refusal(503, "ledger_unavailable", str(exc)).body(call_id), {})
+        headers = {"Retry-After": refusal.retry_after} if refusal.retry_after else {}
+        return Reply(refusal.status, refusal.body(call_id), {**headers, "X-Warden-Call-Id": call_id})
 
     async def _approval(self, decision: PolicyDecision, asked: Any) -> p.Refusal | None:
         timeout = self.settings.proxy_approval_timeout_s
