@@ -67,6 +67,12 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
         run_service(ApprovalsSettings(), stop)
 
+    def cost_aggregator(stop: threading.Event) -> None:
+        from warden.cost_aggregator.service import run_service
+        from warden.cost_aggregator.settings import CostAggregatorSettings
+
+        run_service(CostAggregatorSettings(), stop)
+
     def tool_proxy(stop: threading.Event) -> None:
         from warden.tool_proxy.service import run_service
         from warden.tool_proxy.settings import ToolProxySettings
@@ -74,7 +80,7 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
         run_service(ToolProxySettings(), stop)
 
     return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "approvals": approvals,
-            "tool-proxy": tool_proxy}
+            "cost-aggregator": cost_aggregator, "tool-proxy": tool_proxy}
 
 
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES + OPTIONAL_SERVICES)}")) -> None:
