@@ -12,13 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from confluent_kafka import Consumer, TopicPartition
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from tests.ledger_sink.helpers import wait_for
 from tests.tool_proxy.helpers import ISSUERS, KEY_NEW, SECRETS, proxy_settings
 from warden.approvals.service import Approvals
 from warden.approvals.settings import ApprovalsSettings
+from warden.broker.tansu import free_port
+from warden.cli.main import app
 from warden.core import topics as t
 from warden.core.events import AgentEvent, ToolCallCompleted, ToolCallRequested
 from warden.core.records import ApprovalOutcome, ControlKind, ProxyCall
@@ -341,3 +345,32 @@ def test_no_secret_or_no_upstream_is_an_error_and_the_upstream_is_not_called(
         assert (reply.status_code, reply.json()["error"]) == (502, "upstream_unreachable")
     finally:
         proxy.close()
+
+
+def test_a_real_server_and_warden_token_revoke(proxy: Proxy, upstream: Upstream,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same app under uvicorn on a loopback port; the CLI revokes through it."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(proxy.service), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, what="the proxy under uvicorn")
+        url = f"http://127.0.0.1:{port}"
+        token = proxy.token(run="run-cli")
+        call = {"json": {"input": {"customer_id": "c"}}, "headers": {"Authorization": f"Bearer {token}"}}
+        assert httpx.post(f"{url}/v1/tools/crm/lookup", **call).status_code == 200  # type: ignore[arg-type]
+        monkeypatch.setenv("WARDEN_PROXY_URL", url)
+        monkeypatch.setenv("WARDEN_PROXY_ISSUER_TOKEN", ISSUERS["platform@acme"])
+        result = CliRunner().invoke(app, ["token", "revoke", "--tenant", "acme", "--run", "run-cli",
+                                          "--reason", "run finished"])
+        assert result.exit_code == 0, result.output
+        assert "revoked run:acme/run-cli" in result.output
+        replay = httpx.post(f"{url}/v1/tools/crm/lookup", **call)  # type: ignore[arg-type]
+        assert (replay.status_code, replay.json()["error"]) == (401, "token_revoked")
+        assert replay.headers["WWW-Authenticate"] == 'Bearer error="token_revoked"'
+        assert upstream.total == 1
+    finally:
+        server.should_exit = True
+        thread.join(10)
