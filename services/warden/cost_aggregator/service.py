@@ -20,8 +20,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from warden.broker.consume import drain, position
 from warden.core import topics
-from warden.core.errors import DecodeError, ValidationError, WardenError
+from warden.core.errors import WardenError
 from warden.core.events import AgentEvent
+from warden.core.loop import run_until
 from warden.core.output import Output
 from warden.core.records import Alert, Control, CostRollup
 from warden.core.wire import Wire, wire_for
@@ -131,11 +132,7 @@ class CostAggregator:
         return self
 
     def _decode(self, msg: Message, expected: str) -> Any:
-        try:
-            return self.wire.decode(msg.value(), expected)
-        except (DecodeError, ValidationError):
-            self.counters["skipped_invalid"] += 1  # the ledger-sink dead-letters it
-            return None
+        return self.wire.decode_or_skip(msg.value(), expected, self.counters)
 
     def poll_events(self) -> int:
         messages = drain(self.events, self.settings.batch_max_rows, 0.05)
@@ -221,11 +218,7 @@ class CostAggregator:
         return handled + self.poll_rollups()
 
     def run(self, stop: threading.Event) -> None:
-        try:
-            while not stop.is_set():
-                self.poll_once()
-        finally:
-            self.close()
+        run_until(stop, self.poll_once, self.close)
 
     def close(self) -> None:
         try:
