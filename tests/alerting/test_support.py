@@ -100,3 +100,13 @@ def test_a_bad_rules_file_is_refused_naming_the_key(tmp_path: Path, text: str, m
         load_rules(path)
     with pytest.raises(ConfigError, match="does not exist"):
         load_rules(tmp_path / "missing.toml")
+
+
+def test_a_lane_can_hold_records_back_below_what_it_still_waits_for() -> None:
+    buffer = ReorderBuffer(lateness_ms=0)
+    buffer.register("a")
+    for t in (100, 200, 300):
+        buffer.push("a", t, 0, str(t), t)
+    buffer.set_idle("a", True)
+    assert buffer.release(before=200) == [100]
+    assert buffer.release() == [200, 300]

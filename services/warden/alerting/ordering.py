@@ -67,8 +67,11 @@ class ReorderBuffer:
             return NEVER
         return min(t for t in active if t is not None) - self.lateness_ms
 
-    def release(self, flush: bool = False) -> list[Any]:
+    def release(self, flush: bool = False, before: int | None = None) -> list[Any]:
+        """``before`` holds records back further (a lane that knows a record it needs is still coming)."""
         limit = None if flush else self.watermark()
+        if before is not None and not flush:
+            limit = before if limit is None else min(limit, before)
         out = []
         while self.heap and (limit is None or self.heap[0][0] < limit):
             time_ms, _, _, _, item = heapq.heappop(self.heap)

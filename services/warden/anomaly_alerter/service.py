@@ -11,10 +11,11 @@ which the ledger and the notifier's outbox land once.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from datetime import datetime
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
@@ -28,7 +29,8 @@ from warden.anomaly_alerter.settings import AnomalyAlerterSettings
 from warden.broker.consume import drain
 from warden.core import topics
 from warden.core.errors import DecodeError, ValidationError, WardenError
-from warden.core.events import AgentEvent, LlmCall
+from warden.core.events import AgentEvent, LlmCall, ToolCallRequested
+from warden.core.records import PolicyDecision
 from warden.core.wire import Wire, wire_for
 from warden.cost.prices import PriceTable
 from warden.state.snapshots import SnapshotStore
@@ -51,10 +53,17 @@ class AnomalyAlerter:
         self.store = SnapshotStore(settings.state_dir)
         self.buffers = {lane: ReorderBuffer(settings.alert_lateness_ms) for lane in LANES}
         self.states = {lane: AlerterState.new(lane, self.rules, settings.call_cache_size) for lane in LANES}
+        # Tool calls whose request reached the decisions lane but whose decision has not: the lane
+        # holds its event time below the oldest, so an evaluator that stalls does not make its
+        # decisions late (bounded by alert_decision_wait_s of wall time).
+        self.undecided: dict[str, tuple[int, float]] = {}  # call_id -> (event time ms, when seen)
+        self._undecided_heap: list[tuple[int, str]] = []
+        self._decided_first: OrderedDict[str, None] = OrderedDict()  # decisions read before their request
         self.offsets: dict[Source, int] = {}
         restored = snapshot.load(self.store, self.buffers)
         if restored is not None:
             self.states, self.offsets = restored
+            self._rebuild_undecided()
             log.info("anomaly-alerter: state restored (%d partitions, %d records waiting)", len(self.offsets),
                      self.waiting)
         self.counters: Counter[str] = Counter()
@@ -154,6 +163,7 @@ class AnomalyAlerter:
             if record is None:
                 continue
             at, rank, ident = sort_key(record)
+            self._track_decision(record, millis(at), now)
             for lane in lanes_for(record):
                 self.buffers[lane].push(source, millis(at), rank, ident, (source, record))
             # a lane this record does not feed still learns how far event time has got on its source
@@ -164,7 +174,8 @@ class AnomalyAlerter:
             if now - since >= self.settings.alert_idle_after_s:
                 for buffer in self.buffers.values():
                     buffer.set_idle(source, True)
-        produced = sum(self.process(lane, self.buffers[lane].release()) for lane in LANES)
+        produced = self.process("events", self.buffers["events"].release())
+        produced += self.process("decisions", self.buffers["decisions"].release(before=self._decisions_hold(now)))
         if produced and self.producer.flush(30):
             raise WardenError("alerts not delivered to the broker within 30 s; state not saved")
         if time.monotonic() - self._last_snapshot >= self.settings.snapshot_interval_s:
@@ -185,9 +196,51 @@ class AnomalyAlerter:
                              and (newest is None or newest - buffer.lateness_ms == mark))
             lanes.append(f"{lane} lane: {len(buffer)} waiting, released up to {behind:.1f} s before now"
                          + (f" (held by {', '.join(holding[:3])})" if holding else "") + f", {buffer.late} late")
-        log.info("anomaly-alerter: %d records read, %d processed, %d alerts, %d undecodable; %s",
-                 self.counters["events"], self.counters["processed"], self.counters["alerts"],
-                 self.counters["skipped_invalid"], "; ".join(lanes))
+        log.info("anomaly-alerter: %d records read, %d processed, %d alerts, %d undecodable, %d tool calls awaiting "
+                 "their decision (%d given up on); %s", self.counters["events"], self.counters["processed"],
+                 self.counters["alerts"], self.counters["skipped_invalid"], len(self.undecided),
+                 self.counters["decisions_not_seen"], "; ".join(lanes))
+
+    def _track_decision(self, record: BaseModel, time_ms: int, now: float) -> None:
+        if isinstance(record, PolicyDecision):
+            if self.undecided.pop(record.call_id, None) is None:
+                self._decided_first[record.call_id] = None
+                while len(self._decided_first) > self.settings.call_cache_size:
+                    self._decided_first.popitem(last=False)
+        elif isinstance(record, AgentEvent) and isinstance(record.body, ToolCallRequested):
+            call_id = record.body.call_id
+            if self._decided_first.pop(call_id, 0) is None:
+                return
+            self.undecided[call_id] = (time_ms, now)
+            heapq.heappush(self._undecided_heap, (time_ms, call_id))
+
+    def _decisions_hold(self, now: float) -> int | None:
+        """The oldest undecided call's event time, after dropping decided ones and ones waited on too long."""
+        heap = self._undecided_heap
+        while heap:
+            time_ms, call_id = heap[0]
+            entry = self.undecided.get(call_id)
+            if entry is None or entry[0] != time_ms:
+                heapq.heappop(heap)
+                continue
+            if now - entry[1] > self.settings.alert_decision_wait_s:
+                heapq.heappop(heap)
+                del self.undecided[call_id]
+                self.counters["decisions_not_seen"] += 1
+                continue
+            return time_ms
+        return None
+
+    def _rebuild_undecided(self) -> None:
+        """After a restore: the requests waiting in the decisions lane whose decision is not there yet."""
+        now = time.monotonic()
+        records = [item for _, _, _, _, (_, item) in self.buffers["decisions"].heap]
+        for record in records:
+            if isinstance(record, AgentEvent):
+                self._track_decision(record, millis(record.occurred_at), now)
+        for record in records:
+            if isinstance(record, PolicyDecision):
+                self._track_decision(record, 0, now)
 
     def process(self, lane: Lane, released: list[tuple[Source, BaseModel]]) -> int:
         produced = 0

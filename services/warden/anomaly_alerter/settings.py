@@ -21,6 +21,8 @@ class AnomalyAlerterSettings(WardenSettings):
         100, ge=0, description="Disorder of event time allowed inside one partition before a record counts as late.")
     alert_idle_after_s: float = Field(
         0.2, gt=0, description="A caught-up partition silent this long stops holding back event time.")
+    alert_decision_wait_s: float = Field(
+        10.0, gt=0, description="How long the decisions lane waits for the decision on a tool call it has seen.")
     batch_max_rows: int = Field(2000, ge=1)
     snapshot_interval_s: float = Field(5.0, gt=0, description="How often the alerter's state is saved.")
     call_cache_size: int = Field(100_000, ge=1, description="Tool calls awaiting their policy decision.")
