@@ -1,4 +1,4 @@
-"""Alert thresholds per workflow, from a TOML file the operator owns (config/alerts.toml).
+"""Alert thresholds per workflow, from a TOML file the operator owns (policies/alerts.toml).
 
 A workflow's table overrides any key of [defaults]; unknown keys and wrong types are refused
 at load with the file and the key named, so a typo never silently keeps a default in force.
@@ -13,7 +13,7 @@ from typing import Any
 
 from warden.core.errors import ConfigError
 
-DEFAULT_ALERT_RULES = Path(__file__).resolve().parents[3] / "config" / "alerts.toml"
+DEFAULT_ALERT_RULES = Path(__file__).resolve().parents[3] / "policies" / "alerts.toml"
 
 
 @dataclass(frozen=True)

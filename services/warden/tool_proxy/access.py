@@ -18,7 +18,7 @@ import yaml
 
 from warden.core.errors import ConfigError
 
-DEFAULT_ACCESS = Path(__file__).resolve().parents[3] / "tools" / "access.yaml"
+DEFAULT_ACCESS = Path(__file__).resolve().parents[3] / "policies" / "tools" / "access.yaml"
 log = logging.getLogger("warden.tool_proxy")
 
 

@@ -1,4 +1,4 @@
-"""The tool inventory as code: one YAML file per deployment (tools/inventory.yaml by default).
+"""The tool inventory as code: one YAML file per deployment (policies/tools/inventory.yaml by default).
 
 It is loaded and compiled once at start: a schema that does not compile, a tool without an
 upstream or an unknown key is refused with the file and the place named, so a proxy never
@@ -21,7 +21,7 @@ from warden.core.errors import ConfigError
 from warden.policy.bundle import Bundle
 from warden.tool_proxy.schemas import compile_schema
 
-DEFAULT_INVENTORY = Path(__file__).resolve().parents[3] / "tools" / "inventory.yaml"
+DEFAULT_INVENTORY = Path(__file__).resolve().parents[3] / "policies" / "tools" / "inventory.yaml"
 V1_TOOL_CAP = 15
 _TOOL_KEYS = {"description", "upstream_url", "secret", "read_only", "timeout_s", "rate_limits", "actions"}
 _ACTION_KEYS = {"description", "read_only", "path", "input", "output"}

@@ -2,7 +2,7 @@
 
 Tests and benchmarks/proxy.py call it directly and through the proxy: it counts every request
 it receives (so a test can prove a refused call never reached it), remembers the credentials it
-was shown, and answers outputs that fit tools/inventory.yaml unless told to answer something else.
+was shown, and answers outputs that fit policies/tools/inventory.yaml unless told to answer something else.
 """
 
 from __future__ import annotations
