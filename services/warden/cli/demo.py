@@ -83,7 +83,7 @@ def _run(live: WardenSettings, settings: WardenSettings, simulated: list[AgentEv
                 for i, event in enumerate(simulated):
                     client.emit(event)
                     emitted[0] = i + 1
-            raw = Producer(live.kafka_config())
+            raw = Producer(live.producer_config())
             for key, value in bad_records:
                 raw.produce(live.topic(topics.AGENT_EVENTS), value, key=key)
             raw.flush(30)

@@ -75,7 +75,7 @@ class WardenClient:
         if self._register_at_init:
             self._register_schema()  # once, up front: never on the agent's first emit
         self._producer = _new_producer({
-            **self.settings.kafka_config(),
+            **self.settings.producer_config(),
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 10,
