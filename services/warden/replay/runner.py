@@ -1,9 +1,11 @@
 """Offline replay (DESIGN.md): same processor code as the live services, in file order.
 
-Processors that exist today: contract validation, the ledger's redaction and the policy
-evaluator (decisions.jsonl, with the same bundle hash, ids and reasons as live). Risk, cost
-and alerts join as their services land; until then their files are written empty so scripts
-can rely on all four files existing.
+Processors that exist today: contract validation, the ledger's redaction, the policy
+evaluator (decisions.jsonl, with the same bundle hash, ids and reasons as live) and the risk
+scorer (risk.jsonl: each event goes to the partition the producers' partitioner gives its
+run_id, where the same per-partition step as the live service scores it). Cost and alerts join
+as their services land; until then their files are written empty so scripts can rely on all
+four files existing.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from pydantic import BaseModel
 from warden.core import topics
 from warden.core.errors import ValidationError
 from warden.core.events import AgentEvent, iso_millis
+from warden.core.records import PolicyDecision
 from warden.core.wire import validate
 from warden.ledger.tables import event_row
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
+from warden.risk_scorer.processor import KeyedRisk, RiskConfig
 
 OUTPUT_FILES = ("decisions.jsonl", "risk.jsonl", "alerts.jsonl", "costs.jsonl")
 
@@ -80,11 +84,19 @@ def record_view(record: BaseModel) -> dict[str, Any]:
     return view
 
 
-def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES) -> ReplayResult:
+def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, risk: RiskConfig | None = None,
+           partitions: int = topics.PARTITIONS[topics.AGENT_EVENTS]) -> ReplayResult:
+    """``risk`` defaults to the risk-scorer's settings (weights file, review share); ``partitions`` is the
+    partition count of agent.events in the deployment the events came from (state is per partition)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReplayResult()
     bundle = load_bundle(policies)
     state = EvaluatorState()
+    if risk is None:
+        from warden.risk_scorer.settings import RiskScorerSettings
+
+        risk = RiskScorerSettings().risk_config()
+    scorer = KeyedRisk(risk, partitions)
     handles = {name: open(out_dir / name, "w") for name in (*OUTPUT_FILES, "events.jsonl")}  # noqa: SIM115
     try:
         with open(events_path) as lines:
@@ -97,11 +109,18 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES) 
                 result.redactions += view["redactions"]
                 handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
                 state, outputs = step(state, bundle, item)
+                risk_inputs: list[AgentEvent | PolicyDecision] = [item]
                 for out in outputs:
                     if out.topic == topics.POLICY_DECISIONS:
                         handles["decisions.jsonl"].write(json.dumps(record_view(out.record)) + "\n")
+                        assert isinstance(out.record, PolicyDecision)
+                        risk_inputs.append(out.record)
                     elif out.topic == topics.CONTROL:
                         result.switches_set += 1
+                for message in risk_inputs:
+                    for out in scorer.feed(message):
+                        if out.topic == topics.RISK_SCORES:
+                            handles["risk.jsonl"].write(json.dumps(record_view(out.record)) + "\n")
     finally:
         for handle in handles.values():
             handle.close()

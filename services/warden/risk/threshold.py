@@ -6,7 +6,9 @@ down by ``step * share`` otherwise. One float per workflow, O(1) per call, and n
 forget, because the estimate itself tracks the stream. Why it holds on any stream: summing the
 updates over n calls, ``step * (routed - share * n) = threshold_end - threshold_start``, and the
 threshold stays in [0, 1] (scores do), so in every window ``|routed - share * n| <= 1 / step``
-however the distribution drifts. With step 0.02 that is 50 calls, 1 percentage point over 5,000.
+however the distribution drifts (exactly so while the clamp to [0, 1] does not cut a move short,
+which needs scores piled within one step of 0 or 1). With step 0.02 that is 50 calls: one
+percentage point over 5,000 calls.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ from pydantic import BaseModel
 
 from warden.core import topics
 from warden.core.events import AgentEvent, EventType, RunCompleted, ToolCallCompleted, ToolCallRequested
+from warden.core.output import Output
+from warden.core.partitioning import partition_for
 from warden.core.records import Decision, PolicyDecision, RiskScore
 from warden.risk.config import RiskWeights
 from warden.risk.factors import FAILED_STATUSES, RunFacts, Usage, call_factors, combine, explain, run_factors
@@ -27,13 +29,6 @@ from warden.risk.threshold import Threshold
 
 ROUTING_POLICY = "warden:risk-routing"
 _ROUTES = uuid.UUID("3c0b7f52-91e4-4a8d-b6f1-5d2e8a7c9e14")
-
-
-@dataclass(frozen=True)
-class Output:
-    topic: str  # base topic name
-    key: str
-    record: BaseModel
 
 
 @dataclass(frozen=True)
@@ -204,3 +199,24 @@ def _final(config: RiskConfig, candidate: RiskScore, decision: Decision) -> list
     return [Output(topics.RISK_SCORES, candidate.run_id, record),
             Output(topics.APPROVAL_REQUESTS, candidate.run_id, request)]
 
+
+
+@dataclass
+class KeyedRisk:
+    """Every partition's state in one process, each message routed by its key as the producers route it.
+
+    What `warden replay` and the benchmarks run: the same ``step`` per partition as the live
+    service, with the partition computed from ``run_id`` by the producers' partitioner.
+    """
+
+    config: RiskConfig
+    partitions: int
+    states: dict[int, PartitionState] = field(default_factory=dict)
+
+    def feed(self, message: AgentEvent | PolicyDecision) -> list[Output]:
+        partition = partition_for(message.run_id, self.partitions)
+        state = self.states.get(partition)
+        if state is None:
+            state = self.states[partition] = PartitionState()
+        _, outputs = step(state, self.config, message)
+        return outputs
