@@ -180,3 +180,36 @@ def synthetic(runs: int, seed: int) -> list[AgentEvent | PolicyDecision]:
             if rng.random() < 0.2:
                 out.append(completed(f"{run_id}-{s}", "error", run_id=run_id, step_no=s))
     return out
+
+
+def test_through_the_processor_a_drifting_stream_keeps_5_to_10_percent_routed_in_every_5000_calls() -> None:
+    """50,000 calls over 6 partitions; amounts, recipients and failures drift so scores climb and spread."""
+    rng = random.Random(21)
+    keyed = KeyedRisk(CONFIG, 6)
+    routed: list[bool] = []
+    total = 50_000
+    r = 0
+    while len(routed) < total:
+        drift = len(routed) / total
+        run_id = f"d-{r}"
+        r += 1
+        agent = f"agent-{rng.randint(1, 12)}"
+        for s in range(2, 2 + rng.randint(1, 4)):
+            action = rng.choices(["payments.refund", "email.send", "crm.lookup"], [1 + 3 * drift, 1, 2 - drift])[0]
+            if action == "payments.refund":
+                amount = round(rng.expovariate(1 / (20 + 600 * drift)), 2)
+                params: dict[str, object] = {"order_id": "o", "amount_usd": amount}
+            elif action == "email.send":
+                params = {"to": "x@gmail.com" if rng.random() < drift else "x@acme.com"}
+            else:
+                params = {"customer_id": "c"}
+            step_no = s * (1 + int(10 * drift))
+            e = call(action, params, f"{run_id}-{s}", run_id=run_id, step_no=step_no, agent=agent)
+            keyed.feed(e)
+            [score] = scores(keyed.feed(decided(e, Decision.ALLOW))[:1])
+            routed.append(score.route_to_human)
+            if rng.random() < 0.1 * drift:
+                keyed.feed(completed(f"{run_id}-{s}", "error", run_id=run_id, step_no=step_no + 1))
+    routed = routed[:total]
+    shares = [sum(routed[i:i + 5000]) / 5000 for i in range(0, total - 5000 + 1, 500)]
+    assert all(0.05 <= share <= 0.10 for share in shares), (min(shares), max(shares))
