@@ -29,7 +29,7 @@ from warden.supervise import child_preexec
 log = logging.getLogger("warden.stack")
 
 # Services in start order. Later issues add risk-scorer, cost-aggregator, anomaly-alerter.
-SERVICES: tuple[str, ...] = ("ledger-sink", "policy-evaluator", "approvals")
+SERVICES: tuple[str, ...] = ("ledger-sink", "policy-evaluator", "risk-scorer", "approvals")
 HEALTHY_AFTER_S = 120.0
 
 

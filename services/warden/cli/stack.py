@@ -57,13 +57,20 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
         run_service(PolicyEvaluatorSettings(), stop)
 
+    def risk_scorer(stop: threading.Event) -> None:
+        from warden.risk_scorer.service import run_service
+        from warden.risk_scorer.settings import RiskScorerSettings
+
+        run_service(RiskScorerSettings(), stop)
+
     def approvals(stop: threading.Event) -> None:
         from warden.approvals.service import run_service
         from warden.approvals.settings import ApprovalsSettings
 
         run_service(ApprovalsSettings(), stop)
 
-    return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "approvals": approvals}
+    return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "risk-scorer": risk_scorer,
+            "approvals": approvals}
 
 
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:
