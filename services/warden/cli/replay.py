@@ -8,6 +8,7 @@ import typer
 
 from warden.cli.output import console, errors, fail
 from warden.core.errors import WardenError
+from warden.core.topics import AGENT_EVENTS, PARTITIONS
 from warden.policy.bundle import DEFAULT_POLICIES
 from warden.replay.runner import OUTPUT_FILES
 from warden.replay.runner import replay as run_replay
@@ -17,6 +18,9 @@ def replay(
     events: Path = typer.Argument(..., help="JSON lines of AgentEvent (JSON view), one per line"),
     out: Path = typer.Option(..., "--out", help="Directory for decisions/risk/alerts/costs.jsonl"),
     policies: Path | None = typer.Option(None, "--policies", help="Cedar policy bundle directory"),
+    partitions: int = typer.Option(PARTITIONS[AGENT_EVENTS], "--partitions", min=1,
+                                   help="Partitions of agent.events where the events were recorded (risk state is "
+                                        "per partition)"),
 ) -> None:
     """Run the live processors' code over recorded events, in file order."""
     if not events.is_file():
@@ -24,7 +28,7 @@ def replay(
     if policies is not None and not policies.is_dir():
         fail(f"--policies {policies} is not a directory", 2)
     try:
-        result = run_replay(events, out, policies or DEFAULT_POLICIES)
+        result = run_replay(events, out, policies or DEFAULT_POLICIES, partitions=partitions)
     except WardenError as exc:
         fail(str(exc), 2)
     for bad in result.bad:
