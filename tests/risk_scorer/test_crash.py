@@ -55,9 +55,9 @@ def test_kill_9_mid_stream_then_restart_scores_exactly_as_an_uninterrupted_run(
                 expected_requests.add(out.record.decision_id)
     assert expected_requests  # some calls are routed to humans
 
-    state_dir = tmp_path / "state"
-    env = service_env(topics, WARDEN_GROUP_ID=f"rs-{topics.topic_prefix}", WARDEN_SNAPSHOT_INTERVAL_S="0.2",
-                      WARDEN_STATE_DIR=str(state_dir))
+    group = f"rs-{topics.topic_prefix}"
+    state_dir = topics.state_dir / group
+    env = service_env(topics, WARDEN_GROUP_ID=group, WARDEN_SNAPSHOT_INTERVAL_S="0.2")
     log = tmp_path / "risk-scorer.log"
     scorer = start(env, log)
     scores = TopicReader(topics, RISK_SCORES, "warden.RiskScore")

@@ -22,8 +22,6 @@ class RiskScorerSettings(WardenSettings):
     run_cache_size: int = Field(100_000, ge=1, description="Runs, usage keys and undecided calls kept per partition.")
     snapshot_interval_s: float = Field(2.0, gt=0, description="How often partition state is saved (and offsets "
                                                               "committed) while records flow.")
-    state_dir: Path | None = Field(None, description="Where partition snapshots live; default DATA_DIR/state/"
-                                                     "risk-scorer. Replicas share it (one volume).")
 
     @field_validator("risk_review_share")
     @classmethod
@@ -36,7 +34,8 @@ class RiskScorerSettings(WardenSettings):
 
     @property
     def snapshot_dir(self) -> Path:
-        return self.state_dir or self.data_dir / "state" / "risk-scorer"
+        """DATA_DIR/state/<group>: replicas of the group share it (one volume), so state follows a partition."""
+        return self.state_dir / self.group_id
 
     def risk_config(self) -> RiskConfig:
         return RiskConfig(load_weights(self.risk_weights), self.risk_review_share, self.run_cache_size)

@@ -65,9 +65,10 @@ class Checkpoints:
         self.save()
         return True
 
-    def save(self, only: set[tuple[str, int]] | None = None) -> None:
+    def save(self, only: set[tuple[str, int]] | None = None, force: bool = False) -> None:
+        """`force` writes even an unmoved partition: its state changed without input (a flush)."""
         dirty = {key: offset for key, offset in self.positions.items()
-                 if self.saved.get(key) != offset and (only is None or key in only)}
+                 if (force or self.saved.get(key) != offset) and (only is None or key in only)}
         self._last_save = time.monotonic()
         if not dirty:
             return
