@@ -17,13 +17,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+import pydantic
 from pydantic import BaseModel
 
 from warden.core import topics
-from warden.core.errors import ValidationError
+from warden.core.errors import ConfigError, ValidationError
 from warden.core.events import AgentEvent, iso_millis
 from warden.core.records import PolicyDecision
-from warden.core.wire import validate
+from warden.core.wire import describe, validate
 from warden.ledger.tables import event_row
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
@@ -84,6 +85,16 @@ def record_view(record: BaseModel) -> dict[str, Any]:
     return view
 
 
+def default_risk_config() -> RiskConfig:
+    """The live risk-scorer's configuration (weights file, review share) from the same settings."""
+    from warden.risk_scorer.settings import RiskScorerSettings
+
+    try:
+        return RiskScorerSettings().risk_config()
+    except pydantic.ValidationError as exc:
+        raise ConfigError(f"risk-scorer settings are invalid: {describe(exc)}") from exc
+
+
 def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, risk: RiskConfig | None = None,
            partitions: int = topics.PARTITIONS[topics.AGENT_EVENTS]) -> ReplayResult:
     """``risk`` defaults to the risk-scorer's settings (weights file, review share); ``partitions`` is the
@@ -93,9 +104,7 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
     bundle = load_bundle(policies)
     state = EvaluatorState()
     if risk is None:
-        from warden.risk_scorer.settings import RiskScorerSettings
-
-        risk = RiskScorerSettings().risk_config()
+        risk = default_risk_config()
     scorer = KeyedRisk(risk, partitions)
     handles = {name: open(out_dir / name, "w") for name in (*OUTPUT_FILES, "events.jsonl")}  # noqa: SIM115
     try:
