@@ -82,3 +82,15 @@ def test_scores_at_the_bounds_keep_the_threshold_in_0_1() -> None:
         threshold.observe(0.0, SHARE, STEP)
     assert threshold.value == 0.0
     assert not threshold.observe(0.0, SHARE, STEP)  # a score of 0 is never "above"
+
+
+def test_warm_up_uses_the_exact_quantile_so_a_poor_initial_value_does_not_starve_the_first_calls() -> None:
+    rng = random.Random(3)
+    scores = [rng.uniform(0.0, 0.4) for _ in range(600)]
+    cold, warm = Threshold(0.9), Threshold(0.9)
+    cold_routed = sum(cold.observe(s, SHARE, STEP) for s in scores)
+    warm_routed = sum(warm.observe(s, SHARE, STEP, warmup=200) for s in scores)
+    assert cold_routed < 0.03 * len(scores)  # the slow climb down from 0.9
+    assert 0.05 <= warm_routed / len(scores) <= 0.10
+    assert warm.warming is None and 0.3 < warm.value < 0.4  # handed over to the streaming estimate
+    assert Threshold.from_list(warm.to_list()) == warm

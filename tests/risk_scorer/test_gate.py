@@ -40,8 +40,8 @@ def test_an_allowed_call_in_the_riskiest_share_waits_for_a_human(topics: WardenS
         run = client.run("acme", "refund_ticket", "agent-risk")
         _, lookup = run.authorize("crm", "lookup", {"customer_id": "c1"}, timeout_s=60, risk_timeout_s=60)
         assert lookup.outcome == "allow" and lookup.risk is not None and not lookup.risk.route_to_human
-        # Fresh topics: the workflow's threshold starts at 0.5, and a first $95 refund (allowed by policy,
-        # money out, unfamiliar to this agent) scores above it.
+        # Fresh topics: while the workflow warms up its threshold is the top of the scores seen so far (one
+        # low lookup), and a first $95 refund (allowed by policy, money out, unfamiliar) scores above it.
         asker = threading.Thread(target=lambda: verdicts.append(run.authorize(
             "payments", "refund", {"order_id": "o1", "amount_usd": 95.0}, timeout_s=60, risk_timeout_s=60)))
         asker.start()

@@ -54,6 +54,7 @@ class RunLimits(_Section):
 class Routing(_Section):
     step: float = Field(0.02, gt=0, le=0.5)
     initial_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    warmup: int = Field(200, ge=0, le=5000)
 
 
 class RiskWeights(_Section):

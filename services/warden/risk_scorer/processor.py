@@ -78,7 +78,7 @@ class PartitionState:
         return {
             "runs": {k: v.to_dict() for k, v in self.runs.items()},
             "usage": {k: v.to_list() for k, v in self.usage.items()},
-            "thresholds": {k: v.value for k, v in self.thresholds.items()},
+            "thresholds": {k: v.to_list() for k, v in self.thresholds.items()},
             "pending": {k: v.model_dump(mode="json") for k, v in self.pending.items()},
             "early": dict(self.early),
         }
@@ -88,7 +88,7 @@ class PartitionState:
         return cls(
             runs=OrderedDict((k, RunFacts.from_dict(v)) for k, v in data["runs"].items()),
             usage=OrderedDict((k, Usage.from_list(v)) for k, v in data["usage"].items()),
-            thresholds={k: Threshold(v) for k, v in data["thresholds"].items()},
+            thresholds={k: Threshold.from_list(v) for k, v in data["thresholds"].items()},
             pending=OrderedDict((k, RiskScore.model_validate(v)) for k, v in data["pending"].items()),
             early=OrderedDict(data["early"]),
         )
@@ -151,7 +151,7 @@ def _call(state: PartitionState, config: RiskConfig, event: AgentEvent, body: To
     if threshold is None:
         threshold = state.thresholds[event.workflow] = Threshold(weights.routing.initial_threshold)
     before = round(threshold.value, 6)
-    top = threshold.observe(score, config.share, weights.routing.step)
+    top = threshold.observe(score, config.share, weights.routing.step, weights.routing.warmup)
     record = RiskScore(
         event_id=event.event_id, run_id=event.run_id, score=score, factors=factors, route_to_human=top,
         tenant_id=event.tenant_id, workflow=event.workflow, call_id=body.call_id, subject="tool_call",
