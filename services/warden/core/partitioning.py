@@ -8,6 +8,8 @@ platforms on any Kafka client agree), and replay computes the same function here
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 PARTITIONER = "murmur2_random"
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -39,6 +41,7 @@ def murmur2(data: bytes) -> int:
     return h - (1 << 32) if h & 0x80000000 else h
 
 
+@lru_cache(maxsize=65_536)  # replay asks once per record; a run's records share a key
 def partition_for(key: str | bytes, partitions: int) -> int:
     """The partition a keyed record goes to among ``partitions``: toPositive(murmur2(key)) % n."""
     if partitions < 1:
