@@ -57,7 +57,7 @@ def test_kill_9_mid_stream_then_restart_scores_exactly_as_an_uninterrupted_run(
 
     group = f"rs-{topics.topic_prefix}"
     state_dir = topics.state_dir / group
-    env = service_env(topics, WARDEN_GROUP_ID=group, WARDEN_SNAPSHOT_INTERVAL_S="0.2")
+    env = service_env(topics, WARDEN_GROUP_ID=group, WARDEN_SNAPSHOT_EVERY_S="0.2")
     log = tmp_path / "risk-scorer.log"
     scorer = start(env, log)
     scores = TopicReader(topics, RISK_SCORES, "warden.RiskScore")

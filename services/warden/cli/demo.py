@@ -20,6 +20,9 @@ from warden.core.errors import WardenError
 from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
+from warden.cost.prices import PriceTable
+from warden.cost.report import CostCheck, per_task
+from warden.cost.report import check as check_costs
 from warden.demo.simulator import Simulator, malformed
 from warden.ledger import access
 from warden.sdk import WardenClient
@@ -119,15 +122,29 @@ def _run(live: WardenSettings, settings: WardenSettings, simulated: list[AgentEv
                           f"policy decisions, {scored:,}/{scorable:,} risk scores and {dead}/{bad} dead letters "
                           "landed; see the logs in "
                           f"{settings.data_dir / 'logs'}")
+    costs = _wait_for_costs(settings, max(30.0, timeout_s - elapsed))
     events_file = settings.data_dir / "demo-events.jsonl"
     with open(events_file, "w") as out:
         for event in simulated:
             out.write(json.dumps(event.to_json_view()) + "\n")
-    _summary(settings, prefix, elapsed, events_file, simulator)
+    _summary(settings, prefix, elapsed, events_file, simulator, costs, simulated[0].occurred_at)
+
+
+def _wait_for_costs(settings: WardenSettings, timeout_s: float) -> CostCheck:
+    """The aggregator closes a quiet partition's windows after its idle flush time: wait for the
+    landed rollups to reach what SQL computes from the landed events."""
+    prices = PriceTable.load()
+    deadline = time.monotonic() + timeout_s
+    with console.status("waiting for the cost-aggregator's last windows to land..."):
+        while True:
+            result = check_costs(settings, prices)
+            if not result.problems or time.monotonic() > deadline:
+                return result
+            time.sleep(1.0)
 
 
 def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file: Path,
-             simulator: Simulator) -> None:
+             simulator: Simulator, costs: CostCheck, started: datetime) -> None:
     where = f"run_id LIKE '{prefix}-%'"
     columns, rows = access.query(settings, (
         "SELECT tenant_id, workflow, uniqExact(run_id) AS runs, count() AS events, "
@@ -166,6 +183,21 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
     if rows:
         console.print("  (stop-ship conditions; clear one with: .venv/bin/warden revive workflow:NAME --reason ...)",
                       highlight=False)
+    columns, rows = per_task(settings)
+    console.print(table(columns, rows, title="Cost per task, whole ledger (warden.cost_rollups; .venv/bin/warden cost "
+                                             "summary)"))
+    if costs.problems:
+        console.print(f"[red]stream and SQL cost totals still differ[/] for {len(costs.problems)} keys "
+                      "(.venv/bin/warden cost check)", highlight=False)
+    else:
+        console.print(f"[green]cost stream = SQL over raw events[/]: ${costs.sql_usd:,.2f} on {costs.keys} "
+                      f"tenant/workflow/model/route keys; {costs.unpriced_calls} calls of a model missing from the "
+                      "price table counted as unpriced, not as $0", highlight=False)
+    _, rows = access.query(settings, (
+        "SELECT severity, rule, summary FROM warden.alerts WHERE rule IN ('budget_soft', 'budget_hard') "
+        f"AND last_seen >= toDateTime64('{started:%Y-%m-%d %H:%M:%S}', 3, 'UTC') ORDER BY last_seen"))
+    for severity, rule, summary in rows:
+        console.print(f"[yellow]budget {severity}[/] ({rule}): {summary}", highlight=False)
     seen = simulator.seen
     console.print(
         f"In these runs for the later processors to catch: {seen.refunds_over_100} refunds over $100, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from warden.cli import approvals, control, demo, ledger, policy, replay, stack
+from warden.cli import approvals, control, cost, demo, ledger, policy, replay, stack
 
 app = typer.Typer(help="Warden: the production control plane for LLM agent workflows.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -17,6 +17,7 @@ app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(stack.topics_app, name="topics")
 app.add_typer(policy.policy_app, name="policy")
 app.add_typer(approvals.approvals_app, name="approvals")
+app.add_typer(cost.cost_app, name="cost")
 app.command("kill")(control.kill)
 app.command("revive")(control.revive)
 

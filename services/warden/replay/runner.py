@@ -1,11 +1,13 @@
 """Offline replay (DESIGN.md): same processor code as the live services, in file order.
 
 Processors that exist today: contract validation, the ledger's redaction, the policy
-evaluator (decisions.jsonl, with the same bundle hash, ids and reasons as live) and the risk
+evaluator (decisions.jsonl, with the same bundle hash, ids and reasons as live), the risk
 scorer (risk.jsonl: each event goes to the partition the producers' partitioner gives its
-run_id, where the same per-partition step as the live service scores it). Cost and alerts join
-as their services land; until then their files are written empty so scripts can rely on all
-four files existing.
+run_id, where the same per-partition step as the live service scores it) and the
+cost-aggregator (costs.jsonl: rollup deltas whose sums per window and key equal live's, though
+live splits them differently by partition and idle flushes; its budget alerts and per-task
+ceiling flags go to alerts.jsonl, and a hard budget's kill switch reaches the evaluator as
+live). Files of processors not yet built are written empty so scripts can rely on all four.
 """
 
 from __future__ import annotations
@@ -23,8 +25,14 @@ from pydantic import BaseModel
 from warden.core import topics
 from warden.core.errors import ConfigError, ValidationError
 from warden.core.events import AgentEvent, iso_millis
-from warden.core.records import PolicyDecision
+from warden.core.output import Output
+from warden.core.records import Alert, Control, CostRollup, PolicyDecision
 from warden.core.wire import describe, validate
+from warden.cost.budgets import DEFAULT_BUDGETS, BudgetConfig
+from warden.cost.prices import DEFAULT_PRICES, PriceTable
+from warden.cost.tracker import TrackerState, track
+from warden.cost.windows import SpendWindows
+from warden.cost_aggregator import processor as cost
 from warden.ledger.tables import event_row
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
@@ -95,21 +103,41 @@ def default_risk_config() -> RiskConfig:
         raise ConfigError(f"risk-scorer settings are invalid: {describe(exc)}") from exc
 
 
-def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, risk: RiskConfig | None = None,
+def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, prices: Path = DEFAULT_PRICES,
+           budgets: Path = DEFAULT_BUDGETS, risk: RiskConfig | None = None,
            partitions: int = topics.PARTITIONS[topics.AGENT_EVENTS]) -> ReplayResult:
     """``risk`` defaults to the risk-scorer's settings (weights file, review share); ``partitions`` is the
-    partition count of agent.events in the deployment the events came from (state is per partition)."""
+    partition count of agent.events in the deployment the events came from (risk state is per partition)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReplayResult()
     bundle = load_bundle(policies)
+    price_table, budget_config = PriceTable.load(prices), BudgetConfig.load(budgets)
     state = EvaluatorState()
-    if risk is None:
-        risk = default_risk_config()
-    scorer = KeyedRisk(risk, partitions)
+    spend = cost.SpendState(SpendWindows("replay"))
+    tracker = TrackerState()
+    scorer = KeyedRisk(risk or default_risk_config(), partitions)
     handles = {name: open(out_dir / name, "w") for name in (*OUTPUT_FILES, "events.jsonl")}  # noqa: SIM115
+
+    def write(name: str, record: BaseModel) -> None:
+        handles[name].write(json.dumps(record_view(record)) + "\n")
+
+    def route(outputs: list[Output]) -> None:
+        nonlocal state
+        for out in outputs:
+            if out.topic == topics.POLICY_DECISIONS:
+                write("decisions.jsonl", out.record)
+            elif isinstance(out.record, Control):
+                result.switches_set += 1
+                state, _ = step(state, bundle, out.record)  # as the live evaluator reads the control topic
+            elif isinstance(out.record, CostRollup):
+                write("costs.jsonl", out.record)
+                route(track(tracker, budget_config, out.record))
+            elif isinstance(out.record, Alert):
+                write("alerts.jsonl", out.record)
+
     try:
         with open(events_path) as lines:
-            for _, item in read_events(lines):
+            for number, item in read_events(lines):
                 if isinstance(item, BadLine):
                     result.bad.append(item)
                     continue
@@ -118,18 +146,18 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
                 result.redactions += view["redactions"]
                 handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
                 state, outputs = step(state, bundle, item)
+                route(outputs)
                 risk_inputs: list[AgentEvent | PolicyDecision] = [item]
-                for out in outputs:
-                    if out.topic == topics.POLICY_DECISIONS:
-                        handles["decisions.jsonl"].write(json.dumps(record_view(out.record)) + "\n")
-                        assert isinstance(out.record, PolicyDecision)
-                        risk_inputs.append(out.record)
-                    elif out.topic == topics.CONTROL:
-                        result.switches_set += 1
+                risk_inputs += [o.record for o in outputs
+                                if o.topic == topics.POLICY_DECISIONS and isinstance(o.record, PolicyDecision)]
                 for message in risk_inputs:
                     for out in scorer.feed(message):
                         if out.topic == topics.RISK_SCORES:
-                            handles["risk.jsonl"].write(json.dumps(record_view(out.record)) + "\n")
+                            write("risk.jsonl", out.record)
+                spend, outputs = cost.step(spend, price_table, budget_config, item, number)
+                route(outputs)
+        spend, outputs = cost.flush(spend)
+        route(outputs)
     finally:
         for handle in handles.values():
             handle.close()

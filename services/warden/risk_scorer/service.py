@@ -55,7 +55,7 @@ class RiskScorer:
         self.producer = Producer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 2})
         self.checkpoints = Checkpoints(SnapshotStore(settings.snapshot_dir), self.events, self._restore, self._dump,
-                                       self._flush, settings.snapshot_interval_s)
+                                       self._flush, settings.snapshot_every_s)
 
     def start(self) -> RiskScorer:
         self.events.subscribe([self.events_topic], on_assign=self._on_assign, on_revoke=self._on_revoke,

@@ -20,7 +20,7 @@ class RiskScorerSettings(WardenSettings):
         0.075, description="Share of each workflow's tool calls routed to a human: 0.05 to 0.10 (5-10%).")
     batch_max_rows: int = Field(500, ge=1)
     run_cache_size: int = Field(100_000, ge=1, description="Runs, usage keys and undecided calls kept per partition.")
-    snapshot_interval_s: float = Field(2.0, gt=0, description="How often partition state is saved (and offsets "
+    snapshot_every_s: float = Field(5.0, gt=0, description="How often partition state is saved (and offsets "
                                                               "committed) while records flow.")
 
     @field_validator("risk_review_share")
