@@ -21,8 +21,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Pro
 
 from warden.broker.consume import drain
 from warden.core import topics
-from warden.core.errors import DecodeError, ValidationError, WardenError
+from warden.core.errors import WardenError
 from warden.core.events import AgentEvent
+from warden.core.loop import run_until
 from warden.core.records import PolicyDecision
 from warden.core.wire import Wire, wire_for
 from warden.risk_scorer.processor import PartitionState, RiskConfig, step
@@ -109,11 +110,7 @@ class RiskScorer:
     # -- processing ---------------------------------------------------------------------------------
 
     def _decode(self, msg: Message, expected: str) -> object | None:
-        try:
-            return self.wire.decode(msg.value(), expected)
-        except (DecodeError, ValidationError):
-            self.counters["skipped_invalid"] += 1  # the ledger-sink dead-letters it
-            return None
+        return self.wire.decode_or_skip(msg.value(), expected, self.counters)
 
     def _usable(self, msg: Message) -> bool:
         err = msg.error()
@@ -162,11 +159,7 @@ class RiskScorer:
         return handled
 
     def run(self, stop: threading.Event) -> None:
-        try:
-            while not stop.is_set():
-                self.poll_once()
-        finally:
-            self.close()
+        run_until(stop, self.poll_once, self.close)
 
     def close(self) -> None:
         try:
