@@ -5,6 +5,8 @@
   service    the same events and decisions already on the topics of an embedded Tansu broker, scored
              by a real `warden run risk-scorer` process; timed from the first risk score read to the
              last, by a reader that joined its group before the scorer started;
+  gate       SDK round trip `run.authorize(...)` -> verdict with the risk hop: a real policy-evaluator
+             and the risk-scorer running, sequential allowed calls (each waits for its risk score);
   memory     bytes of risk state (tracemalloc) per distinct tenant x workflow x agent key.
 The last line printed is one JSON object. ``bench_risk`` is imported by benchmarks/risk_cost.py.
 
@@ -17,6 +19,8 @@ import argparse
 import json
 import os
 import platform
+import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -35,10 +39,11 @@ from warden.core.records import PolicyDecision
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.demo.simulator import Simulator
-from warden.policy.bundle import load_bundle
+from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
 from warden.risk_scorer.processor import KeyedRisk
 from warden.risk_scorer.settings import RiskScorerSettings
+from warden.sdk import WardenClient
 from warden.stack import warden_command
 from warden.supervise import child_preexec
 
@@ -66,7 +71,7 @@ def bench_processor(messages: list[AgentEvent | PolicyDecision]) -> dict[str, fl
             "risk_outputs": scores}
 
 
-def bench_service(messages: list[AgentEvent | PolicyDecision]) -> dict[str, float]:
+def bench_service(messages: list[AgentEvent | PolicyDecision], gate_calls: int = 200) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="warden-risk-bench-"))
     events = [m for m in messages if isinstance(m, AgentEvent)]
     expected = sum(1 for e in events if e.event_type in ("tool_call_requested", "run_completed"))
@@ -92,6 +97,7 @@ def bench_service(messages: list[AgentEvent | PolicyDecision]) -> dict[str, floa
         with open(work / "risk-scorer.log", "ab") as log:
             scorer = subprocess.Popen([*warden_command(), "run", "risk-scorer"], env=env, stdout=log,
                                       stderr=subprocess.STDOUT, preexec_fn=child_preexec)
+        evaluator = None
         try:
             seen = 0
             first = last = 0.0
@@ -103,11 +109,51 @@ def bench_service(messages: list[AgentEvent | PolicyDecision]) -> dict[str, floa
                 seen += got
                 last = time.perf_counter() if got else last
             consumer.close()
+            # Without stop-ship switches: the simulated deletes would otherwise switch the workflow off.
+            policies = work / "policies"
+            shutil.copytree(DEFAULT_POLICIES, policies)
+            toml = policies / "workflows.toml"
+            toml.write_text(re.sub(r"(?m)^stop_ship = .*$", "stop_ship = []", toml.read_text()))
+            with open(work / "evaluator.log", "ab") as log:
+                evaluator = subprocess.Popen([*warden_command(), "run", "policy-evaluator"],
+                                             env={**env, "WARDEN_POLICIES_DIR": str(policies),
+                                                  "WARDEN_GROUP_ID": f"pe-{uuid.uuid4().hex[:6]}"}, stdout=log,
+                                             stderr=subprocess.STDOUT, preexec_fn=child_preexec)
+            rtts = gate_rtts(settings, gate_calls)
         finally:
-            scorer.terminate()
-            scorer.wait(30)
+            for child in (scorer, evaluator):
+                if child is not None:
+                    child.terminate()
+                    child.wait(30)
     rate = len(events) * (seen / expected) / (last - first) if last > first else 0.0
-    return {"risk_service_events_per_s": round(rate), "risk_service_scores": seen}
+    return {"risk_service_events_per_s": round(rate), "risk_service_scores": seen,
+            "gate_with_risk_rtt_p50_ms": round(percentile(rtts, 0.50), 1),
+            "gate_with_risk_rtt_p95_ms": round(percentile(rtts, 0.95), 1)}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def gate_rtts(settings: WardenSettings, calls: int) -> list[float]:
+    """Allowed lookups, one after another: each verdict needs the decision and then the risk score."""
+    rtts: list[float] = []
+    with WardenClient(settings) as client:
+        run = client.run("acme", "refund_ticket", "bench-agent")
+        client.gate()
+        _, first = run.authorize("crm", "lookup", {"customer_id": "warm-up"}, timeout_s=120, risk_timeout_s=60,
+                                 approval_timeout_s=1)  # the evaluator joins its group and reads the backlog first
+        if first.outcome != "allow":
+            raise RuntimeError(f"the warm-up call was not allowed: {first}")
+        for i in range(calls):
+            t0 = time.perf_counter()
+            _, verdict = run.authorize("crm", "lookup", {"customer_id": f"c{i}"}, timeout_s=10, risk_timeout_s=10,
+                                       approval_timeout_s=1)
+            rtts.append((time.perf_counter() - t0) * 1000)
+            if verdict.risk is None or verdict.outcome != "allow":
+                raise RuntimeError(f"call {i} was not allowed with a risk score: {verdict}")
+    return rtts
 
 
 def bench_memory(keys: int) -> dict[str, float]:
@@ -155,7 +201,8 @@ def main() -> None:
     print(f"processor: {figures['risk_events_per_s']:,.0f} events/s ({figures['risk_us_per_event']} us/event)",
           flush=True)
     if "risk_service_events_per_s" in figures:
-        print(f"service: {figures['risk_service_events_per_s']:,.0f} events/s", flush=True)
+        print(f"service: {figures['risk_service_events_per_s']:,.0f} events/s; gate with risk p50/p95 "
+              f"{figures['gate_with_risk_rtt_p50_ms']} / {figures['gate_with_risk_rtt_p95_ms']} ms", flush=True)
     result.update(figures)
     for keys in args.keys:
         memory = bench_memory(keys)
