@@ -96,10 +96,8 @@ class RiskScorer:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Another member may own them already: drop the state without saving it (its snapshot stays)."""
+        self.checkpoints.on_lost(consumer, partitions)
         self._drop(partitions)
-        for tp in partitions:
-            self.checkpoints.positions.pop((tp.topic, tp.partition), None)
-            self.checkpoints.saved.pop((tp.topic, tp.partition), None)
 
     def _drop(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
