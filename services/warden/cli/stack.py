@@ -59,9 +59,9 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
     def risk_scorer(stop: threading.Event) -> None:
         from warden.risk_scorer.service import run_service
-        from warden.risk_scorer.settings import RiskScorerSettings
+        from warden.risk_scorer.settings import load_settings
 
-        run_service(RiskScorerSettings(), stop)
+        run_service(load_settings(), stop)
 
     def approvals(stop: threading.Event) -> None:
         from warden.approvals.service import run_service

@@ -19,15 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-import pydantic
 from pydantic import BaseModel
 
 from warden.core import topics
-from warden.core.errors import ConfigError, ValidationError
+from warden.core.errors import ValidationError
 from warden.core.events import AgentEvent, iso_millis
 from warden.core.output import Output
 from warden.core.records import Alert, Control, CostRollup, PolicyDecision
-from warden.core.wire import describe, validate
+from warden.core.wire import validate
 from warden.cost.budgets import DEFAULT_BUDGETS, BudgetConfig
 from warden.cost.prices import DEFAULT_PRICES, PriceTable
 from warden.cost.tracker import TrackerState, track
@@ -95,12 +94,9 @@ def record_view(record: BaseModel) -> dict[str, Any]:
 
 def default_risk_config() -> RiskConfig:
     """The live risk-scorer's configuration (weights file, review share) from the same settings."""
-    from warden.risk_scorer.settings import RiskScorerSettings
+    from warden.risk_scorer.settings import load_settings
 
-    try:
-        return RiskScorerSettings().risk_config()
-    except pydantic.ValidationError as exc:
-        raise ConfigError(f"risk-scorer settings are invalid: {describe(exc)}") from exc
+    return load_settings().risk_config()
 
 
 def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, prices: Path = DEFAULT_PRICES,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydantic
 from pydantic import Field, field_validator
 
+from warden.core.errors import ConfigError
 from warden.core.settings import WardenSettings
+from warden.core.wire import describe
 from warden.risk.config import DEFAULT_WEIGHTS, load_weights
 from warden.risk_scorer.processor import RiskConfig
 
@@ -39,3 +42,11 @@ class RiskScorerSettings(WardenSettings):
 
     def risk_config(self) -> RiskConfig:
         return RiskConfig(load_weights(self.risk_weights), self.risk_review_share, self.run_cache_size)
+
+
+def load_settings() -> RiskScorerSettings:
+    """From the environment, with a bad value (a share outside 5-10%, say) as a ConfigError naming it."""
+    try:
+        return RiskScorerSettings()
+    except pydantic.ValidationError as exc:
+        raise ConfigError(f"risk-scorer settings are invalid: {describe(exc)}") from exc
