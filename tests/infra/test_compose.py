@@ -18,7 +18,9 @@ from warden.ledger.migrations import MIGRATIONS_DIR
 from warden.ledger_sink.settings import LedgerSinkSettings
 from warden.policy.bundle import DEFAULT_POLICIES
 from warden.policy_evaluator.settings import PolicyEvaluatorSettings
-from warden.stack import SERVICES
+from warden.stack import OPTIONAL_SERVICES, SERVICES
+from warden.tool_proxy.inventory import DEFAULT_INVENTORY
+from warden.tool_proxy.settings import ToolProxySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -28,7 +30,7 @@ PINNED = re.compile(r"^[\w./-]+:\d+(\.\d+)+[\w.-]*$")
 DOCKERFILE = (ROOT / "infra" / "Dockerfile").read_text()
 
 
-SETTINGS = (LedgerSinkSettings, PolicyEvaluatorSettings, ApprovalsSettings)
+SETTINGS = (LedgerSinkSettings, PolicyEvaluatorSettings, ApprovalsSettings, ToolProxySettings)
 
 
 def setting_names() -> set[str]:
@@ -54,8 +56,9 @@ def test_every_warden_service_runs_a_real_cli_command() -> None:
         command = svc["command"]
         assert command[0] in commands, (name, command)
         if command[0] == "run":
-            assert command[1] in SERVICES, (name, command)
-    assert {svc["command"][1] for svc in WARDEN.values() if svc["command"][0] == "run"} == set(SERVICES)
+            assert command[1] in SERVICES + OPTIONAL_SERVICES, (name, command)
+    ran = {svc["command"][1] for svc in WARDEN.values() if svc["command"][0] == "run"}
+    assert ran == set(SERVICES + OPTIONAL_SERVICES)
 
 
 def test_every_warden_container_has_what_it_needs_and_nothing_unknown() -> None:
@@ -131,7 +134,7 @@ def test_image_holds_what_runtime_code_reads_from_the_source_tree() -> None:
     copied = [m.group(1) for m in re.finditer(r"^COPY (?:--\S+ )*(\S+) \S+$", DOCKERFILE, re.M)]
     ignored = {line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()}
     source_root = Path(warden.__file__).resolve().parents[2]  # what /app is in the image
-    for needed in (SCHEMAS_DIR, MIGRATIONS_DIR, DEFAULT_POLICIES):
+    for needed in (SCHEMAS_DIR, MIGRATIONS_DIR, DEFAULT_POLICIES, DEFAULT_INVENTORY.parent):
         rel = needed.relative_to(source_root)
         assert needed.is_dir(), needed
         assert any(rel == Path(src) or Path(src) in rel.parents for src in copied), (rel, copied)
