@@ -61,21 +61,30 @@ def hot(state: PartitionState) -> PartitionState:
     return state
 
 
-def test_a_call_is_scored_once_its_decision_is_known_whichever_comes_first() -> None:
+def test_a_call_below_the_threshold_is_final_at_once_and_its_decision_changes_nothing() -> None:
     e = call("crm.lookup", {"customer_id": "c"}, "c1")
     state, first = step(PartitionState(), CONFIG, e)
-    assert first == []  # waiting for policy
-    _, after = step(state, CONFIG, decided(e, Decision.ALLOW))
-    state2, early = step(PartitionState(), CONFIG, decided(e, Decision.ALLOW))
-    _, joined = step(state2, CONFIG, e)
-    assert early == [] and after == joined and len(after) == 1
-    [score] = scores(after)
+    [score] = scores(first)  # no wait for policy: the SDK gate gets it as early as the decision
+    assert step(state, CONFIG, decided(e, Decision.ALLOW))[1] == []
+    assert state.emitted == {} and state.early == {}  # the decision was absorbed, nothing left behind
+    state2, early = step(PartitionState(), CONFIG, decided(e, Decision.DENY))
+    assert early == [] and step(state2, CONFIG, e)[1] == first  # decision first: the same record
     assert (score.event_id, score.call_id, score.subject, score.workflow) == (e.event_id, "c1", "tool_call",
                                                                               "refund_ticket")
     assert score.weights_version == CONFIG.weights.version and score.scored_at == e.occurred_at
     assert set(score.factors) == set(score.contributions)
     assert abs(sum(score.contributions.values()) - score.score) < 1e-5
     assert score.threshold == CONFIG.weights.routing.initial_threshold and not score.route_to_human
+
+
+def test_a_top_share_call_waits_for_its_decision_whichever_comes_first() -> None:
+    e = call("payments.refund", {"order_id": "o", "amount_usd": 95}, "c8")
+    state, first = step(hot(PartitionState()), CONFIG, e)
+    assert first == []  # only an allowed call goes to a human: wait for policy
+    _, after = step(state, CONFIG, decided(e, Decision.ALLOW))
+    state2, early = step(hot(PartitionState()), CONFIG, decided(e, Decision.ALLOW))
+    _, joined = step(state2, CONFIG, e)
+    assert early == [] and after == joined and len(after) == 2
 
 
 def test_a_top_share_call_that_policy_allows_goes_to_a_human() -> None:
@@ -113,8 +122,8 @@ def test_earlier_failures_and_pii_in_the_run_raise_the_next_calls_score() -> Non
     e = call("crm.lookup", {"customer_id": "c"}, "c2", step_no=4)
     results = []
     for state in (quiet, noisy):
-        step(state, CONFIG, e)
-        _, outputs = step(state, CONFIG, decided(e, Decision.ALLOW))
+        _, outputs = step(state, CONFIG, e)
+        outputs += step(state, CONFIG, decided(e, Decision.ALLOW))[1]
         results.append(scores(outputs)[0])
     assert results[1].factors["prior_failures"] == 0.5 and results[1].factors["pii"] == 1.0
     assert results[1].score > results[0].score
@@ -205,8 +214,7 @@ def test_through_the_processor_a_drifting_stream_keeps_5_to_10_percent_routed_in
                 params = {"customer_id": "c"}
             step_no = s * (1 + int(10 * drift))
             e = call(action, params, f"{run_id}-{s}", run_id=run_id, step_no=step_no, agent=agent)
-            keyed.feed(e)
-            [score] = scores(keyed.feed(decided(e, Decision.ALLOW))[:1])
+            [score] = scores(keyed.feed(e) + keyed.feed(decided(e, Decision.ALLOW)))
             routed.append(score.route_to_human)
             if rng.random() < 0.1 * drift:
                 keyed.feed(completed(f"{run_id}-{s}", "error", run_id=run_id, step_no=step_no + 1))

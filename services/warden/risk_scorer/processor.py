@@ -4,9 +4,11 @@ State is kept per input partition (docs/decisions/0002): the run facts, the tena
 usage history and the per-workflow thresholds of partition p see exactly partition p's events
 in offset order, which is what `warden replay` reproduces by computing each event's partition
 from its key. A call is scored, and its routing candidacy fixed, when its tool_call_requested
-event is processed; the RiskScore is emitted once the call's policy decision is also known
-(it may arrive before or after the event), so what is emitted never depends on how the two
-topics interleave.
+event is processed. A call below the threshold is final at once (its record cannot depend on
+policy), so it is emitted immediately and the SDK gate does not wait on an extra hop; a call
+above it is emitted once its policy decision is also known (before or after the event), since
+only an allowed call goes to a human. So what is emitted never depends on how the two topics
+interleave.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ class PartitionState:
     runs: OrderedDict[str, RunFacts] = field(default_factory=OrderedDict)
     usage: OrderedDict[str, Usage] = field(default_factory=OrderedDict)
     thresholds: dict[str, Threshold] = field(default_factory=dict)
-    pending: OrderedDict[str, RiskScore] = field(default_factory=OrderedDict)  # scored, no decision yet
+    pending: OrderedDict[str, RiskScore] = field(default_factory=OrderedDict)  # top-share calls awaiting policy
+    emitted: OrderedDict[str, None] = field(default_factory=OrderedDict)  # final already; absorbs the decision
     early: OrderedDict[str, str] = field(default_factory=OrderedDict)  # call_id -> decision, no event yet
 
     def run(self, run_id: str, capacity: int) -> RunFacts:
@@ -80,6 +83,7 @@ class PartitionState:
             "usage": {k: v.to_list() for k, v in self.usage.items()},
             "thresholds": {k: v.to_list() for k, v in self.thresholds.items()},
             "pending": {k: v.model_dump(mode="json") for k, v in self.pending.items()},
+            "emitted": list(self.emitted),
             "early": dict(self.early),
         }
 
@@ -90,6 +94,7 @@ class PartitionState:
             usage=OrderedDict((k, Usage.from_list(v)) for k, v in data["usage"].items()),
             thresholds={k: Threshold.from_list(v) for k, v in data["thresholds"].items()},
             pending=OrderedDict((k, RiskScore.model_validate(v)) for k, v in data["pending"].items()),
+            emitted=OrderedDict.fromkeys(data["emitted"]),
             early=OrderedDict(data["early"]),
         )
 
@@ -162,12 +167,19 @@ def _call(state: PartitionState, config: RiskConfig, event: AgentEvent, body: To
     decision = state.early.pop(body.call_id, None)
     if decision is not None:
         return _final(config, record, Decision(decision))
+    if not top:
+        state.emitted[body.call_id] = None
+        _bounded(state.emitted, config.capacity)
+        return [Output(topics.RISK_SCORES, event.run_id, record)]
     state.pending[body.call_id] = record
     _bounded(state.pending, config.capacity)
     return []
 
 
 def _decided(state: PartitionState, config: RiskConfig, call_id: str, decision: Decision) -> list[Output]:
+    if call_id in state.emitted:
+        del state.emitted[call_id]
+        return []
     record = state.pending.pop(call_id, None)
     if record is None:
         state.early[call_id] = decision.value
