@@ -55,7 +55,7 @@ def raw_rate(settings: WardenSettings, payloads: list[tuple[bytes, bytes]]) -> f
                          "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
     consumer.subscribe([topic])
     consumer.consume(1, 3.0)  # join the group before the clock starts
-    producer = Producer({**settings.kafka_config(), "enable.idempotence": True, "acks": "all", "linger.ms": 10,
+    producer = Producer({**settings.producer_config(), "enable.idempotence": True, "acks": "all", "linger.ms": 10,
                          "compression.type": "lz4", "queue.buffering.max.messages": 1_000_000})
     got = 0
     started = time.perf_counter()

@@ -30,8 +30,8 @@ from warden.supervise import child_preexec
 log = logging.getLogger("warden.stack")
 
 # Services in start order.
-SERVICES: tuple[str, ...] = ("ledger-sink", "policy-evaluator", "approvals", "cost-aggregator", "anomaly-alerter",
-                             "notifier")
+SERVICES: tuple[str, ...] = ("ledger-sink", "policy-evaluator", "risk-scorer", "approvals", "cost-aggregator",
+                             "anomaly-alerter", "notifier")
 # `warden run` and the compose file know these too; `warden up` starts them only when asked
 # (`warden up --with tool-proxy`): the demo does not use them and they need keys and secrets.
 OPTIONAL_SERVICES: tuple[str, ...] = ("tool-proxy",)

@@ -25,6 +25,7 @@ def test_demo_lands_everything_and_the_ledger_answers_afterwards(tmp_path: Path)
     assert "Read back from ClickHouse" in out
     assert "Dead letters" in out
     assert "unknown schema id 999" in out
+    assert "Risk scores of tool calls" in out and "riskiest run:" in out
     assert "warden query" in out and "ledger verify" in out
     assert (tmp_path / "w" / "demo-events.jsonl").exists()
     counted = subprocess.run([*warden_command(), "query", "-f", "csv",

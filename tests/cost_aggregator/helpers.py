@@ -35,6 +35,6 @@ def totals(rollups: list[CostRollup], window: str = "1m") -> dict[Key, float]:
     return {k: round(v, 6) for k, v in found.items()}
 
 
-def same_totals(got: dict[Key, float], want: dict[Key, float], tolerance_usd: float = 1e-6) -> bool:
+def same_totals(got: dict[Key, float], want: dict[Key, float], tolerance_usd: float = 2e-6) -> bool:
     """Equal keys and dollars up to float summation order (a millionth of a cent is not money)."""
     return got.keys() == want.keys() and all(abs(got[k] - want[k]) < tolerance_usd for k in want)

@@ -22,7 +22,7 @@ def simulated(count: int, prefix: str, seed: int = 3) -> list[AgentEvent]:
 def produce(settings: WardenSettings, events: Iterable[AgentEvent],
             raw: Iterable[tuple[bytes, bytes]] = ()) -> int:
     wire = wire_for(settings)
-    producer = Producer({**settings.kafka_config(), "enable.idempotence": True, "linger.ms": 5})
+    producer = Producer({**settings.producer_config(), "enable.idempotence": True, "linger.ms": 5})
     topic = settings.topic(AGENT_EVENTS)
     n = 0
     for event in events:

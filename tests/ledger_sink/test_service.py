@@ -142,7 +142,7 @@ def test_a_replayed_decision_is_landed_once_whenever_it_comes(topics: WardenSett
 
     decision = next(r for r in every_record() if isinstance(r, PolicyDecision))
     wire = wire_for(topics)
-    producer = Producer(topics.kafka_config())
+    producer = Producer(topics.producer_config())
     sink = LedgerSink(sink_settings(topics, ledger, batch_max_rows=10), ledger).start()
     try:
         for _ in range(3):  # the evaluator re-sends it after each of its own restarts

@@ -42,7 +42,8 @@ class Approvals:
         self.wire = wire_for(settings)
         self.timeout = timedelta(seconds=settings.approval_timeout_s)
         conf = settings.kafka_config()
-        self.producer = Producer({**conf, "enable.idempotence": True, "acks": "all", "linger.ms": 1})
+        self.producer = Producer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
+                                  "linger.ms": 1})
         self.consumer = Consumer({**conf, "group.id": "warden-approvals-follower", "enable.auto.commit": False,
                                   "auto.offset.reset": "earliest"})
         names = {settings.topic(t): t for t in FOLLOWED}

@@ -29,10 +29,12 @@ from warden.sdk import WardenClient
 from warden.stack import Stack
 
 
-def _progress(emitted: int, target: int, landed: int, dead: int, decided: int, elapsed: float) -> Table:
+def _progress(emitted: int, target: int, landed: int, dead: int, decided: int, elapsed: float,
+              scored: int = 0) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_row("[bold]emitted[/]", f"{emitted:,} / {target:,}", "[bold]landed in ClickHouse[/]",
-                 f"{landed:,}", "[bold]policy decisions[/]", f"{decided:,}", "[bold]dead letters[/]", f"{dead:,}",
+                 f"{landed:,}", "[bold]policy decisions[/]", f"{decided:,}", "[bold]risk scores[/]", f"{scored:,}",
+                 "[bold]dead letters[/]", f"{dead:,}",
                  f"{landed / elapsed:,.0f} events/s" if elapsed > 0 else "")
     return grid
 
@@ -86,7 +88,7 @@ def _run(live: WardenSettings, settings: WardenSettings, simulated: list[AgentEv
                 for i, event in enumerate(simulated):
                     client.emit(event)
                     emitted[0] = i + 1
-            raw = Producer(live.kafka_config())
+            raw = Producer(live.producer_config())
             for key, value in bad_records:
                 raw.produce(live.topic(topics.AGENT_EVENTS), value, key=key)
             raw.flush(30)
@@ -96,25 +98,29 @@ def _run(live: WardenSettings, settings: WardenSettings, simulated: list[AgentEv
     started = time.monotonic()
     sender = threading.Thread(target=emit, name="demo-agents", daemon=True)
     sender.start()
-    landed = dead = decided = 0
+    landed = dead = decided = scored = 0
     calls = sum(1 for e in simulated if e.event_type == "tool_call_requested")
     count_sql = (f"SELECT (SELECT count() FROM warden.agent_events WHERE run_id LIKE '{prefix}-%'), "
                  f"(SELECT count() FROM warden.dead_letters WHERE source_key LIKE '{prefix}-bad-%'), "
-                 f"(SELECT count() FROM warden.policy_decisions WHERE run_id LIKE '{prefix}-%')")
+                 f"(SELECT count() FROM warden.policy_decisions WHERE run_id LIKE '{prefix}-%'), "
+                 f"(SELECT uniqExact(event_id) FROM warden.risk_scores WHERE run_id LIKE '{prefix}-%')")
+    scorable = calls + sum(1 for e in simulated if e.event_type == "run_completed")
     with Live(_progress(0, len(simulated), 0, 0, 0, 0), console=console, refresh_per_second=4) as view:
         while time.monotonic() - started < timeout_s:
             if failure:
                 raise WardenError(f"the simulated agents could not emit: {failure[0]}")
             _, rows = access.query(settings, count_sql)
-            landed, dead, decided = int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
-            view.update(_progress(emitted[0], len(simulated), landed, dead, decided, time.monotonic() - started))
-            if landed >= len(simulated) and dead >= bad and decided >= calls:
+            landed, dead, decided, scored = (int(v) for v in rows[0][:4])
+            view.update(_progress(emitted[0], len(simulated), landed, dead, decided, time.monotonic() - started,
+                                  scored))
+            if landed >= len(simulated) and dead >= bad and decided >= calls and scored >= scorable:
                 break
             time.sleep(0.5)
     elapsed = time.monotonic() - started
-    if landed < len(simulated) or dead < bad or decided < calls:
+    if landed < len(simulated) or dead < bad or decided < calls or scored < scorable:
         raise WardenError(f"after {elapsed:.0f} s only {landed:,}/{len(simulated):,} events, {decided:,}/{calls:,} "
-                          f"policy decisions and {dead}/{bad} dead letters landed; see the logs in "
+                          f"policy decisions, {scored:,}/{scorable:,} risk scores and {dead}/{bad} dead letters "
+                          "landed; see the logs in "
                           f"{settings.data_dir / 'logs'}")
     costs = _wait_for_costs(settings, max(30.0, timeout_s - elapsed))
     events_file = settings.data_dir / "demo-events.jsonl"
@@ -156,6 +162,19 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
         f"count() AS calls FROM warden.policy_decisions WHERE {where} GROUP BY decision, policies "
         "ORDER BY calls DESC LIMIT 12"))
     console.print(table(columns, rows, title="Policy decisions (warden.policy_decisions)"))
+    columns, rows = access.query(settings, (
+        "SELECT workflow, count() AS calls, countIf(route_to_human) AS routed_to_human, "
+        "round(100 * routed_to_human / calls, 1) AS routed_pct, "
+        "countIf(reason LIKE '%not routed: policy%') AS top_share_left_to_policy, round(avg(score), 3) AS avg_score, "
+        "round(quantile(0.95)(score), 3) AS p95_score FROM (SELECT * FROM warden.risk_scores "
+        f"WHERE {where} AND subject = 'tool_call' ORDER BY event_id LIMIT 1 BY event_id) "
+        "GROUP BY workflow ORDER BY workflow"))
+    console.print(table(columns, rows, title="Risk scores of tool calls (warden.risk_scores)"))
+    _, rows = access.query(settings, (
+        "SELECT run_id, workflow, score, reason FROM warden.risk_scores "
+        f"WHERE {where} AND subject = 'run' ORDER BY score DESC, run_id LIMIT 1"))
+    for run_id, workflow, score, reason in rows:
+        console.print(f"riskiest run: {run_id} ({workflow}) scored {score:.3f}: {str(reason)[:120]}", highlight=False)
     _, rows = access.query(settings, (
         "SELECT scope, actor, reason FROM warden.control_changes WHERE active AND actor = 'warden:stop-ship' "
         f"AND reason LIKE '%{prefix}%' ORDER BY at"))

@@ -10,6 +10,7 @@ from warden.alerting.config import load_rules
 from warden.anomaly_alerter.settings import AnomalyAlerterSettings
 from warden.cli.output import console, errors, fail
 from warden.core.errors import WardenError
+from warden.core.topics import AGENT_EVENTS, PARTITIONS
 from warden.cost.budgets import DEFAULT_BUDGETS
 from warden.cost.prices import DEFAULT_PRICES
 from warden.policy.bundle import DEFAULT_POLICIES
@@ -21,6 +22,9 @@ def replay(
     events: Path = typer.Argument(..., help="JSON lines of AgentEvent (JSON view), one per line"),
     out: Path = typer.Option(..., "--out", help="Directory for decisions/risk/alerts/costs.jsonl"),
     policies: Path | None = typer.Option(None, "--policies", help="Cedar policy bundle directory"),
+    partitions: int = typer.Option(PARTITIONS[AGENT_EVENTS], "--partitions", min=1,
+                                   help="Partitions of agent.events where the events were recorded (risk state is "
+                                        "per partition)"),
     prices: Path = typer.Option(DEFAULT_PRICES, "--prices", help="Price table (TOML) for unpriced LLM calls"),
     budgets: Path = typer.Option(DEFAULT_BUDGETS, "--budgets", help="Budgets and per-task ceilings (TOML)"),
 ) -> None:
@@ -33,7 +37,7 @@ def replay(
         alerting = AnomalyAlerterSettings()  # the same thresholds, re-notify and lateness as the live alerter
         rules = load_rules(alerting.alert_rules_path, alerting.alert_renotify_minutes * 60)
         result = run_replay(events, out, policies or DEFAULT_POLICIES, prices, budgets, rules,
-                            alerting.alert_lateness_ms)
+                            alerting.alert_lateness_ms, partitions=partitions)
     except WardenError as exc:
         fail(str(exc), 2)
     for bad in result.bad:

@@ -61,6 +61,12 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
         run_service(PolicyEvaluatorSettings(), stop)
 
+    def risk_scorer(stop: threading.Event) -> None:
+        from warden.risk_scorer.service import run_service
+        from warden.risk_scorer.settings import load_settings
+
+        run_service(load_settings(), stop)
+
     def approvals(stop: threading.Event) -> None:
         from warden.approvals.service import run_service
         from warden.approvals.settings import ApprovalsSettings
@@ -91,9 +97,9 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
         run_service(NotifierSettings(), stop)
 
-    return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "approvals": approvals,
-            "cost-aggregator": cost_aggregator, "tool-proxy": tool_proxy, "anomaly-alerter": anomaly_alerter,
-            "notifier": notifier}
+    return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "risk-scorer": risk_scorer,
+            "approvals": approvals, "cost-aggregator": cost_aggregator, "tool-proxy": tool_proxy,
+            "anomaly-alerter": anomaly_alerter, "notifier": notifier}
 
 
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES + OPTIONAL_SERVICES)}")) -> None:

@@ -98,5 +98,16 @@ class WardenSettings(BaseSettings):
             )
         return conf
 
+    def producer_config(self) -> dict[str, str | int | float | bool]:
+        """``kafka_config`` plus the partitioner every Warden producer must share.
+
+        Processors keep state per partition and replay recomputes partitions from keys
+        (warden.core.partitioning), so a producer with another partitioner would split a run's
+        records from its decisions.
+        """
+        from warden.core.partitioning import PARTITIONER
+
+        return {**self.kafka_config(), "partitioner": PARTITIONER}
+
     def topic(self, base: str) -> str:
         return f"{self.topic_prefix}{base}"

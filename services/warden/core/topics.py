@@ -45,6 +45,9 @@ TOPICS: tuple[TopicSpec, ...] = (
 )
 
 
+PARTITIONS: dict[str, int] = {spec.name: spec.partitions for spec in TOPICS}
+
+
 def topic_name(base: str, prefix: str = "") -> str:
     """Tests and side-by-side deployments namespace every topic with a prefix."""
     return f"{prefix}{base}"

@@ -64,7 +64,8 @@ class CostAggregator:
         self.events_topic = settings.topic(topics.AGENT_EVENTS)
         self.rollups_topic = settings.topic(topics.COST_ROLLUPS)
         conf = settings.kafka_config()
-        self.producer = Producer({**conf, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
+        self.producer = Producer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
+                                  "linger.ms": 5})
         self._failed: list[str] = []
         self.events = Consumer({
             **conf, "group.id": settings.group_id, "enable.auto.commit": False,

@@ -100,7 +100,8 @@ class LedgerSink:
             "heartbeat.interval.ms": max(500, self.settings.group_session_timeout_ms // 5),
             "max.poll.interval.ms": 300_000,
         })
-        self._producer = Producer({**conf, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
+        self._producer = Producer({**self.settings.producer_config(), "enable.idempotence": True, "acks": "all",
+                                   "linger.ms": 5})
         self._consumer.subscribe(list(self._base), on_assign=self._on_assign, on_revoke=self._on_revoke)
         return self
 

@@ -26,7 +26,7 @@ def publish(settings: WardenSettings, kind: ControlKind, scope: str, active: boo
     """Set or clear one switch; the record is the audit trail (the ledger lands it too)."""
     control = validate(Control, {"kind": kind, "scope": scope, "active": active, "actor": actor,
                                  "reason": reason, "at": datetime.now(UTC)})
-    producer = Producer({**settings.kafka_config(), "enable.idempotence": True, "acks": "all"})
+    producer = Producer({**settings.producer_config(), "enable.idempotence": True, "acks": "all"})
     producer.produce(settings.topic(topics.CONTROL), wire_for(settings).encode(control), key=control.key.encode())
     if producer.flush(15):
         raise BrokerUnavailableError(f"could not publish {control.key} to Kafka at {settings.bootstrap_servers}")

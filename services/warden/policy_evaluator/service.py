@@ -48,7 +48,8 @@ class PolicyEvaluator:
         })
         self.control = Consumer({**conf, "group.id": f"{settings.group_id}-control-reader",
                                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-        self.producer = Producer({**conf, "enable.idempotence": True, "acks": "all", "linger.ms": 2})
+        self.producer = Producer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
+                                  "linger.ms": 2})
 
     def start(self) -> PolicyEvaluator:
         control_topic = self.settings.topic(topics.CONTROL)

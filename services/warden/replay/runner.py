@@ -1,13 +1,14 @@
 """Offline replay (DESIGN.md): same processor code as the live services, in file order.
 
 Processors that exist today: contract validation, the ledger's redaction, the policy
-evaluator (decisions.jsonl, with the same bundle hash, ids and reasons as live) and the
-anomaly-alerter (alerts.jsonl: every record the live alerter emits, from its event-time
-lanes) and the cost-aggregator (costs.jsonl: rollup deltas whose sums per window and key equal
-live's, though live splits them differently by partition and idle flushes; its budget alerts
-and per-task ceiling flags go to alerts.jsonl too, and a hard budget's kill switch reaches the
-evaluator as live). Files of processors not yet built are written empty so scripts can rely
-on all four.
+evaluator (decisions.jsonl, with the same bundle hash, ids and reasons as live), the risk
+scorer (risk.jsonl: each event goes to the partition the producers' partitioner gives its
+run_id, where the same per-partition step as the live service scores it), the anomaly-alerter
+(alerts.jsonl: every record the live alerter emits, from its event-time lanes) and the
+cost-aggregator (costs.jsonl: rollup deltas whose sums per window and key equal live's, though
+live splits them differently by partition and idle flushes; its budget alerts and per-task
+ceiling flags go to alerts.jsonl too, and a hard budget's kill switch reaches the evaluator as
+live).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from warden.core import topics
 from warden.core.errors import ValidationError
 from warden.core.events import AgentEvent, iso_millis
 from warden.core.output import Output
-from warden.core.records import Alert, Control, CostRollup
+from warden.core.records import Alert, Control, CostRollup, PolicyDecision
 from warden.core.wire import validate
 from warden.cost.budgets import DEFAULT_BUDGETS, BudgetConfig
 from warden.cost.prices import DEFAULT_PRICES, PriceTable
@@ -37,6 +38,7 @@ from warden.ledger.tables import event_row
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
 from warden.replay.alerts import AlertReplay
+from warden.risk_scorer.processor import KeyedRisk, RiskConfig
 
 OUTPUT_FILES = ("decisions.jsonl", "risk.jsonl", "alerts.jsonl", "costs.jsonl")
 
@@ -93,9 +95,19 @@ def record_view(record: BaseModel) -> dict[str, Any]:
     return view
 
 
+def default_risk_config() -> RiskConfig:
+    """The live risk-scorer's configuration (weights file, review share) from the same settings."""
+    from warden.risk_scorer.settings import load_settings
+
+    return load_settings().risk_config()
+
+
 def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, prices: Path = DEFAULT_PRICES,
            budgets: Path = DEFAULT_BUDGETS, alert_rules: AlertRules | None = None,
-           alert_lateness_ms: int = 100) -> ReplayResult:
+           alert_lateness_ms: int = 100, risk: RiskConfig | None = None,
+           partitions: int = topics.PARTITIONS[topics.AGENT_EVENTS]) -> ReplayResult:
+    """``risk`` defaults to the risk-scorer's settings (weights file, review share); ``partitions`` is the
+    partition count of agent.events in the deployment the events came from (risk state is per partition)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReplayResult()
     bundle = load_bundle(policies)
@@ -103,6 +115,7 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
     state = EvaluatorState()
     spend = cost.SpendState(SpendWindows("replay"))
     tracker = TrackerState()
+    scorer = KeyedRisk(risk or default_risk_config(), partitions)
     handles = {name: open(out_dir / name, "w") for name in (*OUTPUT_FILES, "events.jsonl")}  # noqa: SIM115
 
     def write(name: str, record: BaseModel) -> None:
@@ -139,6 +152,13 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
                 state, outputs = step(state, bundle, item)
                 alerter.feed(item)
                 route(outputs)
+                risk_inputs: list[AgentEvent | PolicyDecision] = [item]
+                risk_inputs += [o.record for o in outputs
+                                if o.topic == topics.POLICY_DECISIONS and isinstance(o.record, PolicyDecision)]
+                for message in risk_inputs:
+                    for out in scorer.feed(message):
+                        if out.topic == topics.RISK_SCORES:
+                            write("risk.jsonl", out.record)
                 spend, outputs = cost.step(spend, price_table, budget_config, item, number)
                 route(outputs)
         spend, outputs = cost.flush(spend)

@@ -115,13 +115,15 @@ class AsyncRun:
 
     async def authorize(self, tool: str, action: str, params: dict[str, Any] | str, *,
                         resource: str | None = None, timeout_s: float = 10.0,
-                        approval_timeout_s: float = 900.0) -> tuple[str, GateVerdict]:
+                        approval_timeout_s: float = 900.0, risk_timeout_s: float = 2.0,
+                        risk_required: bool = False) -> tuple[str, GateVerdict]:
         """Request a tool call and await Warden's verdict without blocking the loop (fails closed)."""
         sync = self.client.sync
         await asyncio.to_thread(sync.gate)
         call_id = await self.tool_call_requested(tool, action, params, resource=resource)
         await self.client.flush()
-        return call_id, await asyncio.to_thread(sync.authorize, call_id, timeout_s, approval_timeout_s)
+        return call_id, await asyncio.to_thread(sync.authorize, call_id, timeout_s, approval_timeout_s,
+                                                risk_timeout_s, risk_required)
 
     async def tool_call_completed(self, call_id: str, tool: str, status: str, latency_ms: float, *,
                                   output: dict[str, Any] | list[Any] | str | None = None,

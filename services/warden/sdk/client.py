@@ -75,7 +75,7 @@ class WardenClient:
         if self._register_at_init:
             self._register_schema()  # once, up front: never on the agent's first emit
         self._producer = _new_producer({
-            **self.settings.kafka_config(),
+            **self.settings.producer_config(),
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 10,
@@ -133,14 +133,18 @@ class WardenClient:
             self._gate = DecisionWatcher(self.settings)
         return self._gate
 
-    def authorize(self, call_id: str, timeout_s: float = 10.0, approval_timeout_s: float = 900.0) -> GateVerdict:
+    def authorize(self, call_id: str, timeout_s: float = 10.0, approval_timeout_s: float = 900.0,
+                  risk_timeout_s: float = 2.0, risk_required: bool = False) -> GateVerdict:
         """The final verdict on a call emitted after ``gate()``: allow, deny, approved, rejected or expired.
 
         Waits up to ``timeout_s`` for the policy decision and, when it requires approval, up to
         ``approval_timeout_s`` more for the human's answer (match the approvals service's timeout);
-        no verdict in time is a deny (fail closed).
+        no verdict in time is a deny (fail closed). A call policy allows waits up to
+        ``risk_timeout_s`` for its risk score; a call the risk-scorer routes to a human waits for
+        the human like a policy approval. No score in time allows the call (risk routing fails
+        open) unless ``risk_required``.
         """
-        return self.gate().verdict(call_id, timeout_s, approval_timeout_s)
+        return self.gate().verdict(call_id, timeout_s, approval_timeout_s, risk_timeout_s, risk_required)
 
     # -- runs -------------------------------------------------------------------------------------
 

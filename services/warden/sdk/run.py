@@ -147,15 +147,17 @@ class Run:
         return event.body.call_id  # type: ignore[union-attr]
 
     def authorize(self, tool: str, action: str, params: dict[str, Any] | str, *, resource: str | None = None,
-                  timeout_s: float = 10.0, approval_timeout_s: float = 900.0) -> tuple[str, GateVerdict]:
+                  timeout_s: float = 10.0, approval_timeout_s: float = 900.0, risk_timeout_s: float = 2.0,
+                  risk_required: bool = False) -> tuple[str, GateVerdict]:
         """Request a tool call and wait for Warden's verdict (fails closed on timeout).
 
-        Returns (call_id, verdict); call the tool only if ``verdict.allowed``.
+        Returns (call_id, verdict); call the tool only if ``verdict.allowed``. An allowed call in
+        its workflow's riskiest share waits for a human too (see ``WardenClient.authorize``).
         """
         self.client.gate()  # follow decisions before the request exists, so none is missed
         call_id = self.tool_call_requested(tool, action, params, resource=resource)
         self.client.flush()
-        return call_id, self.client.authorize(call_id, timeout_s, approval_timeout_s)
+        return call_id, self.client.authorize(call_id, timeout_s, approval_timeout_s, risk_timeout_s, risk_required)
 
     def tool_call_completed(self, call_id: str, tool: str, status: str, latency_ms: float, *,
                             output: dict[str, Any] | list[Any] | str | None = None, error_code: str | None = None,

@@ -94,7 +94,7 @@ class ToolProxy:
         self._control = ControlView(settings) if switches is None else None
         self.state.evaluator.switches = self._control.switches if self._control else (switches or Switches())
         self.approvals = ApprovalFollower(settings)
-        self.producer = Producer({**settings.kafka_config(), "enable.idempotence": True, "acks": "all",
+        self.producer = Producer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 5, "queue.buffering.max.messages": 200_000})
         self.undelivered = 0
         self._tokens: OrderedDict[str, TokenClaims] = OrderedDict()

@@ -1,0 +1,1 @@
+"""Risk scoring: explainable factors, configured weights, per-workflow routing thresholds (pure)."""
