@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from warden.cli import approvals, control, demo, ledger, policy, replay, stack
+from warden.cli import approvals, control, dashboards, demo, ledger, policy, replay, report, stack
 
 app = typer.Typer(help="Warden: the production control plane for LLM agent workflows.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -19,6 +19,8 @@ app.add_typer(policy.policy_app, name="policy")
 app.add_typer(approvals.approvals_app, name="approvals")
 app.command("kill")(control.kill)
 app.command("revive")(control.revive)
+app.command("report")(report.report)
+app.add_typer(dashboards.dashboards_app, name="dashboards")
 
 if __name__ == "__main__":
     app()
