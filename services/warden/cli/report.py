@@ -9,22 +9,8 @@ import typer
 from warden.cli.output import console, fail
 from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
-from warden.dashboards.macros import TimeRange, utc
-from warden.dashboards.model import DASHBOARDS_DIR, load_all
-from warden.report.data import collect, data_range
-from warden.report.page import render_page, write
-
-
-def build_report(settings: WardenSettings, out: Path, start: str | None = None, end: str | None = None,
-                 dashboards_dir: Path = DASHBOARDS_DIR) -> tuple[Path, int, int]:
-    """Write the report; returns (path, panels with data, panels)."""
-    when = data_range(settings)
-    if start or end:
-        when = TimeRange(utc(start) if start else when.start, utc(end) if end else when.end)
-    results = collect(settings, load_all(dashboards_dir), when)
-    path = write(out, render_page(results, when, settings.ledger_url))
-    drawn = sum(p.has_data for r in results for p in r.panels)
-    return path, drawn, sum(len(r.panels) for r in results)
+from warden.dashboards.model import DASHBOARDS_DIR
+from warden.report.build import build_report
 
 
 def report(

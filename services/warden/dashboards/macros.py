@@ -116,7 +116,8 @@ def render(sql: str, when: TimeRange, selection: Selection | None = None,
             return f"{column} >= toDateTime({when.from_s}) AND {column} <= toDateTime({when.to_s})"
         if name == "timeFilter_ms":
             start_ms, end_ms = int(when.start.timestamp() * 1000), int(when.end.timestamp() * 1000)
-            return f"{column} >= fromUnixTimestamp64Milli({start_ms}) AND {column} <= fromUnixTimestamp64Milli({end_ms})"
+            return (f"{column} >= fromUnixTimestamp64Milli({start_ms}) "
+                    f"AND {column} <= fromUnixTimestamp64Milli({end_ms})")
         if name == "dateFilter":
             return f"{column} >= toDate('{when.start:%Y-%m-%d}') AND {column} <= toDate('{when.end:%Y-%m-%d}')"
         if name == "timeInterval":

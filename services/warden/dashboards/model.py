@@ -89,7 +89,8 @@ def load(path: Path) -> Dashboard:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read dashboard {path}: {exc}") from exc
     variables = tuple(
-        Variable(v["name"], v.get("label", v["name"]), v["query"] if isinstance(v["query"], str) else v["query"]["rawSql"],
+        Variable(v["name"], v.get("label", v["name"]),
+                 v["query"] if isinstance(v["query"], str) else v["query"]["rawSql"],
                  bool(v.get("includeAll")), bool(v.get("multi")))
         for v in raw.get("templating", {}).get("list", []) if v.get("type") == "query"
     )

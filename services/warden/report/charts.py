@@ -26,7 +26,7 @@ def is_number(value: Any) -> bool:
 
 def fmt(value: Any, unit: str = "") -> str:
     if value is None:
-        return "–"
+        return "-"
     if not is_number(value):
         return str(value)
     if unit == "percentunit":
@@ -114,10 +114,10 @@ def timeseries(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any
         points.sort()
         path = " ".join(f"{'M' if j == 0 else 'L'}{x(t):.1f},{y(v):.1f}" for j, (t, v) in enumerate(points))
         parts.append(f'<path class="line" d="{path}" stroke="{color}"/>')
-        for t, v in points:
-            parts.append(f'<circle class="mark" cx="{x(t):.1f}" cy="{y(v):.1f}" r="2" fill="{color}">'
+        for t, value in points:
+            parts.append(f'<circle class="mark" cx="{x(t):.1f}" cy="{y(value):.1f}" r="2" fill="{color}">'
                          f"<title>{escape(name)} {datetime.fromtimestamp(t, UTC):%Y-%m-%d %H:%M} UTC: "
-                         f"{escape(fmt(v, panel.unit))}</title></circle>")
+                         f"{escape(fmt(value, panel.unit))}</title></circle>")
     return _svg(parts) + _legend(sorted(series))
 
 
@@ -131,7 +131,7 @@ def barchart(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     if not rows:
         return ""
     top = _nice_top(max(float(r[v]) for r in rows for v in values if is_number(r[v])))
-    label_w = 150
+    label_w = 150.0
     band = 22 * len(values) + 8
     height = PAD_T + band * len(rows) + 8
     scale = (W - label_w - 70) / top
@@ -147,8 +147,8 @@ def barchart(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]
             parts.append(f'<rect class="mark" x="{label_w}" y="{yb}" width="{width:.1f}" height="18" '
                          f'fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(str(row[label]))} {escape(columns[v])}: '
                          f"{escape(fmt(row[v], panel.unit))}</title></rect>"
-                         f'<text class="val" x="{label_w + width + 4:.1f}" y="{yb + 13}">{escape(fmt(row[v], panel.unit))}'
-                         "</text>")
+                         f'<text class="val" x="{label_w + width + 4:.1f}" y="{yb + 13}">'
+                         f"{escape(fmt(row[v], panel.unit))}</text>")
     legend = _legend([columns[v] for v in values]) if len(values) > 1 else ""
     return _svg(parts, height) + legend
 
@@ -185,7 +185,8 @@ def stat(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
     value = next((v for row in rows for v in row if v is not None), None)
     if value is None:
         return ""
-    return f'<div class="stat mark">{escape(fmt(value, panel.unit))}</div><div class="stat-name">{escape(columns[0])}</div>'
+    return (f'<div class="stat mark">{escape(fmt(value, panel.unit))}</div>'
+            f'<div class="stat-name">{escape(columns[0])}</div>')
 
 
 def table(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
