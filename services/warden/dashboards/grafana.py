@@ -6,6 +6,7 @@ Grafana set up either way serves the same dashboards against the same data sourc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,10 @@ def _explain(exc: Exception, url: str, doing: str) -> GrafanaError:
                             "account needs the Admin role to create data sources (Editor for dashboards)")
     if isinstance(exc, GrafanaException) and exc.status_code:
         return GrafanaError(f"Grafana at {url} failed {doing}: HTTP {exc.status_code}: {exc.message}")
-    return GrafanaError(f"Grafana at {url} is unreachable ({doing}): {exc}; check --grafana-url and that "
-                        "Grafana is running")
+    text = str(exc)
+    reason = re.search(r"\[Errno -?\d+\] [^'\")]+|timed out|Name or service not known", text)
+    return GrafanaError(f"Grafana at {url} is unreachable ({doing}): {reason.group(0) if reason else text[:300]}; "
+                        "check --grafana-url and that Grafana is running")
 
 
 def push(url: str, token: str, dashboards: list[Dashboard], datasource: dict[str, Any],
@@ -80,7 +83,7 @@ def push(url: str, token: str, dashboards: list[Dashboard], datasource: dict[str
     if not token:
         raise ConfigError("a Grafana token is required (--token or WARDEN_GRAFANA_TOKEN)")
     api = GrafanaApi.from_url(url.rstrip("/"), credential=token, timeout=timeout_s)
-    step = "checking its health"
+    step = "reading its version"
     try:
         health = api.health.check()
         step = "reading the data source"
