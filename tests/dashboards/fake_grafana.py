@@ -1,6 +1,7 @@
 """A local HTTP server that answers like Grafana's HTTP API for what `warden dashboards push` uses:
 /api/health without auth, everything else (frontend settings with the build info, data sources by
-uid, folders, dashboards/db) behind one bearer token, 401 otherwise. It keeps what was pushed so tests can read it back."""
+uid, folders, dashboards/db) behind one bearer token, 401 otherwise. It keeps what was pushed so
+tests can read it back."""
 
 from __future__ import annotations
 

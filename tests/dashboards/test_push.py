@@ -13,7 +13,7 @@ from warden.stack import warden_command
 
 
 def push(url: str, token: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = clean_env(WARDEN_CLICKHOUSE_PASSWORD="s3cret", WARDEN_CLICKHOUSE_USER="grafana_ro", COLUMNS="200")
+    env = clean_env(GRAFANA_CLICKHOUSE_PASSWORD="s3cret", COLUMNS="200")
     return subprocess.run([*warden_command(), "dashboards", "push", "--grafana-url", url, "--token", token, *extra],
                           env=env, capture_output=True, text=True, timeout=120)
 
@@ -47,8 +47,8 @@ def test_push_provisions_the_data_source_and_every_dashboard_and_is_repeatable()
     source = grafana.datasources[DATASOURCE_UID]
     provisioned = provisioned_datasource()
     assert source["type"] == provisioned["type"] == "grafana-clickhouse-datasource"
-    assert source["jsonData"] == {**provisioned["jsonData"], "host": "ch.internal", "username": "grafana_ro",
-                                  "defaultDatabase": "warden"}
+    assert source["jsonData"] == {**provisioned["jsonData"], "host": "ch.internal"}
+    assert source["jsonData"]["username"] == "grafana"  # the read-only user, never the services' writer
     assert source["secureJsonData"] == {"password": "s3cret"}
     assert set(grafana.dashboards) == {b.uid for b in load_all()}
     for board in load_all():

@@ -25,13 +25,17 @@ def push_dashboards(
                                                           "(default: as provisioned for compose, 'clickhouse')."),
     clickhouse_port: int | None = typer.Option(None, help="ClickHouse HTTP port (default 8123)."),
     clickhouse_protocol: str | None = typer.Option(None, help="http or native (default http)."),
+    clickhouse_user: str | None = typer.Option(None, help="Grafana's read-only ClickHouse user (default: grafana, "
+                                                          "created by infra/clickhouse/initdb)."),
+    clickhouse_password: str = typer.Option("", envvar="GRAFANA_CLICKHOUSE_PASSWORD",
+                                            help="That user's password (or GRAFANA_CLICKHOUSE_PASSWORD)."),
     dashboards_dir: Path = typer.Option(DASHBOARDS_DIR, "--dashboards", help="Folder of dashboard JSON files."),
 ) -> None:
     """Create or update the ClickHouse data source and every dashboard (folder "Warden")."""
     settings = WardenSettings()
     try:
-        source = datasource_body(clickhouse_host, clickhouse_port, clickhouse_protocol, settings.clickhouse_user,
-                                 settings.clickhouse_password.get_secret_value(), settings.clickhouse_database)
+        source = datasource_body(clickhouse_host, clickhouse_port, clickhouse_protocol, clickhouse_user,
+                                 clickhouse_password, settings.clickhouse_database)
         result = push(grafana_url, token, load_all(dashboards_dir), source)
     except WardenError as exc:
         fail(str(exc))
