@@ -190,8 +190,9 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
     columns, rows = access.query(settings, (
         "SELECT approver, toString(decision) AS decision, count() AS calls FROM warden.approvals "
         f"WHERE {where} GROUP BY approver, decision ORDER BY approver, decision"))
-    console.print(table(columns, rows, title=f"Approvals (warden.approvals): {tally.approved} approved and "
-                                             f"{tally.rejected} rejected by {APPROVER}, older requests expired"))
+    console.print(table(columns, rows, title="Approvals (warden.approvals)"))
+    console.print(f"  {APPROVER} approved {tally.approved} and rejected {tally.rejected} recent requests; "
+                  "older ones expired (nobody decided within the approval timeout)", highlight=False)
     seen = simulator.seen
     console.print(
         f"In these runs for the later processors to catch: {seen.refunds_over_100} refunds over $100, "

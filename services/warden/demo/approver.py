@@ -29,7 +29,7 @@ class ApproverTally:
 
 
 def work_queue(url: str, token: str, rng: random.Random, tally: ApproverTally, timeout_s: float = 15.0) -> int:
-    """Decide every request pending now (every third one rejected); returns how many were decided."""
+    """Decide every request pending now (one in three rejected, the first included); returns how many were decided."""
     headers = {"Authorization": f"Bearer {token}"}
     try:
         response = httpx.get(f"{url}/v1/approvals", headers=headers, timeout=timeout_s)
@@ -38,7 +38,7 @@ def work_queue(url: str, token: str, rng: random.Random, tally: ApproverTally, t
         response.raise_for_status()
         decided = 0
         for item in response.json():
-            verb = "reject" if (tally.approved + tally.rejected) % 3 == 2 else "approve"
+            verb = "reject" if (tally.approved + tally.rejected) % 3 == 0 else "approve"
             answer = httpx.post(f"{url}/v1/approvals/{item['call_id']}/{verb}", headers=headers, timeout=timeout_s,
                                 json={"rationale": rng.choice(RATIONALES[verb])})
             if answer.status_code in (404, 409):
