@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,8 +29,8 @@ from warden.supervise import child_preexec
 
 log = logging.getLogger("warden.stack")
 
-# Services in start order. Later issues add risk-scorer, cost-aggregator, anomaly-alerter.
-SERVICES: tuple[str, ...] = ("ledger-sink", "policy-evaluator", "approvals")
+# Services in start order.
+SERVICES: tuple[str, ...] = ("ledger-sink", "policy-evaluator", "approvals", "cost-aggregator")
 HEALTHY_AFTER_S = 120.0
 
 
@@ -76,6 +77,9 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             if self.settings.embedded:
+                # The embedded broker keeps topics in memory: a new one has none of the records
+                # that processor snapshots point into, so their offsets would skip the new input.
+                shutil.rmtree(self.settings.state_dir, ignore_errors=True)
                 self.broker = TansuBroker(self.settings.embedded_broker_port, self.settings.tansu_bin,
                                           self.log_dir / "tansu.log").start()
                 self.bootstrap = self.broker.bootstrap

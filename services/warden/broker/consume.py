@@ -17,3 +17,11 @@ def drain(consumer: Consumer, max_messages: int, timeout_s: float) -> list[Messa
     if max_messages <= 1:
         return [first]
     return [first, *consumer.consume(max_messages - 1, 0)]
+
+
+def position(msg: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a consumed record; only error events lack them."""
+    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError(f"message without a position (an error event?): {msg.error()}")
+    return topic, partition, offset

@@ -63,7 +63,14 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
         run_service(ApprovalsSettings(), stop)
 
-    return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "approvals": approvals}
+    def cost_aggregator(stop: threading.Event) -> None:
+        from warden.cost_aggregator.service import run_service
+        from warden.cost_aggregator.settings import CostAggregatorSettings
+
+        run_service(CostAggregatorSettings(), stop)
+
+    return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "approvals": approvals,
+            "cost-aggregator": cost_aggregator}
 
 
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:

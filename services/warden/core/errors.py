@@ -36,6 +36,10 @@ class BrokerUnavailableError(BrokerError):
     """No broker answered within the bounded wait."""
 
 
+class StateError(WardenError):
+    """A processor's durable state (a snapshot) cannot be written or read back."""
+
+
 class LedgerError(WardenError):
     """ClickHouse refused or failed a ledger operation."""
 

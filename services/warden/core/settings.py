@@ -75,6 +75,11 @@ class WardenSettings(BaseSettings):
         return f"chdb://{(self.data_dir / 'ledger').resolve()}"
 
     @property
+    def state_dir(self) -> Path:
+        """Processor snapshots (warden.state); replicas of a service share it."""
+        return self.data_dir / "state"
+
+    @property
     def registry_path(self) -> Path:
         return self.data_dir / "schema-registry.json"
 

@@ -28,6 +28,8 @@ WORKFLOWS: dict[str, tuple[str, ...]] = {
 }
 MODELS = (("gpt-4o-mini", "openai"), ("claude-3-5-haiku", "anthropic"), ("gpt-4o", "openai"))
 SPIKE_MODEL = ("claude-3-opus", "anthropic")
+UNPRICED_MODEL = ("mistral-large-2411", "mistral")  # missing from the price table on purpose
+ROUTES = {"gpt-4o-mini": "cheap", "claude-3-5-haiku": "cheap", "gpt-4o": "default", "claude-3-opus": "escalated"}
 NAMES = ("ana", "bo", "chen", "dara", "eli", "fay", "gus", "hana")
 
 
@@ -44,6 +46,7 @@ class Behaviour:
     tool_failures: int = 0
     cost_spike_calls: int = 0
     pii_values: int = 0
+    unpriced_runs: int = 0
 
 
 class Simulator:
@@ -98,6 +101,9 @@ class Simulator:
                 "occurred_at": self._tick(0.01, gap), "body": body})
 
         model, provider = SPIKE_MODEL if special == "spike" else rng.choice(MODELS)
+        if index % 97 == 50:
+            model, provider = UNPRICED_MODEL
+            self.seen.unpriced_runs += 1
         yield event("run_started", {"workflow_version": "v3", "prompt_version": f"p{rng.randint(1, 4)}",
                                     "model": model})
         tools = list(WORKFLOWS[workflow])
@@ -152,12 +158,12 @@ class Simulator:
             self.seen.cost_spike_calls += 1
         input_tokens = rng.randint(300, 3000) * scale
         output_tokens = rng.randint(50, 600) * scale
-        priced = rng.random() < 0.5
+        priced = rng.random() < 0.5 and model != UNPRICED_MODEL[0]
         cost = round((input_tokens * 2.5 + output_tokens * 10) / 1e6 * (6 if spike else 1), 6) if priced else None
         result: AgentEvent = event("llm_call", {
             "model": model, "provider": provider, "input_tokens": input_tokens, "output_tokens": output_tokens,
             "cached_tokens": rng.choice([0, 0, 128, 512]), "latency_ms": round(rng.uniform(300, 4000), 1),
-            "cost_usd": cost})
+            "cost_usd": cost, "route": ROUTES.get(model)})
         return result
 
     def _params(self, tool_action: str) -> dict[str, Any]:

@@ -7,7 +7,9 @@ from datetime import datetime
 
 from warden.core.records import Control, ControlKind
 
+AUTOMATIC_ACTOR_PREFIX = "warden:"  # switches Warden sets itself from events (stop-ship, budgets)
 STOP_SHIP_ACTOR = "warden:stop-ship"
+BUDGET_ACTOR = "warden:budget"
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,8 @@ class Switches:
 
         An operator's switch refuses every call from the moment it is read, whatever the call's
         event time (a slow clock or a backdated event must not slip past it). A switch Warden set
-        itself for a stop-ship condition only refuses calls at or after its event time ``at``, so
-        the live evaluator and `warden replay` agree on recorded events.
+        itself from events (a stop-ship condition, a hard budget) only refuses calls at or after its
+        event time ``at``, so the live evaluator and `warden replay` agree on recorded events.
         """
         if not self.active:
             return None
@@ -55,7 +57,7 @@ class Switches:
         def applies(control: Control | None) -> bool:
             if control is None:
                 return False
-            return at is None or control.actor != STOP_SHIP_ACTOR or at >= control.at
+            return at is None or not control.actor.startswith(AUTOMATIC_ACTOR_PREFIX) or at >= control.at
 
         scopes = self.scopes(tenant_id, workflow, tool, action)
         for scope in scopes:

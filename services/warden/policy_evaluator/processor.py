@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from warden.core import topics
 from warden.core.events import AgentEvent, EventType, LlmCall, ToolCallRequested
+from warden.core.output import Output
 from warden.core.records import Control, ControlKind, Decision, PolicyDecision
 from warden.policy.bundle import Bundle
 from warden.policy.engine import PolicyRequest, evaluate
@@ -44,13 +45,6 @@ class EvaluatorState:
         else:
             self.runs.move_to_end(run_id)
         return facts
-
-
-@dataclass(frozen=True)
-class Output:
-    topic: str  # base topic name
-    key: str
-    record: BaseModel
 
 
 def decision_id(event_id: str) -> str:

@@ -1,0 +1,1 @@
+"""Cost: the price table, event-time spend windows, budgets and cost regression (pure code)."""

@@ -1,0 +1,1 @@
+"""cost-aggregator: priced spend windows, per-task ceilings, budgets and cost regression."""

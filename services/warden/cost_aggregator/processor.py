@@ -1,0 +1,114 @@
+"""The aggregator's pure steps.
+
+Stage one, per input partition: price each llm_call, add it to its 1-minute and 1-hour
+windows, count run outcomes, and flag a completed run whose cost passed its workflow's
+per-task ceiling. Stage two (warden.cost.tracker) reads the 1-minute rollups of every
+partition for budgets and regression, since a tenant's or a workflow's spend spans partitions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from warden.core import topics
+from warden.core.events import AgentEvent, EventType, LlmCall, RunCompleted, RunStatus
+from warden.core.output import Output
+from warden.core.records import Alert, AlertKind, Severity
+from warden.cost.budgets import BudgetConfig
+from warden.cost.prices import PriceTable
+from warden.cost.windows import RUNS, SpendWindows
+
+_FLAGS = uuid.UUID("9a4c7e21-5f3b-4d08-b6e2-1e8f0c3a7d95")
+
+
+@dataclass
+class RunSpend:
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0
+
+    def to_json(self) -> list[Any]:
+        return [self.cost_usd, self.unpriced_calls]
+
+
+@dataclass
+class SpendState:
+    windows: SpendWindows
+    capacity: int = 100_000
+    runs: OrderedDict[str, RunSpend] = field(default_factory=OrderedDict)
+
+    def run(self, run_id: str) -> RunSpend:
+        spend = self.runs.get(run_id)
+        if spend is None:
+            spend = self.runs[run_id] = RunSpend()
+            while len(self.runs) > self.capacity:
+                self.runs.popitem(last=False)
+        return spend
+
+    def to_json(self) -> dict[str, Any]:
+        return {"windows": self.windows.to_json(), "capacity": self.capacity,
+                "runs": [[run_id, spend.to_json()] for run_id, spend in self.runs.items()]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SpendState:
+        state = cls(SpendWindows.from_json(data["windows"]), data["capacity"])
+        state.runs.update((run_id, RunSpend(*spend)) for run_id, spend in data["runs"])
+        return state
+
+
+def route_of(call: LlmCall) -> str:
+    return call.route or call.provider
+
+
+def step(state: SpendState, prices: PriceTable, budgets: BudgetConfig, event: AgentEvent,
+         position: int) -> tuple[SpendState, list[Output]]:
+    """`position` is the event's place in its source (offset, or line number in replay)."""
+    outputs: list[Output] = []
+    body = event.body
+    if isinstance(body, LlmCall):
+        priced = prices.price(body, event.occurred_at)
+        for delta in state.windows.delta(event.occurred_at, position, event.tenant_id, event.workflow,
+                                         body.model, route_of(body)):
+            delta.calls += 1
+            delta.input_tokens += body.input_tokens
+            delta.output_tokens += body.output_tokens
+            delta.cached_tokens += body.cached_tokens
+            delta.cost_usd += priced.cost_usd
+            delta.unpriced_calls += not priced.known
+            delta.versions.add(priced.version)
+        run = state.run(event.run_id)
+        run.cost_usd += priced.cost_usd
+        run.unpriced_calls += not priced.known
+    elif isinstance(body, RunCompleted) and event.event_type == EventType.RUN_COMPLETED:
+        run = state.runs.pop(event.run_id) if event.run_id in state.runs else RunSpend()
+        ceiling = budgets.task_ceilings.get(event.workflow)
+        over = ceiling is not None and run.cost_usd > ceiling
+        for delta in state.windows.delta(event.occurred_at, position, event.tenant_id, event.workflow, RUNS, RUNS):
+            delta.runs_completed += 1
+            delta.runs_succeeded += body.status == RunStatus.SUCCEEDED
+            delta.runs_over_ceiling += over
+        if over:
+            assert ceiling is not None
+            outputs.append(Output(topics.ALERTS, event.tenant_id, ceiling_flag(event, run, ceiling)))
+    outputs.extend(Output(topics.COST_ROLLUPS, r.tenant_id, r) for r in state.windows.advance(event.occurred_at))
+    return state, outputs
+
+
+def flush(state: SpendState) -> tuple[SpendState, list[Output]]:
+    """Emit every open window as a delta: at the end of a replay, or for a partition gone quiet."""
+    return state, [Output(topics.COST_ROLLUPS, r.tenant_id, r) for r in state.windows.flush()]
+
+
+def ceiling_flag(event: AgentEvent, run: RunSpend, ceiling: float) -> Alert:
+    unpriced = f" (and {run.unpriced_calls} calls of unpriced models)" if run.unpriced_calls else ""
+    return Alert(
+        alert_id=str(uuid.uuid5(_FLAGS, event.run_id)), kind=AlertKind.BUDGET_EXCEEDED, severity=Severity.INFO,
+        tenant_id=event.tenant_id, workflow=event.workflow, run_id=event.run_id,
+        summary=(f"run {event.run_id} of {event.workflow} cost ${run.cost_usd:.4f}{unpriced}, over the "
+                 f"${ceiling:.2f} ceiling per completed task"),
+        first_seen=event.occurred_at, last_seen=event.occurred_at, count=1, rule="task_ceiling",
+        fingerprint=f"task_ceiling:{event.tenant_id}:{event.workflow}", value=round(run.cost_usd, 6),
+        threshold=ceiling, labels={"ceiling_usd": f"{ceiling:.2f}"},
+    )

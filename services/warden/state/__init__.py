@@ -1,0 +1,1 @@
+"""Durable operator state for partitioned stream processors (snapshots per input partition)."""
