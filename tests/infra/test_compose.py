@@ -204,7 +204,11 @@ def test_image_holds_what_runtime_code_reads_from_the_source_tree() -> None:
     copied = [m.group(1) for m in re.finditer(r"^COPY (?:--\S+ )*(\S+) \S+$", DOCKERFILE, re.M)]
     ignored = {line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()}
     source_root = Path(warden.__file__).resolve().parents[2]  # what /app is in the image
-    for folder in (SCHEMAS_DIR, MIGRATIONS_DIR, DEFAULT_POLICIES, DASHBOARDS_DIR, DATASOURCE_FILE.parent):
+    # Files a service's settings point at by default (price table, budgets...) are read from the tree too.
+    defaults = {info.default if info.default.is_dir() else info.default.parent for service in CLI_SERVICES
+                for info in settings_of(service).model_fields.values()
+                if isinstance(info.default, Path) and info.default.is_absolute()}
+    for folder in {SCHEMAS_DIR, MIGRATIONS_DIR, DEFAULT_POLICIES, DASHBOARDS_DIR, DATASOURCE_FILE.parent, *defaults}:
         rel = folder.relative_to(source_root)
         assert folder.is_dir(), folder
         assert any(rel == Path(src) or Path(src) in rel.parents for src in copied), (rel, copied)
