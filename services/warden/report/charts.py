@@ -114,8 +114,9 @@ def timeseries(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any
         points.sort()
         path = " ".join(f"{'M' if j == 0 else 'L'}{x(t):.1f},{y(v):.1f}" for j, (t, v) in enumerate(points))
         parts.append(f'<path class="line" d="{path}" stroke="{color}"/>')
+        radius = 2 if len(points) > 1 else 4  # a lone point has no line to show it
         for t, value in points:
-            parts.append(f'<circle class="mark" cx="{x(t):.1f}" cy="{y(value):.1f}" r="2" fill="{color}">'
+            parts.append(f'<circle class="mark" cx="{x(t):.1f}" cy="{y(value):.1f}" r="{radius}" fill="{color}">'
                          f"<title>{escape(name)} {datetime.fromtimestamp(t, UTC):%Y-%m-%d %H:%M} UTC: "
                          f"{escape(fmt(value, panel.unit))}</title></circle>")
     return _svg(parts) + _legend(sorted(series))
