@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -37,3 +38,24 @@ def test_demo_lands_everything_and_the_ledger_answers_afterwards(tmp_path: Path)
     replayed = subprocess.run([*warden_command(), "replay", str(tmp_path / "w" / "demo-events.jsonl"), "--out",
                                str(tmp_path / "replay")], env=env, capture_output=True, text=True, timeout=120)
     assert replayed.returncode == 0, replayed.stderr
+    assert "cost stream = SQL over raw events" in out
+    assert "Cost per task" in out
+    checked = subprocess.run([*warden_command(), "cost", "check"], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "stream and SQL agree" in checked.stdout
+    replay_totals: dict[tuple[str, ...], float] = {}
+    for line in (tmp_path / "replay" / "costs.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["window"] == "1m" and row["model"]:
+            key = (row["tenant_id"], row["workflow"], row["model"], row["route"])
+            replay_totals[key] = replay_totals.get(key, 0.0) + row["cost_usd"]
+    live = subprocess.run([*warden_command(), "query", "-f", "json",
+                           "SELECT tenant_id, workflow, model, route, sum(cost_usd) AS usd FROM warden.cost_rollups "
+                           "WHERE window = '1m' AND model != '' GROUP BY tenant_id, workflow, model, route"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert live.returncode == 0, live.stderr
+    live_totals = {(r["tenant_id"], r["workflow"], r["model"], r["route"]): r["usd"]
+                   for r in map(json.loads, live.stdout.splitlines())}
+    assert live_totals.keys() == replay_totals.keys()
+    assert all(abs(live_totals[k] - replay_totals[k]) < 0.005 for k in live_totals)  # the same to the cent

@@ -1,30 +1,30 @@
-"""Shared by the aggregator's integration tests: what the pure steps say the totals must be."""
+"""Shared by the aggregator's integration tests: what `warden replay` says the totals must be."""
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections import defaultdict
+from pathlib import Path
 
 from warden.core.events import AgentEvent
 from warden.core.records import Alert, CostRollup
-from warden.cost.budgets import BudgetConfig
-from warden.cost.prices import PriceTable
-from warden.cost.windows import SpendWindows
-from warden.cost_aggregator.processor import SpendState, flush, step
+from warden.replay.runner import replay
 
 Key = tuple[str, str, str, str]
 
 
 def expected(events: list[AgentEvent]) -> tuple[dict[Key, float], set[str]]:
-    """Totals per tenant/workflow/model/route and the flagged runs, from the pure steps in file order."""
-    prices, budgets = PriceTable.load(), BudgetConfig.load()
-    state = SpendState(SpendWindows("file"))
-    outputs = []
-    for position, event in enumerate(events):
-        state, out = step(state, prices, budgets, event, position)
-        outputs += out
-    outputs += flush(state)[1]
-    return totals([o.record for o in outputs if isinstance(o.record, CostRollup)]), {
-        o.record.run_id or "" for o in outputs if isinstance(o.record, Alert)}
+    """What `warden replay` says: totals per tenant/workflow/model/route and the runs flagged over
+    their per-task ceiling, read back from its costs.jsonl and alerts.jsonl."""
+    with tempfile.TemporaryDirectory() as scratch:
+        source, out = Path(scratch) / "events.jsonl", Path(scratch) / "out"
+        source.write_text("".join(json.dumps(e.to_json_view()) + "\n" for e in events))
+        result = replay(source, out)
+        assert result.bad == []
+        rollups = [CostRollup.model_validate_json(line) for line in (out / "costs.jsonl").read_text().splitlines()]
+        alerts = [Alert.model_validate_json(line) for line in (out / "alerts.jsonl").read_text().splitlines()]
+    return totals(rollups), {a.run_id or "" for a in alerts if a.rule == "task_ceiling"}
 
 
 def totals(rollups: list[CostRollup], window: str = "1m") -> dict[Key, float]:

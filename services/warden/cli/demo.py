@@ -22,6 +22,9 @@ from warden.core.errors import WardenError
 from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
+from warden.cost.prices import PriceTable
+from warden.cost.report import CostCheck, per_task
+from warden.cost.report import check as check_costs
 from warden.demo.approver import APPROVER, ApproverTally, work_queue
 from warden.demo.simulator import Simulator, malformed
 from warden.ledger import access
@@ -127,17 +130,31 @@ def _run(live: WardenSettings, settings: WardenSettings, simulated: list[AgentEv
         raise WardenError(f"after {elapsed:.0f} s only {landed:,}/{len(simulated):,} events, {decided:,}/{calls:,} "
                           f"policy decisions and {dead}/{bad} dead letters landed; see the logs in "
                           f"{settings.data_dir / 'logs'}")
+    costs = _wait_for_costs(settings, max(30.0, timeout_s - elapsed))
     tally = _approve(settings, prefix, approver, seed, started + timeout_s)
     events_file = settings.data_dir / "demo-events.jsonl"
     with open(events_file, "w") as out:
         for event in simulated:
             out.write(json.dumps(event.to_json_view()) + "\n")
-    _summary(settings, prefix, elapsed, events_file, simulator, tally)
+    _summary(settings, prefix, elapsed, events_file, simulator, costs, simulated[0].occurred_at, tally)
     with console.status("rendering the report..."):
         report, drawn, total = build_report(settings, settings.data_dir / "report.html")
     console.print(f"\n[bold]Report[/] ({drawn} of {total} dashboard panels with data): [bold]{report}[/]\n"
                   f"  open it in a browser; rebuild it any time with: .venv/bin/warden report --out report.html",
                   highlight=False, soft_wrap=True)
+
+
+def _wait_for_costs(settings: WardenSettings, timeout_s: float) -> CostCheck:
+    """The aggregator closes a quiet partition's windows after its idle flush time: wait for the
+    landed rollups to reach what SQL computes from the landed events."""
+    prices = PriceTable.load()
+    deadline = time.monotonic() + timeout_s
+    with console.status("waiting for the cost-aggregator's last windows to land..."):
+        while True:
+            result = check_costs(settings, prices)
+            if not result.problems or time.monotonic() > deadline:
+                return result
+            time.sleep(1.0)
 
 
 def _approve(settings: WardenSettings, prefix: str, approver: tuple[str, str], seed: int,
@@ -161,7 +178,7 @@ def _approve(settings: WardenSettings, prefix: str, approver: tuple[str, str], s
 
 
 def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file: Path,
-             simulator: Simulator, tally: ApproverTally) -> None:
+             simulator: Simulator, costs: CostCheck, started: datetime, tally: ApproverTally) -> None:
     where = f"run_id LIKE '{prefix}-%'"
     columns, rows = access.query(settings, (
         "SELECT tenant_id, workflow, uniqExact(run_id) AS runs, count() AS events, "
@@ -187,6 +204,21 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
     if rows:
         console.print("  (stop-ship conditions; clear one with: .venv/bin/warden revive workflow:NAME --reason ...)",
                       highlight=False)
+    columns, rows = per_task(settings)
+    console.print(table(columns, rows, title="Cost per task, whole ledger (warden.cost_rollups; .venv/bin/warden cost "
+                                             "summary)"))
+    if costs.problems:
+        console.print(f"[red]stream and SQL cost totals still differ[/] for {len(costs.problems)} keys "
+                      "(.venv/bin/warden cost check)", highlight=False)
+    else:
+        console.print(f"[green]cost stream = SQL over raw events[/]: ${costs.sql_usd:,.2f} on {costs.keys} "
+                      f"tenant/workflow/model/route keys; {costs.unpriced_calls} calls of a model missing from the "
+                      "price table counted as unpriced, not as $0", highlight=False)
+    _, rows = access.query(settings, (
+        "SELECT severity, rule, summary FROM warden.alerts WHERE rule IN ('budget_soft', 'budget_hard') "
+        f"AND last_seen >= toDateTime64('{started:%Y-%m-%d %H:%M:%S}', 3, 'UTC') ORDER BY last_seen"))
+    for severity, rule, summary in rows:
+        console.print(f"[yellow]budget {severity}[/] ({rule}): {summary}", highlight=False)
     columns, rows = access.query(settings, (
         "SELECT approver, toString(decision) AS decision, count() AS calls FROM warden.approvals "
         f"WHERE {where} GROUP BY approver, decision ORDER BY approver, decision"))

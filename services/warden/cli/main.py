@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from warden.cli import approvals, control, dashboards, demo, ledger, policy, replay, report, stack
+from warden.cli import approvals, control, cost, dashboards, demo, ledger, policy, replay, report, stack
 
 app = typer.Typer(help="Warden: the production control plane for LLM agent workflows.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -17,6 +17,7 @@ app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(stack.topics_app, name="topics")
 app.add_typer(policy.policy_app, name="policy")
 app.add_typer(approvals.approvals_app, name="approvals")
+app.add_typer(cost.cost_app, name="cost")
 app.command("kill")(control.kill)
 app.command("revive")(control.revive)
 app.command("report")(report.report)

@@ -8,6 +8,8 @@ import typer
 
 from warden.cli.output import console, errors, fail
 from warden.core.errors import WardenError
+from warden.cost.budgets import DEFAULT_BUDGETS
+from warden.cost.prices import DEFAULT_PRICES
 from warden.policy.bundle import DEFAULT_POLICIES
 from warden.replay.runner import OUTPUT_FILES
 from warden.replay.runner import replay as run_replay
@@ -17,6 +19,8 @@ def replay(
     events: Path = typer.Argument(..., help="JSON lines of AgentEvent (JSON view), one per line"),
     out: Path = typer.Option(..., "--out", help="Directory for decisions/risk/alerts/costs.jsonl"),
     policies: Path | None = typer.Option(None, "--policies", help="Cedar policy bundle directory"),
+    prices: Path = typer.Option(DEFAULT_PRICES, "--prices", help="Price table (TOML) for unpriced LLM calls"),
+    budgets: Path = typer.Option(DEFAULT_BUDGETS, "--budgets", help="Budgets and per-task ceilings (TOML)"),
 ) -> None:
     """Run the live processors' code over recorded events, in file order."""
     if not events.is_file():
@@ -24,7 +28,7 @@ def replay(
     if policies is not None and not policies.is_dir():
         fail(f"--policies {policies} is not a directory", 2)
     try:
-        result = run_replay(events, out, policies or DEFAULT_POLICIES)
+        result = run_replay(events, out, policies or DEFAULT_POLICIES, prices, budgets)
     except WardenError as exc:
         fail(str(exc), 2)
     for bad in result.bad:
@@ -32,7 +36,7 @@ def replay(
     console.print(
         f"replayed {result.events} events ({result.redactions} redactions) into {out}: "
         + ", ".join(f"{name} {result.outputs.get(name, 0)}" for name in ("events.jsonl", *OUTPUT_FILES))
-        + (f"; {result.switches_set} stop-ship kill switch(es) set" if result.switches_set else "")
+        + (f"; {result.switches_set} kill switch(es) set (stop-ship, budgets)" if result.switches_set else "")
     )
     if result.bad:
         fail(f"{len(result.bad)} bad line(s) in {events}; every good line was processed")

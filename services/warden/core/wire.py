@@ -7,6 +7,7 @@ Everything that reads a topic goes through ``Wire.decode``, so "cannot decode" a
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, TypeVar
 
 import pydantic
@@ -60,6 +61,14 @@ class Wire:
         if model is None:
             raise DecodeError(f"record {name} has no model in this version of Warden; known: {sorted(MODELS)}")
         return validate(model, record)
+
+    def decode_or_skip(self, data: bytes | None, expected: str, skipped: Counter[str]) -> BaseModel | None:
+        """For processors: a bad record is counted and skipped, since the ledger-sink dead-letters it."""
+        try:
+            return self.decode(data, expected)
+        except (DecodeError, ValidationError):
+            skipped["skipped_invalid"] += 1
+            return None
 
 
 def wire_for(settings: WardenSettings) -> Wire:

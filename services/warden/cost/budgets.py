@@ -3,13 +3,12 @@ and the period-over-period regression rule (policies/budgets.toml)."""
 
 from __future__ import annotations
 
-import hashlib
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from warden.core.errors import ConfigError
+from warden.core.tomlfile import read_toml
 
 DEFAULT_BUDGETS = Path(__file__).resolve().parents[3] / "policies" / "budgets.toml"
 PERIODS = ("day", "month")
@@ -43,11 +42,8 @@ class BudgetConfig:
 
     @classmethod
     def load(cls, path: Path = DEFAULT_BUDGETS) -> BudgetConfig:
-        try:
-            raw = path.read_bytes()
-            document = tomllib.loads(raw.decode())
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"budget file {path} cannot be read: {exc}") from exc
+        source = read_toml(path, "budget file")
+        document = source.document
         soft_ratio = _number(document, "soft_ratio", 0.8, path, low=0.0, high=1.0)
         regression = document.get("regression", {})
         period_hours = _number(regression, "period_hours", 168.0, path, low=1 / 60)
@@ -62,8 +58,7 @@ class BudgetConfig:
         if unknown:
             raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; expected soft_ratio, regression, "
                               "tenants, workflows")
-        return cls(tenants, workflows, task, int(period_hours * 3_600_000), threshold,
-                   hashlib.sha256(raw).hexdigest()[:12])
+        return cls(tenants, workflows, task, int(period_hours * 3_600_000), threshold, source.digest)
 
 
 def _number(table: dict[str, Any], name: str, default: float, path: Path, low: float = 0.0,

@@ -8,14 +8,13 @@ rather than a made-up figure.
 from __future__ import annotations
 
 import bisect
-import hashlib
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from warden.core.errors import ConfigError
 from warden.core.events import LlmCall
+from warden.core.tomlfile import read_toml
 
 DEFAULT_PRICES = Path(__file__).resolve().parents[3] / "infra" / "pricing" / "prices.toml"
 UNKNOWN = "unknown"
@@ -57,13 +56,9 @@ class PriceTable:
 
     @classmethod
     def load(cls, path: Path = DEFAULT_PRICES) -> PriceTable:
-        try:
-            raw = path.read_bytes()
-            document = tomllib.loads(raw.decode())
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"price table {path} cannot be read: {exc}") from exc
+        source = read_toml(path, "price table")
         versions = []
-        for number, entry in enumerate(document.get("versions", []), start=1):
+        for number, entry in enumerate(source.document.get("versions", []), start=1):
             where = f"{path} [[versions]] #{number}"
             start = entry.get("effective_from")
             if not isinstance(entry.get("version"), str) or not isinstance(start, datetime):
@@ -80,7 +75,7 @@ class PriceTable:
                     raise ConfigError(f"{where} model {model!r}: prices must be >= 0, got {prices!r}")
             aware = start if start.tzinfo else start.replace(tzinfo=UTC)
             versions.append(PriceVersion(entry["version"], aware, models))
-        return cls(versions, hashlib.sha256(raw).hexdigest()[:12])
+        return cls(versions, source.digest)
 
     def version_at(self, at: datetime) -> PriceVersion | None:
         index = bisect.bisect_right(self._starts, at) - 1

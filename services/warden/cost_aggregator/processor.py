@@ -24,7 +24,7 @@ from warden.cost.windows import RUNS, SpendWindows
 _FLAGS = uuid.UUID("9a4c7e21-5f3b-4d08-b6e2-1e8f0c3a7d95")
 
 
-@dataclass
+@dataclass(slots=True)
 class RunSpend:
     cost_usd: float = 0.0
     unpriced_calls: int = 0

@@ -20,8 +20,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from warden.broker.consume import drain, position
 from warden.core import topics
-from warden.core.errors import DecodeError, ValidationError, WardenError
+from warden.core.errors import WardenError
 from warden.core.events import AgentEvent
+from warden.core.loop import run_until
 from warden.core.output import Output
 from warden.core.records import Alert, Control, CostRollup
 from warden.core.wire import Wire, wire_for
@@ -55,6 +56,7 @@ class CostAggregator:
         self.prices = PriceTable.load(settings.prices_file)
         self.budgets = BudgetConfig.load(settings.budgets_file)
         self.counters: Counter[str] = Counter()
+        self.unpriced_models: set[str] = set()
         self.store = SnapshotStore(settings.state_dir / settings.group_id)
         self.states: dict[int, SpendState] = {}
         self.outbox: dict[int, list[Output]] = {}
@@ -104,6 +106,12 @@ class CostAggregator:
 
     def _produce(self, outputs: list[Output]) -> None:
         for out in outputs:
+            record = out.record
+            if isinstance(record, CostRollup) and record.unpriced_calls and record.model not in self.unpriced_models:
+                self.unpriced_models.add(record.model)
+                log.warning("model %r is missing from price table %s: its calls are counted as unpriced_calls, "
+                            "not priced at $0; add it to %s", record.model, self.prices.digest,
+                            self.settings.prices_file)
             self.producer.produce(self.settings.topic(out.topic), self.wire.encode(out.record),
                                   key=out.key.encode(), on_delivery=self._delivered)
             self.counters[f"produced:{out.topic}"] += 1
@@ -116,7 +124,7 @@ class CostAggregator:
 
     def start(self) -> CostAggregator:
         self.events.subscribe([self.events_topic], on_assign=self.checkpoints.on_assign,
-                              on_revoke=self.checkpoints.on_revoke, on_lost=self.checkpoints.on_revoke)
+                              on_revoke=self.checkpoints.on_revoke, on_lost=self.checkpoints.on_lost)
         if self.rollups is not None:
             self._assign_rollups()
         log.info("cost-aggregator: prices %s, budgets %s, budgets tracking %s", self.prices.digest,
@@ -124,11 +132,7 @@ class CostAggregator:
         return self
 
     def _decode(self, msg: Message, expected: str) -> Any:
-        try:
-            return self.wire.decode(msg.value(), expected)
-        except (DecodeError, ValidationError):
-            self.counters["skipped_invalid"] += 1  # the ledger-sink dead-letters it
-            return None
+        return self.wire.decode_or_skip(msg.value(), expected, self.counters)
 
     def poll_events(self) -> int:
         messages = drain(self.events, self.settings.batch_max_rows, 0.05)
@@ -214,11 +218,7 @@ class CostAggregator:
         return handled + self.poll_rollups()
 
     def run(self, stop: threading.Event) -> None:
-        try:
-            while not stop.is_set():
-                self.poll_once()
-        finally:
-            self.close()
+        run_until(stop, self.poll_once, self.close)
 
     def close(self) -> None:
         try:

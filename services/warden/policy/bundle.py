@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cedarpy
 
 from warden.core.errors import ConfigError
+from warden.core.tomlfile import read_toml
 
 DEFAULT_POLICIES = Path(__file__).resolve().parents[3] / "policies"
 SCHEMA_FILE = "warden.cedarschema"
@@ -74,10 +73,7 @@ def bundle_files(directory: Path) -> list[Path]:
 
 
 def _workflows(path: Path) -> tuple[Workflow, dict[str, Workflow]]:
-    try:
-        data: dict[str, Any] = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise PolicyBundleError(f"{path}: {exc}") from exc
+    data = read_toml(path, "workflows file", PolicyBundleError).document
     base = data.get("defaults", {})
     defaults = Workflow("*", frozenset(), frozenset(base.get("stop_ship", [])),
                         frozenset(base.get("read_only_tools", [])))

@@ -18,8 +18,9 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from warden.broker.consume import drain
 from warden.core import topics
-from warden.core.errors import DecodeError, ValidationError, WardenError
+from warden.core.errors import WardenError
 from warden.core.events import AgentEvent
+from warden.core.loop import run_until
 from warden.core.wire import Wire, wire_for
 from warden.policy.bundle import BundleWatcher
 from warden.policy_evaluator.processor import EvaluatorState, step
@@ -58,11 +59,7 @@ class PolicyEvaluator:
         return self
 
     def _decode(self, msg: Message, expected: str) -> object | None:
-        try:
-            return self.wire.decode(msg.value(), expected)
-        except (DecodeError, ValidationError):
-            self.counters["skipped_invalid"] += 1  # the ledger-sink dead-letters it
-            return None
+        return self.wire.decode_or_skip(msg.value(), expected, self.counters)
 
     def poll_control(self) -> None:
         for msg in self.control.consume(100, 0):
@@ -116,11 +113,7 @@ class PolicyEvaluator:
         return len(messages)
 
     def run(self, stop: threading.Event) -> None:
-        try:
-            while not stop.is_set():
-                self.poll_once()
-        finally:
-            self.close()
+        run_until(stop, self.poll_once, self.close)
 
     def close(self) -> None:
         self.producer.flush(10)

@@ -1,9 +1,11 @@
 """Offline replay (DESIGN.md): same processor code as the live services, in file order.
 
-Processors that exist today: contract validation, the ledger's redaction and the policy
-evaluator (decisions.jsonl, with the same bundle hash, ids and reasons as live). Risk, cost
-and alerts join as their services land; until then their files are written empty so scripts
-can rely on all four files existing.
+Processors that exist today: contract validation, the ledger's redaction, the policy
+evaluator (decisions.jsonl, with the same bundle hash, ids and reasons as live) and the
+cost-aggregator (costs.jsonl: rollup deltas whose sums per window and key equal live's, though
+live splits them differently by partition and idle flushes; its budget alerts and per-task
+ceiling flags go to alerts.jsonl, and a hard budget's kill switch reaches the evaluator as
+live). Files of processors not yet built are written empty so scripts can rely on all four.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from pydantic import BaseModel
 from warden.core import topics
 from warden.core.errors import ValidationError
 from warden.core.events import AgentEvent, iso_millis
+from warden.core.output import Output
+from warden.core.records import Alert, Control, CostRollup
 from warden.core.wire import validate
+from warden.cost.budgets import DEFAULT_BUDGETS, BudgetConfig
+from warden.cost.prices import DEFAULT_PRICES, PriceTable
+from warden.cost.tracker import TrackerState, track
+from warden.cost.windows import SpendWindows
+from warden.cost_aggregator import processor as cost
 from warden.ledger.tables import event_row
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
@@ -80,15 +89,37 @@ def record_view(record: BaseModel) -> dict[str, Any]:
     return view
 
 
-def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES) -> ReplayResult:
+def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, prices: Path = DEFAULT_PRICES,
+           budgets: Path = DEFAULT_BUDGETS) -> ReplayResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReplayResult()
     bundle = load_bundle(policies)
+    price_table, budget_config = PriceTable.load(prices), BudgetConfig.load(budgets)
     state = EvaluatorState()
+    spend = cost.SpendState(SpendWindows("replay"))
+    tracker = TrackerState()
     handles = {name: open(out_dir / name, "w") for name in (*OUTPUT_FILES, "events.jsonl")}  # noqa: SIM115
+
+    def write(name: str, record: BaseModel) -> None:
+        handles[name].write(json.dumps(record_view(record)) + "\n")
+
+    def route(outputs: list[Output]) -> None:
+        nonlocal state
+        for out in outputs:
+            if out.topic == topics.POLICY_DECISIONS:
+                write("decisions.jsonl", out.record)
+            elif isinstance(out.record, Control):
+                result.switches_set += 1
+                state, _ = step(state, bundle, out.record)  # as the live evaluator reads the control topic
+            elif isinstance(out.record, CostRollup):
+                write("costs.jsonl", out.record)
+                route(track(tracker, budget_config, out.record))
+            elif isinstance(out.record, Alert):
+                write("alerts.jsonl", out.record)
+
     try:
         with open(events_path) as lines:
-            for _, item in read_events(lines):
+            for number, item in read_events(lines):
                 if isinstance(item, BadLine):
                     result.bad.append(item)
                     continue
@@ -97,11 +128,11 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES) 
                 result.redactions += view["redactions"]
                 handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
                 state, outputs = step(state, bundle, item)
-                for out in outputs:
-                    if out.topic == topics.POLICY_DECISIONS:
-                        handles["decisions.jsonl"].write(json.dumps(record_view(out.record)) + "\n")
-                    elif out.topic == topics.CONTROL:
-                        result.switches_set += 1
+                route(outputs)
+                spend, outputs = cost.step(spend, price_table, budget_config, item, number)
+                route(outputs)
+        spend, outputs = cost.flush(spend)
+        route(outputs)
     finally:
         for handle in handles.values():
             handle.close()

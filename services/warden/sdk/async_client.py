@@ -103,9 +103,9 @@ class AsyncRun:
 
     async def llm_call(self, model: str, provider: str, input_tokens: int, output_tokens: int,
                        latency_ms: float, *, cached_tokens: int = 0, cost_usd: float | None = None,
-                       at: datetime | None = None) -> AgentEvent:
+                       at: datetime | None = None, route: str | None = None) -> AgentEvent:
         return await self._emit(self.events.llm_call(model, provider, input_tokens, output_tokens, latency_ms,
-                                                     cached_tokens, cost_usd, at))
+                                                     cached_tokens, cost_usd, at, route))
 
     async def tool_call_requested(self, tool: str, action: str, params: dict[str, Any] | str, *,
                                   resource: str | None = None, call_id: str | None = None,

@@ -74,10 +74,11 @@ class RunEvents:
         return self.build(EventType.RUN_STARTED, body, at)
 
     def llm_call(self, model: str, provider: str, input_tokens: int, output_tokens: int, latency_ms: float,
-                 cached_tokens: int, cost_usd: float | None, at: datetime | None) -> AgentEvent:
+                 cached_tokens: int, cost_usd: float | None, at: datetime | None,
+                 route: str | None = None) -> AgentEvent:
         body = validate(LlmCall, {
             "model": model, "provider": provider, "input_tokens": input_tokens, "output_tokens": output_tokens,
-            "cached_tokens": cached_tokens, "latency_ms": latency_ms, "cost_usd": cost_usd})
+            "cached_tokens": cached_tokens, "latency_ms": latency_ms, "cost_usd": cost_usd, "route": route})
         return self.build(EventType.LLM_CALL, body, at)
 
     def tool_call_requested(self, tool: str, action: str, params: dict[str, Any] | str, resource: str | None,
@@ -128,10 +129,12 @@ class Run:
         return event
 
     def llm_call(self, model: str, provider: str, input_tokens: int, output_tokens: int, latency_ms: float, *,
-                 cached_tokens: int = 0, cost_usd: float | None = None, at: datetime | None = None) -> AgentEvent:
+                 cached_tokens: int = 0, cost_usd: float | None = None, at: datetime | None = None,
+                 route: str | None = None) -> AgentEvent:
+        """`route`: which model route served the call (e.g. cheap, escalated); spend is reported per route."""
         with self.events.lock:
             event = self.events.llm_call(model, provider, input_tokens, output_tokens, latency_ms,
-                                         cached_tokens, cost_usd, at)
+                                         cached_tokens, cost_usd, at, route)
             self.client.emit(event)
         return event
 

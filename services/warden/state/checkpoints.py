@@ -55,6 +55,12 @@ class Checkpoints:
             self.positions.pop(key, None)
             self.saved.pop(key, None)
 
+    def on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Lost, not revoked: another member may own them already, so write nothing over its snapshots."""
+        for tp in partitions:
+            self.positions.pop((tp.topic, tp.partition), None)
+            self.saved.pop((tp.topic, tp.partition), None)
+
     def advance(self, topic: str, partition: int, offset: int) -> None:
         """Call after a record's outputs have been handed to the producer."""
         self.positions[(topic, partition)] = offset + 1
