@@ -73,3 +73,19 @@ def test_report_names_a_bad_time_range(demo_ledger: DemoLedger, tmp_path: Path) 
     assert "expected an ISO-8601 time" in done.stderr and "2026-13-40" in done.stderr
     done = report(demo_ledger, tmp_path / "r.html", "--from", "2026-11-02T10:00:00Z", "--to", "2026-11-02T09:00:00Z")
     assert done.returncode == 1 and "before it starts" in done.stderr
+
+
+def test_report_for_one_tenant_says_so_and_narrows_the_runs(demo_ledger: DemoLedger, report_file: Path,
+                                                            tmp_path: Path) -> None:
+    out = tmp_path / "acme.html"
+    done = report(demo_ledger, out, "--tenant", "acme")
+    assert done.returncode == 0, done.stderr
+    html = out.read_text()
+    assert "tenant: acme, workflow: All (4)" in html
+
+    def rows(page: str, title: str) -> int:
+        found = re.search(rf'data-panel="{title}" data-type="\w+" data-rows="(\d+)"', page)
+        assert found, title
+        return int(found.group(1))
+
+    assert 0 < rows(html, "Policy decisions") < rows(report_file.read_text(), "Policy decisions")

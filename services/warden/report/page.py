@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 
 from warden.core.errors import ConfigError
-from warden.dashboards.macros import TimeRange
+from warden.dashboards.macros import Selection, TimeRange
 from warden.report.charts import draw
 from warden.report.data import DashboardResult, PanelResult
 
@@ -72,12 +72,15 @@ def _panel(result: PanelResult) -> str:
 
 
 def render_page(results: Sequence[DashboardResult], when: TimeRange, source: str,
-                generated_at: datetime | None = None) -> str:
+                selection: Selection | None = None, generated_at: datetime | None = None) -> str:
     generated_at = generated_at or datetime.now(UTC)
+    selection = selection or {}
     sections = []
     for result in results:
         board = result.dashboard
-        filters = ", ".join(f"{name}: All ({len(values)})" for name, values in result.options.items())
+        filters = ", ".join(
+            f"{name}: {', '.join(selection.get(name) or [])}" if selection.get(name) else f"{name}: All ({len(values)})"
+            for name, values in result.options.items())
         panels = "".join(_panel(p) for p in result.panels)
         sections.append(f'<section data-dashboard="{escape(board.uid)}"><h2>{escape(board.title)}</h2>'
                         f'<p class="dash-desc">{escape(board.description)} <em>{escape(filters)}</em></p>'
@@ -93,7 +96,7 @@ def render_page(results: Sequence[DashboardResult], when: TimeRange, source: str
         f"ledger {escape(source)} · {drawn} of {total} panels with data · generated "
         f"{generated_at:%Y-%m-%d %H:%M:%S} UTC</p></header>"
         f"<main>{''.join(sections)}</main>"
-        "<footer>The same SQL as the Grafana dashboards in dashboards/ (tenant and workflow: All). "
+        "<footer>The same SQL as the Grafana dashboards in dashboards/, variables chosen as shown per dashboard. "
         "Made by <code>warden report</code>; self-contained, no network needed.</footer></body></html>\n"
     )
 
