@@ -31,6 +31,9 @@ log = logging.getLogger("warden.stack")
 
 # Services in start order.
 SERVICES: tuple[str, ...] = ("ledger-sink", "policy-evaluator", "approvals", "cost-aggregator")
+# `warden run` and the compose file know these too; `warden up` starts them only when asked
+# (`warden up --with tool-proxy`): the demo does not use them and they need keys and secrets.
+OPTIONAL_SERVICES: tuple[str, ...] = ("tool-proxy",)
 HEALTHY_AFTER_S = 120.0
 
 

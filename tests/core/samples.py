@@ -73,6 +73,13 @@ def every_record() -> list[BaseModel]:
         records.DeadLetter(dead_letter_id="dl1", source_topic="agent.events", source_partition=2,
                            source_offset=77, source_key="run-1", error_kind=records.DeadLetterKind.DECODE,
                            reason="garbage", raw=b"\x00\xffgarbage", failed_at=AT, service="ledger-sink"),
+        records.ProxyCall(proxy_call_id="pc1", kind=records.ProxyCallKind.CALL, at=AT, call_id="c1",
+                          event_id=new_event_id(), tenant_id="acme", workflow="refund_ticket", run_id="run-1",
+                          agent_id="agent-7", tool="payments", action="refund", token_id="tok-1", key_id="k1",
+                          outcome=records.ProxyOutcome.ALLOWED, status_code=200, reason_code="ok", reason="ok",
+                          decision="allow", policy_ids=["refund-default"], policy_version="abc123",
+                          upstream_called=True, upstream_status=200, latency_ms=1.5, upstream_latency_ms=0.9,
+                          redactions=1, redaction_kinds=["email"], replica="host:1"),
     ]
 
 
@@ -96,4 +103,8 @@ def other_records() -> list[BaseModel]:
                            source_key=None, error_kind=records.DeadLetterKind.VALIDATE, reason="step 0",
                            raw=b"", failed_at=AT, service="policy-evaluator"),
         control(),
+        records.ProxyCall(proxy_call_id="pc2", kind=records.ProxyCallKind.TOKEN_REVOKED, at=AT, tool="", action="",
+                          outcome=records.ProxyOutcome.REFUSED, status_code=401, reason_code="token_tampered",
+                          reason="signature does not verify", upstream_called=False, latency_ms=0.0,
+                          actor="platform@acme"),
     ]

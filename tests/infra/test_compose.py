@@ -23,7 +23,8 @@ from warden.dashboards.grafana import DATASOURCE_FILE
 from warden.dashboards.model import DASHBOARDS_DIR
 from warden.ledger.migrations import MIGRATIONS_DIR
 from warden.policy.bundle import DEFAULT_POLICIES
-from warden.stack import SERVICES
+from warden.stack import OPTIONAL_SERVICES, SERVICES
+from warden.tool_proxy.inventory import DEFAULT_INVENTORY
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -62,14 +63,19 @@ def setting_names(settings: type[WardenSettings]) -> set[str]:
 
 def needed(settings: type[WardenSettings]) -> set[frozenset[str]]:
     """Settings a container must set (any one of each set of names): required ones, and the service's own
-    bind addresses (loopback by default, unreachable from other containers) and secrets (empty by default)."""
+    bind addresses (loopback by default, unreachable from other containers)."""
     out = set()
     for field, info in settings.model_fields.items():
         own = field not in WardenSettings.model_fields
-        secret = SecretStr in typing.get_args(info.annotation) or "SecretStr" in str(info.annotation)
-        if info.is_required() or (own and (field.endswith("_host") or secret)):
+        if info.is_required() or (own and field.endswith("_host")):
             out.add(frozenset(env_names(settings, field)))
     return out
+
+
+def secrets(settings: type[WardenSettings]) -> set[str]:
+    return {name for field, info in settings.model_fields.items()
+            if SecretStr in typing.get_args(info.annotation) or "SecretStr" in str(info.annotation)
+            for name in env_names(settings, field)}
 
 
 def test_every_image_is_pinned_to_an_exact_version() -> None:
@@ -97,7 +103,7 @@ def test_every_warden_service_runs_a_real_cli_command() -> None:
 def test_every_service_in_the_cli_table_has_one_container_named_after_it() -> None:
     assert sorted(runs().values()) == CLI_SERVICES
     assert all(compose_name == service for compose_name, service in runs().items())
-    assert set(SERVICES) <= set(CLI_SERVICES)  # what `warden up` starts can also be deployed
+    assert set(SERVICES + OPTIONAL_SERVICES) <= set(CLI_SERVICES)  # what `warden up` starts can also be deployed
 
 
 @pytest.mark.parametrize("service", CLI_SERVICES)
@@ -112,7 +118,8 @@ def test_every_container_sets_what_its_service_needs_and_nothing_unknown(service
     assert "warden-data:/data" in svc["volumes"]  # the file schema registry is shared
     unknown = set(env) - setting_names(settings)
     assert not unknown, (service, unknown)
-    assert "${" in env["WARDEN_CLICKHOUSE_PASSWORD"]  # from the environment, not committed
+    for name in secrets(settings) & set(env):
+        assert str(env[name]).startswith("${"), (service, name)  # from the environment, never committed
     for field in settings.model_fields:
         if field.endswith("_host") and field not in WardenSettings.model_fields:
             assert env[f"WARDEN_{field.upper()}"] == "0.0.0.0", (service, field)  # reachable from other containers
@@ -123,7 +130,7 @@ def test_every_service_scales_by_replicas(service: str) -> None:
     svc = WARDEN[service]
     assert "entrypoint" not in svc and re.search(r'^ENTRYPOINT \["warden"\]$', DOCKERFILE, re.M)
     assert svc["command"] == ["run", service]  # `warden run SERVICE` is the container's entrypoint
-    assert int(svc["deploy"]["replicas"]) >= 1
+    assert int(svc.get("deploy", {}).get("replicas", 1)) >= 1
     assert "container_name" not in svc  # a fixed name allows one container only
 
 
@@ -208,7 +215,8 @@ def test_image_holds_what_runtime_code_reads_from_the_source_tree() -> None:
     defaults = {info.default if info.default.is_dir() else info.default.parent for service in CLI_SERVICES
                 for info in settings_of(service).model_fields.values()
                 if isinstance(info.default, Path) and info.default.is_absolute()}
-    for folder in {SCHEMAS_DIR, MIGRATIONS_DIR, DEFAULT_POLICIES, DASHBOARDS_DIR, DATASOURCE_FILE.parent, *defaults}:
+    for folder in {SCHEMAS_DIR, MIGRATIONS_DIR, DEFAULT_POLICIES, DASHBOARDS_DIR, DATASOURCE_FILE.parent,
+                   DEFAULT_INVENTORY.parent, *defaults}:
         rel = folder.relative_to(source_root)
         assert folder.is_dir(), folder
         assert any(rel == Path(src) or Path(src) in rel.parents for src in copied), (rel, copied)

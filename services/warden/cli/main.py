@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from warden.cli import approvals, control, cost, dashboards, demo, ledger, policy, replay, report, stack
+from warden.cli import approvals, control, cost, dashboards, demo, ledger, policy, replay, report, stack, token, tools
 
 app = typer.Typer(help="Warden: the production control plane for LLM agent workflows.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -20,6 +20,8 @@ app.add_typer(approvals.approvals_app, name="approvals")
 app.add_typer(cost.cost_app, name="cost")
 app.command("kill")(control.kill)
 app.command("revive")(control.revive)
+app.add_typer(tools.tools_app, name="tools")
+app.add_typer(token.token_app, name="token")
 app.command("report")(report.report)
 app.add_typer(dashboards.dashboards_app, name="dashboards")
 

@@ -13,7 +13,7 @@ from warden.broker.admin import ensure_topics, wait_for_broker
 from warden.cli.output import console, fail, setup_logging
 from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
-from warden.stack import SERVICES, Stack
+from warden.stack import OPTIONAL_SERVICES, SERVICES, Stack
 
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 
@@ -26,16 +26,20 @@ def stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def up() -> None:
+def up(also: list[str] = typer.Option([], "--with", help=f"Also run: {', '.join(OPTIONAL_SERVICES)}")) -> None:
     """Start the stack: the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set) and every service."""
     setup_logging()
+    unknown = sorted(set(also) - set(OPTIONAL_SERVICES))
+    if unknown:
+        fail(f"--with {', '.join(unknown)}: expected one of {', '.join(OPTIONAL_SERVICES)}", 2)
+    services = SERVICES + tuple(s for s in OPTIONAL_SERVICES if s in also)
     settings = WardenSettings()
     stop = threading.Event()
     stop_on_signals(stop)
     try:
-        with Stack(settings) as stack:
+        with Stack(settings, services) as stack:
             where = "embedded Tansu" if settings.embedded else "external Kafka"
-            console.print(f"[green]Warden is up[/]: {where} at {stack.bootstrap}; services {', '.join(SERVICES)}")
+            console.print(f"[green]Warden is up[/]: {where} at {stack.bootstrap}; services {', '.join(services)}")
             console.print(f"ledger: {settings.ledger_url}   logs: {stack.log_dir}")
             console.print("Ctrl-C stops everything.")
             stack.supervise(stop)
@@ -69,11 +73,17 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
         run_service(CostAggregatorSettings(), stop)
 
+    def tool_proxy(stop: threading.Event) -> None:
+        from warden.tool_proxy.service import run_service
+        from warden.tool_proxy.settings import ToolProxySettings
+
+        run_service(ToolProxySettings(), stop)
+
     return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "approvals": approvals,
-            "cost-aggregator": cost_aggregator}
+            "cost-aggregator": cost_aggregator, "tool-proxy": tool_proxy}
 
 
-def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:
+def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES + OPTIONAL_SERVICES)}")) -> None:
     """Run one service in the foreground: the entrypoint of each container in docker-compose."""
     setup_logging()
     services = _services()

@@ -24,6 +24,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "warden.Alert": records.Alert,
     "warden.DeadLetter": records.DeadLetter,
     "warden.Control": records.Control,
+    "warden.ProxyCall": records.ProxyCall,
 }
 
 

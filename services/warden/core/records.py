@@ -171,3 +171,48 @@ class Control(_Record):
     @property
     def key(self) -> str:
         return f"{self.kind.value}:{self.scope}"
+
+
+class ProxyCallKind(StrEnum):
+    CALL = "call"
+    TOKEN_ISSUED = "token_issued"
+    TOKEN_REVOKED = "token_revoked"
+
+
+class ProxyOutcome(StrEnum):
+    ALLOWED = "allowed"
+    REFUSED = "refused"
+    ERROR = "error"
+
+
+class ProxyCall(_Record):
+    """The tool proxy's account of one request; a refused call is recorded with its reason too."""
+
+    proxy_call_id: str = Field(min_length=1)
+    kind: ProxyCallKind
+    at: datetime
+    call_id: str | None = None
+    event_id: str | None = None
+    tenant_id: str | None = None
+    workflow: str | None = None
+    run_id: str | None = None
+    agent_id: str | None = None
+    tool: str
+    action: str
+    token_id: str | None = None
+    key_id: str | None = None
+    outcome: ProxyOutcome
+    status_code: int = Field(ge=100, le=599)
+    reason_code: str = Field(min_length=1)
+    reason: str
+    decision: str | None = None
+    policy_ids: list[str] = Field(default_factory=list)
+    policy_version: str | None = None
+    upstream_called: bool
+    upstream_status: int | None = None
+    latency_ms: float = Field(ge=0)
+    upstream_latency_ms: float | None = Field(None, ge=0)
+    redactions: int = Field(0, ge=0)
+    redaction_kinds: list[str] = Field(default_factory=list)
+    actor: str | None = None
+    replica: str = ""

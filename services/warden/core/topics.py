@@ -27,6 +27,7 @@ COST_ROLLUPS = "cost.rollups"
 ALERTS = "alerts"
 CONTROL = "control"
 DEADLETTER = "deadletter"
+PROXY_CALLS = "proxy.calls"
 
 _KEEP = {"retention.ms": "-1", "cleanup.policy": "delete"}
 
@@ -40,6 +41,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ALERTS, "warden.Alert", "tenant_id", config=_KEEP),
     TopicSpec(CONTROL, "warden.Control", "scope", partitions=1, config={"cleanup.policy": "compact"}),
     TopicSpec(DEADLETTER, "warden.DeadLetter", "source_key", config=_KEEP),
+    TopicSpec(PROXY_CALLS, "warden.ProxyCall", "run_id", config=_KEEP),
 )
 
 

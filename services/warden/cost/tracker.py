@@ -89,7 +89,7 @@ def _crossed(ceiling: Ceiling, hard: bool, key: str, spent: float, rollup: CostR
     period = key.split("|", 1)[1]
     kind, name = ceiling.scope.split(":", 1)
     rule = "budget_hard" if hard else "budget_soft"
-    what = f"{ceiling.period}ly budget of {ceiling.scope} for {period}"
+    what = f"{'daily' if ceiling.period == 'day' else 'monthly'} budget of {ceiling.scope} for {period}"
     if hard:
         summary = (f"{what} reached: ${spent:.2f} spent of ${ceiling.hard_usd:.2f}; kill switch "
                    f"{ceiling.scope} set (warden revive {ceiling.scope} to lift it)")

@@ -139,6 +139,8 @@ TABLES: dict[str, Table] = {
               lambda m: m.dead_letter_id, dead_letter_row),
         Table("control_changes", topics.CONTROL, records.Control, _fields(records.Control),
               lambda m: _digest(m.kind, m.scope, m.active, m.actor, m.at)),
+        Table("proxy_calls", topics.PROXY_CALLS, records.ProxyCall, _fields(records.ProxyCall),
+              lambda m: m.proxy_call_id),
     )
 }
 TABLES_BY_NAME = {t.name: t for t in TABLES.values()}

@@ -1,0 +1,1 @@
+"""tool-proxy: the synchronous enforcement point between agents and the tools they call."""

@@ -1,0 +1,96 @@
+"""Waiting for a human: follow approvals.decisions and wake the request that waits for a call.
+
+The proxy publishes the require_approval decision to approvals.requests itself (the approvals
+service keys pending requests by call id, so the stream evaluator's identical request is the
+same request), then awaits the ApprovalDecision for that call id here. Decisions are read from
+the topic's end at start: a decision is only ever awaited for a request this replica just made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from warden.broker.consume import drain
+from warden.core import topics
+from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError
+from warden.core.records import ApprovalDecision
+from warden.core.settings import WardenSettings
+from warden.core.wire import wire_for
+
+_KEPT = 10_000
+
+
+class ApprovalFollower:
+    def __init__(self, settings: WardenSettings) -> None:
+        self._wire = wire_for(settings)
+        self._lock = threading.Lock()
+        self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[ApprovalDecision]]]] = {}
+        self._recent: OrderedDict[str, ApprovalDecision] = OrderedDict()
+        self._consumer = Consumer({**settings.kafka_config(), "group.id": "warden-tool-proxy-approvals",
+                                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                                   "fetch.wait.max.ms": 10})
+        name = settings.topic(topics.APPROVAL_DECISIONS)
+        try:
+            partitions = self._consumer.list_topics(name, timeout=10).topics[name].partitions
+            assignment = []
+            for p in partitions:
+                _low, high = self._consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                assignment.append(TopicPartition(name, p, high))
+        except (KafkaException, KeyError) as exc:
+            raise BrokerUnavailableError(f"the tool proxy cannot follow {name} at {settings.bootstrap_servers}: "
+                                         f"{exc}") from exc
+        self._consumer.assign(assignment)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="tool-proxy-approvals", daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            for msg in drain(self._consumer, 500, 0.1):
+                if msg.error() is not None or msg.value() is None:
+                    continue
+                try:
+                    record = self._wire.decode(msg.value(), "warden.ApprovalDecision")
+                except (DecodeError, ValidationError):
+                    continue
+                if isinstance(record, ApprovalDecision):
+                    self._deliver(record)
+
+    def _deliver(self, decision: ApprovalDecision) -> None:
+        with self._lock:
+            self._recent[decision.call_id] = decision
+            while len(self._recent) > _KEPT:
+                self._recent.popitem(last=False)
+            waiters = self._waiters.pop(decision.call_id, [])
+        for loop, future in waiters:
+            loop.call_soon_threadsafe(_resolve, future, decision)
+
+    def expect(self, call_id: str) -> asyncio.Future[ApprovalDecision]:
+        """Register before publishing the request, so a fast decision cannot be missed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ApprovalDecision] = loop.create_future()
+        with self._lock:
+            known = self._recent.get(call_id)
+            if known is not None:
+                future.set_result(known)
+            else:
+                self._waiters.setdefault(call_id, []).append((loop, future))
+        return future
+
+    def forget(self, call_id: str) -> None:
+        with self._lock:
+            self._waiters.pop(call_id, None)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._consumer.close()
+
+
+def _resolve(future: asyncio.Future[ApprovalDecision], decision: ApprovalDecision) -> None:
+    if not future.done():  # the waiter may have timed out meanwhile
+        future.set_result(decision)

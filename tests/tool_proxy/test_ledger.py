@@ -1,0 +1,61 @@
+"""Every proxied call, allowed or refused, lands in the ledger with its reason (real sink, real chDB)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ledger_sink.helpers import wait_for
+from tests.tool_proxy.test_service import Proxy
+from warden.core.settings import WardenSettings
+from warden.ledger.client import Ledger
+from warden.ledger.verify import verify
+from warden.ledger_sink.service import LedgerSink
+from warden.ledger_sink.settings import LedgerSinkSettings
+from warden.tool_proxy.reference_upstream import Upstream
+
+pytestmark = pytest.mark.integration
+
+
+def test_allowed_and_refused_calls_land_with_their_reasons(topics: WardenSettings, ledger: Ledger,
+                                                          tmp_path: Path) -> None:
+    upstream = Upstream().start()
+    proxy = Proxy(topics, tmp_path, upstream)
+    try:
+        token = proxy.token(run="run-ledger")
+        assert proxy.call(token, "crm", "lookup", {"customer_id": "c-1"}).status_code == 200
+        assert proxy.call(token, "payments", "refund", {"order_id": "o", "amount_usd": -1}).status_code == 422
+        assert proxy.call(token, "reports", "export", {"report": "r", "row_count": 1}).status_code == 403
+        assert proxy.call(token + "x", "crm", "lookup", {"customer_id": "c-1"}).status_code == 401
+        proxy.service.producer.flush(10)
+    finally:
+        proxy.close()
+        upstream.stop()
+    assert upstream.total == 1
+
+    fields: dict[str, Any] = {**topics.model_dump(), "clickhouse_database": ledger.database,
+                              "group_id": f"sink-{uuid.uuid4().hex[:8]}", "serve_queries": False}
+    sink = LedgerSink(LedgerSinkSettings(**fields), ledger).start()
+    db = ledger.database
+    try:
+        wait_for(lambda: ledger.scalar(f"SELECT count() FROM {db}.proxy_calls") >= 4
+                 and ledger.scalar(f"SELECT count() FROM {db}.agent_events") >= 4,
+                 step=sink.poll_once, timeout_s=60, what="proxy calls and events in the ledger")
+    finally:
+        sink.close()
+    rows = ledger.rows(f"SELECT reason_code, outcome, status_code, upstream_called, run_id, reason "
+                       f"FROM {db}.proxy_calls ORDER BY reason_code")
+    assert [r[:5] for r in rows] == [
+        ("ok", "allowed", 200, True, "run-ledger"),
+        ("schema_invalid", "refused", 422, False, "run-ledger"),
+        ("token_scope", "refused", 403, False, "run-ledger"),
+        ("token_tampered", "refused", 401, False, None),
+    ]
+    assert "input.amount_usd" in rows[1][5]
+    completed = ledger.rows(f"SELECT status, error_code FROM {db}.agent_events "
+                            f"WHERE event_type = 'tool_call_completed' ORDER BY occurred_at, step")
+    assert sorted(completed, key=str) == sorted([("ok", None), ("denied", "token_scope")], key=str)
+    assert verify(ledger).ok  # the proxy's table is hash-chained like every other
