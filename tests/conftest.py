@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.demo_stack import DemoLedger, start_demo, stop_demo
 from warden.broker.admin import ensure_topics
 from warden.broker.tansu import TansuBroker, free_port
 from warden.core.settings import WardenSettings
@@ -74,3 +75,14 @@ def evaluator(topics: WardenSettings) -> Iterator[PolicyEvaluator]:
     yield service
     stop.set()
     thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoLedger]:
+    """Demo data as a newcomer gets it: `warden demo` (simulator, every service of the stack, the
+    demo approver), left running so tests query the same ledger the report reads."""
+    demo, process = start_demo(tmp_path_factory.mktemp("demo"))
+    try:
+        yield demo
+    finally:
+        stop_demo(process)

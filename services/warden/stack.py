@@ -52,8 +52,10 @@ class Child:
 
 
 class Stack:
-    def __init__(self, settings: WardenSettings, services: tuple[str, ...] = SERVICES) -> None:
+    def __init__(self, settings: WardenSettings, services: tuple[str, ...] = SERVICES,
+                 env: dict[str, str] | None = None) -> None:
         self.settings = settings
+        self.extra_env = dict(env or {})  # e.g. the demo's approver token for the approvals service
         self.services = services
         self.data_dir = settings.data_dir.resolve()
         self.log_dir = self.data_dir / "logs"
@@ -72,6 +74,7 @@ class Stack:
         env["WARDEN_DATA_DIR"] = str(self.data_dir)
         env["WARDEN_TOPIC_PREFIX"] = self.settings.topic_prefix
         env["WARDEN_QUERY_PORT"] = str(self.settings.query_port)
+        env.update(self.extra_env)
         return env
 
     def start(self, ready_timeout_s: float = 60.0) -> Stack:

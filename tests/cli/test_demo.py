@@ -36,6 +36,11 @@ def test_demo_lands_everything_and_the_ledger_answers_afterwards(tmp_path: Path)
     verified = subprocess.run([*warden_command(), "ledger", "verify"], env=env, capture_output=True, text=True,
                               timeout=120)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert str((tmp_path / "w" / "report.html").resolve()) in "".join(out.split())  # the demo says where
+    reported = subprocess.run([*warden_command(), "report", "--out", str(tmp_path / "r.html")], env=env,
+                              capture_output=True, text=True, timeout=120)  # the stack is down: chDB directly
+    assert reported.returncode == 0, reported.stderr
+    assert "panels have data" in reported.stdout and (tmp_path / "r.html").stat().st_size > 10_000
     replayed = subprocess.run([*warden_command(), "replay", str(tmp_path / "w" / "demo-events.jsonl"), "--out",
                                str(tmp_path / "replay")], env=env, capture_output=True, text=True, timeout=120)
     assert replayed.returncode == 0, replayed.stderr

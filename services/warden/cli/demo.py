@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -14,6 +15,7 @@ from confluent_kafka import Producer
 from rich.live import Live
 from rich.table import Table
 
+from warden.approvals.settings import ApprovalsSettings
 from warden.cli.output import console, fail, table
 from warden.core import topics
 from warden.core.errors import WardenError
@@ -23,8 +25,10 @@ from warden.core.wire import wire_for
 from warden.cost.prices import PriceTable
 from warden.cost.report import CostCheck, per_task
 from warden.cost.report import check as check_costs
+from warden.demo.approver import APPROVER, ApproverTally, work_queue
 from warden.demo.simulator import Simulator, malformed
 from warden.ledger import access
+from warden.report.build import build_report
 from warden.sdk import WardenClient
 from warden.stack import Stack
 
@@ -49,18 +53,28 @@ def demo(
     """Run Warden end to end on this machine with simulated agent platforms."""
     settings = WardenSettings()
     prefix = f"demo-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
-    simulator = Simulator(seed, datetime.now(UTC).replace(microsecond=0), prefix)
+    now = datetime.now(UTC).replace(microsecond=0)
+    # The simulated runs end about now: dashboards over "the last hours" show them, and approval
+    # requests older than the approval timeout expire while the recent ones wait for the approver.
+    probe = list(Simulator(seed, now, prefix).events(events))
+    simulator = Simulator(seed, now - (probe[-1].occurred_at - probe[0].occurred_at) - timedelta(seconds=30), prefix)
     simulated = list(simulator.events(events))
+    approvals = ApprovalsSettings()
+    token = secrets.token_urlsafe(24)
+    tokens = {name: secret.get_secret_value() for name, secret in approvals.approver_tokens.items()}
+    approver_env = {"WARDEN_APPROVER_TOKENS": json.dumps({**tokens, APPROVER: token})}
+    host = "127.0.0.1" if approvals.approvals_host in ("0.0.0.0", "::") else approvals.approvals_host
+    approver = (f"http://{host}:{approvals.approvals_port}", token)
     console.print(f"[bold]Warden demo[/] {prefix}: {len(simulated):,} events from {simulator.seen.runs:,} runs "
                   f"of 3 tenants and 4 workflows, plus {bad} malformed records")
     try:
         with console.status("starting the embedded broker (Tansu) and the services..."):
-            stack = Stack(settings).start()
+            stack = Stack(settings, env=approver_env).start()
     except WardenError as exc:
         fail(str(exc))
     try:
         live_settings = settings.model_copy(update={"kafka_bootstrap_servers": stack.bootstrap})
-        _run(live_settings, settings, simulated, simulator, prefix, bad, seed, timeout_s)
+        _run(live_settings, settings, simulated, simulator, prefix, bad, seed, timeout_s, approver)
         if keep_running:
             console.print("The stack stays up (Ctrl-C stops it).")
             stop = threading.Event()
@@ -76,7 +90,7 @@ def demo(
 
 
 def _run(live: WardenSettings, settings: WardenSettings, simulated: list[AgentEvent], simulator: Simulator,
-         prefix: str, bad: int, seed: int, timeout_s: float) -> None:
+         prefix: str, bad: int, seed: int, timeout_s: float, approver: tuple[str, str]) -> None:
     wire = wire_for(live)
     bad_records = malformed(wire.codec.encode, seed, simulated[0].occurred_at, bad, prefix)
     emitted = [0]
@@ -123,11 +137,17 @@ def _run(live: WardenSettings, settings: WardenSettings, simulated: list[AgentEv
                           "landed; see the logs in "
                           f"{settings.data_dir / 'logs'}")
     costs = _wait_for_costs(settings, max(30.0, timeout_s - elapsed))
+    tally = _approve(settings, prefix, approver, seed, started + timeout_s)
     events_file = settings.data_dir / "demo-events.jsonl"
     with open(events_file, "w") as out:
         for event in simulated:
             out.write(json.dumps(event.to_json_view()) + "\n")
-    _summary(settings, prefix, elapsed, events_file, simulator, costs, simulated[0].occurred_at)
+    _summary(settings, prefix, elapsed, events_file, simulator, costs, simulated[0].occurred_at, tally)
+    with console.status("rendering the report..."):
+        report, drawn, total = build_report(settings, settings.data_dir / "report.html")
+    console.print(f"\n[bold]Report[/] ({drawn} of {total} dashboard panels with data): [bold]{report}[/]\n"
+                  f"  open it in a browser; rebuild it any time with: .venv/bin/warden report --out report.html",
+                  highlight=False, soft_wrap=True)
 
 
 def _wait_for_costs(settings: WardenSettings, timeout_s: float) -> CostCheck:
@@ -143,8 +163,28 @@ def _wait_for_costs(settings: WardenSettings, timeout_s: float) -> CostCheck:
             time.sleep(1.0)
 
 
+def _approve(settings: WardenSettings, prefix: str, approver: tuple[str, str], seed: int,
+             deadline: float) -> ApproverTally:
+    """Work the approval queue until every request of this demo has an outcome in the ledger."""
+    url, token = approver
+    rng = random.Random(seed)
+    tally = ApproverTally()
+    count_sql = (f"SELECT (SELECT count() FROM warden.policy_decisions WHERE run_id LIKE '{prefix}-%' "
+                 f"AND decision = 'require_approval'), "
+                 f"(SELECT count() FROM warden.approvals WHERE run_id LIKE '{prefix}-%')")
+    with console.status("a simulated approver works the approval queue..."):
+        while time.monotonic() < deadline:
+            work_queue(url, token, rng, tally)
+            _, rows = access.query(settings, count_sql)
+            if int(rows[0][1]) >= int(rows[0][0]):
+                return tally
+            time.sleep(0.5)
+    raise WardenError(f"approval outcomes did not all land in time (approved {tally.approved}, rejected "
+                      f"{tally.rejected} so far); see the logs in {settings.data_dir / 'logs'}")
+
+
 def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file: Path,
-             simulator: Simulator, costs: CostCheck, started: datetime) -> None:
+             simulator: Simulator, costs: CostCheck, started: datetime, tally: ApproverTally) -> None:
     where = f"run_id LIKE '{prefix}-%'"
     columns, rows = access.query(settings, (
         "SELECT tenant_id, workflow, uniqExact(run_id) AS runs, count() AS events, "
@@ -198,6 +238,12 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
         f"AND last_seen >= toDateTime64('{started:%Y-%m-%d %H:%M:%S}', 3, 'UTC') ORDER BY last_seen"))
     for severity, rule, summary in rows:
         console.print(f"[yellow]budget {severity}[/] ({rule}): {summary}", highlight=False)
+    columns, rows = access.query(settings, (
+        "SELECT approver, toString(decision) AS decision, count() AS calls FROM warden.approvals "
+        f"WHERE {where} GROUP BY approver, decision ORDER BY approver, decision"))
+    console.print(table(columns, rows, title="Approvals (warden.approvals)"))
+    console.print(f"  {APPROVER} approved {tally.approved} and rejected {tally.rejected} recent requests; "
+                  "older ones expired (nobody decided within the approval timeout)", highlight=False)
     _alerts_summary(settings, started)
     seen = simulator.seen
     console.print(

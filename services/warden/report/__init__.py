@@ -1,0 +1,1 @@
+"""`warden report`: the dashboards' panel queries rendered into one self-contained HTML page."""
