@@ -47,7 +47,8 @@ def test_an_approval_is_never_replayed_to_a_later_call_with_the_same_call_id(pro
         acme, globex = proxy.token(run="run-acme"), proxy.token(run="run-globex", tenant="globex")
         replies: list[httpx.Response] = []
         caller = threading.Thread(target=lambda: replies.append(proxy.call(
-            acme, "payments", "refund", {"order_id": "o-1", "amount_usd": 150.0}, call_id="fixed-1")))
+            acme, "payments", "refund", {"order_id": "o-1", "amount_usd": 150.0}, call_id="fixed-1",
+            approval_timeout_s=30)))  # bounded: a failing assertion below must not leave it waiting 15 min
         caller.start()
         wait_for(lambda: bool(approvals.pending()), timeout_s=30, what="the approval request")
         pending = approvals.pending()[0]
