@@ -15,7 +15,8 @@ KEY_OLD = "k-2026-10", "old-key-0123456789abcdef0123456789abcdef"
 KEY_NEW = "k-2026-11", "new-key-fedcba9876543210fedcba9876543210"
 SECRETS = {f"{t}-api-key": f"sk-live-{t}-9f8e7d6c5b4a3210" for t in
            ("crm", "payments", "reports", "tickets", "email", "iam")}
-ISSUERS = {"platform@acme": "issuer-tok-5a4b3c2d1e0f"}
+ISSUERS = {"platform@acme": "issuer-tok-5a4b3c2d1e0f", "ops@warden": "issuer-tok-0f1e2d3c4b5a"}
+ISSUER_TENANTS = {"platform@acme": ["acme"], "ops@warden": ["*"]}
 
 
 def inventory_file(tmp_path: Path, upstream_url: str, limits: dict[str, Any] | None = None) -> Path:
@@ -41,6 +42,7 @@ def proxy_settings(base: WardenSettings, tmp_path: Path, upstream_url: str, **ex
         "proxy_signing_key_id": KEY_NEW[0],
         "proxy_upstream_secrets": SECRETS,
         "proxy_issuer_tokens": ISSUERS,
+        "proxy_issuer_tenants": ISSUER_TENANTS,
         "proxy_reload_interval_s": 0.05,
         **extra,
     }

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.ledger_sink.helpers import wait_for
-from tests.tool_proxy.test_service import Proxy
+from tests.tool_proxy.running import Proxy
 from warden.core.settings import WardenSettings
 from warden.ledger.client import Ledger
 from warden.ledger.verify import verify
@@ -59,3 +59,31 @@ def test_allowed_and_refused_calls_land_with_their_reasons(topics: WardenSetting
                             f"WHERE event_type = 'tool_call_completed' ORDER BY occurred_at, step")
     assert sorted(completed, key=str) == sorted([("ok", None), ("denied", "token_scope")], key=str)
     assert verify(ledger).ok  # the proxy's table is hash-chained like every other
+
+
+def test_two_calls_with_the_same_client_call_id_both_land(topics: WardenSettings, ledger: Ledger,
+                                                         tmp_path: Path) -> None:
+    upstream = Upstream().start()
+    proxy = Proxy(topics, tmp_path, upstream)
+    try:
+        token = proxy.token(run="run-dup")
+        ids = [proxy.call(token, "crm", "lookup", {"customer_id": "c-1"}, call_id="dup-1").json()["call_id"]
+               for _ in range(2)]
+        proxy.service.producer.flush(10)
+    finally:
+        proxy.close()
+        upstream.stop()
+    assert upstream.total == 2 and len(set(ids)) == 2
+
+    fields: dict[str, Any] = {**topics.model_dump(), "clickhouse_database": ledger.database,
+                              "group_id": f"sink-{uuid.uuid4().hex[:8]}", "serve_queries": False}
+    sink = LedgerSink(LedgerSinkSettings(**fields), ledger).start()
+    db = ledger.database
+    try:
+        wait_for(lambda: ledger.scalar(f"SELECT count() FROM {db}.agent_events") >= 4
+                 and ledger.scalar(f"SELECT count() FROM {db}.proxy_calls") >= 2,
+                 step=sink.poll_once, timeout_s=60, what="both calls and their events in the ledger")
+    finally:
+        sink.close()
+    rows = ledger.rows(f"SELECT call_id, reason_code FROM {db}.proxy_calls ORDER BY call_id")
+    assert sorted(rows) == sorted((i, "ok") for i in ids)

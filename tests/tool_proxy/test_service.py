@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from confluent_kafka import Consumer, TopicPartition
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.ledger_sink.helpers import wait_for
-from tests.tool_proxy.helpers import ISSUERS, KEY_NEW, SECRETS, proxy_settings
+from tests.tool_proxy.helpers import ISSUERS, KEY_NEW, SECRETS
+from tests.tool_proxy.running import Proxy, read
 from warden.approvals.service import Approvals
 from warden.approvals.settings import ApprovalsSettings
 from warden.broker.tansu import free_port
@@ -27,73 +25,15 @@ from warden.core import topics as t
 from warden.core.events import AgentEvent, ToolCallCompleted, ToolCallRequested
 from warden.core.records import ApprovalOutcome, ControlKind, ProxyCall
 from warden.core.settings import WardenSettings
-from warden.core.wire import wire_for
 from warden.policy.control import publish
 from warden.policy_evaluator.service import PolicyEvaluator
 from warden.tool_proxy.reference_upstream import Upstream
-from warden.tool_proxy.service import ToolProxy, create_app
+from warden.tool_proxy.service import create_app
 from warden.tool_proxy.tokens import Keyring
 
 pytestmark = pytest.mark.integration
-ISSUER = {"Authorization": f"Bearer {ISSUERS['platform@acme']}"}
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    server = Upstream().start()
-    yield server
-    server.stop()
-
-
-class Proxy:
-    def __init__(self, topics: WardenSettings, tmp_path: Path, upstream: Upstream, **extra: Any) -> None:
-        self.settings = proxy_settings(topics, tmp_path, upstream.url, **extra)
-        self.service = ToolProxy(self.settings)
-        self.client = TestClient(create_app(self.service))
-        self.client.__enter__()
-
-    def token(self, workflow: str = "refund_ticket", run: str | None = None, tenant: str = "acme",
-              **kwargs: Any) -> str:
-        token, _ = self.service.keyring.issue(tenant_id=tenant, workflow=workflow, run_id=run or uuid.uuid4().hex,
-                                              agent_id="agent-1", tools=self.service.bundle.bundle.workflow(
-                                                  workflow).tools, now=kwargs.pop("now", time.time()), **kwargs)
-        return token
-
-    def call(self, token: str | None, tool: str, action: str, payload: Any, **envelope: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return self.client.post(f"/v1/tools/{tool}/{action}", json={"input": payload, **envelope}, headers=headers)
-
-    def close(self) -> None:
-        self.client.__exit__(None, None, None)
-        self.service.close()
-
-
-@pytest.fixture
-def proxy(topics: WardenSettings, tmp_path: Path, upstream: Upstream) -> Iterator[Proxy]:
-    running = Proxy(topics, tmp_path, upstream)
-    yield running
-    running.close()
-
-
-def read(settings: WardenSettings, topic: str, record: str, until: Any, timeout_s: float = 30) -> list[Any]:
-    """Every record on the topic from the start, until ``until(records)`` holds."""
-    consumer = Consumer({**settings.kafka_config(), "group.id": f"read-{uuid.uuid4().hex[:6]}",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 10})
-    name = settings.topic(topic)
-    parts = consumer.list_topics(name, timeout=10).topics[name].partitions
-    consumer.assign([TopicPartition(name, p, 0) for p in parts])
-    wire = wire_for(settings)
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline and not until(out):
-            for msg in consumer.consume(500, 0.2):
-                if msg.error() is None and msg.value() is not None:
-                    out.append(wire.decode(msg.value(), record))
-    finally:
-        consumer.close()
-    assert until(out), f"{topic}: {len(out)} records, condition not met"
-    return out
+ISSUER = {"Authorization": f"Bearer {ISSUERS['platform@acme']}"}  # may act for tenant acme only
+OPS = {"Authorization": f"Bearer {ISSUERS['ops@warden']}"}  # may act for every tenant
 
 
 def test_an_allowed_call_reaches_the_upstream_with_a_secret_the_agent_never_sees(
@@ -101,9 +41,10 @@ def test_an_allowed_call_reaches_the_upstream_with_a_secret_the_agent_never_sees
     token = proxy.token(run="run-ok")
     echo = json.dumps({"customer_id": "c-1", "name": SECRETS["crm-api-key"], "email": "ada@example.com"})
     upstream.overrides["/crm/lookup"] = (200, echo)
-    reply = proxy.call(token, "crm", "lookup", {"customer_id": "c-1"}, step=4)
+    reply = proxy.call(token, "crm", "lookup", {"customer_id": "c-1"}, step=4, call_id="agent-ref-1")
     assert reply.status_code == 200, reply.text
     body = reply.json()
+    assert body["client_call_id"] == "agent-ref-1" and body["call_id"] != "agent-ref-1"
     assert body["output"]["name"] == "[REDACTED:secret]"  # an upstream echoing its secret does not leak it
     assert body["decision"] == "allow"
     assert SECRETS["crm-api-key"] not in reply.text and token not in upstream.authorizations[0]
@@ -114,7 +55,7 @@ def test_an_allowed_call_reaches_the_upstream_with_a_secret_the_agent_never_sees
     requested, completed = events
     assert isinstance(requested, AgentEvent) and isinstance(requested.body, ToolCallRequested)
     assert (requested.tenant_id, requested.run_id, requested.step, requested.body.call_id) == (
-        "acme", "run-ok", 4, body["call_id"])
+        "acme", "run-ok", 1, body["call_id"])  # the proxy numbers steps: the agent's step 4 is ignored
     assert isinstance(completed.body, ToolCallCompleted) and completed.body.status.value == "ok"
     assert "[REDACTED:email]" in (completed.body.output or "")  # PII leaves the proxy redacted
     calls = read(proxy.settings, t.PROXY_CALLS, "warden.ProxyCall", lambda r: len(r) >= 1)
@@ -190,16 +131,21 @@ def test_kill_switches_and_read_only_mode_refuse_before_the_upstream(proxy: Prox
     assert upstream.total == 1
 
 
+def reload(proxy: Proxy, text: str) -> None:
+    """Write new lists and wait until the proxy holds their version (it checks every 0.05 s here)."""
+    proxy.settings.proxy_access_lists.write_text(text)
+    version = hashlib.sha256(text.encode()).hexdigest()[:16]
+    wait_for(lambda: proxy.service.access.current().version == version, timeout_s=30, what="the lists' reload")
+
+
 def test_allow_and_deny_lists_reload_while_running(proxy: Proxy, upstream: Upstream) -> None:
     token = proxy.token()
     assert proxy.call(token, "tickets", "update", {"ticket_id": "t", "status": "open"}).status_code == 200
-    proxy.settings.proxy_access_lists.write_text("tenants:\n  acme: {deny: [tickets.update]}\n")
-    time.sleep(0.1)  # the reload interval of this test (0.05 s)
+    reload(proxy, "tenants:\n  acme: {deny: [tickets.update]}\n")
     reply = proxy.call(token, "tickets", "update", {"ticket_id": "t", "status": "open"})
     assert (reply.status_code, reply.json()["error"]) == (403, "access_list")
     assert "deny list of tenant acme" in reply.json()["reason"]
-    proxy.settings.proxy_access_lists.write_text("workflows:\n  refund_ticket: {allow: [crm]}\n")
-    time.sleep(0.1)
+    reload(proxy, "workflows:\n  refund_ticket: {allow: [crm]}\n")
     assert proxy.call(token, "crm", "lookup", {"customer_id": "c"}).status_code == 200
     assert proxy.call(token, "tickets", "update", {"ticket_id": "t", "status": "open"}).json()["error"] == (
         "access_list")
@@ -245,7 +191,7 @@ def test_replicas_share_limits_and_revocations_through_the_sqlite_store(
         other = a.token(tenant="globex")
         assert b.call(other, "crm", "lookup", {"customer_id": "c"}).status_code == 200
         assert a.client.post("/v1/tokens/revoke", json={"token": other, "reason": "leaked"},
-                             headers=ISSUER).status_code == 200
+                             headers=OPS).status_code == 200
         assert b.call(other, "crm", "lookup", {"customer_id": "c"}).json()["error"] == "token_revoked"
         assert upstream.total == 4
     finally:
@@ -301,16 +247,36 @@ def test_require_approval_waits_for_a_human(proxy: Proxy, upstream: Upstream) ->
 def test_platforms_mint_tokens_over_http_and_agents_cannot(proxy: Proxy, upstream: Upstream) -> None:
     ask = {"tenant": "acme", "workflow": "refund_ticket", "run": "run-h"}
     assert proxy.client.post("/v1/tokens", json=ask).status_code == 401
-    assert proxy.client.post("/v1/tokens", json=ask, headers={"Authorization": "Bearer nope"}).status_code == 401
+    wrong = proxy.client.post("/v1/tokens", json=ask, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and "not recognised" in wrong.json()["detail"]
     too_long = proxy.client.post("/v1/tokens", json={**ask, "ttl_s": 7200}, headers=ISSUER)
     assert too_long.status_code == 422 and "at most 3600 s" in too_long.text
+    zero = proxy.client.post("/v1/tokens", json={**ask, "ttl_s": 0}, headers=ISSUER)
+    assert (zero.status_code, zero.json()["detail"]["error"]) == (422, "ttl_invalid")
     unknown = proxy.client.post("/v1/tokens", json={**ask, "workflow": "nope"}, headers=ISSUER)
     assert unknown.status_code == 422
     minted = proxy.client.post("/v1/tokens", json=ask, headers=ISSUER).json()
     assert minted["tools"] == ["crm.lookup", "email.send", "payments.refund", "tickets.update"]
-    assert minted["key_id"] == KEY_NEW[0] and minted["expires_at"] - time.time() <= 15 * 60
+    claims = Keyring(dict([KEY_NEW])).verify(minted["token"], minted["expires_at"] - 1)
+    assert minted["key_id"] == KEY_NEW[0] and claims.expires_at - claims.issued_at == 15 * 60
+    assert claims.run_id == "run-h" and claims.expires_at == minted["expires_at"]
     assert proxy.call(minted["token"], "crm", "lookup", {"customer_id": "c"}).status_code == 200
-    assert Keyring(dict([KEY_NEW])).verify(minted["token"], time.time()).run_id == "run-h"
+
+
+def test_an_issuer_mints_and_revokes_only_for_its_own_tenants(proxy: Proxy, upstream: Upstream) -> None:
+    ask = {"tenant": "globex", "workflow": "refund_ticket", "run": "run-g"}
+    refused = proxy.client.post("/v1/tokens", json=ask, headers=ISSUER)
+    assert (refused.status_code, refused.json()["detail"]["error"]) == (403, "issuer_tenant")
+    assert "may not act for tenant 'globex'" in refused.json()["detail"]["reason"]
+    globex = proxy.client.post("/v1/tokens", json=ask, headers=OPS).json()["token"]
+    for body in ({"token": globex}, {"tenant": "globex", "run": "run-g"},
+                 {"token_id": Keyring(dict([KEY_NEW])).verify(globex, 0).token_id}):
+        revoke = proxy.client.post("/v1/tokens/revoke", json={**body, "reason": "spite"}, headers=ISSUER)
+        assert (revoke.status_code, revoke.json()["detail"]["error"]) == (403, "issuer_tenant"), body
+    assert proxy.call(globex, "crm", "lookup", {"customer_id": "c"}).status_code == 200  # not revoked
+    assert proxy.client.post("/v1/tokens/revoke", json={"tenant": "globex", "run": "run-g", "reason": "done"},
+                             headers=OPS).status_code == 200
+    assert proxy.call(globex, "crm", "lookup", {"customer_id": "c"}).json()["error"] == "token_revoked"
 
 
 def test_the_proxy_decides_as_the_stream_evaluator_does(proxy: Proxy, evaluator: PolicyEvaluator) -> None:

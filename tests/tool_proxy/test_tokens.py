@@ -111,3 +111,34 @@ def test_two_keys_need_an_explicit_signing_key_and_keys_must_be_long() -> None:
         Keyring({"short": "abc"})
     with pytest.raises(TokenError, match="not among the configured keys"):
         Keyring(dict([KEY_OLD]), active="nope")
+
+
+def test_only_hs256_with_a_key_id_is_accepted_and_the_refusal_says_so() -> None:
+    ring = Keyring(dict([KEY_NEW]))
+    _, payload, signature = _segments(issue(ring))
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    hs384 = jwt.encode(claims, KEY_NEW[1], algorithm="HS384", headers={"kid": KEY_NEW[0]})
+    rs256 = f"{_b64({'alg': 'RS256', 'typ': 'JWT', 'kid': KEY_NEW[0]})}.{payload}.{signature}"
+    for token, alg in ((hs384, "HS384"), (rs256, "RS256")):
+        error = refusal(ring, token)
+        assert (error.code, error.status) == ("token_malformed", 401)
+        assert f"algorithm '{alg}' is not accepted: expected HS256" in str(error)
+    no_kid = jwt.encode(claims, KEY_NEW[1], algorithm="HS256")
+    error = refusal(ring, no_kid)
+    assert error.code == "token_malformed" and "no key id (kid)" in str(error)
+
+
+def test_claims_of_the_wrong_type_are_named_with_their_types() -> None:
+    ring = Keyring(dict([KEY_NEW]))
+    payload = {"iss": "warden", "aud": "warden-tool-proxy", "iat": str(int(NOW)), "exp": int(NOW) + 60, "jti": "j",
+               "tenant": "acme", "workflow": "w", "run": "r", "agent": "a", "tools": "crm.lookup"}
+    token = jwt.encode(payload, KEY_NEW[1], algorithm="HS256", headers={"kid": KEY_NEW[0]})
+    error = refusal(ring, token)
+    assert error.code == "token_malformed"
+    assert "got exp int, iat str, tools str" in str(error)
+
+
+def test_a_zero_ttl_is_refused_not_taken_for_the_default() -> None:
+    with pytest.raises(TokenError) as caught:
+        issue(Keyring(dict([KEY_NEW])), ttl_s=0)
+    assert (caught.value.code, caught.value.status) == ("ttl_invalid", 422)

@@ -4,13 +4,17 @@ The proxy publishes the require_approval decision to approvals.requests itself (
 service keys pending requests by call id, so the stream evaluator's identical request is the
 same request), then awaits the ApprovalDecision for that call id here. Decisions are read from
 the topic's end at start: a decision is only ever awaited for a request this replica just made.
+
+A decision answers only the call it was made for: the call id is the proxy's own uuid4 (never the
+agent's), no past decision is ever handed to a new call, and the decision's run must be the
+waiting call's run. (ApprovalDecision carries no event id, so the run is the second key checked.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections import OrderedDict
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
@@ -21,15 +25,15 @@ from warden.core.records import ApprovalDecision
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 
-_KEPT = 10_000
+log = logging.getLogger("warden.tool_proxy")
+_Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Future[ApprovalDecision], str]
 
 
 class ApprovalFollower:
     def __init__(self, settings: WardenSettings) -> None:
         self._wire = wire_for(settings)
         self._lock = threading.Lock()
-        self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[ApprovalDecision]]]] = {}
-        self._recent: OrderedDict[str, ApprovalDecision] = OrderedDict()
+        self._waiters: dict[str, list[_Waiter]] = {}
         self._consumer = Consumer({**settings.kafka_config(), "group.id": "warden-tool-proxy-approvals",
                                    "enable.auto.commit": False, "auto.offset.reset": "earliest",
                                    "fetch.wait.max.ms": 10})
@@ -62,23 +66,24 @@ class ApprovalFollower:
 
     def _deliver(self, decision: ApprovalDecision) -> None:
         with self._lock:
-            self._recent[decision.call_id] = decision
-            while len(self._recent) > _KEPT:
-                self._recent.popitem(last=False)
             waiters = self._waiters.pop(decision.call_id, [])
-        for loop, future in waiters:
+            mine = [w for w in waiters if w[2] == decision.run_id]
+            others = [w for w in waiters if w[2] != decision.run_id]
+            if others:
+                self._waiters[decision.call_id] = others
+        if others:
+            log.warning("approval decision for call %s names run %s, not the waiting call's run: ignored",
+                        decision.call_id, decision.run_id)
+        for loop, future, _run in mine:
             loop.call_soon_threadsafe(_resolve, future, decision)
 
-    def expect(self, call_id: str) -> asyncio.Future[ApprovalDecision]:
-        """Register before publishing the request, so a fast decision cannot be missed."""
+    def expect(self, call_id: str, run_id: str) -> asyncio.Future[ApprovalDecision]:
+        """Register before publishing the request, so a fast decision cannot be missed. Only a decision
+        made after this, for this call id and this run, resolves the future."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[ApprovalDecision] = loop.create_future()
         with self._lock:
-            known = self._recent.get(call_id)
-            if known is not None:
-                future.set_result(known)
-            else:
-                self._waiters.setdefault(call_id, []).append((loop, future))
+            self._waiters.setdefault(call_id, []).append((loop, future, run_id))
         return future
 
     def forget(self, call_id: str) -> None:

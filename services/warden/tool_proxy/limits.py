@@ -18,8 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from warden.core.errors import ConfigError
+from warden.core.errors import ConfigError, WardenError
 from warden.tool_proxy.inventory import Limit
+
+
+class StoreUnavailableError(WardenError):
+    """The shared store failed (locked past its busy timeout, disk full, file gone): the call is refused."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class Taken:
 
 
 class Store(Protocol):
+    mode: str  # "memory" (per process) or the shared store's URL, for /health
+
     def take(self, buckets: list[Bucket], now: float) -> Taken: ...
     def revoke(self, key: str, until: float, now: float) -> None: ...
     def revoked(self, keys: list[str], now: float) -> bool: ...
@@ -63,6 +69,8 @@ def _decide(buckets: list[Bucket], levels: list[float]) -> Taken:
 
 class MemoryStore:
     """Per process; bounded (least recently used buckets are forgotten, i.e. refilled)."""
+
+    mode = "memory"
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
@@ -108,6 +116,7 @@ class SqliteStore:
     def __init__(self, path: Path, busy_timeout_s: float = 5.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.mode = f"sqlite://{path}"
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None,
                                    check_same_thread=False)
@@ -117,6 +126,12 @@ class SqliteStore:
         self._takes = 0
 
     def take(self, buckets: list[Bucket], now: float) -> Taken:
+        try:
+            return self._take(buckets, now)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"shared store {self.path}: rate limit buckets not taken: {exc}") from exc
+
+    def _take(self, buckets: list[Bucket], now: float) -> Taken:
         keys = [b.key for b in buckets]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -136,23 +151,35 @@ class SqliteStore:
                     self._db.execute("DELETE FROM buckets WHERE updated < ?", (now - 3600,))
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
         return taken
 
     def revoke(self, key: str, until: float, now: float) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM revoked WHERE until <= ?", (now,))
-            self._db.execute("INSERT INTO revoked(key, until) VALUES (?, ?) ON CONFLICT(key) "
-                             "DO UPDATE SET until = max(until, excluded.until)", (key, until))
-            self._db.execute("COMMIT")
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute("DELETE FROM revoked WHERE until <= ?", (now,))
+                    self._db.execute("INSERT INTO revoked(key, until) VALUES (?, ?) ON CONFLICT(key) "
+                                     "DO UPDATE SET until = max(until, excluded.until)", (key, until))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"shared store {self.path}: revocation of {key} not stored: {exc}") from exc
 
     def revoked(self, keys: list[str], now: float) -> bool:
         marks = ",".join("?" * len(keys))
-        with self._lock:
-            row = self._db.execute(f"SELECT 1 FROM revoked WHERE key IN ({marks}) AND until > ? LIMIT 1",
-                                   [*keys, now]).fetchone()
+        try:
+            with self._lock:
+                row = self._db.execute(f"SELECT 1 FROM revoked WHERE key IN ({marks}) AND until > ? LIMIT 1",
+                                       [*keys, now]).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"shared store {self.path}: revocations not readable: {exc}") from exc
         return row is not None
 
     def close(self) -> None:

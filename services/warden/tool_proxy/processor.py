@@ -184,8 +184,11 @@ def proxy_call(*, at: datetime, tool: str, action: str, refusal: Refusal | None,
     else:
         outcome = ProxyOutcome.ERROR if error else ProxyOutcome.REFUSED
         status, code, reason = refusal.status, refusal.code, refusal.reason
+    # The ledger lands a proxy_call_id once: derived from the call's event (a re-sent record lands once),
+    # else fresh; never the call id alone, which an agent once chose and could repeat.
+    record_id = str(uuid.uuid5(_PROXY, f"call:{event_id}")) if event_id else str(uuid.uuid4())
     return ProxyCall(
-        proxy_call_id=call_id or str(uuid.uuid4()), kind=ProxyCallKind.CALL, at=at, call_id=call_id,
+        proxy_call_id=record_id, kind=ProxyCallKind.CALL, at=at, call_id=call_id,
         event_id=event_id, tenant_id=claims.tenant_id if claims else None,
         workflow=claims.workflow if claims else None, run_id=claims.run_id if claims else None,
         agent_id=claims.agent_id if claims else None, tool=tool, action=action,

@@ -42,11 +42,14 @@ from warden.tool_proxy import processor as p
 from warden.tool_proxy.access import AccessWatcher
 from warden.tool_proxy.approvals_wait import ApprovalFollower
 from warden.tool_proxy.inventory import ActionSpec, Inventory, load_inventory
-from warden.tool_proxy.limits import Store, open_store
+from warden.tool_proxy.limits import Store, StoreUnavailableError, open_store
 from warden.tool_proxy.settings import ToolProxySettings
 from warden.tool_proxy.tokens import MAX_TTL_S, Keyring, TokenClaims, TokenError
 
 log = logging.getLogger("warden.tool_proxy")
+# `call_id` is the agent's own reference, echoed back as client_call_id; the proxy names every call itself
+# (an agent-chosen id could replay a past approval or collide in the ledger). `step` is accepted for
+# compatibility and ignored: the proxy numbers a run's steps itself.
 _ENVELOPE = {"input", "resource", "step", "call_id", "approval_timeout_s"}
 
 
@@ -88,6 +91,7 @@ class ToolProxy:
         self.bundle = BundleWatcher(settings.policies_dir)
         self.secrets = {name: s.get_secret_value() for name, s in settings.proxy_upstream_secrets.items()}
         self.issuers = {who: t.get_secret_value() for who, t in settings.proxy_issuer_tokens.items()}
+        self.issuer_tenants = {who: frozenset(tenants) for who, tenants in settings.proxy_issuer_tenants.items()}
         self.wire: Wire = wire_for(settings)
         self.state = p.ProxyState()
         self.lock = threading.Lock()
@@ -109,6 +113,13 @@ class ToolProxy:
                         "tools are refused with 503", ", ".join(missing))
         if not self.keyring.keys:
             log.warning("no token signing keys (WARDEN_PROXY_SIGNING_KEYS): every call is refused with 401")
+        if not settings.proxy_shared_store:
+            log.warning("no shared store (WARDEN_PROXY_SHARED_STORE): rate limits and token revocations hold in "
+                        "this process only; with several replicas a revoked token still works on the others")
+        unmapped = sorted(set(self.issuers) - set(self.issuer_tenants))
+        if unmapped:
+            log.warning("issuers %s have no tenants in WARDEN_PROXY_ISSUER_TENANTS: they can mint no tokens",
+                        ", ".join(unmapped))
 
     # ---- records -------------------------------------------------------------------------------------
 
@@ -130,7 +141,15 @@ class ToolProxy:
 
     # ---- tokens --------------------------------------------------------------------------------------
 
-    def verify(self, authorization: str | None, now: float) -> TokenClaims:
+    async def verify(self, authorization: str | None, now: float) -> TokenClaims:
+        """The token's claims; the revocation look-up runs off the event loop (SQLite may wait for its lock)."""
+        claims = self._claims(authorization, now)
+        keys = [f"token:{claims.token_id}", f"run:{claims.tenant_id}/{claims.run_id}"]
+        if await asyncio.to_thread(self.store.revoked, keys, now):
+            raise TokenError("token_revoked", f"token {claims.token_id} (run {claims.run_id}) was revoked")
+        return claims
+
+    def _claims(self, authorization: str | None, now: float) -> TokenClaims:
         if not authorization or not authorization.startswith("Bearer "):
             raise TokenError("token_missing", "a run token is required: Authorization: Bearer <run token> "
                                               "(mint one with `warden token issue` or POST /v1/tokens)")
@@ -144,24 +163,36 @@ class ToolProxy:
         elif now >= claims.expires_at:
             self._tokens.pop(token, None)
             claims = self.keyring.verify(token, now)  # raises with the precise reason
-        if self.store.revoked([f"token:{claims.token_id}", f"run:{claims.tenant_id}/{claims.run_id}"], now):
-            raise TokenError("token_revoked", f"token {claims.token_id} (run {claims.run_id}) was revoked")
         return claims
 
     def issuer(self, authorization: str | None) -> str:
         presented = (authorization or "").removeprefix("Bearer ").strip()
-        if presented:
-            for who, token in self.issuers.items():
-                if hmac.compare_digest(presented.encode(), token.encode()):
-                    return who
-        raise HTTPException(401, "an issuer token is required (WARDEN_PROXY_ISSUER_TOKENS): agents cannot mint "
-                                 "their own run tokens")
+        if not presented:
+            raise HTTPException(401, "an issuer token is required (Authorization: Bearer <issuer token>, one of "
+                                     "WARDEN_PROXY_ISSUER_TOKENS): agents cannot mint their own run tokens")
+        for who, token in self.issuers.items():
+            if hmac.compare_digest(presented.encode(), token.encode()):
+                return who
+        raise HTTPException(401, "the issuer token sent is not recognised: it is none of "
+                                 "WARDEN_PROXY_ISSUER_TOKENS (a run token cannot mint or revoke tokens)")
+
+    def may_act_for(self, who: str, tenant: str | None) -> None:
+        """An issuer mints and revokes only for its own tenants; ``None``: a tenant not known (token id)."""
+        allowed = self.issuer_tenants.get(who, frozenset())
+        if "*" in allowed or (tenant is not None and tenant in allowed):
+            return
+        if tenant is None:
+            raise HTTPException(403, {"error": "issuer_tenant", "reason": f"issuer {who} may act only for tenants "
+                                      f"{sorted(allowed)}: revoke by the token itself or by tenant and run, "
+                                      "not by a bare token id"})
+        raise HTTPException(403, {"error": "issuer_tenant", "reason": f"issuer {who} may not act for tenant "
+                                  f"{tenant!r}: its tenants are {sorted(allowed)} (WARDEN_PROXY_ISSUER_TENANTS)"})
 
     def issue(self, who: str, tenant_id: str, workflow: str, run_id: str, agent_id: str,
               ttl_s: float | None) -> tuple[str, TokenClaims]:
         now = time.time()
         token, claims = mint(self.keyring, self.bundle, tenant_id, workflow, run_id, agent_id,
-                             ttl_s or self.settings.proxy_token_ttl_s, now)
+                             self.settings.proxy_token_ttl_s if ttl_s is None else ttl_s, now)
         self.emit(topics.PROXY_CALLS, run_id, p.token_record(
             ProxyCallKind.TOKEN_ISSUED, claims, datetime.now(UTC), who, self.settings.proxy_replica,
             f"issued by {who}, expires {datetime.fromtimestamp(claims.expires_at, UTC):%Y-%m-%dT%H:%M:%SZ}"))
@@ -169,7 +200,9 @@ class ToolProxy:
 
     def revoke(self, who: str, key: str, reason: str, claims: TokenClaims | None) -> None:
         now = time.time()
-        self.store.revoke(key, now + MAX_TTL_S, now)
+        # Until the revoked token could have expired: at least the longest lifetime from now, and never
+        # before the token's own expiry (a token minted with a later clock outlives now + MAX_TTL_S).
+        self.store.revoke(key, max(now + MAX_TTL_S, claims.expires_at if claims else 0.0), now)
         record = ProxyCall(
             proxy_call_id=str(uuid.uuid4()), kind=ProxyCallKind.TOKEN_REVOKED, at=datetime.now(UTC),
             tenant_id=claims.tenant_id if claims else None, workflow=claims.workflow if claims else None,
@@ -192,19 +225,27 @@ class ToolProxy:
         now, at = time.time(), datetime.now(UTC)
         self._reload()
         try:
-            claims = self.verify(authorization, now)
-        except TokenError as exc:
-            refusal = p.Refusal(exc.status, exc.code, str(exc))
-            self.emit(topics.PROXY_CALLS, "unscoped", p.proxy_call(
-                at=at, tool=tool, action=action, refusal=refusal, latency_ms=_ms(started),
-                replica=self.settings.proxy_replica))
-            return Reply(refusal.status, refusal.body(), {"WWW-Authenticate": f'Bearer error="{exc.code}"'})
+            claims = await self.verify(authorization, now)
+        except (TokenError, StoreUnavailableError) as exc:
+            if isinstance(exc, TokenError):
+                refusal = p.Refusal(exc.status, exc.code, str(exc))
+                headers = {"WWW-Authenticate": f'Bearer error="{exc.code}"'}
+            else:
+                refusal, headers = p.Refusal(503, "store_unavailable", f"{exc}; the call was refused"), {}
+            try:
+                self.emit(topics.PROXY_CALLS, "unscoped", p.proxy_call(
+                    at=at, tool=tool, action=action, refusal=refusal, latency_ms=_ms(started),
+                    replica=self.settings.proxy_replica))
+            except WardenError as emit_exc:
+                return Reply(503, p.Refusal(503, "ledger_unavailable", str(emit_exc)).body(), {})
+            return Reply(refusal.status, refusal.body(), headers)
         return await self._scoped(claims, tool, action, raw, started, at, now)
 
     async def _scoped(self, claims: TokenClaims, tool: str, action: str, raw: bytes, started: float,
                       at: datetime, now: float) -> Reply:
         envelope, refusal = _envelope(raw)
-        call_id = str(envelope.get("call_id") or uuid.uuid4())
+        call_id = str(uuid.uuid4())
+        client_ref = envelope.get("call_id") if isinstance(envelope.get("call_id"), str) else None
         value = envelope.get("input")
         spec: ActionSpec | None = None
         if refusal is None:
@@ -214,39 +255,45 @@ class ToolProxy:
             assert spec is not None
             refusal = p.access_refusal(self.access.current(), claims, tool, action)
         if refusal is None and spec is not None:
-            taken = self.store.take(p.buckets(self.inventory.tools[tool], claims), now)
-            if not taken.ok:
-                refusal = p.Refusal(429, "rate_limited", f"rate limit {taken.bucket} reached; retry in "
-                                                         f"{taken.retry_after_s:.2f} s",
-                                    retry_after=taken.retry_after_header)
+            try:
+                taken = await asyncio.to_thread(self.store.take, p.buckets(self.inventory.tools[tool], claims), now)
+            except StoreUnavailableError as exc:
+                refusal = p.Refusal(503, "store_unavailable", f"{exc}; the call was refused")
+            else:
+                if not taken.ok:
+                    refusal = p.Refusal(429, "rate_limited", f"rate limit {taken.bucket} reached; retry in "
+                                                             f"{taken.retry_after_s:.2f} s",
+                                        retry_after=taken.retry_after_header)
         if refusal is None and spec is not None:
             refusal = p.input_refusal(spec, value)
         if refusal is not None and refusal.code != "token_scope":
             # Refused before policy: a ProxyCall record only. A tool_call_requested would make the stream
             # evaluator decide (and maybe ask a human to approve) a call that will never run. An
             # out-of-scope tool is the exception: that attempt is what stop-ship and alerts are for.
-            return self._refused_early(claims, tool, action, call_id, refusal, started, at)
-        step_no = envelope.get("step")
-        with self.lock:
-            if not isinstance(step_no, int) or isinstance(step_no, bool) or step_no < 1:
-                step_no = self.state.next_step(claims)
+            return self._refused_early(claims, tool, action, call_id, client_ref, refusal, started, at)
+        with self.lock:  # the proxy numbers the run's steps; an agent-sent step is ignored
+            step_no = self.state.next_step(claims)
         params_out, _, param_counts = p.redacted(p.params_text(value), None)
         requested = p.requested_event(claims, call_id, tool, action, envelope.get("resource"), params_out,
                                       step_no, at)
-        outcome = _Outcome(requested, param_counts)
+        outcome = _Outcome(requested, param_counts, client_ref)
         try:
             self.emit(topics.AGENT_EVENTS, claims.run_id, requested)
         except WardenError as exc:
-            return Reply(503, p.Refusal(503, "ledger_unavailable", str(exc)).body(call_id), {})
+            return Reply(503, _ref(p.Refusal(503, "ledger_unavailable", str(exc)).body(call_id), client_ref), {})
         bundle = self.bundle.bundle
         if refusal is None:
             refusal = p.switch_refusal(self.state.evaluator.switches, bundle, self.inventory, claims, tool, action)
         if refusal is None:
             with self.lock:
                 outcome.decision, extra = p.decide(self.state, bundle, requested)
-            for out in extra:
-                if out.topic == topics.CONTROL:  # a stop-ship switch: every replica and the evaluator see it
-                    self.emit(out.topic, out.key, out.record)
+            try:
+                for out in extra:
+                    if out.topic == topics.CONTROL:  # a stop-ship switch: every replica and the evaluator see it
+                        self.emit(out.topic, out.key, out.record)
+            except WardenError as exc:
+                return self._finish(claims, tool, action, outcome, p.Refusal(503, "ledger_unavailable", str(exc)),
+                                    started, error=True)
             refusal = p.policy_refusal(outcome.decision)
             if refusal is None and outcome.decision.decision == Decision.REQUIRE_APPROVAL:
                 refusal = await self._approval(outcome.decision, envelope.get("approval_timeout_s"))
@@ -255,23 +302,27 @@ class ToolProxy:
             return self._finish(claims, tool, action, outcome, refusal, started, error=False)
         return await self._upstream(claims, spec, value, outcome, started)
 
-    def _refused_early(self, claims: TokenClaims, tool: str, action: str, call_id: str, refusal: p.Refusal,
-                       started: float, at: datetime) -> Reply:
+    def _refused_early(self, claims: TokenClaims, tool: str, action: str, call_id: str, client_ref: str | None,
+                       refusal: p.Refusal, started: float, at: datetime) -> Reply:
         try:
             self.emit(topics.PROXY_CALLS, claims.run_id, p.proxy_call(
                 at=at, tool=tool, action=action, refusal=refusal, latency_ms=_ms(started),
                 replica=self.settings.proxy_replica, claims=claims, call_id=call_id))
         except WardenError as exc:
-            return Reply(503, p.Refusal(503, "ledger_unavailable", str(exc)).body(call_id), {})
+            return Reply(503, _ref(p.Refusal(503, "ledger_unavailable", str(exc)).body(call_id), client_ref), {})
         headers = {"Retry-After": refusal.retry_after} if refusal.retry_after else {}
-        return Reply(refusal.status, refusal.body(call_id), {**headers, "X-Warden-Call-Id": call_id})
+        return Reply(refusal.status, _ref(refusal.body(call_id), client_ref), {**headers, "X-Warden-Call-Id": call_id})
 
     async def _approval(self, decision: PolicyDecision, asked: Any) -> p.Refusal | None:
         timeout = self.settings.proxy_approval_timeout_s
         if isinstance(asked, (int, float)) and not isinstance(asked, bool) and asked > 0:
             timeout = min(timeout, float(asked))
-        future = self.approvals.expect(decision.call_id)
-        self.emit(topics.APPROVAL_REQUESTS, decision.run_id, decision)
+        future = self.approvals.expect(decision.call_id, decision.run_id)
+        try:
+            self.emit(topics.APPROVAL_REQUESTS, decision.run_id, decision)
+        except WardenError as exc:
+            self.approvals.forget(decision.call_id)
+            return p.Refusal(503, "ledger_unavailable", f"{exc}; the approval request was not sent")
         self.producer.poll(0)
         try:
             approval = await asyncio.wait_for(future, timeout)
@@ -324,7 +375,7 @@ class ToolProxy:
                 started, error=True)
         text = self._strip_secrets(raw.decode("utf-8", errors="replace"))
         try:
-            output = json.loads(text, parse_constant=_no_constants)
+            output = self._strip_secrets_in(json.loads(text, parse_constant=_no_constants))
         except ValueError:
             return self._finish(claims, spec.tool, spec.name, outcome, p.Refusal(
                 502, "output_invalid", f"{spec.qualified} upstream answered text that is not JSON"),
@@ -341,6 +392,16 @@ class ToolProxy:
             if secret and secret in text:
                 text = text.replace(secret, "[REDACTED:secret]")
         return text
+
+    def _strip_secrets_in(self, value: Any) -> Any:
+        """Again after parsing: a JSON escape (``\\u0030`` for ``0``) hides a secret from the raw-text pass."""
+        if isinstance(value, str):
+            return self._strip_secrets(value)
+        if isinstance(value, list):
+            return [self._strip_secrets_in(v) for v in value]
+        if isinstance(value, dict):
+            return {self._strip_secrets(k): self._strip_secrets_in(v) for k, v in value.items()}
+        return value
 
     def _finish(self, claims: TokenClaims, tool: str, action: str, outcome: _Outcome, refusal: p.Refusal | None,
                 started: float, error: bool) -> Reply:
@@ -367,11 +428,13 @@ class ToolProxy:
         call_id = outcome.requested_call_id
         if refusal is not None:
             headers = {"Retry-After": refusal.retry_after} if refusal.retry_after else {}
-            return Reply(refusal.status, refusal.body(call_id), {**headers, "X-Warden-Call-Id": call_id})
+            return Reply(refusal.status, _ref(refusal.body(call_id), outcome.client_ref),
+                         {**headers, "X-Warden-Call-Id": call_id})
         decision = outcome.decision
-        return Reply(200, {"call_id": call_id, "output": outcome.output,
-                           "decision": decision.decision.value if decision else None,
-                           "policy_ids": decision.policy_ids if decision else []}, {"X-Warden-Call-Id": call_id})
+        return Reply(200, _ref({"call_id": call_id, "output": outcome.output,
+                                "decision": decision.decision.value if decision else None,
+                                "policy_ids": decision.policy_ids if decision else []}, outcome.client_ref),
+                     {"X-Warden-Call-Id": call_id})
 
     def close(self) -> None:
         self._stop.set()
@@ -386,8 +449,9 @@ class ToolProxy:
 class _Outcome:
     """What one call gathered on its way, for the records it leaves."""
 
-    def __init__(self, requested: AgentEvent, param_counts: dict[str, int]) -> None:
+    def __init__(self, requested: AgentEvent, param_counts: dict[str, int], client_ref: str | None) -> None:
         self.requested = requested
+        self.client_ref = client_ref
         self.param_counts = param_counts
         self.decision: PolicyDecision | None = None
         self.upstream_called = False
@@ -398,6 +462,11 @@ class _Outcome:
     @property
     def requested_call_id(self) -> str:
         return str(getattr(self.requested.body, "call_id", ""))
+
+
+def _ref(body: dict[str, Any], client_ref: str | None) -> dict[str, Any]:
+    """The agent's own call id comes back as a reference only; ``call_id`` is always the proxy's."""
+    return {**body, "client_call_id": client_ref} if client_ref is not None else body
 
 
 def _ms(since: float) -> float:
@@ -433,7 +502,7 @@ class TokenRequest(BaseModel):
     workflow: str = Field(..., min_length=1)
     run: str = Field(..., min_length=1)
     agent_id: str = Field("agent", min_length=1)
-    ttl_s: float | None = Field(None, description="Default 900 s; more than 3600 s is refused.")
+    ttl_s: float | None = Field(None, description="Default 900 s; 0 or less, or more than 3600 s, is refused.")
 
 
 class RevokeRequest(BaseModel):
@@ -461,7 +530,8 @@ def create_app(proxy: ToolProxy) -> FastAPI:
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "inventory": proxy.inventory.version, "policy_version": proxy.bundle.bundle.version,
-                "access_lists": proxy.access.lists.version, "undelivered_records": proxy.undelivered}
+                "access_lists": proxy.access.lists.version, "undelivered_records": proxy.undelivered,
+                "store": proxy.store.mode, "shared_store": proxy.store.mode != "memory"}
 
     async def call_tool(request: Request) -> JSONResponse:
         """A plain Starlette route: FastAPI's parameter resolution is measurable on the hot path."""
@@ -475,6 +545,7 @@ def create_app(proxy: ToolProxy) -> FastAPI:
     @app.post("/v1/tokens")
     def issue(body: TokenRequest, authorization: str | None = Header(None)) -> dict[str, Any]:
         who = proxy.issuer(authorization)
+        proxy.may_act_for(who, body.tenant)
         try:
             token, claims = proxy.issue(who, body.tenant, body.workflow, body.run, body.agent_id, body.ttl_s)
         except TokenError as exc:
@@ -495,10 +566,13 @@ def create_app(proxy: ToolProxy) -> FastAPI:
             except TokenError as exc:
                 raise HTTPException(422, {"error": exc.code, "reason": str(exc)}) from exc
             key = f"token:{claims.token_id}"
+            proxy.may_act_for(who, claims.tenant_id)
         elif body.token_id:
             key = f"token:{body.token_id}"
+            proxy.may_act_for(who, None)
         elif body.tenant and body.run:
             key = f"run:{body.tenant}/{body.run}"
+            proxy.may_act_for(who, body.tenant)
         else:
             raise HTTPException(422, "give the token, its token_id, or tenant and run")
         try:

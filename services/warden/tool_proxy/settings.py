@@ -32,6 +32,10 @@ class ToolProxySettings(WardenSettings):
     proxy_issuer_tokens: dict[str, SecretStr] = Field(
         default_factory=dict,
         description='Agent platforms allowed to mint and revoke run tokens over HTTP: identity -> bearer token.')
+    proxy_issuer_tenants: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Which tenants each issuer may mint and revoke tokens for: identity -> tenants, e.g. '
+                    '{"platform@acme": ["acme"]}; ["*"] for every tenant. An issuer not listed may mint none.')
     proxy_upstream_secrets: dict[str, SecretStr] = Field(
         default_factory=dict, description='Upstream credentials by the name the inventory gives them.')
     proxy_token_ttl_s: int = Field(DEFAULT_TTL_S, gt=0, le=MAX_TTL_S, description="Default run token lifetime.")

@@ -69,8 +69,8 @@ class Keyring:
                                        "than one key, WARDEN_PROXY_SIGNING_KEY_ID)", 500)
         if not 0 < ttl_s <= MAX_TTL_S:
             raise TokenError("ttl_too_long" if ttl_s > 0 else "ttl_invalid",
-                             f"a token lives at most {MAX_TTL_S} s (1 hour), default {DEFAULT_TTL_S} s; "
-                             f"asked for {ttl_s:g} s", 422)
+                             f"a token lives more than 0 s and at most {MAX_TTL_S} s (1 hour), default "
+                             f"{DEFAULT_TTL_S} s; asked for {ttl_s:g} s", 422)
         for name, value in (("tenant", tenant_id), ("workflow", workflow), ("run", run_id), ("agent", agent_id)):
             if not value:
                 raise TokenError("scope_missing", f"a token is scoped to one {name}: it cannot be empty", 422)
@@ -91,9 +91,13 @@ class Keyring:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise TokenError("token_malformed", f"not a Warden run token: {exc}") from exc
-        kid = str(header.get("kid"))
         if header.get("alg") != "HS256":
-            raise TokenError("token_malformed", f"token algorithm {header.get('alg')!r} is not accepted")
+            raise TokenError("token_malformed", f"token algorithm {header.get('alg')!r} is not accepted: "
+                                                "expected HS256")
+        if not isinstance(header.get("kid"), str) or not header["kid"]:
+            raise TokenError("token_malformed", f"token header has no key id (kid), got {header.get('kid')!r}: "
+                                                "expected the id of one of this proxy's signing keys")
+        kid = header["kid"]
         key = self.keys.get(kid)
         if key is None:
             raise TokenError("token_unknown_key", f"token signed with key id {kid!r}, which this proxy does not "
@@ -108,8 +112,11 @@ class Keyring:
         except jwt.PyJWTError as exc:
             raise TokenError("token_malformed", f"token rejected: {exc}") from exc
         exp, iat = payload["exp"], payload["iat"]
-        if not all(isinstance(v, int) for v in (exp, iat)) or not isinstance(payload["tools"], list):
-            raise TokenError("token_malformed", "token claims exp/iat must be integers and tools a list")
+        tools = payload["tools"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (exp, iat)) or not isinstance(tools, list):
+            raise TokenError("token_malformed", f"token claims exp and iat must be integers and tools a list; got "
+                                                f"exp {type(exp).__name__}, iat {type(iat).__name__}, "
+                                                f"tools {type(tools).__name__}")
         if exp - iat > MAX_TTL_S:
             raise TokenError("token_ttl_too_long", f"token lives {exp - iat} s; at most {MAX_TTL_S} s is accepted")
         if now >= exp:
