@@ -1,6 +1,7 @@
-"""Risk and cost benchmark: events/s through the cost-aggregator (pure steps and the live service on
-an embedded Tansu broker), and its memory as tenants x workflows x models grow (1k, 10k, 100k keys,
-each measured in a fresh process). The last line printed is one JSON object.
+"""Risk and cost benchmark: events/s through the risk-scorer (benchmarks/risk_scorer.py: its pure
+step and a live `warden run risk-scorer`) and through the cost-aggregator (pure steps and the live
+service on an embedded Tansu broker), and the aggregator's memory as tenants x workflows x models
+grow (1k, 10k, 100k keys, each measured in a fresh process). The last line printed is one JSON object.
 
     .venv/bin/python benchmarks/risk_cost.py
 """
@@ -33,6 +34,9 @@ from warden.cost_aggregator.service import CostAggregator
 from warden.cost_aggregator.settings import CostAggregatorSettings
 from warden.demo.simulator import Simulator
 from warden.sdk import WardenClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from risk_scorer import bench_risk  # a sibling script, not a package
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
@@ -116,6 +120,11 @@ def main() -> None:
     events = list(Simulator(5, START, "bench").events(args.events))[:args.events]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     result: dict[str, float | int | str] = {"events": len(events)}
+    risk = bench_risk(args.events, service=True)
+    result["risk_events_per_s"] = round(risk["risk_service_events_per_s"])
+    result["risk_processor_events_per_s"] = round(risk["risk_events_per_s"])
+    print(f"risk-scorer: pure step {result['risk_processor_events_per_s']:,} events/s, live service "
+          f"{result['risk_events_per_s']:,} events/s")
     result["cost_processor_events_per_s"] = round(cost_processor_rate(events))
     print(f"cost-aggregator pure steps: {result['cost_processor_events_per_s']:,} events/s")
     with tempfile.TemporaryDirectory() as work:
