@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.demo_stack import DemoLedger, start_demo, stop_demo
+from tests.running import in_thread
 from warden.broker.admin import ensure_topics
 from warden.broker.tansu import TansuBroker, free_port
 from warden.core.settings import WardenSettings
@@ -68,13 +68,8 @@ def ledger(chdb_url: str) -> Iterator[Ledger]:
 def evaluator(topics: WardenSettings) -> Iterator[PolicyEvaluator]:
     """A live policy-evaluator on the test's topics, in a thread of the test process."""
     fields: dict[str, Any] = {**topics.model_dump(), "group_id": f"pe-{uuid.uuid4().hex[:8]}"}
-    service = PolicyEvaluator(PolicyEvaluatorSettings(**fields)).start()
-    stop = threading.Event()
-    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    thread.start()
-    yield service
-    stop.set()
-    thread.join(30)
+    with in_thread(PolicyEvaluator(PolicyEvaluatorSettings(**fields)).start()) as service:
+        yield service
 
 
 @pytest.fixture(scope="session")

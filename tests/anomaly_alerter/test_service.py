@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -13,6 +12,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from tests.ledger_sink.helpers import produce, simulated, wait_for
+from tests.running import in_thread
 from warden.alerting.config import load_rules
 from warden.anomaly_alerter.service import AnomalyAlerter
 from warden.anomaly_alerter.settings import AnomalyAlerterSettings
@@ -62,29 +62,15 @@ class Alerts:
 @contextmanager
 def alerter(settings: WardenSettings, group: str) -> Iterator[AnomalyAlerter]:
     fields = {**settings.model_dump(), "group_id": group, "snapshot_interval_s": 0.5, "alert_decision_wait_s": 300}
-    service = AnomalyAlerter(AnomalyAlerterSettings(**fields)).start()
-    stop = threading.Event()
-    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with in_thread(AnomalyAlerter(AnomalyAlerterSettings(**fields)).start()) as service:
         yield service
-    finally:
-        stop.set()
-        thread.join(30)
 
 
 @contextmanager
 def evaluator(settings: WardenSettings, policies: Path) -> Iterator[PolicyEvaluator]:
     fields = {**settings.model_dump(), "group_id": f"pe-{uuid.uuid4().hex[:8]}", "policies_dir": policies}
-    service = PolicyEvaluator(PolicyEvaluatorSettings(**fields)).start()
-    stop = threading.Event()
-    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with in_thread(PolicyEvaluator(PolicyEvaluatorSettings(**fields)).start()) as service:
         yield service
-    finally:
-        stop.set()
-        thread.join(30)
 
 
 def key(alert: Alert) -> tuple[str, int, str]:

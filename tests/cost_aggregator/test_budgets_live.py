@@ -3,7 +3,6 @@ running policy-evaluator denies that tenant's later calls; the soft limit raised
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ from confluent_kafka import Consumer
 
 from tests.ledger_sink.helpers import wait_for
 from tests.policy_evaluator.test_service import Decisions
+from tests.running import in_thread
 from warden.core import topics as names
 from warden.core.records import Alert, Control, Decision
 from warden.core.settings import WardenSettings
@@ -33,9 +33,6 @@ def test_a_hard_budget_kills_the_tenant_through_the_control_topic(
     fields: dict[str, Any] = {**topics.model_dump(), "group_id": f"cost-{uuid.uuid4().hex[:8]}",
                               "budgets_file": budgets, "idle_flush_s": 1.0, "snapshot_every_s": 0.5}
     aggregator = CostAggregator(CostAggregatorSettings(**fields)).start()
-    stop = threading.Event()
-    thread = threading.Thread(target=aggregator.run, args=(stop,), daemon=True)
-    thread.start()
     wire = wire_for(topics)
     reader = Consumer({**topics.kafka_config(), "group.id": f"r-{uuid.uuid4().hex[:6]}",
                        "auto.offset.reset": "earliest", "enable.auto.commit": False})
@@ -51,7 +48,7 @@ def test_a_hard_budget_kills_the_tenant_through_the_control_topic(
     t0 = datetime.now(UTC).replace(second=0, microsecond=0)
     decisions = Decisions(topics)
     try:
-        with WardenClient(topics) as client:
+        with in_thread(aggregator), WardenClient(topics) as client:
             run = client.run("acme", "refund_ticket", "agent-1")
             run.llm_call("gpt-4o", "openai", 1000, 100, 20.0, cost_usd=0.03, at=t0 + timedelta(seconds=1))
             run.llm_call("gpt-4o", "openai", 1000, 100, 20.0, cost_usd=0.03, at=t0 + timedelta(seconds=2))
@@ -70,8 +67,6 @@ def test_a_hard_budget_kills_the_tenant_through_the_control_topic(
             wait_for(lambda: {d.call_id for d in decisions.seen.values()} >= {call, other}, step=decisions.read,
                      what="both decisions")
     finally:
-        stop.set()
-        thread.join(30)
         reader.close()
     by_call = {d.call_id: d for d in decisions.seen.values()}
     assert by_call[call].decision == Decision.DENY

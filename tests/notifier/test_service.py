@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from pydantic import SecretStr
 from tests.alerting.events import at
 from tests.ledger_sink.helpers import wait_for
 from tests.notifier.receiver import Receiver
+from tests.running import in_thread
 from warden.core import topics
 from warden.core.records import Alert, AlertKind, Severity
 from warden.core.settings import WardenSettings
@@ -47,15 +47,8 @@ def notifier_settings(base: WardenSettings, **receivers: Any) -> NotifierSetting
 
 @contextmanager
 def running(settings: NotifierSettings) -> Iterator[Notifier]:
-    service = Notifier(settings).start()
-    stop = threading.Event()
-    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with in_thread(Notifier(settings).start()) as service:
         yield service
-    finally:
-        stop.set()
-        thread.join(30)
 
 
 def ids(receiver: Receiver, key: str) -> list[str]:

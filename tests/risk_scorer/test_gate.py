@@ -12,7 +12,7 @@ import pytest
 
 from tests.approvals.test_service import auth, serve
 from tests.ledger_sink.helpers import wait_for
-from tests.risk_scorer.test_service import in_thread
+from tests.running import in_thread
 from warden.core.settings import WardenSettings
 from warden.policy_evaluator.service import PolicyEvaluator
 from warden.risk_scorer.processor import ROUTING_POLICY
@@ -26,7 +26,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def scorer(topics: WardenSettings) -> Iterator[RiskScorer]:
     service = RiskScorer(RiskScorerSettings(**{**topics.model_dump(), "group_id": f"rs-{uuid.uuid4().hex[:8]}"}))
-    yield from in_thread(service.start())
+    with in_thread(service.start()) as running:
+        yield running
 
 
 @pytest.fixture

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.ledger_sink.helpers import produce, simulated, wait_for
 from tests.risk_scorer.helpers import TopicReader, policies_without_stop_ship
+from tests.running import in_thread
 from warden.core.partitioning import partition_for
 from warden.core.records import Decision, PolicyDecision, RiskScore
 from warden.core.settings import WardenSettings
@@ -26,15 +25,6 @@ from warden.risk_scorer.settings import RiskScorerSettings
 pytestmark = pytest.mark.integration
 
 
-def in_thread(service: Any) -> Iterator[Any]:
-    stop = threading.Event()
-    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    thread.start()
-    yield service
-    stop.set()
-    thread.join(30)
-
-
 @pytest.fixture
 def policies(tmp_path: Path) -> Path:
     return policies_without_stop_ship(tmp_path)
@@ -46,9 +36,8 @@ def live(topics: WardenSettings, policies: Path) -> Iterator[tuple[PolicyEvaluat
     evaluator = PolicyEvaluator(PolicyEvaluatorSettings(**{**base, "group_id": f"pe-{uuid.uuid4().hex[:8]}",
                                                            "policies_dir": policies})).start()
     scorer = RiskScorer(RiskScorerSettings(**{**base, "group_id": f"rs-{uuid.uuid4().hex[:8]}"})).start()
-    for e in in_thread(evaluator):
-        for s in in_thread(scorer):
-            yield e, s
+    with in_thread(evaluator) as e, in_thread(scorer) as s:
+        yield e, s
 
 
 def test_live_scores_and_routing_equal_replay(topics: WardenSettings, live: tuple[PolicyEvaluator, RiskScorer],
