@@ -5,7 +5,6 @@ different rows, so deduplication cannot drop money."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -17,19 +16,13 @@ from confluent_kafka import Consumer
 from tests.cost_aggregator.helpers import expected, same_totals, totals
 from tests.ledger_sink.helpers import produce, simulated, wait_for
 from tests.ledger_sink.test_crash import service_env
+from tests.running import start_service
 from warden.core import topics as names
 from warden.core.records import CostRollup
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
-from warden.stack import warden_command
 
 pytestmark = pytest.mark.integration
-
-
-def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen([*warden_command(), "run", "cost-aggregator"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
 
 
 def test_kill_9_then_restart_loses_nothing_and_duplicates_only_identical_rows(
@@ -39,7 +32,7 @@ def test_kill_9_then_restart_loses_nothing_and_duplicates_only_identical_rows(
     env = service_env(topics, WARDEN_GROUP_ID=f"cost-{uuid.uuid4().hex[:8]}", WARDEN_IDLE_FLUSH_S="1",
                       WARDEN_SNAPSHOT_EVERY_S="0.3", WARDEN_BATCH_MAX_ROWS="200")
     log = tmp_path / "cost.log"
-    service = start(env, log)
+    service = start_service("cost-aggregator", env, log)
     reader = Consumer({**topics.kafka_config(), "group.id": f"r-{uuid.uuid4().hex[:6]}",
                        "auto.offset.reset": "earliest", "enable.auto.commit": False})
     reader.subscribe([topics.topic(names.COST_ROLLUPS)])
@@ -67,7 +60,7 @@ def test_kill_9_then_restart_loses_nothing_and_duplicates_only_identical_rows(
         read()
         before = totals(seen)
         producer.join()
-        service = start(env, log)
+        service = start_service("cost-aggregator", env, log)
         wait_for(lambda: "restored from snapshot" in log.read_text(), step=read, timeout_s=60,
                  what="the restarted service to reload its snapshots")
         unique: dict[str, CostRollup] = {}

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.ledger_sink.helpers import produce, simulated, wait_for
+from tests.running import start_service
 from warden.core.settings import WardenSettings
 from warden.ledger import access
 from warden.ledger.endpoint import ENDPOINT_FILE
@@ -41,9 +42,7 @@ def service_env(settings: WardenSettings, **extra: str) -> dict[str, str]:
 
 def start_sink(env: dict[str, str], data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     (data_dir / ENDPOINT_FILE).unlink(missing_ok=True)
-    with open(log, "ab") as out:
-        process = subprocess.Popen([*warden_command(), "run", "ledger-sink"], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
+    process = start_service("ledger-sink", env, log)
     endpoint = data_dir / ENDPOINT_FILE
 
     def ready() -> bool:

@@ -8,7 +8,6 @@ records identical to the first copies (the ledger lands them once).
 from __future__ import annotations
 
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -19,21 +18,15 @@ import pytest
 from tests.ledger_sink.helpers import produce, simulated, wait_for
 from tests.ledger_sink.test_crash import service_env
 from tests.risk_scorer.helpers import TopicReader, offline_decisions, produce_decisions
+from tests.running import start_service
 from warden.core.records import PolicyDecision, RiskScore
 from warden.core.settings import WardenSettings
 from warden.core.topics import APPROVAL_REQUESTS, RISK_SCORES
 from warden.policy.bundle import DEFAULT_POLICIES
 from warden.risk_scorer.processor import KeyedRisk
 from warden.risk_scorer.settings import RiskScorerSettings
-from warden.stack import warden_command
 
 pytestmark = pytest.mark.integration
-
-
-def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen([*warden_command(), "run", "risk-scorer"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
 
 
 def test_kill_9_mid_stream_then_restart_scores_exactly_as_an_uninterrupted_run(
@@ -59,7 +52,7 @@ def test_kill_9_mid_stream_then_restart_scores_exactly_as_an_uninterrupted_run(
     state_dir = topics.state_dir / group
     env = service_env(topics, WARDEN_GROUP_ID=group, WARDEN_SNAPSHOT_EVERY_S="0.2")
     log = tmp_path / "risk-scorer.log"
-    scorer = start(env, log)
+    scorer = start_service("risk-scorer", env, log)
     scores = TopicReader(topics, RISK_SCORES, "warden.RiskScore")
     requests = TopicReader(topics, APPROVAL_REQUESTS, "warden.PolicyDecision")
 
@@ -83,7 +76,7 @@ def test_kill_9_mid_stream_then_restart_scores_exactly_as_an_uninterrupted_run(
         scorer.wait(10)
         before_restart = len({s.event_id for s in scores.seen})
         producer.join()
-        scorer = start(env, log)
+        scorer = start_service("risk-scorer", env, log)
         wait_for(lambda: distinct() >= len(expected), timeout_s=120, step=scores.read,
                  what=f"{len(expected)} distinct scores")
         wait_for(lambda: len({r.decision_id for r in requests.seen}) >= len(expected_requests), step=requests.read,
