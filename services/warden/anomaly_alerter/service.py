@@ -50,7 +50,7 @@ class AnomalyAlerter:
         self.wire: Wire = wire_for(settings)
         self.rules = load_rules(settings.alert_rules_path, settings.alert_renotify_minutes * 60)
         self.prices = PriceTable.load(settings.prices_path)
-        self.store = SnapshotStore(settings.state_dir)
+        self.store = SnapshotStore(settings.snapshot_dir)
         self.buffers = {lane: ReorderBuffer(settings.alert_lateness_ms) for lane in LANES}
         self.states = {lane: AlerterState.new(lane, self.rules, settings.call_cache_size) for lane in LANES}
         # Tool calls whose request reached the decisions lane but whose decision has not: the lane

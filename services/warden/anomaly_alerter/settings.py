@@ -7,11 +7,11 @@ from pathlib import Path
 from pydantic import Field
 
 from warden.alerting.config import DEFAULT_ALERT_RULES
-from warden.core.settings import WardenSettings
+from warden.core.settings import StatefulServiceSettings
 from warden.cost.prices import DEFAULT_PRICES
 
 
-class AnomalyAlerterSettings(WardenSettings):
+class AnomalyAlerterSettings(StatefulServiceSettings):
     group_id: str = "warden-anomaly-alerter"
     alert_rules_path: Path = Field(DEFAULT_ALERT_RULES, description="Thresholds per workflow (TOML).")
     prices_path: Path = Field(DEFAULT_PRICES, description="Price table for llm calls that carry no cost_usd.")
@@ -27,6 +27,3 @@ class AnomalyAlerterSettings(WardenSettings):
     snapshot_interval_s: float = Field(5.0, gt=0, description="How often the alerter's state is saved.")
     call_cache_size: int = Field(100_000, ge=1, description="Tool calls awaiting their policy decision.")
 
-    @property
-    def state_dir(self) -> Path:
-        return self.data_dir / "state" / "anomaly-alerter"

@@ -111,3 +111,14 @@ class WardenSettings(BaseSettings):
 
     def topic(self, base: str) -> str:
         return f"{self.topic_prefix}{base}"
+
+
+class StatefulServiceSettings(WardenSettings):
+    """A stream service whose per-partition state is snapshotted (warden.state)."""
+
+    group_id: str
+
+    @property
+    def snapshot_dir(self) -> Path:
+        """DATA_DIR/state/<group>: replicas of the group share it (one volume), so state follows a partition."""
+        return self.state_dir / self.group_id

@@ -57,7 +57,7 @@ class CostAggregator:
         self.budgets = BudgetConfig.load(settings.budgets_file)
         self.counters: Counter[str] = Counter()
         self.unpriced_models: set[str] = set()
-        self.store = SnapshotStore(settings.state_dir / settings.group_id)
+        self.store = SnapshotStore(settings.snapshot_dir)
         self.states: dict[int, SpendState] = {}
         self.outbox: dict[int, list[Output]] = {}
         self.quiet_since: dict[int, float] = {}

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from warden.core.settings import WardenSettings
+from warden.core.settings import StatefulServiceSettings
 from warden.cost.budgets import DEFAULT_BUDGETS
 from warden.cost.prices import DEFAULT_PRICES
 
 
-class CostAggregatorSettings(WardenSettings):
+class CostAggregatorSettings(StatefulServiceSettings):
     group_id: str = "warden-cost-aggregator"
     prices_file: Path = Field(DEFAULT_PRICES, description="The versioned price table (USD per 1M tokens).")
     budgets_file: Path = Field(DEFAULT_BUDGETS, description="Ceilings, per-task ceilings, the regression rule.")

@@ -8,7 +8,7 @@ import pydantic
 from pydantic import Field, field_validator
 
 from warden.core.errors import ConfigError
-from warden.core.settings import WardenSettings
+from warden.core.settings import StatefulServiceSettings
 from warden.core.wire import describe
 from warden.risk.config import DEFAULT_WEIGHTS, load_weights
 from warden.risk_scorer.processor import RiskConfig
@@ -16,7 +16,7 @@ from warden.risk_scorer.processor import RiskConfig
 SHARE_RANGE = (0.05, 0.10)
 
 
-class RiskScorerSettings(WardenSettings):
+class RiskScorerSettings(StatefulServiceSettings):
     group_id: str = "warden-risk-scorer"
     risk_weights: Path = Field(DEFAULT_WEIGHTS, description="The versioned weights file (policies/risk.toml).")
     risk_review_share: float = Field(
@@ -34,11 +34,6 @@ class RiskScorerSettings(WardenSettings):
             raise ValueError(f"risk_review_share must be between {low} and {high} (5-10% of calls, as the "
                              f"checklist asks), got {value}")
         return value
-
-    @property
-    def snapshot_dir(self) -> Path:
-        """DATA_DIR/state/<group>: replicas of the group share it (one volume), so state follows a partition."""
-        return self.state_dir / self.group_id
 
     def risk_config(self) -> RiskConfig:
         return RiskConfig(load_weights(self.risk_weights), self.risk_review_share, self.run_cache_size)
