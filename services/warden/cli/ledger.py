@@ -14,7 +14,9 @@ from warden.core.settings import WardenSettings
 from warden.ledger import access
 from warden.ledger.client import Ledger
 from warden.ledger.endpoint import jsonable
+from warden.ledger.migrations import migrate
 from warden.ledger.verify import verify as verify_ledger
+from warden.ledger_sink.settings import LedgerSinkSettings
 
 ledger_app = typer.Typer(help="The immutable ledger.", no_args_is_help=True)
 
@@ -44,11 +46,16 @@ def query(
 @ledger_app.command("verify")
 def verify() -> None:
     """Recompute every hash chain; exit 1 naming each record that changed."""
-    settings = WardenSettings()
+    settings = LedgerSinkSettings()
     if access.endpoint_url(settings) is not None:
         fail("the stack is running and owns the embedded ledger: stop `warden up` first, then verify", 2)
     try:
         ledger = Ledger.from_settings(settings)
+        # A ledger written by an older Warden lacks the tables and columns this one reads; the
+        # migrations only add (with defaults that hashes leave out), exactly as the sink's next start would.
+        applied = migrate(ledger, settings.retention())
+        if applied:
+            console.print(f"brought the ledger's schema up to date first (migrations {', '.join(map(str, applied))})")
         report = verify_ledger(ledger)
     except WardenError as exc:
         fail(str(exc))
