@@ -77,7 +77,8 @@ def spawn(name: str, env: dict[str, str], work: Path) -> subprocess.Popen[bytes]
                             preexec_fn=child_preexec)
 
 
-def latency(settings: WardenSettings, work: Path, rate: int, seconds: float, probe_every: float) -> dict[str, float]:
+def latency(settings: WardenSettings, work: Path, rate: int, seconds: float, probe_every: float,
+            broker_pid: int) -> dict[str, float]:
     receiver = Receiver().start()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "KAFKA_"))}
     env.update({"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "WARDEN_DATA_DIR": str(settings.data_dir),
@@ -123,7 +124,9 @@ def latency(settings: WardenSettings, work: Path, rate: int, seconds: float, pro
         achieved = produced / loaded_s
         cpu = {name: round(psutil.Process(p.pid).cpu_times().user + psutil.Process(p.pid).cpu_times().system, 1)
                for name, p in zip(("policy-evaluator", "anomaly-alerter", "notifier"), services, strict=True)}
+        broker = psutil.Process(broker_pid).cpu_times()
         print(f"CPU seconds of each service (whole life, {loaded_s:.0f} s under load): {cpu}; "
+              f"broker: {broker.user + broker.system:.1f}; "
               f"this process (load generator, receiver): {sum(os.times()[:2]):.1f}", flush=True)
         producer.flush(30)
         time.sleep(5)  # the last probes' alerts
@@ -210,7 +213,8 @@ def main() -> None:
         settings = WardenSettings(data_dir=work / "data", kafka_bootstrap_servers=broker.bootstrap,
                                   topic_prefix="abench.", kafka_extra_config={"log_level": 0})
         ensure_topics(settings)
-        figures = latency(settings, work, args.rate, args.seconds, args.probe_every)
+        assert broker.process is not None
+        figures = latency(settings, work, args.rate, args.seconds, args.probe_every, broker.process.pid)
         print(f"latency under {figures['background_events_per_s']} events/s: p50 {figures['alert_latency_p50_s']} s, "
               f"p95 {figures['alert_latency_p95_s']} s ({figures['probes_alerted']}/{figures['probes_sent']} probes)",
               flush=True)

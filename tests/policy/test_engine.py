@@ -136,3 +136,13 @@ def test_approval_is_only_asked_for_calls_that_would_otherwise_be_allowed(tmp_pa
     assert small.decision == Decision.DENY
     assert large.decision == Decision.DENY  # a human approving it would allow what no policy permits
     assert "no policy permits" in large.reason
+
+
+@pytest.mark.parametrize("agent_id", ['refund-bot "eu"', "refund-bot\nv2", "plain"])
+def test_ids_with_quotes_or_newlines_are_decided_not_failed(agent_id: str) -> None:
+    """Agent, tenant and resource ids are data: Cedar's surface syntax would fail on a quote (every
+    such call denied as an evaluation error), so they reach Cedar as structured uids."""
+    verdict = evaluate(BUNDLE, PolicyRequest(tenant_id='acme "eu"', workflow="refund_ticket", agent_id=agent_id,
+                                             tool="payments", action="refund", resource='order "7"',
+                                             params={"order_id": "o", "amount_usd": 5}))
+    assert verdict.decision == Decision.ALLOW, verdict.reason

@@ -9,8 +9,10 @@ forbid would otherwise let the call through.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
@@ -66,10 +68,12 @@ def cedar_value(value: Any) -> Any:
 def cedar_request(bundle: Bundle, request: PolicyRequest) -> dict[str, Any]:
     workflow = bundle.workflow(request.workflow)
     tool_action = f"{request.tool}.{request.action}"
+    # Entity uids in the structured form: Cedar parses the surface form ('Agent::"x"') on every
+    # call (≈ 20 µs of the ≈ 100 µs a decision costs) and rejects ids it would need to normalize.
     return {
-        "principal": f'Agent::"{request.agent_id}"',
-        "action": f'Action::"{tool_action}"',
-        "resource": f'Resource::"{request.resource or tool_action}"',
+        "principal": {"type": "Agent", "id": request.agent_id},
+        "action": {"type": "Action", "id": tool_action},
+        "resource": {"type": "Resource", "id": request.resource or tool_action},
         "context": {
             "params": cedar_value(request.params or {}),
             "run": {
@@ -83,12 +87,14 @@ def cedar_request(bundle: Bundle, request: PolicyRequest) -> dict[str, Any]:
     }
 
 
-def entities(request: PolicyRequest) -> list[dict[str, Any]]:
-    return [
-        {"uid": {"type": "Agent", "id": request.agent_id}, "attrs": {},
-         "parents": [{"type": "Tenant", "id": request.tenant_id}]},
-        {"uid": {"type": "Tenant", "id": request.tenant_id}, "attrs": {}, "parents": []},
-    ]
+@lru_cache(maxsize=4096)
+def agent_entities(agent_id: str, tenant_id: str) -> cedarpy.Entities:
+    """The agent and its tenant, parsed once per pair: agents call many tools, and parsing the
+    entity list is a fifth of a decision's cost."""
+    return cedarpy.Entities.from_json_str(json.dumps([
+        {"uid": {"type": "Agent", "id": agent_id}, "attrs": {}, "parents": [{"type": "Tenant", "id": tenant_id}]},
+        {"uid": {"type": "Tenant", "id": tenant_id}, "attrs": {}, "parents": []},
+    ]))
 
 
 def evaluate(bundle: Bundle, request: PolicyRequest, switches: Switches | None = None) -> Verdict:
@@ -97,7 +103,7 @@ def evaluate(bundle: Bundle, request: PolicyRequest, switches: Switches | None =
     if request.params is None:
         policies = Verdict(Decision.DENY, (), "invalid params")
     else:
-        cedar, ents = cedar_request(bundle, request), entities(request)
+        cedar, ents = cedar_request(bundle, request), agent_entities(request.agent_id, request.tenant_id)
         result = cedarpy.is_authorized(cedar, bundle.policy_set, ents)
         policies = verdict(bundle, request, result)
         if policies.decision == Decision.REQUIRE_APPROVAL:
