@@ -34,7 +34,7 @@ from warden.core.events import AgentEvent, ToolCallRequested
 from warden.core.settings import WardenSettings
 from warden.demo.simulator import Simulator
 from warden.policy.bundle import load_bundle
-from warden.policy.engine import PolicyRequest, cedar_request, entities, evaluate
+from warden.policy.engine import PolicyRequest, agent_entities, cedar_request, evaluate
 from warden.policy.switches import Switches
 from warden.sdk import WardenClient
 from warden.stack import warden_command
@@ -58,7 +58,7 @@ def requests(events: list[AgentEvent]) -> list[PolicyRequest]:
 def in_process(reqs: list[PolicyRequest], rounds: int) -> tuple[list[float], list[float]]:
     bundle = load_bundle()
     switches = Switches()
-    raw = [(cedar_request(bundle, r), entities(r)) for r in reqs]
+    raw = [(cedar_request(bundle, r), agent_entities(r.agent_id, r.tenant_id)) for r in reqs]
     warden_us: list[float] = []
     cedar_us: list[float] = []
     for _ in range(rounds):  # interleaved, so both see the same machine load

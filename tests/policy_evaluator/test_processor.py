@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import timedelta
 
-from tests.core.samples import AT, event
+import pytest
+
+from tests.core.samples import AT, BODIES, event, other_event
 from warden.core import topics
 from warden.core.events import AgentEvent
 from warden.core.records import Control, Decision, PolicyDecision
 from warden.policy.bundle import load_bundle
-from warden.policy_evaluator.processor import STOP_SHIP_ACTOR, EvaluatorState, Output, decision_id, step
+from warden.policy_evaluator.processor import READS, STOP_SHIP_ACTOR, EvaluatorState, Output, decision_id, step
 
 BUNDLE = load_bundle()
 
@@ -82,3 +85,18 @@ def test_odd_characters_in_a_workflow_name_do_not_break_the_stop_ship_switch() -
     _, outputs = step(EvaluatorState(), BUNDLE, call("triage_ticket\n", "crm.delete_record", {"record_id": "r"}))
     [switch] = [o.record for o in outputs if isinstance(o.record, Control)]
     assert switch.scope == "workflow:triage_ticket\n"
+
+
+@pytest.mark.parametrize("event_type", sorted(set(BODIES) - READS))
+def test_an_event_type_outside_reads_changes_nothing(event_type: str) -> None:
+    """The service skips these before validating them: step must be a no-op for them, or the
+    live evaluator and `warden replay` would part."""
+    state = EvaluatorState()
+    for e in (call("refund_ticket", "crm.lookup", {"customer_id": "c"}), event("llm_call", body={
+            **BODIES["llm_call"], "cost_usd": 1.5})):
+        state, _ = step(state, BUNDLE, e)
+    before = copy.deepcopy(state)
+    for e in (event(event_type), other_event(event_type)):
+        state, outputs = step(state, BUNDLE, e)
+        assert outputs == []
+    assert state == before

@@ -57,15 +57,27 @@ class Wire:
     def decode(self, data: bytes | None, expected: str | None = None) -> BaseModel:
         """Raises DecodeError for bytes that are not a record, ValidationError for contract breaks."""
         name, record = self.codec.decode(data, expected)
+        return self._typed(name, record)
+
+    @staticmethod
+    def _typed(name: str, record: dict[str, Any]) -> BaseModel:
         model = MODELS.get(name)
         if model is None:
             raise DecodeError(f"record {name} has no model in this version of Warden; known: {sorted(MODELS)}")
         return validate(model, record)
 
-    def decode_or_skip(self, data: bytes | None, expected: str, skipped: Counter[str]) -> BaseModel | None:
-        """For processors: a bad record is counted and skipped, since the ledger-sink dead-letters it."""
+    def decode_or_skip(self, data: bytes | None, expected: str, skipped: Counter[str],
+                       event_types: frozenset[str] | None = None) -> BaseModel | None:
+        """For processors: a bad record is counted and skipped, since the ledger-sink dead-letters it.
+
+        ``event_types``: the event types the processor acts on; other events are skipped before the
+        contract checks, which cost more than the Avro decode (the ledger-sink still checks them)."""
         try:
-            return self.decode(data, expected)
+            name, record = self.codec.decode(data, expected)
+            if event_types is not None and record.get("event_type") not in event_types:
+                skipped["not_read"] += 1
+                return None
+            return self._typed(name, record)
         except (DecodeError, ValidationError):
             skipped["skipped_invalid"] += 1
             return None

@@ -21,6 +21,11 @@ from warden.policy.bundle import Bundle
 from warden.policy.engine import PolicyRequest, evaluate
 from warden.policy.switches import STOP_SHIP_ACTOR, Switches
 
+# The event types step acts on; the shell skips the rest before validating them (a third of the
+# traffic). tests/policy_evaluator/test_processor.py checks every other type leaves the state alone.
+READS: frozenset[str] = frozenset({EventType.LLM_CALL.value, EventType.RUN_COMPLETED.value,
+                                   EventType.TOOL_CALL_REQUESTED.value})
+
 _DECISIONS = uuid.UUID("6f1c2a4e-3b7d-4d0e-9a51-0c8b7e2f4a10")
 
 

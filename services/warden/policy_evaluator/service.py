@@ -23,7 +23,7 @@ from warden.core.events import AgentEvent
 from warden.core.loop import run_until
 from warden.core.wire import Wire, wire_for
 from warden.policy.bundle import BundleWatcher
-from warden.policy_evaluator.processor import EvaluatorState, step
+from warden.policy_evaluator.processor import READS, EvaluatorState, step
 from warden.policy_evaluator.settings import PolicyEvaluatorSettings
 
 log = logging.getLogger("warden.policy_evaluator")
@@ -59,8 +59,8 @@ class PolicyEvaluator:
         log.info("policy-evaluator: bundle %s from %s", self.watcher.bundle.version, self.watcher.directory)
         return self
 
-    def _decode(self, msg: Message, expected: str) -> object | None:
-        return self.wire.decode_or_skip(msg.value(), expected, self.counters)
+    def _decode(self, msg: Message, expected: str, event_types: frozenset[str] | None = None) -> object | None:
+        return self.wire.decode_or_skip(msg.value(), expected, self.counters, event_types)
 
     def poll_control(self) -> None:
         for msg in self.control.consume(100, 0):
@@ -92,7 +92,7 @@ class PolicyEvaluator:
                 if err.code() != KafkaError._PARTITION_EOF:
                     self.counters["consumer_errors"] += 1
                 continue
-            event = self._decode(msg, "warden.AgentEvent")
+            event = self._decode(msg, "warden.AgentEvent", READS)
             if not isinstance(event, AgentEvent):
                 continue
             try:

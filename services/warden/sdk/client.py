@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from warden.sdk.gate import DecisionWatcher, GateVerdict
 
 AGENT_EVENT_RECORD = "warden.AgentEvent"
+# How the SDK batches: benchmarks that stand in for agent platforms produce with the same settings.
+PRODUCER_DEFAULTS: dict[str, Any] = {"enable.idempotence": True, "acks": "all", "linger.ms": 10,
+                                     "compression.type": "lz4"}
 
 # Delivery errors that mean "no broker took the event in time" rather than "a broker refused it".
 _UNAVAILABLE = frozenset({
@@ -76,10 +79,7 @@ class WardenClient:
             self._register_schema()  # once, up front: never on the agent's first emit
         self._producer = _new_producer({
             **self.settings.producer_config(),
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 10,
-            "compression.type": "lz4",
+            **PRODUCER_DEFAULTS,
             "message.timeout.ms": max(1, int(max_wait_s * 1000)),
             "queue.buffering.max.messages": 500_000,
             **(producer_config or {}),
