@@ -74,6 +74,32 @@ def probe(kind: str, n: int) -> AgentEvent:
                                                           "action": "grant_access", "params": "{}"}})
 
 
+class CpuSampler:
+    """Cores each process used in every interval: shows whether a cost grows during the run."""
+
+    def __init__(self, processes: dict[str, psutil.Process], interval_s: float) -> None:
+        self.processes, self.interval_s = processes, interval_s
+        self.series: dict[str, list[float]] = {name: [] for name in processes}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        last = {name: sum(p.cpu_times()[:2]) for name, p in self.processes.items()}
+        while not self._stop.wait(self.interval_s):
+            for name, p in self.processes.items():
+                now = sum(p.cpu_times()[:2])
+                self.series[name].append(round((now - last[name]) / self.interval_s, 2))
+                last[name] = now
+
+
 def background(wire: Wire, rate: int, seconds: float) -> tuple[float, list[tuple[bytes, bytes]]]:
     """The whole background load encoded before the clock starts, each event stamped with the wall
     time it is scheduled to be sent: the load generator then costs a produce() per event, not an
@@ -129,6 +155,7 @@ def latency(settings: WardenSettings, work: Path, rate: int, seconds: float, pro
         processes = {name: psutil.Process(p.pid) for name, p in zip(SERVICES, services, strict=True)}
         processes.update({"broker": psutil.Process(broker_pid), "load generator": psutil.Process()})
         cpu_before = {name: sum(p.cpu_times()[:2]) for name, p in processes.items()}
+        sampler = CpuSampler(processes, 10.0).start()
         start = time.monotonic()
         produced = probes = 0
         next_probe = start + probe_every
@@ -149,7 +176,10 @@ def latency(settings: WardenSettings, work: Path, rate: int, seconds: float, pro
         loaded_s = time.monotonic() - start
         achieved = produced / loaded_s
         cpu = {name: round((sum(p.cpu_times()[:2]) - cpu_before[name]) / loaded_s, 2) for name, p in processes.items()}
+        sampler.stop()
         print(f"CPU cores used during the {loaded_s:.0f} s under load: {cpu}", flush=True)
+        for name, series in sampler.series.items():
+            print(f"  {name:17s} cores per 10 s: {' '.join(f'{c:.2f}' for c in series)}", flush=True)
         producer.flush(30)
         time.sleep(5)  # the last probes' alerts
         arrived: dict[str, float] = {}
@@ -176,7 +206,7 @@ def latency(settings: WardenSettings, work: Path, rate: int, seconds: float, pro
                 "decisions_lane_p95_s": round(percentile(unauthorized, 0.95), 3) if unauthorized else -1,
                 "first_half_p95_s": round(percentile(first, 0.95), 3) if first else -1,
                 "second_half_p95_s": round(percentile(second, 0.95), 3) if second else -1,
-                "producer_linger_ms": linger_ms, "cpu_cores": cpu,
+                "producer_linger_ms": linger_ms, "cpu_cores": cpu, "broker_cores_per_10s": sampler.series["broker"],
                 "load_average_1m": round(os.getloadavg()[0], 2)}
     finally:
         for service in services:

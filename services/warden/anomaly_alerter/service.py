@@ -76,7 +76,10 @@ class AnomalyAlerter:
             "auto.offset.reset": "earliest", "session.timeout.ms": settings.group_session_timeout_ms,
             "heartbeat.interval.ms": max(500, settings.group_session_timeout_ms // 5),
             "enable.partition.eof": True,  # a caught-up partition must stop holding back event time
-            "fetch.wait.max.ms": 10,  # Tansu answers a fetch only when its max wait is up
+            # Fewer, fuller fetches: the embedded broker's cost per fetch grows with the batches a
+            # partition holds (docs/decisions/0007-embedded-broker-fetch-cost.md), and alerts already
+            # wait out a 100 ms lateness allowance; idle, a fetch returns after 50 ms.
+            "fetch.wait.max.ms": 50, "fetch.min.bytes": 256 * 1024,
         })
         self.producer = Producer({**conf, "enable.idempotence": True, "acks": "all", "linger.ms": 1})
         self._last_snapshot = time.monotonic()
