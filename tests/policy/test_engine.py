@@ -146,3 +146,13 @@ def test_ids_with_quotes_or_newlines_are_decided_not_failed(agent_id: str) -> No
                                              tool="payments", action="refund", resource='order "7"',
                                              params={"order_id": "o", "amount_usd": 5}))
     assert verdict.decision == Decision.ALLOW, verdict.reason
+
+
+def test_entities_cedar_refuses_deny_the_call_naming_the_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(agent_id: str, tenant_id: str) -> None:
+        raise ValueError("entity uid is not valid")
+
+    monkeypatch.setattr("warden.policy.engine.agent_entities", refuse)
+    verdict = evaluate(BUNDLE, request("refund_ticket", "crm.lookup", {"customer_id": "c"}))
+    assert verdict.decision == Decision.DENY
+    assert "fail closed" in verdict.reason and "'a1'" in verdict.reason

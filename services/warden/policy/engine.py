@@ -100,10 +100,16 @@ def agent_entities(agent_id: str, tenant_id: str) -> cedarpy.Entities:
 def evaluate(bundle: Bundle, request: PolicyRequest, switches: Switches | None = None) -> Verdict:
     """Switches first; the policies are still evaluated under a switch so the decision records
     which rules the call would have met (policy-block figures stay meaningful while a switch is on)."""
+    try:
+        ents = agent_entities(request.agent_id, request.tenant_id)
+    except ValueError as exc:  # fail closed, as for any evaluation error
+        ents = None
+        policies = Verdict(Decision.DENY, (), f"policy evaluation error, denied (fail closed): agent "
+                           f"{request.agent_id!r} of tenant {request.tenant_id!r} is not a Cedar entity: {exc}")
     if request.params is None:
         policies = Verdict(Decision.DENY, (), "invalid params")
-    else:
-        cedar, ents = cedar_request(bundle, request), agent_entities(request.agent_id, request.tenant_id)
+    elif ents is not None:
+        cedar = cedar_request(bundle, request)
         result = cedarpy.is_authorized(cedar, bundle.policy_set, ents)
         policies = verdict(bundle, request, result)
         if policies.decision == Decision.REQUIRE_APPROVAL:
