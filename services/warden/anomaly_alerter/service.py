@@ -18,7 +18,7 @@ import time
 from collections import Counter, OrderedDict
 from datetime import datetime
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from pydantic import BaseModel
 
 from warden.alerting.config import load_rules
@@ -27,8 +27,9 @@ from warden.anomaly_alerter import snapshot
 from warden.anomaly_alerter.processor import LANES, AlerterState, Lane, lanes_for, sort_key, step
 from warden.anomaly_alerter.settings import AnomalyAlerterSettings
 from warden.broker.consume import drain
+from warden.broker.produce import CheckedProducer
 from warden.core import topics
-from warden.core.errors import DecodeError, ValidationError, WardenError
+from warden.core.errors import DecodeError, ValidationError
 from warden.core.events import AgentEvent, LlmCall, ToolCallRequested
 from warden.core.records import PolicyDecision
 from warden.core.wire import Wire, wire_for
@@ -81,7 +82,7 @@ class AnomalyAlerter:
             # wait out a 100 ms lateness allowance; idle, a fetch returns after 50 ms.
             "fetch.wait.max.ms": 50, "fetch.min.bytes": 256 * 1024,
         })
-        self.producer = Producer({**conf, "enable.idempotence": True, "acks": "all", "linger.ms": 1})
+        self.producer = CheckedProducer({**conf, "enable.idempotence": True, "acks": "all", "linger.ms": 1})
         self._last_snapshot = time.monotonic()
         self._last_report = time.monotonic()
         self._dirty = False
@@ -179,8 +180,8 @@ class AnomalyAlerter:
                     buffer.set_idle(source, True)
         produced = self.process("events", self.buffers["events"].release())
         produced += self.process("decisions", self.buffers["decisions"].release(before=self._decisions_hold(now)))
-        if produced and self.producer.flush(30):
-            raise WardenError("alerts not delivered to the broker within 30 s; state not saved")
+        if produced:
+            self.producer.flush_or_raise(30, "alerts (state not saved)")
         if time.monotonic() - self._last_snapshot >= self.settings.snapshot_interval_s:
             self.save()
         self.counters["events"] += len(messages)
@@ -270,8 +271,7 @@ class AnomalyAlerter:
         self._last_snapshot = time.monotonic()
         if not self._dirty:
             return
-        if self.producer.flush(30):
-            raise WardenError("alerts not delivered to the broker within 30 s; state not saved")
+        self.producer.flush_or_raise(30, "alerts (state not saved)")
         snapshot.save(self.store, self.states, self.buffers, self.offsets)
         self._dirty = False
         owned = [TopicPartition(t, p, o) for (t, p), o in self.offsets.items()]
@@ -290,7 +290,7 @@ class AnomalyAlerter:
             self.close()
 
     def close(self) -> None:
-        self.producer.flush(10)
+        self.producer.close(10)
         self.consumer.close()
 
 

@@ -14,13 +14,14 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from fastapi import Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel, Field
 
 from warden.approvals.processor import ApprovalError, ApprovalsState, apply, decide, expire, utcnow
 from warden.approvals.settings import ApprovalsSettings
 from warden.broker.consume import drain
+from warden.broker.produce import CheckedProducer
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError, WardenError
 from warden.core.records import ApprovalDecision, ApprovalOutcome, ControlKind, PolicyDecision
@@ -42,7 +43,7 @@ class Approvals:
         self.wire = wire_for(settings)
         self.timeout = timedelta(seconds=settings.approval_timeout_s)
         conf = settings.kafka_config()
-        self.producer = Producer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
+        self.producer = CheckedProducer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 1})
         self.consumer = Consumer({**conf, "group.id": "warden-approvals-follower", "enable.auto.commit": False,
                                   "auto.offset.reset": "earliest"})
@@ -98,8 +99,7 @@ class Approvals:
     def publish(self, decision: ApprovalDecision) -> None:
         self.producer.produce(self.settings.topic(topics.APPROVAL_DECISIONS), self.wire.encode(decision),
                               key=decision.run_id.encode())
-        if self.producer.flush(15):
-            raise BrokerUnavailableError("approval decision not delivered to Kafka within 15 s")
+        self.producer.flush_or_raise(15, f"approval decision for call {decision.call_id}")
 
     def decide(self, call_id: str, approver: str, outcome: ApprovalOutcome, rationale: str) -> ApprovalDecision:
         """One decision per call: it is taken under the lock, so a racing approve/reject/expiry gets 409."""
@@ -130,7 +130,7 @@ class Approvals:
         for thread in self._threads:
             thread.join(5)
         self.consumer.close()
-        self.producer.flush(5)
+        self.producer.close(5)
 
 
 class Rationale(BaseModel):

@@ -36,6 +36,10 @@ class BrokerUnavailableError(BrokerError):
     """No broker answered within the bounded wait."""
 
 
+class DeliveryError(BrokerError):
+    """Produced records were not acknowledged by the broker: the input they came from is not done."""
+
+
 class StateError(WardenError):
     """A processor's durable state (a snapshot) cannot be written or read back."""
 

@@ -16,9 +16,10 @@ import time
 from collections import Counter
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from warden.broker.consume import drain, position
+from warden.broker.produce import CheckedProducer
 from warden.core import topics
 from warden.core.errors import WardenError
 from warden.core.events import AgentEvent
@@ -64,9 +65,8 @@ class CostAggregator:
         self.events_topic = settings.topic(topics.AGENT_EVENTS)
         self.rollups_topic = settings.topic(topics.COST_ROLLUPS)
         conf = settings.kafka_config()
-        self.producer = Producer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
+        self.producer = CheckedProducer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 5})
-        self._failed: list[str] = []
         self.events = Consumer({
             **conf, "group.id": settings.group_id, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "session.timeout.ms": settings.group_session_timeout_ms,
@@ -101,10 +101,6 @@ class CostAggregator:
         return {"spend": self.states[partition].to_json(),
                 "outbox": encode_outputs(self.outbox.get(partition, []))}
 
-    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            self._failed.append(f"{msg.topic()}: {err}")
-
     def _produce(self, outputs: list[Output]) -> None:
         for out in outputs:
             record = out.record
@@ -114,14 +110,12 @@ class CostAggregator:
                             "not priced at $0; add it to %s", record.model, self.prices.digest,
                             self.settings.prices_file)
             self.producer.produce(self.settings.topic(out.topic), self.wire.encode(out.record),
-                                  key=out.key.encode(), on_delivery=self._delivered)
+                                  key=out.key.encode())
             self.counters[f"produced:{out.topic}"] += 1
 
     def _flush(self) -> None:
         """Outputs must be on the broker before a snapshot or an offset says they were made."""
-        if self.producer.flush(30) or self._failed:
-            failed, self._failed = self._failed[:3], []
-            raise WardenError(f"outputs not delivered ({failed or 'timed out after 30 s'}); state not saved")
+        self.producer.flush_or_raise(30, "cost rollups and alerts (state not saved)")
 
     def start(self) -> CostAggregator:
         self.events.subscribe([self.events_topic], on_assign=self.checkpoints.on_assign,
@@ -226,7 +220,7 @@ class CostAggregator:
             self.checkpoints.save()
         except (WardenError, KafkaException) as exc:  # the last snapshot stands; re-reading covers the rest
             log.warning("final snapshot not written: %s", exc)
-        self.producer.flush(10)
+        self.producer.close(10)
         self.events.close()
         if self.rollups is not None:
             self.rollups.close()

@@ -14,11 +14,11 @@ import threading
 import time
 from collections import Counter
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from warden.broker.consume import drain
+from warden.broker.produce import CheckedProducer
 from warden.core import topics
-from warden.core.errors import WardenError
 from warden.core.events import AgentEvent
 from warden.core.loop import run_until
 from warden.core.wire import Wire, wire_for
@@ -48,7 +48,7 @@ class PolicyEvaluator:
         })
         self.control = Consumer({**conf, "group.id": f"{settings.group_id}-control-reader",
                                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-        self.producer = Producer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
+        self.producer = CheckedProducer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 2})
 
     def start(self) -> PolicyEvaluator:
@@ -106,8 +106,7 @@ class PolicyEvaluator:
                 self.producer.produce(self.settings.topic(out.topic), self.wire.encode(out.record),
                                       key=out.key.encode())
                 self.counters[f"produced:{out.topic}"] += 1
-        if self.producer.flush(30):
-            raise WardenError("decisions not delivered to the broker within 30 s; offsets not committed")
+        self.producer.flush_or_raise(30, "decisions (offsets not committed)")
         # Async: a lost commit only replays decisions with the same ids, which the ledger lands once.
         self.events.commit(asynchronous=True)
         self.counters["events"] += len(messages)
@@ -117,7 +116,7 @@ class PolicyEvaluator:
         run_until(stop, self.poll_once, self.close)
 
     def close(self) -> None:
-        self.producer.flush(10)
+        self.producer.close(10)
         self.events.close()
         self.control.close()
 

@@ -17,11 +17,11 @@ import threading
 from collections import Counter
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from warden.broker.consume import drain
+from warden.broker.produce import CheckedProducer
 from warden.core import topics
-from warden.core.errors import WardenError
 from warden.core.events import AgentEvent
 from warden.core.loop import run_until
 from warden.core.records import PolicyDecision
@@ -53,7 +53,7 @@ class RiskScorer:
         })
         self.decisions = Consumer({**conf, "group.id": f"{settings.group_id}-decisions", "enable.auto.commit": False,
                                    "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})
-        self.producer = Producer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
+        self.producer = CheckedProducer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 2})
         self.checkpoints = Checkpoints(SnapshotStore(settings.snapshot_dir), self.events, self._restore, self._dump,
                                        self._flush, settings.snapshot_every_s)
@@ -79,8 +79,7 @@ class RiskScorer:
         return {"partition": self.states[partition].to_dict(), "decisions_next": self.decisions_next[partition]}
 
     def _flush(self) -> None:
-        if self.producer.flush(30):
-            raise WardenError("risk scores not delivered to the broker within 30 s; no snapshot written")
+        self.producer.flush_or_raise(30, "risk scores (no snapshot written)")
 
     def _follow_decisions(self) -> None:
         self.decisions.assign([TopicPartition(self.decisions_topic, p, self.decisions_next[p])
@@ -165,7 +164,7 @@ class RiskScorer:
         finally:
             self.events.close()  # revokes: the shell saves what it owns once more
             self.decisions.close()
-            self.producer.flush(10)
+            self.producer.close(10)
 
 
 def run_service(settings: RiskScorerSettings, stop: threading.Event) -> None:
