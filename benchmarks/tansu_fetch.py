@@ -3,7 +3,8 @@
 For each producer linger, on a fresh embedded Tansu (memory storage): a producer writes
 --rate records/s (300-byte values, keyed, over the 6 partitions of a Warden topic) for
 --seconds while --consumers consumers tail the topic, each caught up. Printed: the broker's
-CPU (cores) in every 10 s interval, the records the consumers read, and the stored batch count.
+CPU (cores) in every 10 s interval (the last one may be shorter), the records the consumers
+read, and the stored batch count.
 A broker whose fetch cost did not depend on history would show a flat series; see
 docs/decisions/0007-embedded-broker-fetch-cost.md for what the figures mean for Warden.
 The last line printed is one JSON object with every figure.
@@ -80,6 +81,8 @@ def one_run(linger_ms: int, rate: int, seconds: float, consumers: int) -> dict[s
                 series.append(round((cpu - last_cpu) / (time.monotonic() - last_at), 2))
                 last_cpu, last_at = cpu, time.monotonic()
             time.sleep(0.002)
+        if time.monotonic() - last_at >= 1:  # the last, shorter interval
+            series.append(round((sum(process.cpu_times()[:2]) - last_cpu) / (time.monotonic() - last_at), 2))
         producer.flush(30)
         producer.poll(1.5)  # one more statistics report
         time.sleep(1)

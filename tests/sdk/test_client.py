@@ -148,6 +148,11 @@ def test_a_bad_producer_setting_is_a_config_error(tmp_path: Path) -> None:
         WardenClient(unreachable(tmp_path), max_wait_s=0)
 
 
+def test_a_wait_shorter_than_the_default_linger_is_accepted(tmp_path: Path) -> None:
+    """librdkafka refuses a linger as long as the delivery timeout: the SDK shortens its linger."""
+    WardenClient(unreachable(tmp_path), max_wait_s=0.02, producer_config=QUIET).close()
+
+
 # -- an unreachable broker: a clear error after a bounded wait ----------------------------------
 
 

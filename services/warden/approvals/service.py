@@ -23,7 +23,7 @@ from warden.approvals.settings import ApprovalsSettings
 from warden.broker.consume import drain
 from warden.broker.produce import CheckedProducer
 from warden.core import topics
-from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError, WardenError
+from warden.core.errors import BrokerUnavailableError, DecodeError, DeliveryError, ValidationError, WardenError
 from warden.core.records import ApprovalDecision, ApprovalOutcome, ControlKind, PolicyDecision
 from warden.core.wire import wire_for
 from warden.policy.control import publish
@@ -38,6 +38,7 @@ class Approvals:
         self.settings = settings
         self.state = ApprovalsState()
         self.lock = threading.Lock()
+        self._publishing = threading.Lock()
         self.caught_up = threading.Event()
         self._requests: dict[str, PolicyDecision] = {}
         self.wire = wire_for(settings)
@@ -97,9 +98,15 @@ class Approvals:
             apply(self.state, self._requests[decision.call_id])
 
     def publish(self, decision: ApprovalDecision) -> None:
-        self.producer.produce(self.settings.topic(topics.APPROVAL_DECISIONS), self.wire.encode(decision),
-                              key=decision.run_id.encode())
-        self.producer.flush_or_raise(15, f"approval decision for call {decision.call_id}")
+        """One decision at a time (API threads and the expiry thread), so a delivery failure is this one's."""
+        with self._publishing:
+            self.producer.produce(self.settings.topic(topics.APPROVAL_DECISIONS), self.wire.encode(decision),
+                                  key=decision.run_id.encode())
+            try:
+                self.producer.flush_or_raise(15, f"approval decision for call {decision.call_id}")
+            except DeliveryError:
+                self.producer.forget_failures()  # the caller undoes this decision; the next starts clean
+                raise
 
     def decide(self, call_id: str, approver: str, outcome: ApprovalOutcome, rationale: str) -> ApprovalDecision:
         """One decision per call: it is taken under the lock, so a racing approve/reject/expiry gets 409."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from warden.broker.consume import drain
+from warden.broker.produce import CheckedProducer
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError
 from warden.core.records import Control, ControlKind
@@ -26,10 +27,9 @@ def publish(settings: WardenSettings, kind: ControlKind, scope: str, active: boo
     """Set or clear one switch; the record is the audit trail (the ledger lands it too)."""
     control = validate(Control, {"kind": kind, "scope": scope, "active": active, "actor": actor,
                                  "reason": reason, "at": datetime.now(UTC)})
-    producer = Producer({**settings.producer_config(), "enable.idempotence": True, "acks": "all"})
+    producer = CheckedProducer({**settings.producer_config(), "enable.idempotence": True, "acks": "all"})
     producer.produce(settings.topic(topics.CONTROL), wire_for(settings).encode(control), key=control.key.encode())
-    if producer.flush(15):
-        raise BrokerUnavailableError(f"could not publish {control.key} to Kafka at {settings.bootstrap_servers}")
+    producer.flush_or_raise(15, f"switch {control.key} (Kafka at {settings.bootstrap_servers})")
     return control
 
 

@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 AGENT_EVENT_RECORD = "warden.AgentEvent"
 # How the SDK batches: benchmarks that stand in for agent platforms produce with the same settings.
-# linger 50 ms: a gated call does not wait for it (authorize flushes), and fuller batches cost the
-# embedded broker ~8x less CPU at 5,000 events/s (docs/decisions/0007-embedded-broker-fetch-cost.md).
+# linger 50 ms: a gated call does not wait for it (authorize flushes), and fuller batches keep the
+# embedded broker's fetch cost from climbing (docs/decisions/0007-embedded-broker-fetch-cost.md).
 PRODUCER_DEFAULTS: dict[str, Any] = {"enable.idempotence": True, "acks": "all", "linger.ms": 50,
                                      "compression.type": "lz4"}
 
@@ -82,6 +82,8 @@ class WardenClient:
         self._producer = _new_producer({
             **self.settings.producer_config(),
             **PRODUCER_DEFAULTS,
+            # librdkafka wants the linger shorter than the delivery timeout
+            "linger.ms": min(PRODUCER_DEFAULTS["linger.ms"], max(0, int(max_wait_s * 1000) - 1)),
             "message.timeout.ms": max(1, int(max_wait_s * 1000)),
             "queue.buffering.max.messages": 500_000,
             **(producer_config or {}),
