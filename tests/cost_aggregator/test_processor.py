@@ -26,9 +26,9 @@ def events() -> list[AgentEvent]:
     return list(Simulator(seed=11, start=START, run_prefix="cost").events(4000))
 
 
-def run_all(events: list[AgentEvent], snapshot_at: int | None = None) -> list[Output]:
+def run_all(events: list[AgentEvent], snapshot_at: int | None = None, seen_capacity: int = 20_000) -> list[Output]:
     prices, budgets = PriceTable.load(), BudgetConfig.load()
-    state = SpendState(SpendWindows("p0"))
+    state = SpendState(SpendWindows("p0"), seen_capacity=seen_capacity)
     outputs: list[Output] = []
     for position, event in enumerate(events):
         if position == snapshot_at:
@@ -96,3 +96,20 @@ def test_runs_over_their_per_task_ceiling_are_flagged(events: list[AgentEvent]) 
 
 def test_a_snapshot_and_restore_mid_stream_gives_the_same_outputs(events: list[AgentEvent]) -> None:
     assert run_all(events, snapshot_at=1777) == run_all(events)
+
+
+def totals(outputs: list[Output]) -> tuple[float, int, int]:
+    rollups = [o.record for o in outputs if isinstance(o.record, CostRollup) and o.record.window == "1h"]
+    return (round(sum(r.cost_usd for r in rollups), 9), sum(r.calls for r in rollups),
+            sum(r.runs_completed for r in rollups))
+
+
+def test_an_event_a_client_sends_again_is_counted_once(events: list[AgentEvent]) -> None:
+    """The ledger lands a re-sent event once (same event_id); the cost stream must agree with it,
+    including across a snapshot taken between the two copies."""
+    again = [e for e in events if isinstance(e.body, (LlmCall, RunCompleted))][::7]
+    resent = [*events[:2000], *again[: len(again) // 2], *events[2000:], *again[len(again) // 2:]]
+    assert len(again) > 50
+    assert totals(run_all(resent, snapshot_at=2100)) == totals(run_all(events))
+    # with a window too short to remember them, the copies would be counted twice
+    assert totals(run_all(resent, seen_capacity=1)) != totals(run_all(events))

@@ -38,6 +38,18 @@ class SpendState:
     windows: SpendWindows
     capacity: int = 100_000
     runs: OrderedDict[str, RunSpend] = field(default_factory=OrderedDict)
+    # Ids of the last events counted: a client that re-sends an event (same event_id, same run, so
+    # the same partition) is counted once, as the ledger lands it once.
+    seen_capacity: int = 20_000
+    seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def first_time(self, event_id: str) -> bool:
+        if event_id in self.seen:
+            return False
+        self.seen[event_id] = None
+        while len(self.seen) > self.seen_capacity:
+            self.seen.popitem(last=False)
+        return True
 
     def run(self, run_id: str) -> RunSpend:
         spend = self.runs.get(run_id)
@@ -49,12 +61,15 @@ class SpendState:
 
     def to_json(self) -> dict[str, Any]:
         return {"windows": self.windows.to_json(), "capacity": self.capacity,
-                "runs": [[run_id, spend.to_json()] for run_id, spend in self.runs.items()]}
+                "runs": [[run_id, spend.to_json()] for run_id, spend in self.runs.items()],
+                "seen_capacity": self.seen_capacity, "seen": list(self.seen)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SpendState:
-        state = cls(SpendWindows.from_json(data["windows"]), data["capacity"])
+        state = cls(SpendWindows.from_json(data["windows"]), data["capacity"],
+                    seen_capacity=data.get("seen_capacity", 20_000))  # older snapshots have no "seen"
         state.runs.update((run_id, RunSpend(*spend)) for run_id, spend in data["runs"])
+        state.seen.update(dict.fromkeys(data.get("seen", [])))
         return state
 
 
@@ -67,6 +82,9 @@ def step(state: SpendState, prices: PriceTable, budgets: BudgetConfig, event: Ag
     """`position` is the event's place in its source (offset, or line number in replay)."""
     outputs: list[Output] = []
     body = event.body
+    counted = isinstance(body, LlmCall) or event.event_type == EventType.RUN_COMPLETED
+    if counted and not state.first_time(event.event_id):
+        return state, outputs  # a re-sent event: counted when it first came
     if isinstance(body, LlmCall):
         priced = prices.price(body, event.occurred_at)
         for delta in state.windows.delta(event.occurred_at, position, event.tenant_id, event.workflow,

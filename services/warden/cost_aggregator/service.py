@@ -89,7 +89,8 @@ class CostAggregator:
     def _restore(self, topic: str, partition: int, saved: Any) -> None:
         if saved is None:
             self.states[partition] = SpendState(
-                SpendWindows(f"p{partition}", int(self.settings.lateness_s * 1000)), self.settings.run_cache_size)
+                SpendWindows(f"p{partition}", int(self.settings.lateness_s * 1000)), self.settings.run_cache_size,
+                seen_capacity=self.settings.dedupe_window)
             return
         self.states[partition] = SpendState.from_json(saved["spend"])
         pending = decode_outputs(saved["outbox"])

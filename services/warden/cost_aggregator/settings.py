@@ -20,6 +20,8 @@ class CostAggregatorSettings(StatefulServiceSettings):
     snapshot_every_s: float = Field(5.0, gt=0, description="How often state is snapshotted (and offsets committed).")
     batch_max_rows: int = Field(2000, ge=1)
     run_cache_size: int = Field(100_000, ge=1, description="Runs whose spend is kept until they complete.")
+    dedupe_window: int = Field(20_000, ge=1, description="Event ids remembered per partition, so an event a "
+                                                        "client re-sends is counted once.")
     budgets_enabled: bool = Field(
         True, description="Track budgets and regression (stage two). It reads every partition of cost.rollups: "
                           "with several replicas, leave it on in exactly one.")
