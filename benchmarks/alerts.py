@@ -12,7 +12,7 @@ In one run, on one embedded Tansu broker:
              the broker, timed from its first to its last processed record.
 The last line printed is one JSON object with every figure.
 
-    .venv/bin/python benchmarks/alerts.py --rate 5000 --seconds 30
+    .venv/bin/python benchmarks/alerts.py --rate 5000 --seconds 60
 """
 
 from __future__ import annotations
@@ -262,7 +262,8 @@ def throughput(settings: WardenSettings, events: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=int, default=5000, help="background events per second")
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="how long the load runs (the embedded broker degrades past a minute: ADR 0007)")
     parser.add_argument("--linger-ms", type=int, default=PRODUCER_DEFAULTS["linger.ms"],
                         help="the load producer's linger (default: the SDK's)")
     parser.add_argument("--probe-every", type=float, default=0.5)
