@@ -7,7 +7,11 @@ else is already fetched without waiting.
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, Message
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+from confluent_kafka import Consumer, KafkaError, Message
 
 
 def drain(consumer: Consumer, max_messages: int, timeout_s: float) -> list[Message]:
@@ -17,6 +21,20 @@ def drain(consumer: Consumer, max_messages: int, timeout_s: float) -> list[Messa
     if max_messages <= 1:
         return [first]
     return [first, *consumer.consume(max_messages - 1, 0)]
+
+
+def records(messages: Iterable[Message], counters: Counter[str],
+            log: logging.Logger | None = None) -> Iterator[Message]:
+    """The records among consumed messages. Error events are passed over; all but end-of-partition
+    (which a consumer asks for) are counted as ``consumer_errors``, and logged when ``log`` is given."""
+    for msg in messages:
+        err = msg.error()
+        if err is None:
+            yield msg
+        elif err.code() != KafkaError._PARTITION_EOF:
+            if log is not None:
+                log.warning("consumer error: %s", err)
+            counters["consumer_errors"] += 1
 
 
 def position(msg: Message) -> tuple[str, int, int]:

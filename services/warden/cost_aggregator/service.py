@@ -16,9 +16,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from warden.broker.consume import drain, position
+from warden.broker.consume import drain, position, records
 from warden.broker.produce import CheckedProducer
 from warden.core import topics
 from warden.core.errors import WardenError
@@ -133,12 +133,7 @@ class CostAggregator:
     def poll_events(self) -> int:
         messages = drain(self.events, self.settings.batch_max_rows, 0.05)
         now = time.monotonic()
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    self.counters["consumer_errors"] += 1
-                continue
+        for msg in records(messages, self.counters):
             topic, partition, offset = position(msg)
             state = self.states.get(partition)
             if state is None:  # not ours any more (revoked mid-batch)

@@ -17,9 +17,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
-from warden.broker.consume import drain
+from warden.broker.consume import drain, records
 from warden.core import topics
 from warden.core.errors import DecodeError, LedgerError, ValidationError
 from warden.core.records import DeadLetter, DeadLetterKind
@@ -127,13 +127,7 @@ class LedgerSink:
         """Consume what is there (briefly); True when the buffer is due to be landed."""
         assert self._consumer is not None
         room = self.settings.batch_max_rows - len(self._buffer)
-        for msg in drain(self._consumer, max(1, room), 0.05):
-            err = msg.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consumer error: %s", err)
-                    self.metrics.counters["consumer_errors"] += 1
-                continue
+        for msg in records(drain(self._consumer, max(1, room), 0.05), self.metrics.counters, log):
             if not self._buffer:
                 self._first_at = time.monotonic()
             self._buffer.append(msg)

@@ -15,9 +15,9 @@ import time
 from collections import Counter
 
 import httpx
-from confluent_kafka import Consumer, KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaException
 
-from warden.broker.consume import drain
+from warden.broker.consume import drain, records
 from warden.core import topics
 from warden.core.errors import DecodeError, ValidationError
 from warden.core.records import Alert
@@ -130,12 +130,7 @@ class Notifier:
         messages = drain(self.consumer, self.settings.batch_max_rows, 0.1)
         owed = []
         read = 0
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    self.counters["consumer_errors"] += 1
-                continue
+        for msg in records(messages, self.counters):
             read += 1
             try:
                 alert = self.wire.decode(msg.value(), "warden.Alert")

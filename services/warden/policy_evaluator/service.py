@@ -14,9 +14,9 @@ import threading
 import time
 from collections import Counter
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
-from warden.broker.consume import drain
+from warden.broker.consume import drain, records
 from warden.broker.produce import CheckedProducer
 from warden.core import topics
 from warden.core.events import AgentEvent
@@ -86,12 +86,7 @@ class PolicyEvaluator:
         if not messages:
             return 0
         bundle = self.watcher.bundle
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    self.counters["consumer_errors"] += 1
-                continue
+        for msg in records(messages, self.counters):
             event = self._decode(msg, "warden.AgentEvent", READS)
             if not isinstance(event, AgentEvent):
                 continue

@@ -17,9 +17,9 @@ import threading
 from collections import Counter
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
-from warden.broker.consume import drain
+from warden.broker.consume import drain, records
 from warden.broker.produce import CheckedProducer
 from warden.core import topics
 from warden.core.events import AgentEvent
@@ -110,11 +110,6 @@ class RiskScorer:
         return self.wire.decode_or_skip(msg.value(), expected, self.counters)
 
     def _usable(self, msg: Message) -> bool:
-        err = msg.error()
-        if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF:
-                self.counters["consumer_errors"] += 1
-            return False
         return msg.value() is not None and msg.partition() in self.states
 
     def _process(self, msg: Message, message: object) -> None:
@@ -134,7 +129,7 @@ class RiskScorer:
     def poll_once(self) -> int:
         handled = 0
         if self.states:
-            for msg in self.decisions.consume(self.settings.batch_max_rows, 0):
+            for msg in records(self.decisions.consume(self.settings.batch_max_rows, 0), self.counters):
                 if not self._usable(msg):
                     continue
                 record = self._decode(msg, "warden.PolicyDecision")
@@ -142,7 +137,7 @@ class RiskScorer:
                     self._process(msg, record)
                 self.decisions_next[msg.partition() or 0] = (msg.offset() or 0) + 1
                 handled += 1
-        for msg in drain(self.events, self.settings.batch_max_rows, 0.01):
+        for msg in records(drain(self.events, self.settings.batch_max_rows, 0.01), self.counters):
             if not self._usable(msg):
                 continue
             event = self._decode(msg, "warden.AgentEvent")
