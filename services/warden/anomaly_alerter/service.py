@@ -29,7 +29,6 @@ from warden.anomaly_alerter.settings import AnomalyAlerterSettings
 from warden.broker.consume import drain
 from warden.broker.produce import CheckedProducer
 from warden.core import topics
-from warden.core.errors import DecodeError, ValidationError
 from warden.core.events import AgentEvent, LlmCall, ToolCallRequested
 from warden.core.records import PolicyDecision
 from warden.core.wire import Wire, wire_for
@@ -142,11 +141,7 @@ class AnomalyAlerter:
         return priced.cost_usd if priced.known else None
 
     def _decode(self, msg: Message) -> BaseModel | None:
-        try:
-            return self.wire.decode(msg.value(), self.topic_names[str(msg.topic())])
-        except (DecodeError, ValidationError):
-            self.counters["skipped_invalid"] += 1  # the ledger-sink dead-letters it
-            return None
+        return self.wire.decode_or_skip(msg.value(), self.topic_names[str(msg.topic())], self.counters)
 
     def poll_once(self) -> int:
         messages = drain(self.consumer, self.settings.batch_max_rows, 0.05)

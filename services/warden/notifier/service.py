@@ -19,7 +19,6 @@ from confluent_kafka import Consumer, KafkaException
 
 from warden.broker.consume import drain, records
 from warden.core import topics
-from warden.core.errors import DecodeError, ValidationError
 from warden.core.records import Alert
 from warden.core.wire import Wire, wire_for
 from warden.notifier.outbox import Entry, Outbox
@@ -132,11 +131,9 @@ class Notifier:
         read = 0
         for msg in records(messages, self.counters):
             read += 1
-            try:
-                alert = self.wire.decode(msg.value(), "warden.Alert")
-            except (DecodeError, ValidationError):
-                self.counters["skipped_invalid"] += 1  # the ledger-sink dead-letters it
-                continue
+            alert = self.wire.decode_or_skip(msg.value(), "warden.Alert", self.counters)
+            if alert is None:
+                continue  # the ledger-sink dead-letters it
             assert isinstance(alert, Alert)
             owed += deliveries(self.receivers, alert)
             self.counters["alerts"] += 1
