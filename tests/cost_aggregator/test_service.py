@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.cost_aggregator.helpers import expected, same_totals, totals
-from tests.ledger_sink.helpers import produce, simulated, wait_for
+from tests.ledger_sink.helpers import produce, simulated, sink_settings, wait_for
 from warden.core.records import CostRollup
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
@@ -20,7 +20,6 @@ from warden.cost_aggregator.settings import CostAggregatorSettings
 from warden.demo.simulator import malformed
 from warden.ledger.client import Ledger
 from warden.ledger_sink.service import LedgerSink
-from warden.ledger_sink.settings import LedgerSinkSettings
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +36,7 @@ def test_stream_totals_equal_sql_totals_over_the_landed_events(topics: WardenSet
     produce(topics, events[:1500], bad)
     produce(topics, events[1500:])
     want, flagged = expected(events)
-    sink = LedgerSink(LedgerSinkSettings(**{**topics.model_dump(), "clickhouse_database": ledger.database,
-                                            "group_id": f"sink-{uuid.uuid4().hex[:8]}", "serve_queries": False}),
-                      ledger).start()
+    sink = LedgerSink(sink_settings(topics, ledger), ledger).start()
     aggregator = CostAggregator(aggregator_settings(topics)).start()
     db = ledger.database
     prices = PriceTable.load()

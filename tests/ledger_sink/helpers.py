@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from confluent_kafka import Producer
 
@@ -13,6 +15,15 @@ from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS
 from warden.core.wire import wire_for
 from warden.demo.simulator import Simulator
+from warden.ledger.client import Ledger
+from warden.ledger_sink.settings import LedgerSinkSettings
+
+
+def sink_settings(topics: WardenSettings, ledger: Ledger, **extra: object) -> LedgerSinkSettings:
+    """A sink on the test's topics and ledger, in a group of its own, with no query server."""
+    fields: dict[str, Any] = {**topics.model_dump(), "clickhouse_database": ledger.database,
+                              "group_id": f"sink-{uuid.uuid4().hex[:8]}", "serve_queries": False, **extra}
+    return LedgerSinkSettings(**fields)
 
 
 def simulated(count: int, prefix: str, seed: int = 3) -> list[AgentEvent]:

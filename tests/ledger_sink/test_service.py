@@ -5,12 +5,11 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Message, Producer
 
-from tests.ledger_sink.helpers import produce, simulated, wait_for
+from tests.ledger_sink.helpers import produce, simulated, sink_settings, wait_for
 from warden.core.settings import WardenSettings
 from warden.core.topics import DEADLETTER
 from warden.core.wire import wire_for
@@ -18,15 +17,8 @@ from warden.demo.simulator import malformed
 from warden.ledger.client import Ledger
 from warden.ledger.verify import verify
 from warden.ledger_sink.service import LedgerSink
-from warden.ledger_sink.settings import LedgerSinkSettings
 
 pytestmark = pytest.mark.integration
-
-
-def sink_settings(topics: WardenSettings, ledger: Ledger, **extra: object) -> LedgerSinkSettings:
-    fields: dict[str, Any] = {**topics.model_dump(), "clickhouse_database": ledger.database,
-                              "group_id": f"sink-{uuid.uuid4().hex[:8]}", "serve_queries": False, **extra}
-    return LedgerSinkSettings(**fields)
 
 
 def count(ledger: Ledger, table: str, where: str = "1") -> int:

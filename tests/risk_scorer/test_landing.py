@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import uuid
-from typing import Any
 
 import pytest
 from confluent_kafka import Producer
 
-from tests.ledger_sink.helpers import wait_for
+from tests.ledger_sink.helpers import sink_settings, wait_for
 from tests.risk_scorer.test_processor import CONFIG, call, decided
 from warden.core.records import Decision, RiskScore
 from warden.core.settings import WardenSettings
@@ -18,7 +16,6 @@ from warden.core.wire import wire_for
 from warden.ledger.client import Ledger
 from warden.ledger.verify import verify
 from warden.ledger_sink.service import LedgerSink
-from warden.ledger_sink.settings import LedgerSinkSettings
 from warden.risk_scorer.processor import PartitionState, step
 
 pytestmark = pytest.mark.integration
@@ -31,10 +28,7 @@ def test_scores_land_with_factors_contributions_and_threshold_once(topics: Warde
     [score] = [o.record for o in outputs if isinstance(o.record, RiskScore)]
     wire = wire_for(topics)
     producer = Producer(topics.producer_config())
-    fields: dict[str, Any] = {**topics.model_dump(), "clickhouse_database": ledger.database,
-                              "group_id": f"sink-{uuid.uuid4().hex[:8]}", "serve_queries": False,
-                              "batch_max_rows": 10}
-    sink = LedgerSink(LedgerSinkSettings(**fields), ledger).start()
+    sink = LedgerSink(sink_settings(topics, ledger, batch_max_rows=10), ledger).start()
     db = ledger.database
     try:
         for _ in range(2):  # the scorer re-sends it after a restart

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.ledger_sink.helpers import wait_for
+from tests.ledger_sink.helpers import sink_settings, wait_for
 from tests.tool_proxy.running import Proxy
 from warden.core.settings import WardenSettings
 from warden.ledger.client import Ledger
 from warden.ledger.verify import verify
 from warden.ledger_sink.service import LedgerSink
-from warden.ledger_sink.settings import LedgerSinkSettings
 from warden.tool_proxy.reference_upstream import Upstream
 
 pytestmark = pytest.mark.integration
+
+
+def land(topics: WardenSettings, ledger: Ledger, **at_least: int) -> None:
+    """Run a ledger-sink until every named table holds at least that many rows."""
+    sink = LedgerSink(sink_settings(topics, ledger), ledger).start()
+    try:
+        wait_for(lambda: all(ledger.scalar(f"SELECT count() FROM {ledger.database}.{table}") >= n
+                             for table, n in at_least.items()),
+                 step=sink.poll_once, timeout_s=60, what=f"rows in the ledger: {at_least}")
+    finally:
+        sink.close()
 
 
 def test_allowed_and_refused_calls_land_with_their_reasons(topics: WardenSettings, ledger: Ledger,
@@ -36,16 +44,8 @@ def test_allowed_and_refused_calls_land_with_their_reasons(topics: WardenSetting
         upstream.stop()
     assert upstream.total == 1
 
-    fields: dict[str, Any] = {**topics.model_dump(), "clickhouse_database": ledger.database,
-                              "group_id": f"sink-{uuid.uuid4().hex[:8]}", "serve_queries": False}
-    sink = LedgerSink(LedgerSinkSettings(**fields), ledger).start()
     db = ledger.database
-    try:
-        wait_for(lambda: ledger.scalar(f"SELECT count() FROM {db}.proxy_calls") >= 4
-                 and ledger.scalar(f"SELECT count() FROM {db}.agent_events") >= 4,
-                 step=sink.poll_once, timeout_s=60, what="proxy calls and events in the ledger")
-    finally:
-        sink.close()
+    land(topics, ledger, proxy_calls=4, agent_events=4)
     rows = ledger.rows(f"SELECT reason_code, outcome, status_code, upstream_called, run_id, reason "
                        f"FROM {db}.proxy_calls ORDER BY reason_code")
     assert [r[:5] for r in rows] == [
@@ -75,15 +75,7 @@ def test_two_calls_with_the_same_client_call_id_both_land(topics: WardenSettings
         upstream.stop()
     assert upstream.total == 2 and len(set(ids)) == 2
 
-    fields: dict[str, Any] = {**topics.model_dump(), "clickhouse_database": ledger.database,
-                              "group_id": f"sink-{uuid.uuid4().hex[:8]}", "serve_queries": False}
-    sink = LedgerSink(LedgerSinkSettings(**fields), ledger).start()
     db = ledger.database
-    try:
-        wait_for(lambda: ledger.scalar(f"SELECT count() FROM {db}.agent_events") >= 4
-                 and ledger.scalar(f"SELECT count() FROM {db}.proxy_calls") >= 2,
-                 step=sink.poll_once, timeout_s=60, what="both calls and their events in the ledger")
-    finally:
-        sink.close()
+    land(topics, ledger, proxy_calls=2, agent_events=4)
     rows = ledger.rows(f"SELECT call_id, reason_code FROM {db}.proxy_calls ORDER BY call_id")
     assert sorted(rows) == sorted((i, "ok") for i in ids)
