@@ -33,6 +33,7 @@ from pathlib import Path
 import psutil
 from confluent_kafka import Producer
 
+from harness import percentile, service_env, spawn  # a sibling script, not a package
 from warden.anomaly_alerter.processor import lanes_for
 from warden.anomaly_alerter.service import AnomalyAlerter
 from warden.anomaly_alerter.settings import AnomalyAlerterSettings
@@ -46,18 +47,11 @@ from warden.demo.simulator import Simulator
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
 from warden.sdk.client import PRODUCER_DEFAULTS
-from warden.stack import warden_command
-from warden.supervise import child_preexec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.notifier.receiver import Receiver
 
 SERVICES = ("policy-evaluator", "anomaly-alerter", "notifier")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def probe(kind: str, n: int) -> AgentEvent:
@@ -122,19 +116,11 @@ def background(wire: Wire, rate: int, seconds: float) -> tuple[float, list[tuple
     return start_wall, load
 
 
-def spawn(name: str, env: dict[str, str], work: Path) -> subprocess.Popen[bytes]:
-    log = open(work / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
-    return subprocess.Popen([*warden_command(), "run", name], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            preexec_fn=child_preexec)
-
-
 def latency(settings: WardenSettings, work: Path, rate: int, seconds: float, probe_every: float,
             broker_pid: int, linger_ms: int) -> dict[str, object]:
     receiver = Receiver().start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "KAFKA_"))}
-    env.update({"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "WARDEN_DATA_DIR": str(settings.data_dir),
-                "WARDEN_TOPIC_PREFIX": settings.topic_prefix, "WARDEN_ALERTMANAGER_URL": receiver.url})
-    services = [spawn(name, env, work) for name in SERVICES]
+    env = service_env(settings, WARDEN_ALERTMANAGER_URL=receiver.url)
+    services = [spawn(name, env, work / f"{name}.log") for name in SERVICES]
     wire = wire_for(settings)
     producer = Producer({**settings.producer_config(), **PRODUCER_DEFAULTS, "linger.ms": linger_ms,
                          "queue.buffering.max.messages": 1_000_000})

@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -31,6 +30,7 @@ import httpx
 import psutil
 from confluent_kafka import Consumer, Producer
 
+from harness import percentile, service_env, spawn  # a sibling script, not a package
 from warden.broker.admin import ensure_topics
 from warden.broker.tansu import TansuBroker, free_port
 from warden.core.settings import WardenSettings
@@ -39,13 +39,6 @@ from warden.core.wire import wire_for
 from warden.demo.simulator import Simulator
 from warden.ledger.endpoint import ENDPOINT_FILE
 from warden.sdk import WardenClient
-from warden.stack import warden_command
-from warden.supervise import child_preexec
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def raw_rate(settings: WardenSettings, payloads: list[tuple[bytes, bytes]]) -> float:
@@ -82,12 +75,7 @@ class Sink:
     """A real `warden run ledger-sink` process; its peak RSS is sampled while it runs."""
 
     def __init__(self, settings: WardenSettings, log: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "KAFKA_"))}
-        env.update({"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "WARDEN_DATA_DIR": str(settings.data_dir),
-                    "WARDEN_TOPIC_PREFIX": settings.topic_prefix, "WARDEN_QUERY_PORT": "0"})
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen([*warden_command(), "run", "ledger-sink"], env=env, stdout=out,
-                                            stderr=subprocess.STDOUT, preexec_fn=child_preexec)
+        self.process = spawn("ledger-sink", service_env(settings, WARDEN_QUERY_PORT="0"), log)
         endpoint = settings.data_dir / ENDPOINT_FILE
         deadline = time.monotonic() + 60
         while not endpoint.exists():

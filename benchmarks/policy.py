@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import tempfile
 import time
 import uuid
@@ -27,6 +26,7 @@ from pathlib import Path
 import cedarpy
 from confluent_kafka import Consumer
 
+from harness import percentile, service_env, spawn  # a sibling script, not a package
 from warden.broker.admin import ensure_topics
 from warden.broker.tansu import TansuBroker, free_port
 from warden.core import topics
@@ -37,13 +37,6 @@ from warden.policy.bundle import load_bundle
 from warden.policy.engine import PolicyRequest, agent_entities, cedar_request, evaluate
 from warden.policy.switches import Switches
 from warden.sdk import WardenClient
-from warden.stack import warden_command
-from warden.supervise import child_preexec
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def requests(events: list[AgentEvent]) -> list[PolicyRequest]:
@@ -93,17 +86,13 @@ def main() -> None:
         with WardenClient(settings) as client:
             for event in events:
                 client.emit(event)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "KAFKA_"))}
-        env.update({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "WARDEN_DATA_DIR": str(settings.data_dir),
-                    "WARDEN_TOPIC_PREFIX": settings.topic_prefix, "WARDEN_GROUP_ID": f"pe-{uuid.uuid4().hex[:6]}"})
+        env = service_env(settings, WARDEN_GROUP_ID=f"pe-{uuid.uuid4().hex[:6]}")
         consumer = Consumer({**settings.kafka_config(), "group.id": f"read-{uuid.uuid4().hex[:6]}",
                              "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})
         consumer.subscribe([settings.topic(topics.POLICY_DECISIONS)])
         while not consumer.assignment():  # the reader is in its group before the first decision exists
             consumer.consume(1, 0.2)
-        with open(work / "evaluator.log", "ab") as log:
-            evaluator = subprocess.Popen([*warden_command(), "run", "policy-evaluator"], env=env, stdout=log,
-                                         stderr=subprocess.STDOUT, preexec_fn=child_preexec)
+        evaluator = spawn("policy-evaluator", env, work / "evaluator.log")
         try:
             seen = 0
             first = last = 0.0

@@ -31,13 +31,13 @@ import httpx
 import yaml
 from confluent_kafka import Consumer, TopicPartition
 
+from harness import percentile, service_env, spawn  # a sibling script, not a package
 from warden.broker.admin import ensure_topics
 from warden.broker.tansu import TansuBroker, free_port
 from warden.core import topics
 from warden.core.records import ProxyCall
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
-from warden.stack import warden_command
 from warden.supervise import child_preexec
 from warden.tool_proxy.inventory import DEFAULT_INVENTORY
 from warden.tool_proxy.tokens import Keyring
@@ -45,11 +45,6 @@ from warden.tool_proxy.tokens import Keyring
 KEY = ("bench", "bench-key-0123456789abcdef0123456789abcdef")
 SECRET = "sk-bench-crm-0123456789"
 LIMIT = {"rate_per_s": 1e9, "burst": 1e9}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def wait_http(url: str, timeout_s: float = 60) -> None:
@@ -179,10 +174,8 @@ def main() -> None:
         settings = WardenSettings(data_dir=work / "data", kafka_bootstrap_servers=broker.bootstrap,
                                   topic_prefix="xbench.")
         ensure_topics(settings)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "KAFKA_"))}
-        env.update({
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "WARDEN_DATA_DIR": str(settings.data_dir),
-            "WARDEN_TOPIC_PREFIX": settings.topic_prefix, "WARDEN_PROXY_PORT": str(proxy_port),
+        env = service_env(settings, **{
+            "WARDEN_PROXY_PORT": str(proxy_port),
             "WARDEN_PROXY_INVENTORY": str(inventory(work, upstream_url)),
             "WARDEN_PROXY_ACCESS_LISTS": str(work / "access.yaml"),
             "WARDEN_PROXY_SIGNING_KEYS": json.dumps(dict([KEY])),
@@ -190,11 +183,10 @@ def main() -> None:
         })
         if args.shared_store:
             env["WARDEN_PROXY_SHARED_STORE"] = f"sqlite://{work}/proxy-store.db"
-        with open(work / "upstream.log", "ab") as up_log, open(work / "proxy.log", "ab") as proxy_log:
+        with open(work / "upstream.log", "ab") as up_log:
             up = subprocess.Popen([sys.executable, "-m", "warden.tool_proxy.reference_upstream", str(up_port)],
                                   stdout=up_log, stderr=subprocess.STDOUT, preexec_fn=child_preexec)
-            proxy = subprocess.Popen([*warden_command(), "run", "tool-proxy"], env=env, stdout=proxy_log,
-                                     stderr=subprocess.STDOUT, preexec_fn=child_preexec)
+        proxy = spawn("tool-proxy", env, work / "proxy.log")
         try:
             wait_http(f"{proxy_url}/health")
             wait_http(f"{upstream_url}/")

@@ -21,7 +21,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 import tracemalloc
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
 
+from harness import percentile, service_env, spawn  # a sibling script, not a package
 from warden.broker.admin import ensure_topics
 from warden.broker.tansu import TansuBroker, free_port
 from warden.core import topics
@@ -44,8 +44,6 @@ from warden.policy_evaluator.processor import EvaluatorState, step
 from warden.risk_scorer.processor import KeyedRisk
 from warden.risk_scorer.settings import RiskScorerSettings
 from warden.sdk import WardenClient
-from warden.stack import warden_command
-from warden.supervise import child_preexec
 
 
 def inputs(n_events: int, seed: int = 31) -> list[AgentEvent | PolicyDecision]:
@@ -86,17 +84,13 @@ def bench_service(messages: list[AgentEvent | PolicyDecision], gate_calls: int =
             producer.produce(settings.topic(base), wire.encode(m), key=m.run_id.encode())
             producer.poll(0)
         assert producer.flush(60) == 0
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "KAFKA_"))}
-        env.update({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "WARDEN_DATA_DIR": str(settings.data_dir),
-                    "WARDEN_TOPIC_PREFIX": settings.topic_prefix, "WARDEN_GROUP_ID": f"rs-{uuid.uuid4().hex[:6]}"})
+        env = service_env(settings, WARDEN_GROUP_ID=f"rs-{uuid.uuid4().hex[:6]}")
         consumer = Consumer({**settings.kafka_config(), "group.id": f"read-{uuid.uuid4().hex[:6]}",
                              "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})
         consumer.subscribe([settings.topic(topics.RISK_SCORES)])
         while not consumer.assignment():  # in the group before the first score exists
             consumer.consume(1, 0.2)
-        with open(work / "risk-scorer.log", "ab") as log:
-            scorer = subprocess.Popen([*warden_command(), "run", "risk-scorer"], env=env, stdout=log,
-                                      stderr=subprocess.STDOUT, preexec_fn=child_preexec)
+        scorer = spawn("risk-scorer", env, work / "risk-scorer.log")
         evaluator = None
         try:
             seen = 0
@@ -114,11 +108,9 @@ def bench_service(messages: list[AgentEvent | PolicyDecision], gate_calls: int =
             shutil.copytree(DEFAULT_POLICIES, policies)
             toml = policies / "workflows.toml"
             toml.write_text(re.sub(r"(?m)^stop_ship = .*$", "stop_ship = []", toml.read_text()))
-            with open(work / "evaluator.log", "ab") as log:
-                evaluator = subprocess.Popen([*warden_command(), "run", "policy-evaluator"],
-                                             env={**env, "WARDEN_POLICIES_DIR": str(policies),
-                                                  "WARDEN_GROUP_ID": f"pe-{uuid.uuid4().hex[:6]}"}, stdout=log,
-                                             stderr=subprocess.STDOUT, preexec_fn=child_preexec)
+            evaluator = spawn("policy-evaluator", {**env, "WARDEN_POLICIES_DIR": str(policies),
+                                                   "WARDEN_GROUP_ID": f"pe-{uuid.uuid4().hex[:6]}"},
+                              work / "evaluator.log")
             rtts = gate_rtts(settings, gate_calls)
         finally:
             for child in (scorer, evaluator):
@@ -127,13 +119,8 @@ def bench_service(messages: list[AgentEvent | PolicyDecision], gate_calls: int =
                     child.wait(30)
     rate = len(events) * (seen / expected) / (last - first) if last > first else 0.0
     return {"risk_service_events_per_s": round(rate), "risk_service_scores": seen,
-            "gate_with_risk_rtt_p50_ms": round(percentile(rtts, 0.50), 1),
-            "gate_with_risk_rtt_p95_ms": round(percentile(rtts, 0.95), 1)}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+            "gate_with_risk_rtt_p50_ms": round(percentile(rtts, 0.50), 1) if rtts else 0.0,
+            "gate_with_risk_rtt_p95_ms": round(percentile(rtts, 0.95), 1) if rtts else 0.0}
 
 
 def gate_rtts(settings: WardenSettings, calls: int) -> list[float]:
