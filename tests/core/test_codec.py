@@ -129,6 +129,17 @@ def test_every_truncation_is_a_decode_error(wire: Wire, record: BaseModel) -> No
             wire.decode(data[:-cut])
 
 
+def test_a_truncated_body_gives_the_same_reason_every_time(wire: Wire) -> None:
+    """Dead letters are grouped by reason: it must not name a per-record memory address."""
+    data = wire.encode(event("llm_call"))[:-3]
+    reasons = set()
+    for _ in range(2):
+        with pytest.raises(DecodeError) as caught:
+            wire.decode(data)
+        reasons.add(str(caught.value))
+    assert len(reasons) == 1 and " at 0x" not in reasons.pop()
+
+
 def test_trailing_bytes_are_a_decode_error(wire: Wire) -> None:
     data = wire.encode(event("llm_call"))
     with pytest.raises(DecodeError, match="2 trailing bytes"):

@@ -8,6 +8,7 @@ and new services read each other's records while schemas only add defaulted fiel
 from __future__ import annotations
 
 import io
+import re
 import struct
 from typing import Any
 
@@ -20,6 +21,9 @@ from warden.core.registry import SchemaRegistry
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
+# fastavro names the stream it read from ("<_io.BytesIO object at 0x7f...>"): a reason that changed
+# with every record would split one dead-letter reason into as many as there are records.
+_STREAM = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>")
 
 
 def _full_name(schema: dict[str, Any]) -> str:
@@ -97,7 +101,7 @@ class AvroCodec:
         except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeError...
             raise DecodeError(
                 f"truncated or corrupt Avro body for {name} (schema id {schema_id}): "
-                f"{type(exc).__name__}: {exc}"
+                f"{type(exc).__name__}: {_STREAM.sub('the body', str(exc))}"
             ) from exc
         if stream.tell() != len(data):
             raise DecodeError(
