@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -12,6 +11,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from tests.ledger_sink.helpers import produce, simulated, wait_for
+from tests.risk_scorer.helpers import policies_without_stop_ship
 from tests.running import in_thread
 from warden.alerting.config import load_rules
 from warden.anomaly_alerter.service import AnomalyAlerter
@@ -20,7 +20,6 @@ from warden.core import topics as topic_names
 from warden.core.records import Alert
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
-from warden.policy.bundle import DEFAULT_POLICIES
 from warden.policy_evaluator.service import PolicyEvaluator
 from warden.policy_evaluator.settings import PolicyEvaluatorSettings
 from warden.replay.runner import replay
@@ -29,18 +28,6 @@ pytestmark = pytest.mark.integration
 
 ALERTER_RULES = {"out_of_inventory", "stop_ship", "tool_error_burst", "step_limit", "spend_rate_baseline",
                  "success_rate_baseline", "deny_count_baseline"}
-
-
-def order_free_policies(tmp_path: Path) -> Path:
-    """The reference bundle without stop-ship kill switches: a switch set in one partition changes the
-    evaluator's later decisions in another depending on interleaving, which is the evaluator's
-    ordering question, not the alerter's (out-of-inventory denies still page)."""
-    target = tmp_path / "policies"
-    shutil.copytree(DEFAULT_POLICIES, target)
-    workflows = target / "workflows.toml"
-    workflows.write_text(workflows.read_text().replace(
-        'stop_ship = ["deletes-denied-v1", "export-over-1000-rows", "out-of-inventory"]', "stop_ship = []"))
-    return target
 
 
 class Alerts:
@@ -79,7 +66,10 @@ def key(alert: Alert) -> tuple[str, int, str]:
 
 def test_live_alerts_equal_replay_alerts_across_partitions_and_survive_a_restart(
         topics: WardenSettings, tmp_path: Path) -> None:
-    policies = order_free_policies(tmp_path)
+    # Without stop-ship kill switches: a switch set in one partition changes the evaluator's later
+    # decisions in another depending on interleaving, which is the evaluator's ordering question,
+    # not the alerter's (out-of-inventory denies still page).
+    policies = policies_without_stop_ship(tmp_path)
     events = simulated(6000, "alerts-parity", seed=5)  # many runs over all six partitions, three tenants
     path = tmp_path / "events.jsonl"
     path.write_text("".join(e.model_dump_json() + "\n" for e in events))
