@@ -11,7 +11,9 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from warden.core.errors import BrokerUnavailableError
 
 
 def drain(consumer: Consumer, max_messages: int, timeout_s: float) -> list[Message]:
@@ -21,6 +23,20 @@ def drain(consumer: Consumer, max_messages: int, timeout_s: float) -> list[Messa
     if max_messages <= 1:
         return [first]
     return [first, *consumer.consume(max_messages - 1, 0)]
+
+
+def assign_at_end(consumer: Consumer, names: list[str], who: str, bootstrap: str) -> None:
+    """Follow these topics from now on: every partition assigned at its high watermark (no group)."""
+    try:
+        metadata = consumer.list_topics(timeout=10).topics
+        assignment = []
+        for name in names:
+            for p in metadata[name].partitions:
+                _low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                assignment.append(TopicPartition(name, p, high))
+    except (KafkaException, KeyError) as exc:
+        raise BrokerUnavailableError(f"{who} cannot follow {', '.join(names)} at {bootstrap}: {exc}") from exc
+    consumer.assign(assignment)
 
 
 def records(messages: Iterable[Message], counters: Counter[str],

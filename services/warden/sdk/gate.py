@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer
 
-from warden.broker.consume import drain
+from warden.broker.consume import assign_at_end, drain
 from warden.core import topics
-from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError
+from warden.core.errors import DecodeError, ValidationError
 from warden.core.records import ApprovalDecision, Decision, PolicyDecision, RiskScore
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
@@ -60,17 +60,7 @@ class DecisionWatcher:
                                    "fetch.wait.max.ms": 10})
         names = [settings.topic(topics.POLICY_DECISIONS), settings.topic(topics.APPROVAL_DECISIONS),
                  settings.topic(topics.RISK_SCORES)]
-        try:
-            metadata = self._consumer.list_topics(timeout=10).topics
-            assignment = []
-            for name in names:
-                for p in metadata[name].partitions:
-                    _low, high = self._consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
-                    assignment.append(TopicPartition(name, p, high))
-        except (KafkaException, KeyError) as exc:
-            raise BrokerUnavailableError(f"the gate cannot follow {names} at {settings.bootstrap_servers}: "
-                                         f"{exc}") from exc
-        self._consumer.assign(assignment)
+        assign_at_end(self._consumer, names, "the gate", settings.bootstrap_servers)
         self._names = dict(zip(names, ("warden.PolicyDecision", "warden.ApprovalDecision", "warden.RiskScore"),
                                strict=True))
         self._stop = threading.Event()

@@ -16,11 +16,11 @@ import asyncio
 import logging
 import threading
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer
 
-from warden.broker.consume import drain
+from warden.broker.consume import assign_at_end, drain
 from warden.core import topics
-from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError
+from warden.core.errors import DecodeError, ValidationError
 from warden.core.records import ApprovalDecision
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
@@ -38,16 +38,7 @@ class ApprovalFollower:
                                    "enable.auto.commit": False, "auto.offset.reset": "earliest",
                                    "fetch.wait.max.ms": 10})
         name = settings.topic(topics.APPROVAL_DECISIONS)
-        try:
-            partitions = self._consumer.list_topics(name, timeout=10).topics[name].partitions
-            assignment = []
-            for p in partitions:
-                _low, high = self._consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
-                assignment.append(TopicPartition(name, p, high))
-        except (KafkaException, KeyError) as exc:
-            raise BrokerUnavailableError(f"the tool proxy cannot follow {name} at {settings.bootstrap_servers}: "
-                                         f"{exc}") from exc
-        self._consumer.assign(assignment)
+        assign_at_end(self._consumer, [name], "the tool proxy", settings.bootstrap_servers)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="tool-proxy-approvals", daemon=True)
         self._thread.start()
