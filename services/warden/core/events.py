@@ -64,6 +64,12 @@ class RunStarted(_Body):
     workflow_version: str
     prompt_version: str
     model: str
+    release: str | None = None
+
+    @property
+    def release_name(self) -> str:
+        """The release a rollout judges: the explicit one, else the workflow version (DESIGN.md, round 2)."""
+        return self.release or self.workflow_version
 
 
 class LlmCall(_Body):

@@ -34,7 +34,7 @@ LINK_COLUMNS = ("prev_hash", "hash")
 _BODY_COLUMNS = (
     "workflow_version", "prompt_version", "model", "provider", "input_tokens", "output_tokens",
     "cached_tokens", "latency_ms", "cost_usd", "call_id", "tool", "action", "resource", "params",
-    "status", "error_code", "output", "state_change", "route",
+    "status", "error_code", "output", "state_change", "route", "release",
 )
 _EVENT_BODIES = (RunStarted, LlmCall, ToolCallRequested, ToolCallCompleted, RunCompleted)
 
@@ -122,7 +122,7 @@ TABLES: dict[str, Table] = {
     t.topic: t
     for t in (
         Table("agent_events", topics.AGENT_EVENTS, AgentEvent, _EVENT_COLUMNS,
-              lambda m: m.event_id, event_row, added=(("route", None),)),
+              lambda m: m.event_id, event_row, added=(("route", None), ("release", None))),
         Table("policy_decisions", topics.POLICY_DECISIONS, records.PolicyDecision, _fields(records.PolicyDecision),
               lambda m: m.decision_id, added=(("stop_ship", False),)),
         Table("risk_scores", topics.RISK_SCORES, records.RiskScore, _fields(records.RiskScore),

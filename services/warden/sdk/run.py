@@ -68,9 +68,10 @@ class RunEvents:
 
     # The body is validated on its own first: its error then names the field and the value found.
 
-    def started(self, workflow_version: str, prompt_version: str, model: str, at: datetime | None) -> AgentEvent:
+    def started(self, workflow_version: str, prompt_version: str, model: str, at: datetime | None,
+                release: str | None = None) -> AgentEvent:
         body = validate(RunStarted, {"workflow_version": workflow_version, "prompt_version": prompt_version,
-                                     "model": model})
+                                     "model": model, "release": release})
         return self.build(EventType.RUN_STARTED, body, at)
 
     def llm_call(self, model: str, provider: str, input_tokens: int, output_tokens: int, latency_ms: float,
@@ -122,9 +123,10 @@ class Run:
         return self.events.completed
 
     def started(self, workflow_version: str, prompt_version: str, model: str, *,
-                at: datetime | None = None) -> AgentEvent:
+                at: datetime | None = None, release: str | None = None) -> AgentEvent:
+        """`release`: the release this run executes (what `client.release_for` chose); default the version."""
         with self.events.lock:
-            event = self.events.started(workflow_version, prompt_version, model, at)
+            event = self.events.started(workflow_version, prompt_version, model, at, release)
             self.client.emit(event)
         return event
 
