@@ -19,7 +19,7 @@ from warden.tool_proxy.inventory import load_inventory
 
 
 def spec(func: Callable[[Case], Any], model: str = "gpt-4o-mini") -> AgentSpec:
-    return AgentSpec(f"tests:{func.__name__}", func, model, "p1")
+    return AgentSpec(f"tests:{getattr(func, '__name__', type(func).__name__)}", func, model, "p1")
 
 
 def item(workflow: str = "refund_ticket", **fields: Any) -> Item:
