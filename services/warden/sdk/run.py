@@ -7,7 +7,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from warden.core.errors import ValidationError
 from warden.core.events import (
@@ -23,8 +23,20 @@ from warden.core.events import (
 from warden.core.wire import validate
 
 if TYPE_CHECKING:
-    from warden.sdk.client import WardenClient
-    from warden.sdk.gate import GateVerdict
+    from warden.sdk.gate import DecisionWatcher, GateVerdict
+
+
+class RunClient(Protocol):
+    """What a Run needs from its client: a WardenClient, or an eval's in-process recorder (warden.evals)."""
+
+    def emit(self, event: AgentEvent) -> None: ...
+
+    def flush(self, timeout_s: float | None = None) -> None: ...
+
+    def gate(self) -> DecisionWatcher: ...
+
+    def authorize(self, call_id: str, timeout_s: float = 10.0, approval_timeout_s: float = 900.0,
+                  risk_timeout_s: float = 2.0, risk_required: bool = False) -> GateVerdict: ...
 
 
 def _json(value: Any) -> str | None:
@@ -104,7 +116,7 @@ class RunEvents:
 class Run:
     """One agent run; ``with client.run(...) as run:`` records a failure if the block raises."""
 
-    def __init__(self, client: WardenClient, tenant_id: str, workflow: str, agent_id: str, run_id: str,
+    def __init__(self, client: RunClient, tenant_id: str, workflow: str, agent_id: str, run_id: str,
                  user_id: str | None) -> None:
         self.client = client
         self.events = RunEvents(tenant_id, workflow, agent_id, run_id, user_id)
