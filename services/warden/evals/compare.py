@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from warden.core.errors import ConfigError
+from warden.evals.summary import RESULTS_FILE, SUMMARY_FILE
 
-RESULTS_FILE = "results.jsonl"
-SUMMARY_FILE = "summary.json"
 # The release fingerprint's parts, as summary.json names them (a nested "fingerprint" object or top-level keys).
 FINGERPRINT_PARTS = ("model", "prompt_version", "tool_schema_hash", "policy_bundle_hash")
 
