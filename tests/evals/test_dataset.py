@@ -42,7 +42,7 @@ def test_bad_lines_are_named_and_good_lines_still_load() -> None:
     assert sorted(reasons) == [2, 3, 4, 5, 6, 7, 8]
     assert reasons[2].startswith("not JSON")
     assert "got list" in reasons[3]
-    assert "item 'x'" in reasons[4] and "expect.status" in reasons[4]
+    assert "invalid item 'x'" in reasons[4] and "expect.status" in reasons[4]
     assert "fixture.tickets" in reasons[5]
     assert "tool.action" in reasons[6]
     assert "expext" in reasons[7]

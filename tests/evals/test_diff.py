@@ -58,7 +58,7 @@ def test_missing_changes_are_named() -> None:
     reasons = score({"refunds": [{"order_id": "o-1", "amount_usd": 20}], "tickets": {"t-1": {"status": "closed"}},
                      "customers": {"c-9": None}}, {})
     assert reasons == [
-        'missing change refunds: expected an appended item {"amount_usd": 20, "order_id": "o-1"}, none appended',
+        'missing change refunds: expected an appended item {"order_id": "o-1", "amount_usd": 20}, none appended',
         'missing change tickets.t-1.status: expected "closed", unchanged',
         "missing change customers.c-9: expected deleted, unchanged",
     ]
@@ -72,7 +72,7 @@ def test_extra_changes_fail_unless_allowed() -> None:
     expected = {"tickets": {"t-1": {"status": "closed"}}}
     reasons = score(expected, world_diff(BEFORE, world))
     assert reasons == ['extra change tickets.t-1.comment: "hi"', "extra change customers.c-9: deleted",
-                       'extra change outbox[+0]: appended {"body": "b", "subject": "s", "to": "x@y.co"}']
+                       'extra change outbox[+0]: appended {"to": "x@y.co", "subject": "s", "body": "b"}']
     assert score(expected, world_diff(BEFORE, world), allow_extra=True) == []
 
 
@@ -91,7 +91,7 @@ def test_list_items_match_in_any_order_and_leftovers_are_extra() -> None:
                 {"user": "c@x.co", "role": "admin"}]
     diff = {"grants": appended}
     assert score({"grants": appended[1::-1]}, diff) == [
-        'extra change grants[+2]: appended {"role": "admin", "user": "c@x.co"}']
+        'extra change grants[+2]: appended {"user": "c@x.co", "role": "admin"}']
     assert score({"grants": [{"user": "a@x.co", "role": "owner"}]}, diff, allow_extra=True) == [
         'wrong change grants[+1].role: expected "owner", got "viewer"']
 

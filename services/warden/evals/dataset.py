@@ -108,7 +108,7 @@ def parse_line(text: str, number: int) -> Item | BadLine:
     try:
         return Item.model_validate(data)
     except pydantic.ValidationError as exc:
-        where = f" (item {data['id']!r})" if isinstance(data.get("id"), str) else ""
+        where = f" {data['id']!r}" if isinstance(data.get("id"), str) else ""
         return BadLine(number, f"invalid item{where}: {describe(exc)}")
 
 

@@ -75,8 +75,8 @@ def world_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     return {} if changed is UNCHANGED else changed
 
 
-def _show(value: Any, limit: int = 120) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+def _show(value: Any, limit: int = 200) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 

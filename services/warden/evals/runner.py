@@ -112,7 +112,7 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
-class _Context:
+class EvalContext:
     bundle: Bundle
     inventory: Inventory
     prices: PriceTable
@@ -152,7 +152,7 @@ def _first(events: list[AgentEvent], kind: EventType) -> AgentEvent | None:
     return next((e for e in events if e.event_type == kind), None)
 
 
-def run_item(item: Item, ctx: _Context) -> ItemRun:
+def run_item(item: Item, ctx: EvalContext) -> ItemRun:
     """One item, start to verdict; never raises for what the agent does (that is a reason)."""
     recorder = Recorder(ctx.bundle)
     world = World(item.fixture)
@@ -201,6 +201,12 @@ def run_item(item: Item, ctx: _Context) -> ItemRun:
     return ItemRun(result, list(events))
 
 
+def context(agent: AgentSpec, config: EvalConfig = EvalConfig(), eval_run_id: str | None = None) -> EvalContext:
+    """What every item of one eval run shares: the bundle, the inventory and prices, loaded once."""
+    return EvalContext(load_bundle(config.policies), load_inventory(config.inventory), PriceTable.load(config.prices),
+                       agent, config, eval_run_id or str(uuid.uuid4()))
+
+
 def run_eval(dataset_path: Path, agent: AgentSpec, out_dir: Path, config: EvalConfig = EvalConfig(),
              eval_run_id: str | None = None) -> EvalReport:
     """Run every selected item and write DIR/results.jsonl, DIR/summary.json and DIR/events.jsonl.
@@ -212,11 +218,9 @@ def run_eval(dataset_path: Path, agent: AgentSpec, out_dir: Path, config: EvalCo
     if config.concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {config.concurrency}")
     dataset = load(dataset_path)
-    bundle = load_bundle(config.policies)
-    inventory = load_inventory(config.inventory)
     contracts: dict[str, WorkflowContract] = load_contracts(config.workflows)
-    eval_run_id = eval_run_id or str(uuid.uuid4())
-    ctx = _Context(bundle, inventory, PriceTable.load(config.prices), agent, config, eval_run_id)
+    ctx = context(agent, config, eval_run_id)
+    bundle, inventory, eval_run_id = ctx.bundle, ctx.inventory, ctx.eval_run_id
     selected = dataset.selected(list(config.tags))
     unknown = sorted({i.workflow for i in selected if i.workflow not in bundle.workflows})
     runnable = [i for i in selected if i.workflow in bundle.workflows]

@@ -67,6 +67,16 @@ def dead_letter_row(message: BaseModel) -> dict[str, Any]:
     return row
 
 
+def eval_result_row(message: BaseModel) -> dict[str, Any]:
+    """Reasons and violations quote params and world values: redacted like an event's params."""
+    row = _model_row(message)
+    texts, counts = redact_many(*row["reasons"], *row["violations"])
+    n = len(row["reasons"])
+    row["reasons"], row["violations"] = [t or "" for t in texts[:n]], [t or "" for t in texts[n:]]
+    row["redactions"] = sum(counts.values())
+    return row
+
+
 def _digest(*parts: Any) -> str:
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:32]
 
@@ -141,6 +151,9 @@ TABLES: dict[str, Table] = {
               lambda m: _digest(m.kind, m.scope, m.active, m.actor, m.at)),
         Table("proxy_calls", topics.PROXY_CALLS, records.ProxyCall, _fields(records.ProxyCall),
               lambda m: m.proxy_call_id),
+        Table("eval_runs", topics.EVAL_RUNS, records.EvalRun, _fields(records.EvalRun), lambda m: m.eval_run_id),
+        Table("eval_results", topics.EVAL_RESULTS, records.EvalResult, (*_fields(records.EvalResult), "redactions"),
+              lambda m: m.result_id, eval_result_row),
     )
 }
 TABLES_BY_NAME = {t.name: t for t in TABLES.values()}
