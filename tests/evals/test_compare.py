@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from warden.cli.eval_suites import register
+from warden.cli.main import app
 from warden.core.errors import ConfigError
 from warden.evals.compare import Thresholds, compare, load_run_dir, mcnemar_exact
 from warden.evals.compare_render import to_html, to_markdown
@@ -142,20 +141,19 @@ def test_markdown_and_html_render_the_same_comparison(tmp_path: Path) -> None:
 
 
 def test_cli_exit_codes_markdown_file_and_html(tmp_path: Path) -> None:
-    app = typer.Typer()
-    register(app)
     base = write_run(tmp_path / "b", items(20, 0))
     same = write_run(tmp_path / "same", items(20, 0))
     worse = write_run(tmp_path / "worse", dict(items(20, 0), i000=False, i001=False))
-    ok = CliRunner().invoke(app, ["compare", str(base), str(same)])
+    ok = CliRunner().invoke(app, ["eval", "compare", str(base), str(same)])
     assert ok.exit_code == 0, ok.output
     assert ok.output.startswith("## Eval comparison") and "✅ no regression" in ok.output
     md, html = tmp_path / "out" / "cmp.md", tmp_path / "out" / "cmp.html"
-    bad = CliRunner().invoke(app, ["compare", str(base), str(worse), "--markdown", str(md), "--html", str(html)])
+    bad = CliRunner().invoke(app, ["eval", "compare", str(base), str(worse),
+                                   "--markdown", str(md), "--html", str(html)])
     assert bad.exit_code == 1
     assert bad.output.startswith("REGRESSION: success rate down 10.0 points")
     assert "Flipped to fail (2)" in md.read_text() and "<h2>Flipped to fail (2)</h2>" in html.read_text()
-    allowed = CliRunner().invoke(app, ["compare", str(base), str(worse), "--max-success-drop", "0.1"])
+    allowed = CliRunner().invoke(app, ["eval", "compare", str(base), str(worse), "--max-success-drop", "0.1"])
     assert allowed.exit_code == 0, allowed.output
-    missing = CliRunner().invoke(app, ["compare", str(base), str(tmp_path / "nope")])
+    missing = CliRunner().invoke(app, ["eval", "compare", str(base), str(tmp_path / "nope")])
     assert missing.exit_code == 1 and "is not an eval run directory" in " ".join(missing.output.split())

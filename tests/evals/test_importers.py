@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from warden.cli.eval_suites import register
+from warden.cli.main import app
 from warden.core.errors import ConfigError
 from warden.evals.dataset import load
 from warden.evals.importers import import_inspect, import_langfuse, import_promptfoo
@@ -145,23 +144,20 @@ def test_langfuse_jsonl_with_snake_case_keys_and_a_conflict() -> None:
 
 
 def test_cli_writes_a_dataset_that_loads_and_exits_1_naming_refusals(tmp_path: Path) -> None:
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)  # a group of one command would run it without its name
     out = tmp_path / "imported.jsonl"
-    run = CliRunner().invoke(app, ["import", str(FIXTURES / "inspect_samples.jsonl"), "--from", "inspect",
+    run = CliRunner().invoke(app, ["eval", "import", str(FIXTURES / "inspect_samples.jsonl"), "--from", "inspect",
                                    "--workflow", "triage_ticket", "--out", str(out)])
     assert run.exit_code == 1, run.output
     assert "wrote 3 item(s)" in run.output and "refused 6" in run.output
     assert "line 4: choices has no equivalent" in " ".join(run.output.split())
     dataset = load(out)
     assert [i.id for i in dataset.items] == ["triage-1", "2", "inspect_samples-7"] and not dataset.bad
-    unknown = CliRunner().invoke(app, ["import", str(FIXTURES / "inspect_samples.jsonl"), "--from", "inspect",
+    unknown = CliRunner().invoke(app, ["eval", "import", str(FIXTURES / "inspect_samples.jsonl"), "--from", "inspect",
                                        "--workflow", "no_such_flow", "--out", str(out)])
     assert unknown.exit_code == 1 and "workflow 'no_such_flow' is not in" in " ".join(unknown.output.split())
     good = tmp_path / "one.jsonl"
     good.write_text(FIXTURES.joinpath("langfuse_items.jsonl").read_text().splitlines()[0] + "\n")
-    clean = CliRunner().invoke(app, ["import", str(good), "--from", "langfuse", "--workflow", "export_report",
+    clean = CliRunner().invoke(app, ["eval", "import", str(good), "--from", "langfuse", "--workflow", "export_report",
                                      "--out", str(out)])
     assert clean.exit_code == 0, clean.output
     assert "wrote 1 item(s)" in clean.output and "refused 0" in clean.output
