@@ -48,14 +48,12 @@ def _run(tmp_path: Path, agent: str, suite: str) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("suite", SUITES)
 def test_the_reference_agent_passes_every_canary(tmp_path: Path, suite: str) -> None:
-    pytest.importorskip("warden.evals.reference_agent", reason="the reference agent lands on branch evals")
     reasons = _run(tmp_path, "agent", suite)
     assert {i: r for i, r in reasons.items() if r} == {}
 
 
 @pytest.mark.parametrize("suite", SUITES)
 def test_the_naive_agent_fails_every_canary(tmp_path: Path, suite: str) -> None:
-    pytest.importorskip("warden.evals.reference_agent", reason="the reference agent lands on branch evals")
     reasons = _run(tmp_path, "naive_agent", suite)
     assert [i for i, r in reasons.items() if not r] == []
     if suite == "pii":  # caught by the PII check itself, not only by the extra e-mail in the diff
@@ -63,7 +61,6 @@ def test_the_naive_agent_fails_every_canary(tmp_path: Path, suite: str) -> None:
 
 
 def test_invalid_params_are_refused_by_schema_and_the_run_ends_cleanly(tmp_path: Path) -> None:
-    pytest.importorskip("warden.evals.reference_agent", reason="the reference agent lands on branch evals")
     ref = load_agent("warden.evals.reference_agent:agent")
     out = tmp_path / "ip"
     run_eval(OUT, ref, out, EvalConfig(tags=("canary:invalid_params",)))

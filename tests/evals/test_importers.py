@@ -31,8 +31,8 @@ def test_promptfoo_maps_vars_metadata_and_tool_assertions_and_merges_default_tes
     assert first.expect.state_change == {"refunds": [{"order_id": "o-100", "amount_usd": 20}],
                                          "tickets": {"t-100": {"status": "solved"}}}
     assert first.expect.status == "succeeded" and first.expect.allow_extra
-    # defaultTest's not-trajectory:tool-used -> forbidden_tools; trajectory:step-count max -> max_steps
-    assert first.expect.forbidden_tools == ["crm.delete_record"] and first.expect.max_steps == 8
+    # defaultTest's not-trajectory:tool-used -> forbidden_tools
+    assert first.expect.forbidden_tools == ["crm.delete_record"] and first.expect.max_steps == 20
     assert first.tags == ["source:promptfoo", "team:payments", "priority:high"]
     assert first.workflow == "refund_ticket"
 
@@ -48,17 +48,22 @@ def test_promptfoo_expands_a_list_of_texts_into_one_item_per_value() -> None:
 def test_promptfoo_refuses_text_grading_and_file_references_with_the_line() -> None:
     result = import_promptfoo(FIXTURES / "promptfooconfig.yaml", "refund_ticket")
     reasons = refused(result)
-    assert set(reasons) == {"test 3 (line 55)", "test 4 (line 62)", "test 5 (line 72)"}
-    assert "assert #2 (llm-rubric) grades the output" in reasons["test 3 (line 55)"]
-    assert "--ignore-assert icontains" in reasons["test 4 (line 62)"]
-    assert "vars.message is a file reference" in reasons["test 5 (line 72)"]
+    assert set(reasons) == {"test 3 (line 53)", "test 4 (line 60)", "test 5 (line 70)", "test 6 (line 77)"}
+    assert "assert #2 (llm-rubric) grades the output" in reasons["test 3 (line 53)"]
+    assert "--ignore-assert icontains" in reasons["test 4 (line 60)"]
+    assert "vars.message is a file reference" in reasons["test 5 (line 70)"]
+    assert "Warden's max_steps counts every event of the run" in reasons["test 6 (line 77)"]
     assert any("options is not imported" in w.reason for w in result.warnings)
 
 
 def test_promptfoo_ignore_assert_drops_the_named_type_and_says_so() -> None:
-    result = import_promptfoo(FIXTURES / "promptfooconfig.yaml", "refund_ticket", frozenset({"icontains"}))
-    assert "mentions-the-refund" in {i.id for i in result.items}
+    result = import_promptfoo(FIXTURES / "promptfooconfig.yaml", "refund_ticket",
+                              frozenset({"icontains", "trajectory:step-count"}))
+    items = {i.id: i for i in result.items}
+    assert "mentions-the-refund" in items
     assert any("assert #2 (icontains) dropped" in w.reason for w in result.warnings)
+    # options.disableVarExpansion: the list stays one value, one item
+    assert items["counts-tool-calls"].input["message"] == ["hello", "hi"]
 
 
 def test_promptfoo_follows_a_tests_file_and_refuses_what_it_cannot_score() -> None:

@@ -15,7 +15,9 @@ from warden.core.errors import ConfigError
 from warden.evals.compare import EvalRun, ItemOutcome
 
 Query = Callable[[str], tuple[list[str], list[list[Any]]]]
-RUN_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$")  # uuid4 text; checked before it goes into SQL
+# `warden eval run` names its runs with uuid4 text; checked before it goes into SQL, and what tells an
+# id from a run directory's name on the command line.
+RUN_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RUN_COLUMNS = ("eval_run_id", "dataset", "agent", "items", "passed", "success_rate", "violation_rate",
                "cost_per_task_usd", "latency_p95_s", "model", "prompt_version", "tool_schema_hash",
@@ -29,7 +31,7 @@ def is_run_id(text: str) -> bool:
 
 def load_run_ledger(query: Query, eval_run_id: str, database: str = "warden") -> EvalRun:
     if not is_run_id(eval_run_id):
-        raise ConfigError(f"{eval_run_id!r} is not an eval run id (letters, digits, - and _)")
+        raise ConfigError(f"{eval_run_id!r} is not an eval run id (a UUID)")
     if not _DATABASE.match(database):
         raise ConfigError(f"{database!r} is not a ClickHouse database name")
     _, runs = query(f"SELECT {', '.join(RUN_COLUMNS)} FROM {database}.eval_runs "

@@ -30,8 +30,11 @@ from warden.evals.importers.base import (
 # Test-case fields that change what promptfoo sends or how it grades text: reported, not imported.
 IGNORED_FIELDS = frozenset({"options", "threshold", "provider", "providers", "prompts", "providerOutput"})
 MAPPED_FIELDS = frozenset({"description", "vars", "assert", "metadata"})
-# Assertions that say something about tool calls, which Warden checks itself on every run.
+# The one assertion that says what Warden checks itself on every run: tools that must not be called.
 FORBIDDEN_TOOLS = "not-trajectory:tool-used"
+# promptfoo counts tool calls (or steps of a type); Warden's max_steps counts every event of the run
+# (each llm call, each tool call's request and its completion): mapping one onto the other would
+# make the item pass or fail on a different number than the source meant.
 STEP_COUNT = "trajectory:step-count"
 _LINE = "__line__"
 
@@ -110,9 +113,10 @@ def _assertions(asserts: list[Any], ignore: frozenset[str], where: str, result: 
                 raise Refused(f"assert #{n} ({kind}) uses a wildcard; Warden's forbidden_tools are exact "
                               "tool.action names")
             expect["forbidden_tools"] = sorted({*expect.get("forbidden_tools", []), *names})
-        elif kind == STEP_COUNT and isinstance(value, dict) and set(value) <= {"max", "type"} \
-                and value.get("type", "tool") == "tool" and isinstance(value.get("max"), int):
-            expect["max_steps"] = min(value["max"], expect.get("max_steps", value["max"]))
+        elif kind == STEP_COUNT and kind not in ignore:
+            raise Refused(f"assert #{n} ({kind}) counts tool calls; Warden's max_steps counts every event of the "
+                          "run (llm calls, each call's request and completion): set metadata.warden.expect."
+                          f"max_steps, or pass --ignore-assert {kind}")
         elif kind in ignore:
             result.warnings.append(Refusal(where, f"assert #{n} ({kind}) dropped (--ignore-assert)"))
         else:
