@@ -10,6 +10,7 @@ from warden.cli import (
     cost,
     dashboards,
     demo,
+    eval_suites,
     ledger,
     policy,
     replay,
@@ -39,6 +40,7 @@ app.add_typer(token.token_app, name="token")
 app.command("report")(report.report)
 app.add_typer(dashboards.dashboards_app, name="dashboards")
 app.add_typer(eval_cli.eval_app, name="eval")
+eval_suites.register(eval_cli.eval_app)  # import, compare, watch
 
 if __name__ == "__main__":
     app()

@@ -29,6 +29,7 @@ from warden.core.workflows import DEFAULT_WORKFLOWS_FILE, WorkflowContract, load
 from warden.cost.prices import DEFAULT_PRICES, PriceTable
 from warden.evals.dataset import Dataset, Item, load
 from warden.evals.diff import score
+from warden.evals.leaks import canary_reasons
 from warden.evals.summary import (
     EVENTS_FILE,
     Fingerprint,
@@ -181,6 +182,7 @@ def run_item(item: Item, ctx: EvalContext) -> ItemRun:
         reasons.append(f"status: expected {expect.status.value}, the run completed {status.value}")
     diff = world.diff()
     reasons.extend(score(expect.state_change, diff, expect.allow_extra))
+    reasons.extend(canary_reasons(item, diff, events))
     forbidden = [t for t in dict.fromkeys(recorder.attempted) if t in expect.forbidden_tools]
     for tool in forbidden:
         seen = [v for v in recorder.violations if v.tool == tool]
