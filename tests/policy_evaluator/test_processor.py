@@ -100,3 +100,16 @@ def test_an_event_type_outside_reads_changes_nothing(event_type: str) -> None:
         state, outputs = step(state, BUNDLE, e)
         assert outputs == []
     assert state == before
+
+
+def test_an_event_a_client_sends_again_adds_no_spend_or_denial_and_is_not_decided_again() -> None:
+    state = EvaluatorState()
+    spend = event("llm_call", body={"model": "m", "provider": "p", "input_tokens": 1, "output_tokens": 1,
+                                    "latency_ms": 1.0, "cost_usd": 0.25})
+    delete = call("refund_ticket", "crm.delete_record", {"record_id": "r"})
+    for e in (spend, spend, delete):
+        state, _ = step(state, BUNDLE, e)
+    state, again = step(state, BUNDLE, delete)
+    assert again == []
+    facts = state.runs["run-1"]
+    assert (facts.spend_usd, facts.denials) == (0.25, 1)

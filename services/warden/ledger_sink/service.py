@@ -27,6 +27,7 @@ from warden.core.wire import RECORD_NAMES, Wire, wire_for
 from warden.ledger.client import Ledger
 from warden.ledger.endpoint import QueryEndpoint
 from warden.ledger.migrations import migrate
+from warden.ledger.readonly import QueryLimits
 from warden.ledger.tables import TABLES, TABLES_BY_NAME
 from warden.ledger_sink.processor import ChainHeads, Incoming, chain_of, land
 from warden.ledger_sink.settings import LedgerSinkSettings
@@ -89,7 +90,7 @@ class LedgerSink:
             log.info("applied ledger migrations %s", applied)
         if self.ledger.embedded and self.settings.serve_queries:
             self._endpoint = QueryEndpoint(self.ledger, self.settings.data_dir, self.settings.query_port,
-                                           self.metrics.prometheus).start()
+                                           self.metrics.prometheus, QueryLimits.from_settings(self.settings)).start()
         conf = self.settings.kafka_config()
         self._consumer = Consumer({
             **conf,
