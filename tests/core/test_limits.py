@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.core.samples import BODIES, event
+from tests.core.samples import BODIES, DEEP, avro_with, event
 from warden.core import jsontext
 from warden.core.codec import AvroCodec
 from warden.core.errors import DecodeError, ValidationError
@@ -22,8 +22,6 @@ from warden.core.events import AgentEvent
 from warden.core.limits import limits
 from warden.core.registry import FileSchemaRegistry
 from warden.core.wire import Wire, validate
-
-DEEP = "[" * 10_000 + "]" * 10_000
 
 
 @pytest.fixture
@@ -39,13 +37,6 @@ def small_limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     limits.cache_clear()
-
-
-def avro_with(wire: Wire, event_type: str, **body: Any) -> bytes:
-    """The raw Avro of an event whose body fields skip the model's checks (what a hostile client sends)."""
-    record = event(event_type).to_avro()
-    record["body"] = (record["body"][0], {**record["body"][1], **body})
-    return wire.codec.encode("warden.AgentEvent", record)
 
 
 def test_params_nested_10000_levels_deep_are_a_validation_error_naming_the_limit(wire: Wire) -> None:
