@@ -61,11 +61,9 @@ def _json_text(value: str | None, field: str) -> str | None:
 
 def _check_strings(model: BaseModel) -> None:
     """No NUL or lone surrogate in any text field (the JSON fields' decoded strings are checked on parse)."""
-    texts = {name: value for name, value in model.__dict__.items() if isinstance(value, str)}
-    if jsontext.text_problem("".join(texts.values())) is None:  # one regex pass: the common case
-        return
-    for name, value in texts.items():
-        jsontext.check_text(value, name)
+    for name, value in model.__dict__.items():
+        if isinstance(value, str) and jsontext.text_problem(value) is not None:
+            jsontext.check_text(value, name)
 
 
 class _Body(BaseModel):
