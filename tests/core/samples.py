@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from warden.core import records
 from warden.core.events import AgentEvent, new_event_id
+from warden.core.wire import Wire
 
 AT = datetime(2026, 11, 24, 9, 30, 1, 123000, tzinfo=UTC)
 
@@ -127,3 +128,13 @@ def other_records() -> list[BaseModel]:
         records.EvalResult(result_id="er2", eval_run_id="ev2", item_id="x", workflow="triage_ticket", run_id="r",
                            completed_at=AT, passed=True, status=None, cost_usd=0.0, steps=0, latency_s=None),
     ]
+
+
+DEEP = "[" * 10_000 + "]" * 10_000  # issue 13's reproduction: JSON nested 10,000 levels deep
+
+
+def avro_with(wire: Wire, event_type: str, **body: Any) -> bytes:
+    """The raw Avro of an event whose body fields skip the model's checks (what a hostile client sends)."""
+    record = event(event_type).to_avro()
+    record["body"] = (record["body"][0], {**record["body"][1], **body})
+    return wire.codec.encode("warden.AgentEvent", record)

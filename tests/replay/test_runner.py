@@ -101,3 +101,22 @@ def test_a_burst_one_short_of_the_threshold_plus_re_sends_raises_no_alert(tmp_pa
     result = replay(source, tmp_path / "out")
     assert (tmp_path / "out" / "alerts.jsonl").read_text() == ""
     assert result.events == 4
+
+def test_hostile_lines_are_named_bad_lines_and_every_good_line_is_processed(tmp_path: Path) -> None:
+    """Issue 13: one line of 5,000 '[' raised RecursionError out of replay, and nothing after it ran."""
+    events = [json.dumps(e.to_json_view()) for e in simulated(20, "hostile")]
+    deep_params = json.loads(next(line for line in events if '"tool_call_requested"' in line))
+    deep_params["body"]["params"] = '{"a": ' + "[" * 10_000 + "]" * 10_000 + "}"
+    twice = events[2][:-1] + ', "step": 2}'  # a duplicate key: which step would it be?
+    lines = [*events[:5], "[" * 5000, json.dumps(deep_params), twice, "x" * (1024 * 1024 + 1), *events[5:]]
+    source = tmp_path / "events.jsonl"
+    source.write_bytes("\n".join(lines).encode() + b"\n\xff\xfe not utf-8\n")
+    result = replay(source, tmp_path / "out")
+    assert result.events == 20
+    reasons = {b.line: b.reason for b in result.bad}
+    assert sorted(reasons) == [6, 7, 8, 9, 25]
+    assert "line nests deeper than the limit of 32 levels (WARDEN_LIMIT_JSON_DEPTH)" in reasons[6]
+    assert "params nests deeper than the limit of 32 levels" in reasons[7]
+    assert "has the key 'step' twice" in reasons[8]
+    assert "over the limit of 1048576 bytes (WARDEN_LIMIT_RECORD_BYTES)" in reasons[9]
+    assert "lone surrogate" in reasons[25]  # bytes that are not UTF-8

@@ -85,7 +85,7 @@ def step(state: EvaluatorState, bundle: Bundle, message: BaseModel) -> tuple[Eva
     facts = state.run(event.run_id)
     verdict = evaluate(bundle, PolicyRequest(
         tenant_id=event.tenant_id, workflow=event.workflow, agent_id=event.agent_id, tool=body.tool,
-        action=body.action, resource=body.resource, params=body.params_dict(), step=event.step,
+        action=body.action, resource=body.resource, params=body.params_exact(), step=event.step,
         spend_usd=facts.spend_usd, denials=facts.denials, at=event.occurred_at,
     ), state.switches)
     decision = PolicyDecision(

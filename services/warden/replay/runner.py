@@ -28,7 +28,7 @@ from typing import IO, Any
 from pydantic import BaseModel
 
 from warden.alerting.config import AlertRules
-from warden.core import topics
+from warden.core import jsontext, topics
 from warden.core.errors import ValidationError
 from warden.core.events import AgentEvent, iso_millis
 from warden.core.output import Output
@@ -75,13 +75,18 @@ class ReplayResult:
 
 
 def read_events(lines: IO[str]) -> Iterator[tuple[int, AgentEvent | BadLine]]:
+    """Each line read with the limits a record on a topic has (warden.core.limits): a hostile line is
+    a named bad line, and the lines after it are still read."""
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
         try:
-            data = json.loads(text)
-        except ValueError as exc:
-            yield number, BadLine(number, f"not JSON: {exc}")
+            data = jsontext.loads(text, "line", "record_bytes")
+        except jsontext.NotJson as exc:
+            yield number, BadLine(number, f"not JSON: {str(exc).removeprefix('line is not JSON: ')}")
+            continue
+        except jsontext.JsonRefused as exc:
+            yield number, BadLine(number, str(exc))
             continue
         if not isinstance(data, dict):
             yield number, BadLine(number, f"expected a JSON object (an AgentEvent), got {type(data).__name__}")
@@ -161,7 +166,8 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
                 write("alerts.jsonl", out.record)
 
     try:
-        with open(events_path) as lines:
+        # Bytes that are not UTF-8 become lone surrogates, which the line's checks name (not a crash).
+        with open(events_path, encoding="utf-8", errors="surrogateescape") as lines:
             for number, item in read_events(lines):
                 if isinstance(item, BadLine):
                     result.bad.append(item)

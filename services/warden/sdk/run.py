@@ -39,10 +39,14 @@ class RunClient(Protocol):
                   risk_timeout_s: float = 2.0, risk_required: bool = False) -> GateVerdict: ...
 
 
-def _json(value: Any) -> str | None:
+def _json(value: Any, field: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, separators=(",", ":"), default=str)
+    try:
+        return json.dumps(value, separators=(",", ":"), default=str)
+    except (RecursionError, ValueError, TypeError) as exc:  # too deep, circular, a key json cannot write
+        raise ValidationError(f"invalid {field}: it cannot be written as JSON ({type(exc).__name__}: "
+                              f"{str(exc)[:120]})") from exc
 
 
 def _check_context(**fields: str | None) -> None:
@@ -98,18 +102,18 @@ class RunEvents:
                             call_id: str | None, at: datetime | None) -> AgentEvent:
         body = validate(ToolCallRequested, {
             "call_id": str(uuid.uuid4()) if call_id is None else call_id, "tool": tool, "action": action,
-            "resource": resource, "params": _json(params)})
+            "resource": resource, "params": _json(params, "params")})
         return self.build(EventType.TOOL_CALL_REQUESTED, body, at)
 
     def tool_call_completed(self, call_id: str, tool: str, status: str, latency_ms: float, output: Any,
                             error_code: str | None, at: datetime | None) -> AgentEvent:
         body = validate(ToolCallCompleted, {
             "call_id": call_id, "tool": tool, "status": status, "error_code": error_code,
-            "latency_ms": latency_ms, "output": _json(output)})
+            "latency_ms": latency_ms, "output": _json(output, "output")})
         return self.build(EventType.TOOL_CALL_COMPLETED, body, at)
 
     def run_completed(self, status: str, state_change: Any, at: datetime | None) -> AgentEvent:
-        body = validate(RunCompleted, {"status": status, "state_change": _json(state_change)})
+        body = validate(RunCompleted, {"status": status, "state_change": _json(state_change, "state_change")})
         return self.build(EventType.RUN_COMPLETED, body, at)
 
 
