@@ -24,14 +24,15 @@ from typing import TYPE_CHECKING, Any
 from warden.core import topics
 from warden.core.errors import WardenError
 from warden.core.events import AgentEvent, EventType, ToolCallRequested
+from warden.core.params import check_input
 from warden.core.records import Decision, PolicyDecision
+from warden.core.schema_check import FieldError
 from warden.evals.errors import Denied, ToolFailed
 from warden.evals.world import REFERENCE_TOOLS, World
 from warden.policy.bundle import Bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
 from warden.tool_proxy.inventory import ActionSpec, Inventory
 from warden.tool_proxy.processor import output_refusal, params_text, redacted
-from warden.tool_proxy.schemas import FieldError, check
 
 if TYPE_CHECKING:
     from warden.sdk.gate import DecisionWatcher, GateVerdict
@@ -39,9 +40,8 @@ if TYPE_CHECKING:
 
 
 def params_errors(spec: ActionSpec, params: Any) -> list[FieldError]:
-    """THE params-vs-tool-schema check the eval uses: the proxy's own validator for now; re-point this one
-    function at the shared core-level check when it lands."""
-    return check(spec.input_validator, params, "input")
+    """The one strict params check (warden.core.params) the evaluator, replay and the proxy run too."""
+    return check_input(spec.input_validator, params, "input")
 
 
 @dataclass(frozen=True)
