@@ -20,7 +20,7 @@ def test_a_checkpoint_round_trips_through_the_snapshot_store(tmp_path: Path) -> 
     loaded = store.load("t.agent.events", 4)
     assert loaded is not None and is_runtime_document(loaded.state)
     back = from_document(loaded.state, seen_capacity=2)
-    assert back.state == {"total": 3} and list(back.seen) == ["b", "c"]
+    assert back.state == {"total": 3} and back.seen is not None and list(back.seen) == ["b", "c"]
     assert back.positions == {("t.agent.events", 4): 17} and back.outbox == checkpoint.outbox
 
 

@@ -33,9 +33,11 @@ class App:
         self.tasks: list[Task[Any]] = []
         self._closed = False
 
-    def add(self, processor: BaseProcessor[Any], group_id: str, store: StateStore | None = None) -> Task[Any]:
-        task: Task[Any] = Task(processor, self.settings, group_id, self.wire, self.producer, self.counters, store,
-                               self.name)
+    def add(self, processor: BaseProcessor[Any], group_id: str, store: StateStore | None = None,
+            counters: Counter[str] | None = None) -> Task[Any]:
+        """``counters``: a task's own, when its figures must not mix with the service's (a second stage)."""
+        task: Task[Any] = Task(processor, self.settings, group_id, self.wire, self.producer,
+                               self.counters if counters is None else counters, store, self.name)
         self.tasks.append(task)
         return task
 

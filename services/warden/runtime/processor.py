@@ -93,7 +93,7 @@ class BaseProcessor(Generic[S]):
     membership: ClassVar[Membership] = Membership.GROUP
     durable: ClassVar[bool] = True  # False: state lives in memory only; offsets committed after every batch
     dedupe: ClassVar[bool] = True  # skip a record whose id was seen before, before it reaches step
-    seen_capacity: int = 20_000
+    seen_capacity: int = 20_000  # ids remembered per state; 0: the processor remembers ids itself
     checkpoint_every_s: float = 5.0  # 0: flush and commit after every batch
     batch_max_rows: int = 500
     poll_timeout_s: float = 0.05

@@ -42,7 +42,7 @@ class Pending:
 @dataclass
 class Checkpoint:
     state: Any
-    seen: SeenIds
+    seen: SeenIds | None
     positions: dict[tuple[str, int], int] = field(default_factory=dict)  # full topic name, partition
     outbox: list[Pending] = field(default_factory=list)
 
@@ -52,7 +52,8 @@ def is_runtime_document(data: Any) -> bool:
 
 
 def to_document(checkpoint: Checkpoint) -> dict[str, Any]:
-    return {MARK: FORMAT, "state": checkpoint.state, "seen": checkpoint.seen.to_json(),
+    seen = checkpoint.seen.to_json() if checkpoint.seen is not None else None
+    return {MARK: FORMAT, "state": checkpoint.state, "seen": seen,
             "positions": [[t, p, o] for (t, p), o in sorted(checkpoint.positions.items())],
             "outbox": [[o.topic, base64.b64encode(o.key).decode(), base64.b64encode(o.value).decode()]
                        for o in checkpoint.outbox]}
@@ -61,7 +62,7 @@ def to_document(checkpoint: Checkpoint) -> dict[str, Any]:
 def from_document(data: dict[str, Any], seen_capacity: int) -> Checkpoint:
     try:
         return Checkpoint(
-            state=data["state"], seen=SeenIds.from_json(data.get("seen"), seen_capacity),
+            state=data["state"], seen=SeenIds.from_json(data.get("seen"), seen_capacity or None),
             positions={(str(t), int(p)): int(o) for t, p, o in data["positions"]},
             outbox=[Pending(t, base64.b64decode(k), base64.b64decode(v)) for t, k, v in data["outbox"]])
     except (KeyError, TypeError, ValueError) as exc:

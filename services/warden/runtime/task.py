@@ -39,7 +39,7 @@ WHOLE = 0  # the slot key of a WHOLE-scope state
 @dataclass
 class Slot(Generic[S]):
     state: S
-    seen: SeenIds
+    seen: SeenIds | None  # None: the processor keeps its own memory of ids (seen_capacity = 0)
     positions: dict[Where, int] = field(default_factory=dict)  # next offset of each input partition covered
     saved: dict[Where, int] = field(default_factory=dict)
     quiet_since: float | None = None  # last record read (wall clock), for ticks
@@ -111,14 +111,15 @@ class Task(Generic[S]):
     def _load(self, key: int) -> Slot[S]:
         proc = self.processor
         snapshot = self.store.load(*self._store_key(key)) if self.store is not None else None
-        seen = SeenIds(proc.seen_capacity)
+        seen = SeenIds(proc.seen_capacity) if proc.seen_capacity else None
         if snapshot is None:
             if self.store is not None:
                 self.log.info("%s[%d]: no snapshot: rebuilding state from the beginning", *self._store_key(key))
             return Slot(proc.initial(key), seen)
         if is_runtime_document(snapshot.state):
             saved = from_document(snapshot.state, proc.seen_capacity)
-            slot = Slot(proc.restore(saved.state, key), saved.seen, dict(saved.positions), dict(saved.positions))
+            slot = Slot(proc.restore(saved.state, key), saved.seen if seen is not None else None,
+                        dict(saved.positions), dict(saved.positions))
             pending = saved.outbox
         else:  # written before the runtime: the processor reads its own old layout
             old = proc.upgrade(snapshot.state, snapshot.next_offset, key)
@@ -207,7 +208,7 @@ class Task(Generic[S]):
             return
         partition, offset = msg.partition() or 0, msg.offset() or 0
         rid = record_id(value, spec.topic, partition, offset)
-        first = slot.seen.first_time(rid) if dedupe else True
+        first = slot.seen.first_time(rid) if dedupe and slot.seen is not None else True
         if not first and self.processor.dedupe:
             self.counters["duplicates_skipped"] += 1
             return
