@@ -11,7 +11,7 @@ import pytest
 import warden
 
 PACKAGE = Path(warden.__file__).parent
-PORTED = ["policy_evaluator", "cost_aggregator"]
+PORTED = ["policy_evaluator", "cost_aggregator", "risk_scorer"]
 CLIENT = re.compile(r"\b(Consumer|Producer|CheckedProducer|AdminClient)\(|enable\.idempotence|\"acks\"|"
                     r"group\.id|fetch\.wait\.max\.ms|auto\.offset\.reset|kafka_config\(|producer_config\(")
 
