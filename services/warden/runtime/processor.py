@@ -51,7 +51,7 @@ class Input:
     on_invalid: OnInvalid = OnInvalid.SKIP
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs a setattr call per field, on every record
 class Record:
     topic: str  # base name
     partition: int

@@ -75,6 +75,7 @@ class Task(Generic[S]):
         self.slots: dict[int, Slot[S]] = {}
         self.assigned: set[Where] = set()
         self._has_tick = type(processor).tick is not BaseProcessor.tick
+        self._per_partition = processor.scope == Scope.PARTITION
         self._last_save = time.monotonic()
         self._closing = False
 
@@ -101,7 +102,7 @@ class Task(Generic[S]):
                                          f"{self.settings.bootstrap_servers}: {exc!r}") from exc
 
     def _slot_key(self, partition: int) -> int:
-        return partition if self.processor.scope == Scope.PARTITION else WHOLE
+        return partition if self._per_partition else WHOLE
 
     def _store_key(self, key: int) -> tuple[str, int]:
         if self.processor.scope == Scope.WHOLE:
