@@ -1,11 +1,11 @@
 """The "seen before" memory of an idempotent consumer: the ids of the last N records it counted.
 
-Kafka delivers at least once and clients re-send, so anything that adds records up must count
-each id once, as the ledger lands each id once. Bounded (the oldest ids are forgotten first) and
-JSON-serialisable, so it goes into the consumer's snapshot and survives a restart.
-Minimal version written on the `runtime` branch with the API of the one on `harden-ops`
-(SeenIds(capacity, ids), first_time, to_json/from_json); the lead reconciles the two.
-Hand-written on OrderedDict: a FIFO set with a JSON form is a few lines.
+Kafka delivers at least once and clients re-send, so anything that adds up records (spend,
+budgets, alert counts) must count each id once, as the ledger lands each id once. The memory
+is bounded (the oldest ids are forgotten first) and goes into the consumer's snapshot, so a
+restart, kill -9 included, still recognises what it counted before the crash.
+Hand-written on OrderedDict: a FIFO set with a JSON form is 30 lines, and cachetools' caches
+would still need that JSON form and a pydantic schema.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 from warden.core.errors import ConfigError, StateError
 
@@ -33,13 +36,12 @@ class SeenIds:
             self.first_time(ident)
 
     def first_time(self, ident: str) -> bool:
-        """True (and remembered) if `ident` is new; False for an id among the last `capacity` seen."""
-        ids = self._ids
-        if ident in ids:
+        """True (and remembered) if `ident` is new; False for an id seen within the last `capacity`."""
+        if ident in self._ids:
             return False
-        ids[ident] = None
-        if len(ids) > self.capacity:
-            ids.popitem(last=False)
+        self._ids[ident] = None
+        while len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
         return True
 
     def __contains__(self, ident: object) -> bool:
@@ -51,12 +53,19 @@ class SeenIds:
     def __iter__(self) -> Iterator[str]:
         return iter(self._ids)
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SeenIds) and self.capacity == other.capacity and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"SeenIds(capacity={self.capacity}, {len(self)} ids)"
+
     def to_json(self) -> dict[str, Any]:
         return {"capacity": self.capacity, "ids": list(self._ids)}
 
     @classmethod
     def from_json(cls, data: Any, capacity: int | None = None) -> SeenIds:
-        """`to_json`'s form or a bare list of ids; `capacity` (today's setting) wins over the saved one."""
+        """Reads `to_json`'s form, or a bare list of ids (what older snapshots kept). `capacity`, when
+        given (the current settings), wins over the saved one; shrinking keeps the newest ids."""
         if data is None:
             return cls(capacity or DEFAULT_CAPACITY)
         if isinstance(data, list):
@@ -65,7 +74,17 @@ class SeenIds:
             saved, ids = data.get("capacity"), data["ids"]
         else:
             raise StateError(f"seen ids: expected {{'capacity': N, 'ids': [...]}} or a list of ids, "
-                             f"got {type(data).__name__}")
+                                  f"got {type(data).__name__}")
         if not all(isinstance(i, str) for i in ids):
             raise StateError("seen ids: every id must be a string")
-        return cls(capacity or (saved if isinstance(saved, int) else None) or DEFAULT_CAPACITY, ids)
+        size = capacity or (saved if isinstance(saved, int) else None) or DEFAULT_CAPACITY
+        return cls(size, ids)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        """So a pydantic-serialised state (the alerter's) holds one as its JSON form."""
+        def validate(value: Any) -> SeenIds:
+            return value if isinstance(value, SeenIds) else cls.from_json(value)
+
+        return core_schema.no_info_plain_validator_function(
+            validate, serialization=core_schema.plain_serializer_function_ser_schema(lambda s: s.to_json()))
