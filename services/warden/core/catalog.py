@@ -25,6 +25,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "warden.DeadLetter": records.DeadLetter,
     "warden.Control": records.Control,
     "warden.ProxyCall": records.ProxyCall,
+    "warden.RolloutDecision": records.RolloutDecision,
 }
 
 

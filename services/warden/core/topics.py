@@ -28,6 +28,7 @@ ALERTS = "alerts"
 CONTROL = "control"
 DEADLETTER = "deadletter"
 PROXY_CALLS = "proxy.calls"
+ROLLOUT_DECISIONS = "rollout.decisions"
 
 _KEEP = {"retention.ms": "-1", "cleanup.policy": "delete"}
 
@@ -42,6 +43,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(CONTROL, "warden.Control", "scope", partitions=1, config={"cleanup.policy": "compact"}),
     TopicSpec(DEADLETTER, "warden.DeadLetter", "source_key", config=_KEEP),
     TopicSpec(PROXY_CALLS, "warden.ProxyCall", "run_id", config=_KEEP),
+    TopicSpec(ROLLOUT_DECISIONS, "warden.RolloutDecision", "workflow", partitions=1, config=_KEEP),
 )
 
 

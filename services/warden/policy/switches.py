@@ -33,6 +33,8 @@ class Switches:
     active: dict[str, Control] = field(default_factory=dict)
 
     def apply(self, control: Control) -> None:
+        if not control.is_switch:
+            return  # a rollout's stage or command (warden.rollout.book follows those)
         if control.active:
             self.active[control.key] = control
         else:
