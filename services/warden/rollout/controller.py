@@ -140,7 +140,9 @@ class Clock:
         self.newest.setdefault(source, None)
 
     def advance(self, source: str, at: datetime) -> None:
-        self.idle.discard(source)
+        """A record anywhere means input flows again: every source holds the clock until it delivers (or the
+        input goes quiet again), so a burst read one partition at a time does not run ahead of the others."""
+        self.idle.clear()
         ms = int(at.timestamp() * 1000)
         seen = self.newest.get(source)
         self.newest[source] = ms if seen is None else max(seen, ms)
@@ -569,10 +571,11 @@ def step(state: ControllerState, config: ControllerConfig, message: BaseModel,
     return state, run.outputs
 
 
-def idle(state: ControllerState, config: ControllerConfig, source: str,
-         is_idle: bool = True) -> tuple[ControllerState, list[Output]]:
-    """The shell saw `source` reach its end and stay quiet: it stops holding the clock."""
-    state.clock.set_idle(source, is_idle)
+def idle(state: ControllerState, config: ControllerConfig,
+         source: str | None = None) -> tuple[ControllerState, list[Output]]:
+    """The shell saw `source` (None: every input) reach its end and stay quiet: it stops holding the clock."""
+    for name in [source] if source is not None else list(state.clock.newest):
+        state.clock.set_idle(name, True)
     run = Step(state, config)
     run.judge_due()
     return state, run.outputs
