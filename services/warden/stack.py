@@ -31,7 +31,7 @@ log = logging.getLogger("warden.stack")
 
 # Services in start order.
 SERVICES: tuple[str, ...] = ("ledger-sink", "policy-evaluator", "risk-scorer", "approvals", "cost-aggregator",
-                             "anomaly-alerter", "notifier")
+                             "anomaly-alerter", "notifier", "rollout-controller")
 # `warden run` and the compose file know these too; `warden up` starts them only when asked
 # (`warden up --with tool-proxy`): the demo does not use them and they need keys and secrets.
 OPTIONAL_SERVICES: tuple[str, ...] = ("tool-proxy",)

@@ -92,7 +92,26 @@ def every_record() -> list[BaseModel]:
                            reasons=["wrong change refunds[+0].amount_usd: expected 20, got 25"],
                            violations=['{"tool": "crm.delete_record"}'], cost_usd=0.001, steps=12, latency_s=1.5,
                            tags=["golden"]),
+        rollout_stage(),
+        records.RolloutDecision(
+            decision_id="rd1", rollout_id="ro1", workflow="refund_ticket", baseline="v3", candidate="v4", step=5,
+            next_step=0, decision=records.RolloutDecisionKind.ROLLBACK, status=records.RolloutStatus.ROLLED_BACK,
+            reason="gate failed", failed_gates=["cost_per_task_usd"],
+            metrics={"cost_per_task_usd": records.MetricFigure(value=0.14, low=0.13, high=0.15, runs=212,
+                                                               target=0.1, bound="max", verdict="fail")},
+            baseline_metrics={"cost_per_task_usd": records.MetricFigure(value=0.1, low=0.09, high=0.11, runs=4000)},
+            candidate_runs=212, candidate_completed=212, baseline_runs=4000, baseline_completed=3990,
+            window_start=AT, decided_at=AT, approval_call_id="rollout:ro1:1:0"),
     ]
+
+
+def rollout_stage() -> records.Control:
+    stage = records.RolloutStage(rollout_id="ro1", workflow="refund_ticket", baseline="v3", candidate="v4",
+                                 steps=[5, 25, 100], step_index=1, percent=25,
+                                 status=records.RolloutStatus.AWAITING_APPROVAL, plan="{}", step_started_at=AT,
+                                 seq=3, approval_call_id="rollout:ro1:1:0", command_ids=["ro1"])
+    return records.Control(kind=records.ControlKind.READ_ONLY, scope="tool:rollout:refund_ticket", active=False,
+                           actor="warden:rollout-controller", reason="promoted", at=AT, rollout=stage)
 
 
 def other_records() -> list[BaseModel]:
@@ -127,6 +146,13 @@ def other_records() -> list[BaseModel]:
                         missed_targets=["refund_ticket: task_success_rate None < 0.9"]),
         records.EvalResult(result_id="er2", eval_run_id="ev2", item_id="x", workflow="triage_ticket", run_id="r",
                            completed_at=AT, passed=True, status=None, cost_usd=0.0, steps=0, latency_s=None),
+        records.Control(kind=records.ControlKind.READ_ONLY, scope="tool:rollout:refund_ticket", active=False,
+                        actor="oncall@acme", reason="", at=AT, rollout_command=records.RolloutCommand(
+                            command_id="cmd1", action=records.RolloutAction.ROLLBACK, workflow="refund_ticket")),
+        records.RolloutDecision(
+            decision_id="rd2", rollout_id="ro1", workflow="refund_ticket", baseline="v3", candidate="v4", step=0,
+            next_step=5, decision=records.RolloutDecisionKind.START, status=records.RolloutStatus.RUNNING, reason="",
+            window_start=AT, decided_at=AT, manual=True, actor="owner@acme", rationale="ship it"),
     ]
 
 

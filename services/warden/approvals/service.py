@@ -235,6 +235,9 @@ def create_app(service: Approvals) -> FastAPI:
     def revive(body: SwitchRequest, who: str = who_is) -> dict[str, Any]:
         return _switch(body, who, False)
 
+    from warden.approvals.rollouts import rollout_router
+
+    app.include_router(rollout_router(service.settings, who_is))
     return app
 
 

@@ -15,9 +15,11 @@ from warden.cli import (
     policy,
     replay,
     report,
+    rollout,
     stack,
     token,
     tools,
+    workflow,
 )
 from warden.cli import eval as eval_cli
 
@@ -41,6 +43,8 @@ app.command("report")(report.report)
 app.add_typer(dashboards.dashboards_app, name="dashboards")
 app.add_typer(eval_cli.eval_app, name="eval")
 eval_suites.register(eval_cli.eval_app)  # import, compare, watch
+app.add_typer(rollout.rollout_app, name="rollout")
+app.add_typer(workflow.workflow_app, name="workflow")
 
 if __name__ == "__main__":
     app()

@@ -27,6 +27,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "warden.ProxyCall": records.ProxyCall,
     "warden.EvalRun": records.EvalRun,
     "warden.EvalResult": records.EvalResult,
+    "warden.RolloutDecision": records.RolloutDecision,
 }
 
 

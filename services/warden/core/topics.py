@@ -30,6 +30,7 @@ DEADLETTER = "deadletter"
 PROXY_CALLS = "proxy.calls"
 EVAL_RUNS = "eval.runs"
 EVAL_RESULTS = "eval.results"
+ROLLOUT_DECISIONS = "rollout.decisions"
 
 _KEEP = {"retention.ms": "-1", "cleanup.policy": "delete"}
 
@@ -46,6 +47,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(PROXY_CALLS, "warden.ProxyCall", "run_id", config=_KEEP),
     TopicSpec(EVAL_RUNS, "warden.EvalRun", "eval_run_id", partitions=1, config=_KEEP),
     TopicSpec(EVAL_RESULTS, "warden.EvalResult", "eval_run_id", config=_KEEP),
+    TopicSpec(ROLLOUT_DECISIONS, "warden.RolloutDecision", "workflow", partitions=1, config=_KEEP),
 )
 
 

@@ -91,7 +91,8 @@ class SpendProcessor(BaseProcessor[SpendState]):
         return SpendState.from_json(data, self.settings.dedupe_window)
 
     def upgrade(self, snapshot_state: Any, next_offset: int, partition: int) -> Restored[SpendState]:
-        return Restored(SpendState.from_json(snapshot_state["spend"], self.settings.dedupe_window), {(topics.AGENT_EVENTS, partition): next_offset},
+        spend = SpendState.from_json(snapshot_state["spend"], self.settings.dedupe_window)
+        return Restored(spend, {(topics.AGENT_EVENTS, partition): next_offset},
                         decode_outputs(snapshot_state["outbox"]))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -74,6 +75,34 @@ def eval_result_row(message: BaseModel) -> dict[str, Any]:
     n = len(row["reasons"])
     row["reasons"], row["violations"] = [t or "" for t in texts[:n]], [t or "" for t in texts[n:]]
     row["redactions"] = sum(counts.values())
+    return row
+
+
+def _json(value: BaseModel | dict[str, BaseModel] | None) -> str | None:
+    if value is None:
+        return None
+    data = {k: v.model_dump(mode="json") for k, v in value.items()} if isinstance(value, dict) \
+        else value.model_dump(mode="json")
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def control_row(message: BaseModel) -> dict[str, Any]:
+    """A rollout's stage or command rides on a Control record (ADR 0010): kept as JSON."""
+    row = _model_row(message)
+    row["rollout"], row["rollout_command"] = _json(row["rollout"]), _json(row["rollout_command"])
+    return row
+
+
+def control_id(m: records.Control) -> str:
+    """Switch rows keep the id they had; a rollout record adds what tells it from the stage's others."""
+    extra = () if m.is_switch else (m.rollout.rollout_id, m.rollout.seq) if m.rollout else (
+        m.rollout_command.command_id if m.rollout_command else "",)
+    return _digest(m.kind, m.scope, m.active, m.actor, m.at, *extra)
+
+
+def rollout_decision_row(message: BaseModel) -> dict[str, Any]:
+    row = _model_row(message)
+    row["metrics"], row["baseline_metrics"] = _json(row["metrics"]) or "{}", _json(row["baseline_metrics"]) or "{}"
     return row
 
 
@@ -148,12 +177,14 @@ TABLES: dict[str, Table] = {
         Table("dead_letters", topics.DEADLETTER, records.DeadLetter, _fields(records.DeadLetter),
               lambda m: m.dead_letter_id, dead_letter_row),
         Table("control_changes", topics.CONTROL, records.Control, _fields(records.Control),
-              lambda m: _digest(m.kind, m.scope, m.active, m.actor, m.at)),
+              control_id, control_row, added=_added(records.Control, "rollout")),
         Table("proxy_calls", topics.PROXY_CALLS, records.ProxyCall, _fields(records.ProxyCall),
               lambda m: m.proxy_call_id),
         Table("eval_runs", topics.EVAL_RUNS, records.EvalRun, _fields(records.EvalRun), lambda m: m.eval_run_id),
         Table("eval_results", topics.EVAL_RESULTS, records.EvalResult, (*_fields(records.EvalResult), "redactions"),
               lambda m: m.result_id, eval_result_row),
+        Table("rollout_decisions", topics.ROLLOUT_DECISIONS, records.RolloutDecision,
+              _fields(records.RolloutDecision), lambda m: m.decision_id, rollout_decision_row),
     )
 }
 TABLES_BY_NAME = {t.name: t for t in TABLES.values()}

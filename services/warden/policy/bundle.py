@@ -18,6 +18,7 @@ import cedarpy
 from warden.core.errors import ConfigError
 from warden.core.params import ToolSchemas, load_tool_schemas
 from warden.core.tomlfile import read_toml
+from warden.core.workflows import StopShipScope
 
 DEFAULT_POLICIES = Path(__file__).resolve().parents[3] / "policies"
 SCHEMA_FILE = "warden.cedarschema"
@@ -36,6 +37,7 @@ class Workflow:
     tools: frozenset[str]
     stop_ship: frozenset[str]
     read_only_tools: frozenset[str]
+    stop_ship_scope: StopShipScope = StopShipScope.WORKFLOW  # how far its automatic kill switch reaches
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class Bundle:
 
     def workflow(self, name: str) -> Workflow:
         return self.workflows.get(name) or Workflow(name, frozenset(), self.defaults.stop_ship,
-                                                    self.defaults.read_only_tools)
+                                                    self.defaults.read_only_tools, self.defaults.stop_ship_scope)
 
 
 def _fingerprint(paths: list[Path]) -> str:
@@ -81,15 +83,26 @@ def _workflows(path: Path) -> tuple[Workflow, dict[str, Workflow]]:
     data = read_toml(path, "workflows file", PolicyBundleError).document
     base = data.get("defaults", {})
     defaults = Workflow("*", frozenset(), frozenset(base.get("stop_ship", [])),
-                        frozenset(base.get("read_only_tools", [])))
+                        frozenset(base.get("read_only_tools", [])), _scope(path, "defaults", base))
     flows = {}
     for name, spec in data.get("workflows", {}).items():
         if not isinstance(spec.get("tools"), list) or not spec["tools"]:
             raise PolicyBundleError(f"{path}: workflow {name!r} needs a non-empty list `tools`")
         flows[name] = Workflow(name, frozenset(spec["tools"]),
                                frozenset(spec.get("stop_ship", defaults.stop_ship)),
-                               frozenset(spec.get("read_only_tools", defaults.read_only_tools)))
+                               frozenset(spec.get("read_only_tools", defaults.read_only_tools)),
+                               _scope(path, name, spec, defaults.stop_ship_scope))
     return defaults, flows
+
+
+def _scope(path: Path, name: str, spec: dict[str, object],
+           default: StopShipScope = StopShipScope.WORKFLOW) -> StopShipScope:
+    value = spec.get("stop_ship_scope", default)
+    try:
+        return StopShipScope(str(value))
+    except ValueError:
+        raise PolicyBundleError(f"{path}: workflow {name!r}: stop_ship_scope must be one of "
+                                f"{', '.join(s.value for s in StopShipScope)}, got {value!r}") from None
 
 
 def load_bundle(directory: Path = DEFAULT_POLICIES) -> Bundle:
