@@ -25,7 +25,7 @@ def fill(ledger: Ledger, records: Sequence[BaseModel]) -> None:
     batch = [Incoming(TOPIC_OF[type(r)], 0, offset, getattr(r, "run_id", None) or "k", r)
              for offset, r in enumerate(records)]
     _, landed = land(ChainHeads(), batch, set())
-    for topic, table in TABLES.items():
+    for table in TABLES.values():
         if table.name in landed.columns:
             ledger.insert(table.name, table.insert_columns, landed.columns[table.name])
 

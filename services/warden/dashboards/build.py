@@ -59,14 +59,14 @@ class Sources:
     def goal(self, metric: str, unit: str) -> Goal | None:
         where = f"{self.workflows_file.parent.name}/{self.workflows_file.name}"
         if metric == "hitl_share":
-            low, high = self.hitl_range
-            return Goal(metric, low, high, unit, "the share of runs humans review, checklist §3; "
+            return Goal(metric, self.hitl_range[0], self.hitl_range[1], unit, "the share of runs humans review, checklist §3; "
                                                  "the range the risk-scorer is held to")
         key = f"{metric}_min" if metric == "task_success_rate" else f"{metric}_max"
         value = getattr(self.defaults, key)
         if value is None:
             return None
-        low, high = (value, None) if key.endswith("_min") else (None, value)
+        low: float | None = float(value) if key.endswith("_min") else None
+        high: float | None = None if key.endswith("_min") else float(value)
         source = f"{where} [defaults.targets] {key}"
         differ = [f"{name} {_bound(getattr(t, key), key, unit)}" for name, t in self.own.items()
                   if getattr(t, key) != value]

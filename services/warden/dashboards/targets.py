@@ -73,9 +73,9 @@ class Goal:
         return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
 
     def text(self) -> str:
-        """e.g. "target ≥ 90%", "target ≤ $0.10", "target 5%–10%"."""
+        """e.g. "target ≥ 90%", "target ≤ $0.10", "target 5%-10%"."""
         if self.low is not None and self.high is not None:
-            return f"target {number(self.low, self.unit)}–{number(self.high, self.unit)}"
+            return f"target {number(self.low, self.unit)} to {number(self.high, self.unit)}"
         if self.low is not None:
             return f"target ≥ {number(self.low, self.unit)}"
         assert self.high is not None

@@ -28,10 +28,11 @@ def _where(url: str) -> str:
 
 
 def record(ledger: Ledger, started_at: datetime, records: int, chains: int, problems: Sequence[str],
-           actor: str | None = None) -> str:
+           actor: str | None = None, finished_at: datetime | None = None) -> str:
     """Insert one verification row; returns its id."""
     verification_id = str(uuid.uuid4())
-    values = (verification_id, started_at, datetime.now(UTC), not problems, records, chains, len(problems),
-              [str(p) for p in problems[:MAX_DETAILS]], actor or getpass.getuser(), _where(ledger.url), __version__)
+    values = (verification_id, started_at, finished_at or datetime.now(UTC), not problems, records, chains,
+              len(problems), [str(p) for p in problems[:MAX_DETAILS]], actor or getpass.getuser(), _where(ledger.url),
+              __version__)
     ledger.insert(TABLE, COLUMNS, [[v] for v in values])
     return verification_id

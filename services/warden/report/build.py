@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from warden.core.settings import WardenSettings
-from warden.dashboards.macros import Selection, TimeRange, utc
 from warden.dashboards.build import dashboards
+from warden.dashboards.macros import Selection, TimeRange, utc
 from warden.dashboards.model import DASHBOARDS_DIR
 from warden.report.data import collect, data_range
 from warden.report.page import render_page, write

@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from warden.dashboards.model import Panel
+from warden.dashboards.targets import Colour, Goal
 
 PALETTE = ("#3274d9", "#e0752d", "#56a64b", "#c4162a", "#8f3bb8", "#f2cc0c", "#1f9e89", "#7a6c5d", "#de5b94",
            "#2f4b7c")
@@ -100,10 +101,14 @@ def timeseries(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any
     t0 = min(t for pts in series.values() for t, _ in pts)
     t1 = max(t for pts in series.values() for t, _ in pts)
     span = (t1 - t0) or 1.0
-    top = _nice_top(max(max(v for _, v in pts) for pts in series.values()))
+    bounds = _bounds(panel.goal)
+    top = _nice_top(max([max(v for _, v in pts) for pts in series.values()] + [b for b, _ in bounds]))
     x = lambda t: PAD_L + (W - PAD_L - PAD_R) * (t - t0) / span  # noqa: E731
     y = lambda v: PAD_T + (H - PAD_T - PAD_B) * (1 - v / top)  # noqa: E731
     parts = [_axis_y(top, panel.unit)]
+    for bound, colour in bounds:  # Grafana's dashed threshold lines, in the colour past them
+        parts.append(f'<line class="target {colour}" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y(bound):.1f}" '
+                     f'y2="{y(bound):.1f}"><title>{escape(panel.goal.text() if panel.goal else "")}</title></line>')
     for k in range(3):
         t = t0 + span * k / 2
         anchor = ("start", "middle", "end")[k]
@@ -120,6 +125,13 @@ def timeseries(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any
                          f"<title>{escape(name)} {datetime.fromtimestamp(t, UTC):%Y-%m-%d %H:%M} UTC: "
                          f"{escape(fmt(value, panel.unit))}</title></circle>")
     return _svg(parts) + _legend(sorted(series))
+
+
+def _bounds(goal: Goal | None) -> list[tuple[float, str]]:
+    """The target's bounds, each with the colour of a miss beyond it."""
+    if goal is None:
+        return []
+    return [(b, Colour.RED.value) for b in (goal.low, goal.high) if b is not None]
 
 
 def barchart(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -183,11 +195,19 @@ def piechart(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 
 
 def stat(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """The value in its target's colour (as Grafana's thresholds colour it) with the target beside it."""
     value = next((v for row in rows for v in row if v is not None), None)
     if value is None:
         return ""
-    return (f'<div class="stat mark">{escape(fmt(value, panel.unit))}</div>'
-            f'<div class="stat-name">{escape(columns[0])}</div>')
+    goal = panel.goal
+    colour = goal.colour(float(value)) if goal is not None and is_number(value) else None
+    verdict = {Colour.GREEN: "met", Colour.AMBER: "narrowly missed", Colour.RED: "missed"}.get(colour, "") \
+        if colour else ""
+    target = (f'<div class="target-text {colour.value if colour else ""}">{escape(goal.text())}'
+              f'{": " + verdict if verdict else ""}</div>') if goal is not None else ""
+    css = f"stat mark {colour.value}" if colour else "stat mark neutral"
+    return (f'<div class="{css}" data-colour="{colour.value if colour else "none"}">{escape(fmt(value, panel.unit))}'
+            f'</div>{target}<div class="stat-name">{escape(columns[0])}</div>')
 
 
 def table(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
