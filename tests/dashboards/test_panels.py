@@ -17,8 +17,8 @@ from tests.demo_stack import DemoLedger
 from warden.dashboards.build import dashboards
 from warden.dashboards.macros import TimeRange, render
 from warden.dashboards.model import Dashboard, Panel
-from warden.policy.bundle import load_bundle
 from warden.ledger import access
+from warden.policy.bundle import load_bundle
 from warden.report.data import DashboardResult, PanelResult, collect, data_range
 
 pytestmark = pytest.mark.integration

@@ -59,8 +59,8 @@ class Sources:
     def goal(self, metric: str, unit: str) -> Goal | None:
         where = f"{self.workflows_file.parent.name}/{self.workflows_file.name}"
         if metric == "hitl_share":
-            return Goal(metric, self.hitl_range[0], self.hitl_range[1], unit, "the share of runs humans review, checklist §3; "
-                                                 "the range the risk-scorer is held to")
+            return Goal(metric, self.hitl_range[0], self.hitl_range[1], unit,
+                        "the share of runs humans review, checklist §3; the range the risk-scorer is held to")
         key = f"{metric}_min" if metric == "task_success_rate" else f"{metric}_max"
         value = getattr(self.defaults, key)
         if value is None:
