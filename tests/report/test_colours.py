@@ -39,8 +39,8 @@ def test_missed_narrowly_missed_and_met_targets_in_chromium(tmp_path: Path) -> N
         stat(3, "success narrowly missed", "task_success_rate", "percentunit", 0.884),
         stat(4, "cost missed", "cost_per_task_usd", "currencyUSD", 0.134),
         stat(5, "cost at the target", "cost_per_task_usd", "currencyUSD", 0.10),
-        PanelResult(wide, "", [f"column_{i}" for i in range(14)],
-                    [[long_text] + [f"value-{i}" * 3 for i in range(13)]]),
+        PanelResult(wide, "", [f"column_{i}" for i in range(10)],
+                    [[long_text, "2026-11-02T08:00:00.123000Z", "run-" + "9" * 40] + [f"value-{i}" for i in range(7)]]),
     ]
     board = Dashboard("b", "Board", "", Path("b.json"), (), tuple(r.panel for r in results), {})
     page = write(tmp_path / "report.html", render_page([DashboardResult(board, {}, results)], WHEN, "chdb:///x"))
@@ -54,7 +54,7 @@ def test_missed_narrowly_missed_and_met_targets_in_chromium(tmp_path: Path) -> N
     assert found["success narrowly missed"]["colour"] == RGB["amber"]
     assert found["cost missed"]["colour"] == RGB["red"] and found["cost missed"]["target"] == "target ≤ $0.10: missed"
     assert found["cost at the target"]["colour"] == RGB["green"]  # a maximum is met at the target
-    assert found["wide"]["wraps"] is True
+    assert found["wide"]["wraps"] is True  # a long value wraps instead of widening the table
 
 
 @pytest.mark.parametrize(("metric", "unit", "value", "colour"), [

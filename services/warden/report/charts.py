@@ -7,6 +7,7 @@ browser test can tell a chart that has data from an empty frame.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
@@ -127,6 +128,10 @@ def timeseries(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any
     return _svg(parts) + _legend(sorted(series))
 
 
+def _short(text: str, most: int) -> str:
+    return text if len(text) <= most else text[:most - 1] + "…"
+
+
 def _bounds(goal: Goal | None) -> list[tuple[float, str]]:
     """The target's bounds, each with the colour of a miss beyond it."""
     if goal is None:
@@ -144,7 +149,8 @@ def barchart(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     if not rows:
         return ""
     top = _nice_top(max(float(r[v]) for r in rows for v in values if is_number(r[v])))
-    label_w = 150.0
+    names = [str(r[label]) for r in rows]
+    label_w = float(min(230, max(90, 6 * max(len(n) for n in names) + 12)))  # 11px labels: ~6px a character
     band = 22 * len(values) + 8
     height = PAD_T + band * len(rows) + 8
     scale = (W - label_w - 70) / top
@@ -152,7 +158,7 @@ def barchart(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     for i, row in enumerate(rows):
         y0 = PAD_T + i * band
         parts.append(f'<text class="cat" x="{label_w - 6}" y="{y0 + band / 2 + 4:.1f}" text-anchor="end">'
-                     f"{escape(str(row[label]))[:24]}</text>")
+                     f"{escape(_short(str(row[label]), 36))}<title>{escape(str(row[label]))}</title></text>")
         for j, v in enumerate(values):
             value = float(row[v]) if is_number(row[v]) else 0.0
             yb = y0 + 4 + j * 22
@@ -206,6 +212,8 @@ def stat(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
     target = (f'<div class="target-text {colour.value if colour else ""}">{escape(goal.text())}'
               f'{": " + verdict if verdict else ""}</div>') if goal is not None else ""
     css = f"stat mark {colour.value}" if colour else "stat mark neutral"
+    if not is_number(value):
+        css += " text"  # a version or a name: smaller than a figure
     return (f'<div class="{css}" data-colour="{colour.value if colour else "none"}">{escape(fmt(value, panel.unit))}'
             f'</div>{target}<div class="stat-name">{escape(columns[0])}</div>')
 
@@ -214,11 +222,23 @@ def table(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -
     if not rows:
         return ""
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join("<tr class=\"mark\">" + "".join(
-        f'<td class="{"num" if is_number(v) else ""}">{escape(fmt(v, panel.unit) if is_number(v) else fmt(v))}</td>'
-        for v in row) + "</tr>" for row in rows[:50])
+    body = "".join("<tr class=\"mark\">" + "".join(_cell(v, panel.unit) for v in row) + "</tr>" for row in rows[:50])
     more = f'<p class="more">{len(rows) - 50} more rows not shown</p>' if len(rows) > 50 else ""
     return f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}'
+
+
+_ISO_TIME = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?Z?$")
+SHORT_CELL = 32  # characters: a shorter value never wraps; a longer one wraps anywhere, so a table fits the page
+
+
+def _cell(value: Any, unit: str) -> str:
+    if is_number(value):
+        return f'<td class="num">{escape(fmt(value, unit))}</td>'
+    text = fmt(value)
+    moment = _ISO_TIME.match(text)
+    if moment:
+        text = f"{moment.group(1)} {moment.group(2)}"
+    return f'<td class="{"short" if len(text) <= SHORT_CELL else "long"}">{escape(text)}</td>'
 
 
 def _svg(parts: list[str], height: int = H) -> str:

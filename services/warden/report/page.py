@@ -34,6 +34,7 @@ h2 { margin: 28px 0 4px; font-size: 18px; }
 .error { color: #c4162a; white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: 12px; }
 .stat { font-size: 44px; font-weight: 600; padding: 18px 0 0; overflow-wrap: anywhere; }
 .stat.neutral { color: #1f2328; }
+.stat.text { font-size: 22px; padding-top: 28px; }
 .green { color: #1a7f37; } .amber { color: #b35c00; } .red { color: #c4162a; }
 .target-text { font-size: 13px; font-weight: 600; }
 svg line.target { stroke-dasharray: 6 4; stroke-width: 1.5; }
@@ -48,9 +49,9 @@ svg .line { fill: none; stroke-width: 1.8; }
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; }
 .table-wrap { max-height: 420px; overflow-y: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 12.5px; table-layout: auto; }
-th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eaeef2; vertical-align: top;
-         white-space: normal; overflow-wrap: anywhere; }
-td.num { white-space: nowrap; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eaeef2; vertical-align: top; }
+th, td.num, td.short { white-space: nowrap; }
+td.long { white-space: normal; overflow-wrap: anywhere; min-width: 12em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 th { position: sticky; top: 0; background: #f6f8fa; }
 details { margin-top: 6px; font-size: 12px; color: #57606a; }
