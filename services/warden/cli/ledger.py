@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from datetime import UTC, datetime
 
 import typer
 
@@ -15,6 +16,7 @@ from warden.ledger import access
 from warden.ledger.client import Ledger
 from warden.ledger.endpoint import jsonable
 from warden.ledger.migrations import migrate
+from warden.ledger.verifications import record as record_verification
 from warden.ledger.verify import verify as verify_ledger
 from warden.ledger_sink.settings import LedgerSinkSettings
 
@@ -56,10 +58,15 @@ def verify() -> None:
         applied = migrate(ledger, settings.retention())
         if applied:
             console.print(f"brought the ledger's schema up to date first (migrations {', '.join(map(str, applied))})")
+        started = datetime.now(UTC)
         report = verify_ledger(ledger)
     except WardenError as exc:
         fail(str(exc))
     assert report.broken is not None
+    try:  # the result is kept for the dashboards; failing to keep it does not change the verdict
+        record_verification(ledger, started, report.records, report.chains, [str(b) for b in report.broken])
+    except WardenError as exc:
+        console.print(f"[yellow]could not record this verification in the ledger:[/] {exc}", highlight=False)
     for broken in report.broken:
         console.print(f"[red]TAMPERED[/] {broken}", highlight=False)
     status = "[green]intact[/]" if report.ok else f"[red]{len(report.broken)} problem(s)[/]"
