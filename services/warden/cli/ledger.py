@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from pathlib import Path
 
 import typer
 
@@ -14,6 +15,7 @@ from warden.core.settings import WardenSettings
 from warden.ledger import access
 from warden.ledger.client import Ledger
 from warden.ledger.endpoint import jsonable
+from warden.ledger.keys import rotate
 from warden.ledger.migrations import migrate
 from warden.ledger.verify import verify as verify_ledger
 from warden.ledger_sink.settings import LedgerSinkSettings
@@ -44,9 +46,16 @@ def query(
 
 
 @ledger_app.command("verify")
-def verify() -> None:
-    """Recompute every hash chain; exit 1 naming each record that changed."""
+def verify(
+    checkpoints: Path | None = typer.Option(
+        None, "--checkpoints", help="The checkpoint file kept outside the ledger (default: WARDEN_CHECKPOINT_FILE)"),
+) -> None:
+    """Recompute every hash chain and check it against the signed checkpoints; exit 1 naming each
+    record changed, deleted, inserted or replaced, and each run deleted."""
     settings = LedgerSinkSettings()
+    checkpoint_file = checkpoints or settings.checkpoint_file
+    if checkpoint_file is not None and not checkpoint_file.exists():
+        fail(f"the checkpoint file {checkpoint_file} does not exist", 2)
     if access.endpoint_url(settings) is not None:
         fail("the stack is running and owns the embedded ledger: stop `warden up` first, then verify", 2)
     try:
@@ -56,13 +65,36 @@ def verify() -> None:
         applied = migrate(ledger, settings.retention())
         if applied:
             console.print(f"brought the ledger's schema up to date first (migrations {', '.join(map(str, applied))})")
-        report = verify_ledger(ledger)
+        report = verify_ledger(ledger, settings.chain_keys(), checkpoint_file)
     except WardenError as exc:
         fail(str(exc))
     assert report.broken is not None
     for broken in report.broken:
-        console.print(f"[red]TAMPERED[/] {broken}", highlight=False)
-    status = "[green]intact[/]" if report.ok else f"[red]{len(report.broken)} problem(s)[/]"
-    console.print(f"verified {report.records} records in {report.chains} chains: {status}")
+        console.print(f"[red]TAMPERED[/] {broken}", highlight=False, soft_wrap=True)
+    for unverifiable in report.unverifiable:
+        console.print(f"[yellow]UNVERIFIABLE[/] {unverifiable}", highlight=False, soft_wrap=True)
+    problems = len(report.broken) + len(report.unverifiable)
+    status = "[green]intact[/]" if report.ok else f"[red]{problems} problem(s)[/]"
+    legacy = (f"; {report.legacy_records} legacy unkeyed record(s) in {report.legacy_chains} chain(s), "
+              "written before keyed chains" if report.legacy_records else "")
+    console.print(f"verified {report.records} records in {report.chains} chains ({report.keyed_records} keyed"
+                  f"{legacy}) against {report.checkpoints} checkpoint(s): {status}", highlight=False, soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@ledger_app.command("rotate-key")
+def rotate_key() -> None:
+    """Add a new key to the managed ledger key file and make it the one that links new rows.
+
+    Takes effect when the ledger-sink restarts; older keys stay in the file so every row still
+    verifies. With WARDEN_LEDGER_KEYS set, rotate there instead (add a key, set WARDEN_LEDGER_KEY_ID).
+    """
+    settings = LedgerSinkSettings()
+    if settings.ledger_keys:
+        fail("WARDEN_LEDGER_KEYS is set: add the new key there and point WARDEN_LEDGER_KEY_ID at it", 2)
+    try:
+        key_id, path = rotate(settings.data_dir)
+    except WardenError as exc:
+        fail(str(exc))
+    console.print(f"new ledger key {key_id} is current in {path}; restart the ledger-sink to use it")

@@ -29,7 +29,7 @@ from warden.ledger.redaction import redact_many
 
 CHAIN_COLUMNS = ("record_id", "chain_key", "chain_seq")
 SOURCE_COLUMNS = ("src_topic", "src_partition", "src_offset")
-LINK_COLUMNS = ("prev_hash", "hash")
+LINK_COLUMNS = ("prev_hash", "hash", "hash_key_id")  # hash_key_id: the ledger key that linked it ("" legacy)
 
 _BODY_COLUMNS = (
     "workflow_version", "prompt_version", "model", "provider", "input_tokens", "output_tokens",
