@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
 from warden.ledger import access
 from warden.ledger.client import Ledger
+from warden.ledger.dead_letters import sealer_from
 from warden.ledger.endpoint import jsonable
 from warden.ledger.keys import rotate
 from warden.ledger.migrations import migrate
@@ -98,3 +100,40 @@ def rotate_key() -> None:
     except WardenError as exc:
         fail(str(exc))
     console.print(f"new ledger key {key_id} is current in {path}; restart the ledger-sink to use it")
+
+
+@ledger_app.command("dead-letter-key")
+def dead_letter_key() -> None:
+    """Print a new dead-letter key (Fernet) for WARDEN_DEAD_LETTER_KEYS; nothing is stored."""
+    from cryptography.fernet import Fernet
+
+    print(Fernet.generate_key().decode())
+
+
+@ledger_app.command("unseal")
+def unseal(
+    dead_letter_id: str = typer.Argument(..., help="dead_letter_id of the row"),
+    text: bool = typer.Option(False, "--text", help="print the bytes as UTF-8 text instead of base64"),
+) -> None:
+    """The original bytes of a dead letter, for forensics (needs the key it was sealed with)."""
+    import base64
+
+    settings = WardenSettings()
+    try:
+        sealer = sealer_from(settings.dead_letter_keys, settings.dead_letter_key_id)
+        if sealer is None:
+            fail("WARDEN_DEAD_LETTER_KEYS is not set: sealed bytes cannot be opened without their key", 2)
+        if not re.fullmatch(r"[0-9A-Za-z_-]{1,128}", dead_letter_id):
+            fail(f"a dead_letter_id is letters, digits, '_' or '-', got {dead_letter_id!r}", 2)
+        _, rows = access.query(settings, f"SELECT raw_sealed, raw_key_id FROM {settings.clickhouse_database}."
+                                         f"dead_letters WHERE dead_letter_id = '{dead_letter_id}' LIMIT 1")
+        if not rows:
+            fail(f"no dead letter {dead_letter_id!r} in the ledger", 1)
+        sealed, key_id = rows[0]
+        if not sealed:
+            fail(f"dead letter {dead_letter_id!r} has no sealed copy (no dead-letter key was configured when it "
+                 "was written): only its redacted body was kept", 1)
+        raw = sealer.unseal(str(sealed).encode("ascii"), str(key_id))
+    except WardenError as exc:
+        fail(str(exc))
+    print(raw.decode("utf-8", "replace") if text else base64.b64encode(raw).decode("ascii"))

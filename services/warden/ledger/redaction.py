@@ -166,18 +166,21 @@ _NATIONAL_DIGITS = (10, 11)
 # a lone backslash (inside an escape such as \n).
 # Internationalised addresses (RFC 6531): any letter in the local part and the domain, and punycode
 # TLDs. json.dumps escapes "jöhn.müller@exämple.de" as "j\\u00f6hn.m\\u00fcller@ex\\u00e4mple.de" by
-# default; whether an escape in a domain is a letter needs decoding, so such JSON takes the
-# value-by-value path (_ESCAPED_DOMAIN).
-_EMAIL_DOMAIN = r"@[\w-]+(?:\.[\w-]+)*\.(?:[^\W\d_]{2,}|xn--[a-z0-9-]{2,})(?![\w-])"
-_ESCAPED_DOMAIN = re.compile(r"@[\w.-]*\\u[0-9A-Fa-f]{4}")
+# default, so a \\uXXXX escape counts as the character it stands for (decoded in _domain_end: only
+# decoding tells a letter from a no-break space).
+_DOMAIN = re.compile(r"[\w-]+(?:\.[\w-]+)*\.(?:[^\W\d_]{2,}|xn--[a-z0-9-]{2,})(?![\w-])")
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
+_DOMAIN_MAX = 255
+# The local part, ending right before the "@" (searched with endpos at the "@").
 _EMAIL = re.compile(
     r"(?:(?<![\w.%+-])(?<!(?<!\\)\\)|" + _AFTER_ESCAPE + ")"
-    r"(?:[\w.%+-]|\\u[0-9A-Fa-f]{4})++" + _EMAIL_DOMAIN
+    r"(?:[\w.%+-]|\\{1,2}u[0-9A-Fa-f]{4})++\Z"
 )
-# In decoded strings (the value-by-value path) a backslash is just a character.
-_EMAIL_DECODED = re.compile(r"(?<![\w.%+-])[\w.%+-]++" + _EMAIL_DOMAIN)
+# In decoded strings (the value-by-value path) a backslash is just a character, but a \uXXXX left
+# in one is an escape of JSON nested in the string (so is a doubly escaped one in the text).
+_EMAIL_DECODED = re.compile(r"(?<![\w.%+-])(?:[\w.%+-]|\\{1,2}u[0-9A-Fa-f]{4})++\Z")
 _LOCAL_PART_MAX = 128  # RFC 5321 allows 64 characters; escapes take six each
-_LOCAL_PART_REVERSED = re.compile(r"(?:[0-9A-Fa-f]{4}u\\|[\w.%+-])+")
+_LOCAL_PART_REVERSED = re.compile(r"(?:[0-9A-Fa-f]{4}u\\{1,2}|[\w.%+-])+")
 
 
 @dataclass(frozen=True)
@@ -438,6 +441,26 @@ def _phones(text: str, counts: dict[str, int]) -> str:
 # --- e-mail ------------------------------------------------------------------------------------------
 
 
+def _domain_end(text: str, start: int) -> int | None:
+    """Where the domain that starts at ``start`` (after an "@") ends, or None when there is none."""
+    chars: list[str] = []
+    ends: list[int] = []
+    i, n = start, len(text)
+    while i < n and len(chars) < _DOMAIN_MAX:
+        char, step = text[i], 1
+        if char == "\\":  # \uXXXX, or \\uXXXX: an escape of JSON nested in a string
+            escape = 2 if text.startswith("\\\\u", i) else 1
+            if text.startswith("u", i + escape) and _HEX4.fullmatch(text, i + escape + 1, i + escape + 5):
+                char, step = chr(int(text[i + escape + 1 : i + escape + 5], 16)), escape + 5
+        if not (char.isalnum() or char in "-._"):
+            break
+        chars.append(char)
+        i += step
+        ends.append(i)
+    match = _DOMAIN.match("".join(chars))
+    return None if match is None else ends[match.end() - 1]
+
+
 def _emails(text: str, pattern: re.Pattern[str], counts: dict[str, int]) -> str:
     """Find each local part by reading back from its "@": a forward scan tries a local part everywhere."""
     out: list[str] = []
@@ -445,16 +468,14 @@ def _emails(text: str, pattern: re.Pattern[str], counts: dict[str, int]) -> str:
     at = text.find("@")
     while at != -1:
         back = _LOCAL_PART_REVERSED.match(text[max(done, at - _LOCAL_PART_MAX) : at][::-1])
-        if back is None:  # "@" with nothing before it: a handle, not an address
+        local = None if back is None else pattern.search(text, at - back.end(), at)
+        end = None if local is None else _domain_end(text, at + 1)
+        if local is None or end is None:  # "@" with no local part (a handle) or no domain after it
             at = text.find("@", at + 1)
             continue
-        start = at - back.end()
-        match = pattern.match(text, start) or pattern.search(text, start)
-        if match is None:
-            break
-        out.append(text[done : match.start()])
+        out.append(text[done : local.start()])
         out.append(TOKENS["email"])
-        done = match.end()
+        done = end
         _add(counts, "email")
         at = text.find("@", done)
     if not out:
@@ -552,10 +573,8 @@ def redact(text: str | None) -> Redaction:
         return Redaction(text, {})
     counts = _already_redacted(text)
     out = _redact_text(text, counts)
-    # Only a card (a bare JSON number) or a text with escapes can lose JSON validity on the text path;
-    # an escaped letter in an e-mail domain is only seen decoded.
-    escaped_domain = "@" in text and _ESCAPED_DOMAIN.search(text) is not None
-    if escaped_domain or (counts and ("card" in counts or "\\" in text) and not _is_json(out)):
+    # Only a card (a bare JSON number) or a text with escapes can lose JSON validity on the text path.
+    if counts and ("card" in counts or "\\" in text) and not _is_json(out):
         try:
             parsed = json.loads(text)
         except ValueError:

@@ -26,6 +26,7 @@ from warden.core.records import DeadLetter, DeadLetterKind
 from warden.core.wire import RECORD_NAMES, Wire, wire_for
 from warden.ledger.checkpoint_log import CheckpointLog
 from warden.ledger.client import Ledger
+from warden.ledger.dead_letters import protect, sealer_from
 from warden.ledger.endpoint import QueryEndpoint
 from warden.ledger.migrations import migrate
 from warden.ledger.tables import TABLES, TABLES_BY_NAME
@@ -82,6 +83,7 @@ class LedgerSink:
         self._first_at = 0.0
         self._endpoint: QueryEndpoint | None = None
         self.key = settings.chain_keys(create=True).current
+        self.sealer = sealer_from(settings.dead_letter_keys, settings.dead_letter_key_id)
         self.checkpoints: CheckpointLog | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -184,12 +186,14 @@ class LedgerSink:
             if base == topics.DEADLETTER:
                 log.error("unreadable record on %s[%s]@%s, skipped: %s", topic, msg.partition(), msg.offset(), exc)
                 return None
-            letter = dead_letter_for(msg, str(exc), kind)
+            letter = protect(dead_letter_for(msg, str(exc), kind), self.sealer)  # never unredacted on the topic
             assert self._producer is not None
             self._producer.produce(self.settings.topic(topics.DEADLETTER), self.wire.encode(letter),
                                    key=msg.key())
             log.info("dead-lettered %s[%s]@%s: %s", topic, msg.partition(), msg.offset(), exc)
             return None
+        if isinstance(message, DeadLetter):  # another service's letter: seal it here if it was not
+            message = protect(message, self.sealer)
         key = msg.key()
         return Incoming(base, msg.partition() or 0, msg.offset() or 0,
                         key.decode("utf-8", "replace") if key is not None else None, message, topic)
