@@ -69,3 +69,10 @@ def test_recall_and_false_positives(capsys: pytest.CaptureFixture[str]) -> None:
               f"{figures['false_positives']} false positives over {figures['near_misses']} near-misses")
     assert figures["recall"] == 1.0, figures["missed"]
     assert figures["false_positives"] == 0, figures["changed"]
+
+
+def test_tokens_already_in_a_text_are_counted_so_sdk_redaction_keeps_its_count() -> None:
+    """The SDK redacts outputs before producing: the ledger row and the risk-scorer's pii factor still see them."""
+    text = '{"to": "[REDACTED:email]", "n": 1}'
+    assert redact(text).counts == {"email": 1} and redact(text).text == text
+    assert redact(text, count_existing=False).counts == {}

@@ -564,14 +564,15 @@ def _already_redacted(text: str) -> dict[str, int]:
     return counts
 
 
-def redact(text: str | None) -> Redaction:
+def redact(text: str | None, count_existing: bool = True) -> Redaction:
     """Redact one stored text (tool params, output, state change); None and "" pass through.
 
-    The counts include tokens the text already carried (redacted upstream by the SDK or the proxy).
+    The counts include tokens the text already carried (redacted upstream by the SDK or the proxy)
+    unless ``count_existing`` is False (a producer counting only what it takes out itself).
     """
     if not text:
         return Redaction(text, {})
-    counts = _already_redacted(text)
+    counts = _already_redacted(text) if count_existing else {}
     out = _redact_text(text, counts)
     # Only a card (a bare JSON number) or a text with escapes can lose JSON validity on the text path.
     if counts and ("card" in counts or "\\" in text) and not _is_json(out):
@@ -579,17 +580,17 @@ def redact(text: str | None) -> Redaction:
             parsed = json.loads(text)
         except ValueError:
             return Redaction(out, counts)  # not JSON to begin with: nothing to keep valid
-        counts = _already_redacted(text)
+        counts = _already_redacted(text) if count_existing else {}
         out = json.dumps(_redact_value(parsed, counts), ensure_ascii=False)
     return Redaction(out, counts)
 
 
-def redact_many(*texts: str | None) -> tuple[list[str | None], dict[str, int]]:
+def redact_many(*texts: str | None, count_existing: bool = True) -> tuple[list[str | None], dict[str, int]]:
     """Redact the texts of one record together, so the ledger row carries one merged count."""
     out: list[str | None] = []
     counts: dict[str, int] = {}
     for text in texts:
-        result = redact(text)
+        result = redact(text, count_existing)
         out.append(result.text)
         for kind, n in result.counts.items():
             _add(counts, kind, n)
