@@ -67,8 +67,21 @@ def migrate(ledger: Ledger, retention_years: dict[str, int], directory: Path = M
         ledger.insert("schema_migrations", ["version", "name", "checksum"],
                       [[migration.version], [migration.path.name], [migration.checksum]])
         done.append(migration.version)
+    ensure_link_columns(ledger)
     apply_retention(ledger, retention_years)
     return done
+
+
+def ensure_link_columns(ledger: Ledger) -> None:
+    """Every chained table has hash_key_id (the ledger key that linked a row, ADR 0009), also one whose
+    migration is numbered after 0011: the sink writes it into every table it lands."""
+    have = {(t, c) for t, c in ledger.rows(
+        "SELECT table, name FROM system.columns WHERE database = %(db)s AND name = 'hash_key_id'",
+        {"db": ledger.database})}
+    for table in TABLES.values():
+        if (table.name, "hash_key_id") not in have:
+            ledger.command(f"ALTER TABLE {ledger.database}.{table.name} ADD COLUMN IF NOT EXISTS hash_key_id "
+                           "LowCardinality(String) DEFAULT '' AFTER hash")
 
 
 def apply_retention(ledger: Ledger, retention_years: dict[str, int]) -> None:
