@@ -26,7 +26,7 @@ def warden(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 def test_policy_test_passes_on_the_reference_bundle_and_fails_on_a_broken_case(tmp_path: Path) -> None:
     ok = warden("policy", "test")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "14 passed, 0 failed" in ok.stdout
+    assert "18 passed, 0 failed" in ok.stdout
     cases = tmp_path / "cases.yaml"
     cases.write_text("- name: deletes are fine\n  request: {workflow: triage_ticket, tool: crm, "
                      "action: delete_record, params: {record_id: r}}\n  expect: allow\n")

@@ -129,3 +129,37 @@ def test_the_new_reader_reads_the_default_codecs_records(tmp_path: Path) -> None
     assert record["trace_id"] is None
     assert record["user_id"] is None
     assert record["body"][1]["reasoning_tokens"] == 0
+
+
+def schemas_before_release() -> dict[str, dict[str, Any]]:
+    """agent_event.avsc as it was before RunStarted.release (round 2) was added."""
+    schema = copy.deepcopy(old_schemas()[NAME])
+    body = next(f for f in schema["fields"] if f["name"] == "body")
+    started = next(b for b in body["type"] if b["name"] == "RunStarted")
+    started["fields"] = [f for f in started["fields"] if f["name"] != "release"]
+    return {NAME: schema}
+
+
+def test_run_started_release_reads_as_null_from_a_writer_without_it(registry: FileSchemaRegistry) -> None:
+    before, now = AvroCodec(registry, schemas_before_release()), Wire(AvroCodec(registry))
+    original = event("run_started")
+    branch, fields = original.to_avro()["body"]
+    written = {**original.to_avro(), "body": (branch, {k: v for k, v in fields.items() if k != "release"})}
+
+    decoded = now.decode(before.encode(NAME, written), NAME)
+
+    assert isinstance(decoded, AgentEvent)
+    assert decoded.body.release is None  # type: ignore[union-attr]
+    assert decoded.body.release_name == decoded.body.workflow_version  # type: ignore[union-attr]
+
+
+def test_an_old_reader_drops_run_started_release(registry: FileSchemaRegistry) -> None:
+    before, now = AvroCodec(registry, schemas_before_release()), Wire(AvroCodec(registry))
+    original = event("run_started")
+    with_release = original.model_copy(update={"body": original.body.model_copy(update={"release": "v4-canary"})})
+
+    _, record = before.decode(now.encode(with_release), NAME)
+
+    assert "release" not in record["body"][1]
+    assert validate(AgentEvent, record) == original
+    assert with_release.body.release_name == "v4-canary"  # type: ignore[union-attr]

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
+from warden.approvals.scopes import ApproverGrant
 from warden.core.errors import WardenError
 from warden.core.records import ApprovalDecision, ApprovalOutcome, Decision, PolicyDecision, RiskScore
 
@@ -27,6 +28,14 @@ class ApprovalError(WardenError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ScopeError(ApprovalError):
+    """The approver's token does not cover this call's tenant (403); the shell records the attempt."""
+
+    def __init__(self, message: str, tenant_id: str) -> None:
+        super().__init__(message, 403)
+        self.tenant_id = tenant_id
 
 
 @dataclass
@@ -43,6 +52,7 @@ class ApprovalsState:
     pending: dict[str, Pending] = field(default_factory=dict)  # by call_id
     decided: OrderedDict[str, ApprovalDecision] = field(default_factory=OrderedDict)
     risk: OrderedDict[str, float] = field(default_factory=OrderedDict)  # by event_id, for requests yet to come
+    tenants: OrderedDict[str, str] = field(default_factory=OrderedDict)  # call_id -> tenant, decided ones too
     capacity: int = 200_000
 
 
@@ -54,6 +64,9 @@ def apply(state: ApprovalsState, message: BaseModel) -> ApprovalsState:
     if isinstance(message, PolicyDecision) and message.decision == Decision.REQUIRE_APPROVAL:
         if message.call_id not in state.decided:
             state.pending[message.call_id] = Pending(message, state.risk.get(message.event_id))
+        state.tenants[message.call_id] = message.tenant_id
+        while len(state.tenants) > state.capacity:
+            state.tenants.popitem(last=False)
     elif isinstance(message, ApprovalDecision):
         state.pending.pop(message.call_id, None)
         state.decided[message.call_id] = message
@@ -70,7 +83,13 @@ def apply(state: ApprovalsState, message: BaseModel) -> ApprovalsState:
 
 
 def decide(state: ApprovalsState, call_id: str, approver: str, outcome: ApprovalOutcome, rationale: str,
-           now: datetime) -> ApprovalDecision:
+           now: datetime, grant: ApproverGrant | None = None) -> ApprovalDecision:
+    """`grant`: the approver's scope; None only where no token is involved (tests of the rules)."""
+    waiting = state.pending.get(call_id)
+    tenant = waiting.request.tenant_id if waiting is not None else state.tenants.get(call_id)
+    if grant is not None and tenant is not None and not grant.may_decide(tenant):
+        raise ScopeError(f"{approver} may decide for tenants {grant.tenants}; call {call_id} is tenant {tenant}'s",
+                         tenant)
     if not rationale.strip():
         raise ApprovalError("a rationale is required: say why you approve or reject", 422)
     if call_id in state.decided:

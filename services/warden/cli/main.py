@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import typer
 
-from warden.cli import approvals, control, cost, dashboards, demo, ledger, policy, replay, report, stack, token, tools
+from warden.cli import (
+    approvals,
+    control,
+    cost,
+    dashboards,
+    demo,
+    eval_suites,
+    ledger,
+    policy,
+    replay,
+    report,
+    stack,
+    token,
+    tools,
+)
+from warden.cli import eval as eval_cli
 
 app = typer.Typer(help="Warden: the production control plane for LLM agent workflows.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -24,6 +39,8 @@ app.add_typer(tools.tools_app, name="tools")
 app.add_typer(token.token_app, name="token")
 app.command("report")(report.report)
 app.add_typer(dashboards.dashboards_app, name="dashboards")
+app.add_typer(eval_cli.eval_app, name="eval")
+eval_suites.register(eval_cli.eval_app)  # import, compare, watch
 
 if __name__ == "__main__":
     app()

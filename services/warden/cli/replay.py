@@ -46,6 +46,9 @@ def replay(
         f"replayed {result.events} events ({result.redactions} redactions) into {out}: "
         + ", ".join(f"{name} {result.outputs.get(name, 0)}" for name in ("events.jsonl", *OUTPUT_FILES))
         + (f"; {result.switches_set} kill switch(es) set (stop-ship, budgets)" if result.switches_set else "")
+        + ("; dropped as already written (same ledger id): "
+           + ", ".join(f"{name} {n}" for name, n in sorted(result.duplicates.items()))
+           if result.duplicates else "")
     )
     if result.bad:
         fail(f"{len(result.bad)} bad line(s) in {events}; every good line was processed")

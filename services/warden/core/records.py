@@ -218,3 +218,52 @@ class ProxyCall(_Record):
     redaction_kinds: list[str] = Field(default_factory=list)
     actor: str | None = None
     replica: str = ""
+
+
+class EvalRun(_Record):
+    """One finished eval run (warden.evals): summary.json as a record, for the ledger's eval_runs."""
+
+    eval_run_id: str
+    started_at: datetime
+    completed_at: datetime
+    dataset: str
+    dataset_sha256: str
+    agent: str
+    tenant_id: str
+    release: str | None = None
+    model: str
+    prompt_version: str
+    tool_schema_hash: str
+    policy_bundle_hash: str
+    tags: list[str] = Field(default_factory=list)
+    workflows: list[str] = Field(default_factory=list)
+    items: int = Field(ge=0)
+    passed: int = Field(ge=0)
+    success_rate: float | None = None
+    success_rate_ci95_low: float = Field(ge=0, le=1)
+    success_rate_ci95_high: float = Field(ge=0, le=1)
+    violation_rate: float | None = None
+    cost_per_task_usd: float | None = None
+    latency_p95_s: float | None = None
+    met_targets: bool
+    missed_targets: list[str] = Field(default_factory=list)
+
+
+class EvalResult(_Record):
+    """One item of an eval run: its results.jsonl line as a record, for the ledger's eval_results."""
+
+    result_id: str
+    eval_run_id: str
+    item_id: str
+    workflow: str
+    run_id: str
+    release: str | None = None
+    completed_at: datetime
+    passed: bool
+    status: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    violations: list[str] = Field(default_factory=list)
+    cost_usd: float = Field(ge=0)
+    steps: int = Field(ge=0)
+    latency_s: float | None = None
+    tags: list[str] = Field(default_factory=list)

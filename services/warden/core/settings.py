@@ -48,6 +48,15 @@ class WardenSettings(BaseSettings):
     clickhouse_password: SecretStr = SecretStr("")
     clickhouse_database: str = "warden"
     query_port: int = Field(8765, description="Loopback port of the ledger query endpoint in embedded mode.")
+    # Limits of every analyst query (`warden query`, reports, the query endpoint): ClickHouse stops a
+    # query past any of them, so no query can starve the ledger-sink that shares the engine.
+    query_max_execution_s: float = Field(60.0, gt=0, description="Wall time of one analyst query.")
+    query_max_rows_read: int = Field(2_000_000_000, ge=1, description="Rows one analyst query may read.")
+    query_max_bytes_read: int = Field(20 * 2**30, ge=1, description="Uncompressed bytes one analyst query may read.")
+    query_max_result_rows: int = Field(1_000_000, ge=1, description="Rows one analyst query may return.")
+    query_max_result_bytes: int = Field(256 * 2**20, ge=1, description="Bytes one analyst query may return.")
+    query_max_memory_bytes: int = Field(2 * 2**30, ge=1, description="Memory one analyst query may use.")
+    query_max_threads: int = Field(2, ge=1, description="Threads one analyst query may use.")
     group_session_timeout_ms: int = Field(
         6000, description="Short on purpose: Tansu's group join takes about half of it."
     )

@@ -32,6 +32,8 @@ ALERTS = "alerts"
 CONTROL = "control"
 DEADLETTER = "deadletter"
 PROXY_CALLS = "proxy.calls"
+EVAL_RUNS = "eval.runs"
+EVAL_RESULTS = "eval.results"
 
 _KEEP = {"cleanup.policy": "delete"}  # retention.ms from the settings: topic_config
 
@@ -46,6 +48,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(CONTROL, "warden.Control", "scope", partitions=1, config={"cleanup.policy": "compact"}),
     TopicSpec(DEADLETTER, "warden.DeadLetter", "source_key", config=_KEEP),
     TopicSpec(PROXY_CALLS, "warden.ProxyCall", "run_id", config=_KEEP),
+    TopicSpec(EVAL_RUNS, "warden.EvalRun", "eval_run_id", partitions=1, config=_KEEP),
+    TopicSpec(EVAL_RESULTS, "warden.EvalResult", "eval_run_id", config=_KEEP),
 )
 
 

@@ -26,6 +26,7 @@ from warden.core.events import AgentEvent
 from warden.core.loop import run_until
 from warden.core.output import Output
 from warden.core.records import Alert, Control, CostRollup
+from warden.core.seen import SeenIds
 from warden.core.wire import Wire, wire_for
 from warden.cost.budgets import BudgetConfig
 from warden.cost.prices import PriceTable
@@ -74,7 +75,7 @@ class CostAggregator:
         })
         self.checkpoints = Checkpoints(self.store, self.events, self._restore, self._dump, self._flush,
                                        settings.snapshot_every_s)
-        self.tracker = TrackerState()
+        self.tracker = TrackerState(seen=SeenIds(settings.rollup_dedupe_window))
         self.tracker_offsets: dict[int, int] = {}
         self._tracker_saved: dict[int, int] = {}
         self._tracker_last_save = time.monotonic()
@@ -90,9 +91,9 @@ class CostAggregator:
         if saved is None:
             self.states[partition] = SpendState(
                 SpendWindows(f"p{partition}", int(self.settings.lateness_s * 1000)), self.settings.run_cache_size,
-                seen_capacity=self.settings.dedupe_window)
+                seen=SeenIds(self.settings.dedupe_window))
             return
-        self.states[partition] = SpendState.from_json(saved["spend"])
+        self.states[partition] = SpendState.from_json(saved["spend"], self.settings.dedupe_window)
         pending = decode_outputs(saved["outbox"])
         if pending:  # flushed rows whose delivery the crash may have cut short: same ids again
             log.info("%s[%d]: re-producing %d flushed rows from the snapshot", topic, partition, len(pending))
@@ -170,7 +171,7 @@ class CostAggregator:
         assert self.rollups is not None
         saved = self.store.load(self._tracker_snapshot_topic(), 0)
         if saved is not None:
-            self.tracker = TrackerState.from_json(saved.state["tracker"])
+            self.tracker = TrackerState.from_json(saved.state["tracker"], self.settings.rollup_dedupe_window)
             self.tracker_offsets = {int(p): o for p, o in saved.state["offsets"].items()}
             self._tracker_saved = dict(self.tracker_offsets)
         metadata = self.rollups.list_topics(self.rollups_topic, timeout=10).topics[self.rollups_topic]

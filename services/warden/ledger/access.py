@@ -8,13 +8,14 @@ from typing import Any
 
 import httpx
 
-from warden.core.errors import LedgerError, ReadOnlyQueryError
+from warden.core.errors import LedgerError, QueryLimitError, ReadOnlyQueryError
 from warden.core.settings import WardenSettings
 from warden.ledger.client import Ledger
 from warden.ledger.endpoint import ENDPOINT_FILE
-from warden.ledger.readonly import run_readonly
+from warden.ledger.readonly import QueryLimits, run_readonly
 
 Result = tuple[list[str], list[list[Any]]]
+_KINDS: dict[str, type[LedgerError]] = {c.__name__: c for c in (LedgerError, QueryLimitError, ReadOnlyQueryError)}
 
 
 def endpoint(settings: WardenSettings) -> tuple[str, str] | None:
@@ -51,12 +52,11 @@ def query(settings: WardenSettings, sql: str, timeout_s: float = 120.0) -> Resul
             raise LedgerError(f"ledger endpoint {url} failed: {exc}") from exc
         body = response.json()
         if response.status_code != 200:
-            error = ReadOnlyQueryError if body.get("kind") == "ReadOnlyQueryError" else LedgerError
-            raise error(body.get("error", response.text))
+            raise _KINDS.get(body.get("kind", ""), LedgerError)(body.get("error", response.text))
         return body["columns"], body["rows"]
     ledger = Ledger.from_settings(settings)
     try:
-        columns, rows = run_readonly(ledger, sql)
+        columns, rows = run_readonly(ledger, sql, QueryLimits.from_settings(settings))
         return columns, [list(r) for r in rows]
     finally:
         ledger.close()

@@ -35,7 +35,7 @@ LINK_COLUMNS = ("prev_hash", "hash", "hash_key_id")  # hash_key_id: the ledger k
 _BODY_COLUMNS = (
     "workflow_version", "prompt_version", "model", "provider", "input_tokens", "output_tokens",
     "cached_tokens", "latency_ms", "cost_usd", "call_id", "tool", "action", "resource", "params",
-    "status", "error_code", "output", "state_change", "route",
+    "status", "error_code", "output", "state_change", "route", "release",
 )
 _EVENT_BODIES = (RunStarted, LlmCall, ToolCallRequested, ToolCallCompleted, RunCompleted)
 
@@ -76,6 +76,16 @@ def dead_letter_row(message: BaseModel) -> dict[str, Any]:
     row["raw_key_id"] = row["raw_key_id"] or ""
     row["redactions"] = sum(counts.values())
     row["redaction_kinds"] = sorted(kind for kind, n in counts.items() if n)
+    return row
+
+
+def eval_result_row(message: BaseModel) -> dict[str, Any]:
+    """Reasons and violations quote params and world values: redacted like an event's params."""
+    row = _model_row(message)
+    texts, counts = redact_many(*row["reasons"], *row["violations"])
+    n = len(row["reasons"])
+    row["reasons"], row["violations"] = [t or "" for t in texts[:n]], [t or "" for t in texts[n:]]
+    row["redactions"] = sum(counts.values())
     return row
 
 
@@ -134,7 +144,7 @@ TABLES: dict[str, Table] = {
     t.topic: t
     for t in (
         Table("agent_events", topics.AGENT_EVENTS, AgentEvent, _EVENT_COLUMNS,
-              lambda m: m.event_id, event_row, added=(("route", None),)),
+              lambda m: m.event_id, event_row, added=(("route", None), ("release", None))),
         Table("policy_decisions", topics.POLICY_DECISIONS, records.PolicyDecision, _fields(records.PolicyDecision),
               lambda m: m.decision_id, added=(("stop_ship", False),)),
         Table("risk_scores", topics.RISK_SCORES, records.RiskScore, _fields(records.RiskScore),
@@ -155,6 +165,9 @@ TABLES: dict[str, Table] = {
               lambda m: _digest(m.kind, m.scope, m.active, m.actor, m.at)),
         Table("proxy_calls", topics.PROXY_CALLS, records.ProxyCall, _fields(records.ProxyCall),
               lambda m: m.proxy_call_id),
+        Table("eval_runs", topics.EVAL_RUNS, records.EvalRun, _fields(records.EvalRun), lambda m: m.eval_run_id),
+        Table("eval_results", topics.EVAL_RESULTS, records.EvalResult, (*_fields(records.EvalResult), "redactions"),
+              lambda m: m.result_id, eval_result_row),
     )
 }
 TABLES_BY_NAME = {t.name: t for t in TABLES.values()}

@@ -29,6 +29,7 @@ from warden.ledger.client import Ledger
 from warden.ledger.dead_letters import protect, sealer_from
 from warden.ledger.endpoint import QueryEndpoint
 from warden.ledger.migrations import migrate
+from warden.ledger.readonly import QueryLimits
 from warden.ledger.tables import TABLES, TABLES_BY_NAME
 from warden.ledger_sink.processor import ChainHeads, Incoming, chain_of, land
 from warden.ledger_sink.settings import LedgerSinkSettings
@@ -97,7 +98,7 @@ class LedgerSink:
                                          self.settings.checkpoint_file).start()
         if self.ledger.embedded and self.settings.serve_queries:
             self._endpoint = QueryEndpoint(self.ledger, self.settings.data_dir, self.settings.query_port,
-                                           self.metrics.prometheus).start()
+                                           self.metrics.prometheus, QueryLimits.from_settings(self.settings)).start()
         conf = self.settings.kafka_config()
         self._consumer = Consumer({
             **conf,

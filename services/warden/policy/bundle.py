@@ -1,4 +1,5 @@
-"""A policy bundle: the Cedar policies, their schema and the workflows they rely on, from one directory.
+"""A policy bundle: the Cedar policies, their schema, the workflows they rely on and the tool
+schemas (tools/inventory.yaml) every call's params are checked against before Cedar, from one directory.
 
 A bundle is parsed and validated once (cedarpy PolicySet) and identified by the hash of its
 files, which every decision records. A bundle that does not parse or validate is refused as a
@@ -15,11 +16,13 @@ from pathlib import Path
 import cedarpy
 
 from warden.core.errors import ConfigError
+from warden.core.params import ToolSchemas, load_tool_schemas
 from warden.core.tomlfile import read_toml
 
 DEFAULT_POLICIES = Path(__file__).resolve().parents[3] / "policies"
 SCHEMA_FILE = "warden.cedarschema"
 WORKFLOWS_FILE = "workflows.toml"
+INVENTORY_FILE = Path("tools") / "inventory.yaml"
 APPROVAL = "require_approval"
 
 
@@ -53,6 +56,7 @@ class Bundle:
     policies: dict[str, PolicyInfo]  # Cedar's internal id (policy0...) -> info
     workflows: dict[str, Workflow]
     defaults: Workflow
+    tool_schemas: ToolSchemas  # the strict params check (warden.core.params) runs before Cedar
     files: tuple[str, ...] = field(default=())
 
     def workflow(self, name: str) -> Workflow:
@@ -68,8 +72,9 @@ def _fingerprint(paths: list[Path]) -> str:
 
 
 def bundle_files(directory: Path) -> list[Path]:
-    return sorted([*directory.glob("*.cedar"), directory / SCHEMA_FILE, directory / WORKFLOWS_FILE],
-                  key=lambda p: p.name)
+    """What decides a call, so what the version hashes and the watcher reloads on."""
+    return sorted([*directory.glob("*.cedar"), directory / SCHEMA_FILE, directory / WORKFLOWS_FILE,
+                   directory / INVENTORY_FILE], key=lambda p: p.name)
 
 
 def _workflows(path: Path) -> tuple[Workflow, dict[str, Workflow]]:
@@ -92,9 +97,13 @@ def load_bundle(directory: Path = DEFAULT_POLICIES) -> Bundle:
     sources = sorted(directory.glob("*.cedar"))
     if not sources:
         raise PolicyBundleError(f"no .cedar policy files in {directory}")
-    for required in (SCHEMA_FILE, WORKFLOWS_FILE):
+    for required in (SCHEMA_FILE, WORKFLOWS_FILE, INVENTORY_FILE):
         if not (directory / required).is_file():
             raise PolicyBundleError(f"{directory} has no {required}")
+    try:
+        tool_schemas = load_tool_schemas(directory / INVENTORY_FILE)
+    except ConfigError as exc:
+        raise PolicyBundleError(str(exc)) from exc
     text = "\n".join(p.read_text() for p in sources)
     try:
         schema = cedarpy.Schema.from_str((directory / SCHEMA_FILE).read_text())
@@ -134,7 +143,7 @@ def load_bundle(directory: Path = DEFAULT_POLICIES) -> Bundle:
     without = cedarpy.PolicySet.from_json_str(json.dumps({"staticPolicies": kept, "templates": {},
                                                           "templateLinks": []}))
     return Bundle(directory, _fingerprint(files), policy_set, without, policies, workflows, defaults,
-                  tuple(p.name for p in files))
+                  tool_schemas, tuple(p.name for p in files))
 
 
 class BundleWatcher:

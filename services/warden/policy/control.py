@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from warden.broker.consume import drain
 from warden.broker.produce import CheckedProducer
 from warden.core import topics
-from warden.core.errors import BrokerUnavailableError
+from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError
 from warden.core.records import Control, ControlKind
 from warden.core.settings import WardenSettings
 from warden.core.wire import validate, wire_for
@@ -55,7 +55,10 @@ class ControlView:
         while not self._stop.is_set():
             for msg in drain(self._consumer, 100, 0.1):
                 if msg.error() is None and msg.value() is not None:
-                    record = self._wire.decode(msg.value(), "warden.Control")
+                    try:
+                        record = self._wire.decode(msg.value(), "warden.Control")
+                    except (DecodeError, ValidationError):
+                        continue  # the ledger-sink dead-letters it; the view keeps following
                     assert isinstance(record, Control)
                     self.switches.apply(record)
 

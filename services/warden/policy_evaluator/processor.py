@@ -3,6 +3,8 @@
 State is the per-run facts policies see (spend so far, denials so far) and the active
 switches. A stop-ship deny sets the workflow's kill switch in the state at once (and emits
 it for the control topic), so the live service and `warden replay` block the same calls.
+An event it reads counts once by its event_id (as the ledger lands it once): a client's re-send
+adds no spend or denial to its run and is not decided again (the first decision stands).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from warden.core import topics
 from warden.core.events import AgentEvent, EventType, LlmCall, ToolCallRequested
 from warden.core.output import Output
 from warden.core.records import Control, ControlKind, Decision, PolicyDecision
+from warden.core.seen import SeenIds
 from warden.policy.bundle import Bundle
 from warden.policy.engine import PolicyRequest, evaluate
 from warden.policy.switches import STOP_SHIP_ACTOR, Switches
@@ -40,6 +43,7 @@ class EvaluatorState:
     capacity: int = 100_000
     runs: OrderedDict[str, RunFacts] = field(default_factory=OrderedDict)
     switches: Switches = field(default_factory=Switches)
+    seen: SeenIds = field(default_factory=lambda: SeenIds(100_000))  # ids of READS events, all partitions
 
     def run(self, run_id: str) -> RunFacts:
         facts = self.runs.get(run_id)
@@ -64,6 +68,8 @@ def step(state: EvaluatorState, bundle: Bundle, message: BaseModel) -> tuple[Eva
     if not isinstance(message, AgentEvent):
         return state, []
     event = message
+    if event.event_type.value in READS and not state.seen.first_time(event.event_id):
+        return state, []
     if event.event_type == EventType.LLM_CALL:
         assert isinstance(event.body, LlmCall)
         if event.body.cost_usd is not None:
@@ -79,7 +85,7 @@ def step(state: EvaluatorState, bundle: Bundle, message: BaseModel) -> tuple[Eva
     facts = state.run(event.run_id)
     verdict = evaluate(bundle, PolicyRequest(
         tenant_id=event.tenant_id, workflow=event.workflow, agent_id=event.agent_id, tool=body.tool,
-        action=body.action, resource=body.resource, params=body.params_dict(), step=event.step,
+        action=body.action, resource=body.resource, params=body.params_exact(), step=event.step,
         spend_usd=facts.spend_usd, denials=facts.denials, at=event.occurred_at,
     ), state.switches)
     decision = PolicyDecision(

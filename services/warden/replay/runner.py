@@ -9,6 +9,11 @@ cost-aggregator (costs.jsonl: rollup deltas whose sums per window and key equal 
 live splits them differently by partition and idle flushes; its budget alerts and per-task
 ceiling flags go to alerts.jsonl too, and a hard budget's kill switch reaches the evaluator as
 live).
+
+An event that appears twice (a client's re-send: same event_id) goes through every processor as
+live, where the cost-aggregator and the alerter count it once; each output file then keeps one
+record per ledger id (events by event_id, decisions by decision_id, ...), as the ledger lands
+each id once, so the files are what the ledger would hold.
 """
 
 from __future__ import annotations
@@ -23,24 +28,31 @@ from typing import IO, Any
 from pydantic import BaseModel
 
 from warden.alerting.config import AlertRules
-from warden.core import topics
+from warden.core import jsontext, topics
 from warden.core.errors import ValidationError
 from warden.core.events import AgentEvent, iso_millis
 from warden.core.output import Output
 from warden.core.records import Alert, Control, CostRollup, PolicyDecision
+from warden.core.seen import SeenIds
 from warden.core.wire import validate
 from warden.cost.budgets import DEFAULT_BUDGETS, BudgetConfig
 from warden.cost.prices import DEFAULT_PRICES, PriceTable
 from warden.cost.tracker import TrackerState, track
 from warden.cost.windows import SpendWindows
 from warden.cost_aggregator import processor as cost
-from warden.ledger.tables import event_row
+from warden.ledger.tables import TABLES, Table, event_row
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
 from warden.replay.alerts import AlertReplay
 from warden.risk_scorer.processor import KeyedRisk, RiskConfig
 
 OUTPUT_FILES = ("decisions.jsonl", "risk.jsonl", "alerts.jsonl", "costs.jsonl")
+# The ledger table each file mirrors: its record_id is what a file keeps once.
+LEDGER_TABLES: dict[str, Table] = {
+    "events.jsonl": TABLES[topics.AGENT_EVENTS], "decisions.jsonl": TABLES[topics.POLICY_DECISIONS],
+    "risk.jsonl": TABLES[topics.RISK_SCORES], "alerts.jsonl": TABLES[topics.ALERTS],
+    "costs.jsonl": TABLES[topics.COST_ROLLUPS]}
+REPLAY_DEDUPE_CAPACITY = 5_000_000  # ids remembered per file: the ledger remembers all; this bounds memory
 
 
 @dataclass(frozen=True)
@@ -57,18 +69,24 @@ class ReplayResult:
     events: int = 0
     redactions: int = 0
     switches_set: int = 0
+    duplicates: dict[str, int] = field(default_factory=dict)  # per file: records dropped as already written
     bad: list[BadLine] = field(default_factory=list)
     outputs: dict[str, int] = field(default_factory=dict)
 
 
 def read_events(lines: IO[str]) -> Iterator[tuple[int, AgentEvent | BadLine]]:
+    """Each line read with the limits a record on a topic has (warden.core.limits): a hostile line is
+    a named bad line, and the lines after it are still read."""
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
         try:
-            data = json.loads(text)
-        except ValueError as exc:
-            yield number, BadLine(number, f"not JSON: {exc}")
+            data = jsontext.loads(text, "line", "record_bytes")
+        except jsontext.NotJson as exc:
+            yield number, BadLine(number, f"not JSON: {str(exc).removeprefix('line is not JSON: ')}")
+            continue
+        except jsontext.JsonRefused as exc:
+            yield number, BadLine(number, str(exc))
             continue
         if not isinstance(data, dict):
             yield number, BadLine(number, f"expected a JSON object (an AgentEvent), got {type(data).__name__}")
@@ -117,9 +135,17 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
     tracker = TrackerState()
     scorer = KeyedRisk(risk or default_risk_config(), partitions)
     handles = {name: open(out_dir / name, "w") for name in (*OUTPUT_FILES, "events.jsonl")}  # noqa: SIM115
+    landed = {name: SeenIds(REPLAY_DEDUPE_CAPACITY) for name in handles}
+
+    def first_time(name: str, record: BaseModel) -> bool:
+        if landed[name].first_time(LEDGER_TABLES[name].record_id(record)):
+            return True
+        result.duplicates[name] = result.duplicates.get(name, 0) + 1
+        return False
 
     def write(name: str, record: BaseModel) -> None:
-        handles[name].write(json.dumps(record_view(record)) + "\n")
+        if first_time(name, record):
+            handles[name].write(json.dumps(record_view(record)) + "\n")
 
     alerter = AlertReplay(lambda alert: write("alerts.jsonl", alert), alert_rules, prices_path=prices,
                           lateness_ms=alert_lateness_ms)
@@ -140,15 +166,17 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
                 write("alerts.jsonl", out.record)
 
     try:
-        with open(events_path) as lines:
+        # Bytes that are not UTF-8 become lone surrogates, which the line's checks name (not a crash).
+        with open(events_path, encoding="utf-8", errors="surrogateescape") as lines:
             for number, item in read_events(lines):
                 if isinstance(item, BadLine):
                     result.bad.append(item)
                     continue
-                view = ledger_view(item)
-                result.events += 1
-                result.redactions += view["redactions"]
-                handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
+                if first_time("events.jsonl", item):
+                    view = ledger_view(item)
+                    result.events += 1
+                    result.redactions += view["redactions"]
+                    handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
                 state, outputs = step(state, bundle, item)
                 alerter.feed(item)
                 route(outputs)

@@ -98,8 +98,8 @@ class AsyncRun:
         return event
 
     async def started(self, workflow_version: str, prompt_version: str, model: str, *,
-                      at: datetime | None = None) -> AgentEvent:
-        return await self._emit(self.events.started(workflow_version, prompt_version, model, at))
+                      at: datetime | None = None, release: str | None = None) -> AgentEvent:
+        return await self._emit(self.events.started(workflow_version, prompt_version, model, at, release))
 
     async def llm_call(self, model: str, provider: str, input_tokens: int, output_tokens: int,
                        latency_ms: float, *, cached_tokens: int = 0, cost_usd: float | None = None,

@@ -30,7 +30,7 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from warden.core import topics
+from warden.core import jsontext, topics
 from warden.core.errors import ConfigError, WardenError
 from warden.core.events import AgentEvent, ToolStatus
 from warden.core.records import ApprovalOutcome, Decision, PolicyDecision, ProxyCall, ProxyCallKind, ProxyOutcome
@@ -477,7 +477,9 @@ def _ms(since: float) -> float:
 def _envelope(raw: bytes) -> tuple[dict[str, Any], p.Refusal | None]:
     """The request body: {"input": {...}, "resource"?, "step"?, "call_id"?, "approval_timeout_s"?}."""
     try:
-        data = json.loads(raw or b"null", parse_constant=_no_constants)
+        # The strict reader of warden.core.jsontext: a duplicate key, NaN or nesting past the limit is a 400,
+        # never a parser differential or a RecursionError (500).
+        data = jsontext.loads(raw.decode("utf-8") if raw else "null", "the request body", "record_bytes")
     except (ValueError, UnicodeDecodeError) as exc:
         return {}, p.Refusal(400, "body_invalid", f"the request body is not JSON: {exc}")
     if not isinstance(data, dict):
