@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from warden.core.errors import ConfigError
 from warden.core.events import RunStatus
+from warden.core.lines import BadLine
 from warden.core.wire import describe
 
 TOOL_ACTION = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
@@ -74,15 +75,6 @@ class Item(BaseModel):
 
     def has_any_tag(self, tags: list[str]) -> bool:
         return not tags or any(t in self.tags for t in tags)
-
-
-@dataclass(frozen=True)
-class BadLine:
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
 
 
 @dataclass

@@ -33,6 +33,7 @@ from warden.alerting.config import AlertRules
 from warden.core import jsontext, topics
 from warden.core.errors import ValidationError
 from warden.core.events import AgentEvent, iso_millis
+from warden.core.lines import BadLine
 from warden.core.output import Output
 from warden.core.records import (
     Alert,
@@ -67,15 +68,6 @@ LEDGER_TABLES: dict[str, Table] = {
     "costs.jsonl": TABLES[topics.COST_ROLLUPS]}
 REPLAY_DEDUPE_CAPACITY = 5_000_000  # ids remembered per file: the ledger remembers all; this bounds memory
 ROLLOUTS_FILE = "rollouts.jsonl"  # with --rollout only
-
-
-@dataclass(frozen=True)
-class BadLine:
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
 
 
 @dataclass
@@ -234,12 +226,8 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
                     result.events += 1
                     result.redactions += view["redactions"]
                     handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
-                view = ledger_view(item)
-                result.events += 1
-                result.redactions += view["redactions"]
-                handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
-                start_rollout(item)
-                judge(item)
+                    start_rollout(item)
+                    judge(item)  # the live controller's runtime passes a re-sent event over, as here
                 state, outputs = step(state, bundle, item)
                 alerter.feed(item)
                 route(outputs)

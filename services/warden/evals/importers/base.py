@@ -13,6 +13,7 @@ silently dropped half its checks would pass what the original fails.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,18 @@ class ImportResult:
     refusals: list[Refusal] = field(default_factory=list)
     warnings: list[Refusal] = field(default_factory=list)
     skipped: list[Refusal] = field(default_factory=list)  # not refused, deliberately left out (archived)
+
+
+def jsonl_records(text: str) -> list[tuple[str, Any]]:
+    """Each non-blank line's JSON value, named by line number; a line that does not parse is a Refused."""
+    records: list[tuple[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                records.append((f"line {number}", json.loads(line)))
+            except ValueError as exc:
+                records.append((f"line {number}", Refused(f"not JSON ({exc})")))
+    return records
 
 
 def slug(text: str) -> str:

@@ -20,6 +20,7 @@ from warden.evals.importers.base import (
     accept,
     build,
     expect_from,
+    jsonl_records,
     metadata_tags,
     text_input,
     warden_block,
@@ -106,14 +107,7 @@ def _records(path: Path) -> list[tuple[str, Any]]:
         if not isinstance(array, list):
             raise ConfigError(f"{path}: expected a JSON array of samples")
         return [(f"sample {n}", record) for n, record in enumerate(array, 1)]
-    records: list[tuple[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                records.append((f"line {number}", json.loads(line)))
-            except ValueError as exc:
-                records.append((f"line {number}", Refused(f"not JSON ({exc})")))
-    return records
+    return jsonl_records(text)
 
 
 def import_inspect(path: Path, workflow: str) -> ImportResult:

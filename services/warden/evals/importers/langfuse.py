@@ -23,6 +23,7 @@ from warden.evals.importers.base import (
     accept,
     build,
     expect_from,
+    jsonl_records,
     metadata_tags,
     text_input,
     warden_block,
@@ -95,14 +96,7 @@ def _records(path: Path) -> list[tuple[str, Any]]:
         if isinstance(document, list):
             return [(f"item {n}", record) for n, record in enumerate(document, 1)]
         return [("line 1", document)]
-    records: list[tuple[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                records.append((f"line {number}", json.loads(line)))
-            except ValueError as exc:
-                records.append((f"line {number}", Refused(f"not JSON ({exc})")))
-    return records
+    return jsonl_records(text)
 
 
 def import_langfuse(path: Path, workflow: str) -> ImportResult:
