@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed_version
+
 import typer
 
 from warden.cli import (
@@ -25,6 +28,24 @@ from warden.cli import eval as eval_cli
 
 app = typer.Typer(help="Warden: the production control plane for LLM agent workflows.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            found = installed_version("warden")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            found = "unknown (not installed: run `make setup`)"
+        typer.echo(f"warden {found}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print Warden's version and exit.")) -> None:
+    """Warden: the production control plane for LLM agent workflows."""
+
+
 app.command("up")(stack.up)
 app.command("run")(stack.run)
 app.command("demo")(demo.demo)
