@@ -20,6 +20,7 @@ from warden.cli import (
     report,
     rollout,
     stack,
+    switches,
     token,
     tools,
     workflow,
@@ -58,6 +59,7 @@ app.add_typer(approvals.approvals_app, name="approvals")
 app.add_typer(cost.cost_app, name="cost")
 app.command("kill")(control.kill)
 app.command("revive")(control.revive)
+app.command("switches")(switches.switches)
 app.add_typer(tools.tools_app, name="tools")
 app.add_typer(token.token_app, name="token")
 app.command("report")(report.report)
