@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from warden.broker.probe import require_broker
@@ -46,13 +45,13 @@ def history(settings: WardenSettings, limit: int) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
-def _grid(title: str, columns: list[str], rows: list[list[str]]) -> Table:
-    out = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        out.add_column(column, overflow="fold")
-    for row in rows:
-        out.add_row(*(Text(v) for v in row))  # reasons are free text: never console markup
-    return out
+def _line(at: str, kind: str, scope: str, state: str, actor: str, reason: str) -> Text:
+    """One switch, one line (wrapped at spaces on a narrow terminal, never cutting a scope or a name)."""
+    line = Text(f"{at}  ")
+    line.append(f"{kind} {state}", style="red" if state == "ON" else "green")
+    line.append(f"  {scope}", style="bold")
+    line.append(f"  by {actor}: {reason}")  # free text: a Text, never console markup
+    return line
 
 
 def switches(
@@ -73,10 +72,12 @@ def switches(
                                         "at": iso_millis(c.at)} for c in active],
                           "history": [{**row, "at": str(row["at"])} for row in past]}, indent=2))
         return
-    console.print(_grid(f"{len(active)} switch(es) in force (control topic)", ["kind", "scope", "set by", "at", "why"],
-                        [[c.kind.value, c.scope, c.actor, f"{c.at:%Y-%m-%d %H:%M:%S}Z", c.reason] for c in active]))
+    console.print(f"[bold]{len(active)} switch(es) in force[/] (control topic)", highlight=False)
+    for c in active:
+        console.print(_line(f"{c.at:%Y-%m-%d %H:%M:%S}Z", c.kind.value, c.scope, "ON", c.actor, c.reason))
     if last:
-        console.print(_grid(f"last {len(past)} change(s) (ledger control_changes)",
-                            ["at", "kind", "scope", "", "by", "why"],
-                            [[str(r["at"])[:19], str(r["kind"]), str(r["scope"]), "ON" if r["active"] else "off",
-                              str(r["actor"]), str(r["reason"])] for r in past]))
+        console.print(f"\n[bold]last {len(past)} change(s)[/] (ledger control_changes, newest first)",
+                      highlight=False)
+        for r in past:
+            console.print(_line(str(r["at"]).replace("T", " ")[:19] + "Z", str(r["kind"]), str(r["scope"]),
+                                "ON" if r["active"] else "off", str(r["actor"]), str(r["reason"])))
