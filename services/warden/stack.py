@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from warden.broker.tansu import TansuBroker
 from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
 from warden.ledger.endpoint import ENDPOINT_FILE
+from warden.state.reset import forget_offsets
 from warden.supervise import child_preexec
 
 log = logging.getLogger("warden.stack")
@@ -83,7 +83,7 @@ class Stack:
             if self.settings.embedded:
                 # The embedded broker keeps topics in memory: a new one has none of the records
                 # that processor snapshots point into, so their offsets would skip the new input.
-                shutil.rmtree(self.settings.state_dir, ignore_errors=True)
+                forget_offsets(self.settings.state_dir)  # the notifier's outbox stays (warden.state.reset)
                 self.broker = TansuBroker(self.settings.embedded_broker_port, self.settings.tansu_bin,
                                           self.log_dir / "tansu.log").start()
                 self.bootstrap = self.broker.bootstrap

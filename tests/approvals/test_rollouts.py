@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.approvals.test_service import auth, serve
+from tests.approvals.test_service import TOKENS, auth, serve
 from tests.ledger_sink.helpers import produce, wait_for
 from tests.rollout.helpers import traffic
 from tests.running import in_thread
@@ -77,24 +77,38 @@ def test_start_pause_resume_promote_and_a_gate_rollback_over_http(topics: Warden
                                              timeout=30).json()] == ["refund_ticket"]
 
 
-def test_the_cli_starts_shows_and_rolls_back(topics: WardenSettings, api: str) -> None:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": topics.bootstrap_servers,
-           "WARDEN_TOPIC_PREFIX": topics.topic_prefix, "WARDEN_DATA_DIR": str(topics.data_dir)}
+def test_the_cli_starts_shows_and_rolls_back_as_the_tokens_identity(topics: WardenSettings, api: str) -> None:
+    env = {**os.environ, "WARDEN_APPROVALS_URL": api, "WARDEN_APPROVER_TOKEN": TOKENS["eve@acme.com"]}
 
     def warden(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*warden_command(), "rollout", *args], capture_output=True, text=True, timeout=120,
                               env=env)
 
     done = warden("start", "triage_ticket", "--candidate", "t2", "--baseline", "t1", "--steps", "10,50,100",
-                  "--gate", "cost_increase_vs_baseline_max=0.25", "--reason", "new prompt", "--actor", "lee@acme")
+                  "--gate", "cost_increase_vs_baseline_max=0.25", "--reason", "new prompt")
     assert done.returncode == 0, done.stderr
-    assert "triage_ticket t1 -> t2: 10% (running) by lee@acme" in done.stdout
+    assert "triage_ticket t1 -> t2: 10% (running) by eve@acme.com" in done.stdout
     shown = warden("status", "triage_ticket")
     text = " ".join(shown.stdout.split())
     assert shown.returncode == 0 and "10% running" in text and "(verdict wait); last: start" in text
     bad = warden("start", "triage_ticket", "--candidate", "t3", "--baseline", "t1", "--steps", "10,5", "--reason", "x")
     assert bad.returncode == 2 and "steps must increase" in bad.stderr.replace("\n", " ")
-    back = warden("rollback", "triage_ticket", "--reason", "customer complaints", "--actor", "lee@acme")
-    assert back.returncode == 0 and "0% (rolled_back)" in back.stdout
+    back = warden("rollback", "triage_ticket", "--reason", "customer complaints")
+    assert back.returncode == 0 and "0% (rolled_back) by eve@acme.com" in back.stdout
     again = warden("pause", "triage_ticket", "--reason", "x")
     assert again.returncode == 1 and "no live rollout" in " ".join(again.stderr.split())
+
+
+def test_changing_a_rollout_takes_global_switches_and_a_refusal_is_recorded(topics: WardenSettings) -> None:
+    """A rollout moves a workflow's traffic for every tenant: a one-tenant approver may read it, not change it."""
+    scoped = {**TOKENS, "sam@globex.com": {"token": "tok-sam-5d1e", "tenants": ["globex"]}}
+    fields: dict[str, Any] = {**topics.model_dump(), "group_id": f"rc-{uuid.uuid4().hex[:8]}"}
+    with in_thread(RolloutController(RolloutControllerSettings(**fields)).start()):
+        for url in serve(topics, approver_tokens=scoped):
+            sam = {"Authorization": "Bearer tok-sam-5d1e"}
+            refused = httpx.post(f"{url}/v1/rollouts/refund_ticket/start", json=START, headers=sam, timeout=30)
+            assert refused.status_code == 403 and "may not set global switches" in refused.text
+            assert post(url, "refund_ticket/start", START).status_code == 200
+            assert httpx.post(f"{url}/v1/rollouts/refund_ticket/rollback", json={"reason": "x"}, headers=sam,
+                              timeout=30).status_code == 403
+            assert httpx.get(f"{url}/v1/rollouts/refund_ticket/gate", headers=sam, timeout=30).status_code == 200

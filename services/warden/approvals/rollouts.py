@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
@@ -41,6 +42,8 @@ class StartRequest(BaseModel):
     approval_after_step: int | None = None
     judge_every_minutes: float | None = None
     max_hold_minutes: float | None = None
+    confidence: float | None = None
+    start_at: datetime | None = None
     gates: dict[str, float] = Field(default_factory=dict)
     reason: str
 
@@ -48,8 +51,12 @@ class StartRequest(BaseModel):
 T = TypeVar("T")
 
 
-def rollout_router(settings: WardenSettings, who_is: Any) -> APIRouter:
-    """`who_is`: the app's bearer-token dependency (its identity is the actor of every command)."""
+def rollout_router(settings: WardenSettings, who_is: Any,
+                   may_change: Callable[[str, str, str], None] = lambda who, action, workflow: None) -> APIRouter:
+    """`who_is`: the app's bearer-token dependency (its identity is the actor of every command);
+    `may_change(who, action, workflow)`: raises (403, recorded) when that approver may not change the
+    rollout. A rollout moves a workflow's traffic for every tenant, so it takes the right to set
+    switches beyond one tenant; reading a rollout (status, gate, confirm) takes any approver token."""
     router = APIRouter(prefix="/v1/rollouts", tags=["rollouts"])
     lock = threading.Lock()
     holder: list[Rollouts] = []
@@ -99,11 +106,13 @@ def rollout_router(settings: WardenSettings, who_is: Any) -> APIRouter:
 
     @router.post("/{workflow}/start")
     def start(workflow: str, body: StartRequest, who: str = who_is) -> dict[str, Any]:
+        may_change(who, "start", workflow)
+
         def go() -> dict[str, Any]:
             table = {k: v for k, v in body.model_dump(exclude={"reason", "gates"}).items() if v is not None}
             plan = parse_plan({"rollout": {**table, "workflow": workflow, "gates": body.gates}}, "request")
             plan = plan.resolved(contract_for(load_contracts(), workflow))
-            return stage_view(rollouts().send(RolloutAction.START, workflow, who, body.reason, plan))
+            return {**stage_view(rollouts().send(RolloutAction.START, workflow, who, body.reason, plan)), "by": who}
         return answer(go)
 
     @router.post("/{workflow}/{action}")
@@ -111,6 +120,7 @@ def rollout_router(settings: WardenSettings, who_is: Any) -> APIRouter:
         allowed = {a.value: a for a in RolloutAction if a != RolloutAction.START}
         if action not in allowed:
             raise HTTPException(404, f"unknown rollout action {action!r}; expected one of {', '.join(allowed)}")
-        return answer(lambda: stage_view(rollouts().send(allowed[action], workflow, who, body.reason)))
+        may_change(who, action, workflow)
+        return answer(lambda: {**stage_view(rollouts().send(allowed[action], workflow, who, body.reason)), "by": who})
 
     return router

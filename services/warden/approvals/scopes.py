@@ -10,6 +10,7 @@ their scope is either a mistake or a stolen token.
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from datetime import datetime
 
@@ -51,6 +52,14 @@ def grant_of(value: SecretStr | ApproverGrant) -> ApproverGrant:
     if isinstance(value, ApproverGrant):
         return value
     return ApproverGrant(token=value, tenants=[ALL], global_switches=True)
+
+
+def identify(grants: dict[str, ApproverGrant], presented: str) -> str | None:
+    """The identity whose token this is (compared in constant time), or None."""
+    for identity, grant in grants.items():
+        if hmac.compare_digest(presented.encode(), grant.token.get_secret_value().encode()):
+            return identity
+    return None
 
 
 def refusal_alert(approver: str, action: str, target: str, tenant_id: str, reason: str, grant: ApproverGrant,

@@ -8,7 +8,6 @@ what the decision records.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
 from datetime import timedelta
@@ -18,8 +17,18 @@ from confluent_kafka import Consumer, TopicPartition
 from fastapi import Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel, Field
 
-from warden.approvals.processor import ApprovalError, ApprovalsState, ScopeError, apply, decide, expire, utcnow
-from warden.approvals.scopes import ALL, ApproverGrant, refusal_alert
+from warden.approvals.details import UNKNOWN, Details
+from warden.approvals.processor import (
+    ApprovalError,
+    ApprovalsState,
+    ScopeError,
+    apply,
+    decide,
+    expire,
+    resolve,
+    utcnow,
+)
+from warden.approvals.scopes import ALL, ApproverGrant, identify, refusal_alert
 from warden.approvals.settings import ApprovalsSettings
 from warden.broker.consume import drain
 from warden.broker.produce import CheckedProducer
@@ -44,6 +53,7 @@ class Approvals:
         self._requests: dict[str, PolicyDecision] = {}
         self.wire = wire_for(settings)
         self.timeout = timedelta(seconds=settings.approval_timeout_s)
+        self.details = Details(settings)
         conf = settings.kafka_config()
         self.producer = CheckedProducer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 1})
@@ -126,6 +136,7 @@ class Approvals:
         if not self.caught_up.is_set():
             raise ApprovalError("the approvals service is still reading earlier decisions; try again shortly", 503)
         with self.lock:
+            call_id = resolve(self.state, call_id, grant)  # a full id or a short unique prefix
             decision = decide(self.state, call_id, approver, outcome, rationale, utcnow(), grant)
             self._requests[call_id] = self.state.pending[call_id].request
             apply(self.state, decision)
@@ -138,14 +149,30 @@ class Approvals:
         return decision
 
     def pending(self, grant: ApproverGrant | None = None) -> list[dict[str, Any]]:
-        """`grant`: only the requests of the approver's tenants."""
+        """`grant`: only the requests of the approver's tenants. Oldest first, each with what the call
+        asks (from the ledger, params redacted), why it waits, its risk and how long it has left."""
         with self.lock:
-            items = [(c, p) for c, p in self.state.pending.items()
-                     if grant is None or grant.may_decide(p.request.tenant_id)]
-        return [{"call_id": call_id, "run_id": p.request.run_id, "tenant_id": p.request.tenant_id,
-                 "event_id": p.request.event_id, "reason": p.request.reason, "policy_ids": p.request.policy_ids,
-                 "requested_at": p.request.decided_at, "expires_at": p.expires_at(self.timeout),
-                 "risk_score": p.risk_score} for call_id, p in sorted(items, key=lambda i: i[1].request.decided_at)]
+            items = sorted(((c, p) for c, p in self.state.pending.items()
+                            if grant is None or grant.may_decide(p.request.tenant_id)),
+                           key=lambda i: (i[1].request.decided_at, i[0]))
+        found, missing = self.details.of([p.request for _, p in items])
+        now = utcnow()
+        views = []
+        for call_id, p in items:
+            request, expires = p.request, p.expires_at(self.timeout)
+            details = found.get(request.event_id)
+            views.append({
+                "call_id": call_id, "run_id": request.run_id, "tenant_id": request.tenant_id,
+                **(details or UNKNOWN).view(), "details": "ledger" if details is not None else missing,
+                "event_id": request.event_id, "reason": request.reason, "policy_ids": request.policy_ids,
+                "requested_at": request.decided_at, "expires_at": expires,
+                "age_s": round((now - request.decided_at).total_seconds(), 1),
+                "expires_in_s": round(max(0.0, (expires - now).total_seconds()), 1),
+                "risk_score": p.risk_score,
+                "risk_factors": [{"factor": name, "contribution": value} for name, value in p.risk.top]
+                if p.risk is not None else [],
+            })
+        return views
 
     def close(self) -> None:
         self._stop.set()
@@ -168,16 +195,14 @@ class SwitchRequest(BaseModel):
 def create_app(service: Approvals) -> FastAPI:
     app = FastAPI(title="Warden approvals", version="0.1.0")
     grants = service.settings.grants()
-    tokens = {identity: grant.token.get_secret_value() for identity, grant in grants.items()}
 
     def approver(authorization: str | None = Header(None)) -> str:
         if not authorization or not authorization.startswith("Bearer "):
             raise HTTPException(401, "an approver token is required: Authorization: Bearer <your token>")
-        presented = authorization.removeprefix("Bearer ").strip()
-        for identity, token in tokens.items():
-            if hmac.compare_digest(presented.encode(), token.encode()):
-                return identity
-        raise HTTPException(401, "unknown approver token")
+        identity = identify(grants, authorization.removeprefix("Bearer ").strip())
+        if identity is None:
+            raise HTTPException(401, "unknown approver token")
+        return identity
 
     who_is = Depends(approver)  # a default, not an annotation: annotations are strings in this module
 
@@ -237,7 +262,12 @@ def create_app(service: Approvals) -> FastAPI:
 
     from warden.approvals.rollouts import rollout_router
 
-    app.include_router(rollout_router(service.settings, who_is))
+    def may_change_rollout(who: str, action: str, workflow: str) -> None:
+        refused = grants[who].switch_refusal(f"workflow:{workflow}")
+        if refused is not None:
+            raise refuse(who, f"{action} the rollout of", workflow, ALL, refused)
+
+    app.include_router(rollout_router(service.settings, who_is, may_change_rollout))
     return app
 
 

@@ -17,7 +17,9 @@ def admin_client(settings: WardenSettings) -> AdminClient:
 
 
 def wait_for_broker(settings: WardenSettings, timeout_s: float = 15.0) -> None:
-    admin = admin_client(settings)
+    """Waits (a broker just started, a compose init step); quietly: librdkafka would log every failed
+    attempt to stderr, and the error raised at the end says what the last one was."""
+    admin = AdminClient({**settings.kafka_config(), "log_level": 0})
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:

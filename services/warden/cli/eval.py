@@ -42,11 +42,17 @@ def run(
     emit: bool = typer.Option(False, "--emit", help="Publish the eval run and its results to Kafka for the ledger"),
 ) -> None:
     """Run every item through the agent; exit 1 when a workflow misses its task_success_rate_min, 2 on bad input."""
+    from warden.broker.probe import require_broker
     from warden.evals.records import publish, records_of
     from warden.evals.runner import EvalConfig, load_agent, run_eval
 
     if not dataset.is_file():
         fail(f"dataset {dataset} does not exist", 2)
+    if emit:  # before the run, not after it: one line now rather than librdkafka's retries at the end
+        try:
+            require_broker(WardenSettings())
+        except WardenError as exc:
+            fail(f"--emit: {exc}")
     try:
         spec = load_agent(agent, model, prompt_version)
         config = EvalConfig(policies=policies, inventory=inventory, workflows=workflows, tenant_id=tenant,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed_version
+
 import typer
 
 from warden.cli import (
@@ -17,6 +20,7 @@ from warden.cli import (
     report,
     rollout,
     stack,
+    switches,
     token,
     tools,
     workflow,
@@ -25,6 +29,24 @@ from warden.cli import eval as eval_cli
 
 app = typer.Typer(help="Warden: the production control plane for LLM agent workflows.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            found = installed_version("warden")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            found = "unknown (not installed: run `make setup`)"
+        typer.echo(f"warden {found}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print Warden's version and exit.")) -> None:
+    """Warden: the production control plane for LLM agent workflows."""
+
+
 app.command("up")(stack.up)
 app.command("run")(stack.run)
 app.command("demo")(demo.demo)
@@ -37,6 +59,7 @@ app.add_typer(approvals.approvals_app, name="approvals")
 app.add_typer(cost.cost_app, name="cost")
 app.command("kill")(control.kill)
 app.command("revive")(control.revive)
+app.command("switches")(switches.switches)
 app.add_typer(tools.tools_app, name="tools")
 app.add_typer(token.token_app, name="token")
 app.command("report")(report.report)

@@ -1,30 +1,29 @@
 """`warden rollout start | status | promote | pause | resume | rollback`: gated rollouts of a release.
 
-Like `warden kill`, a command is published on the control topic with who and why (--actor, default your
-user name); the rollout-controller applies it and this waits until its stage record says so.
+Like `warden kill`, a command goes through the approvals service's API with your approver token
+(the rollout routes, README "Rollouts"): the identity the token maps to is who the command is
+recorded as, and a rollout changes a workflow for every tenant, so the token needs
+`global_switches`. The server publishes it on the control topic, the rollout-controller applies it,
+and the answer says what the stage became.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import typer
 
+from warden.cli.api import TOKEN, call
 from warden.cli.output import console, fail, table
 from warden.core.errors import WardenError
-from warden.core.records import RolloutAction
-from warden.core.settings import WardenSettings
 from warden.core.workflows import contract_for, load_contracts
-from warden.rollout.operate import Rollouts
 from warden.rollout.plan import RolloutPlan, load_plan, parse_plan
-from warden.rollout.views import stage_view
 
 rollout_app = typer.Typer(help="Gated rollouts of a workflow's release: 5% -> 25% -> 100% on evidence.",
                           no_args_is_help=True)
-ACTOR = typer.Option(None, "--actor", help="Who (default: your user name); recorded with the decision")
 REASON = typer.Option(..., "--reason", "-r", help="Why: recorded in the ledger")
 
 
@@ -37,8 +36,9 @@ def _gate_value(text: str) -> tuple[str, float]:
 
 
 def build_plan(workflow: str, candidate: str | None, baseline: str | None, steps: str | None, plan_file: Path | None,
-               options: dict[str, Any], gates: list[str]) -> RolloutPlan:
-    """A plan file's [rollout] table (if any) with the command line's values over it."""
+               options: dict[str, Any], gates: list[str], resolve: bool = True) -> RolloutPlan:
+    """A plan file's [rollout] table (if any) with the command line's values over it; `resolve`: gates
+    left out taken from the workflow's targets here (the server does that itself)."""
     table_: dict[str, Any] = {}
     if plan_file is not None:
         table_ = json.loads(load_plan(plan_file).model_dump_json(exclude_unset=True))
@@ -58,27 +58,21 @@ def build_plan(workflow: str, candidate: str | None, baseline: str | None, steps
     if gates:
         table_["gates"] = {**table_.get("gates", {}), **dict(_gate_value(g) for g in gates)}
     plan = parse_plan({"rollout": table_}, "rollout plan")
-    return plan.resolved(contract_for(load_contracts(), workflow))
+    resolved = plan.resolved(contract_for(load_contracts(), workflow))  # an unknown workflow: exit 2 here
+    return resolved if resolve else plan
 
 
-def _rollouts() -> Rollouts:
-    try:
-        return Rollouts(WardenSettings())
-    except WardenError as exc:
-        fail(str(exc))
+def _path(workflow: str, *rest: str) -> str:
+    return "/v1/rollouts/" + "/".join(quote(p, safe="") for p in (workflow, *rest))
 
 
-def _send(action: RolloutAction, workflow: str, actor: str | None, reason: str,
-          plan: RolloutPlan | None = None) -> None:
-    rollouts = _rollouts()
-    try:
-        stage = rollouts.send(action, workflow, actor or getpass.getuser(), reason, plan)
-    except WardenError as exc:
-        fail(str(exc))
-    finally:
-        rollouts.close()
-    console.print(f"rollout {stage.workflow} {stage.baseline} -> {stage.candidate}: [bold]{stage.percent}%[/] "
-                  f"({stage.status.value}) by {actor or getpass.getuser()}")
+def _said(stage: dict[str, Any]) -> None:
+    console.print(f"rollout {stage['workflow']} {stage['baseline']} -> {stage['candidate']}: "
+                  f"[bold]{stage['percent']}%[/] ({stage['status']}) by {stage.get('by', '?')}", highlight=False)
+
+
+def _send(action: str, workflow: str, reason: str, token: str | None) -> None:
+    _said(call("POST", _path(workflow, action), token, json={"reason": reason}))
 
 
 @rollout_app.command("start")
@@ -95,44 +89,35 @@ def start(
                                                    help="Promotion from this percent on waits for a human (25)"),
     gate: list[str] = typer.Option([], "--gate", help="KEY=VALUE, e.g. cost_increase_vs_baseline_max=0.2"),
     reason: str = REASON,
-    actor: str | None = ACTOR,
+    token: str | None = TOKEN,
 ) -> None:
     """Start a rollout; gates it leaves out come from the workflow's targets."""
-    try:
+    try:  # checked here first, so a bad plan is exit 2 naming the problem before anything is sent
         plan = build_plan(workflow, candidate, baseline, steps, plan_file,
                           {"min_runs": min_runs, "hold_minutes": hold_minutes,
-                           "approval_after_step": approval_after_step}, gate)
+                           "approval_after_step": approval_after_step}, gate, resolve=False)
     except WardenError as exc:
         fail(str(exc), 2)
-    _send(RolloutAction.START, workflow, actor, reason, plan)
+    body = json.loads(plan.model_dump_json(exclude={"workflow"}, exclude_none=True))
+    _said(call("POST", _path(workflow, "start"), token, json={**body, "reason": reason}))
 
 
 @rollout_app.command("status")
 def status(workflow: str | None = typer.Argument(None, help="One workflow (default: every rollout)"),
-           as_json: bool = typer.Option(False, "--json", help="The gate view as JSON")) -> None:
+           as_json: bool = typer.Option(False, "--json", help="The gate view as JSON"),
+           token: str | None = TOKEN) -> None:
     """Where each rollout stands, and its last judgment with every gate's figure and interval."""
-    rollouts = _rollouts()
-    try:
-        rollouts.wait_ready()
-        names = [workflow] if workflow else rollouts.workflows()
-        views = [rollouts.gate(name) for name in names if rollouts.stage(name) is not None]
-        stages = {name: rollouts.stage(name) for name in names}
-    except WardenError as exc:
-        fail(str(exc))
-    finally:
-        rollouts.close()
+    found = call("GET", _path(workflow) if workflow else "/v1/rollouts", token)
+    views: list[dict[str, Any]] = [v for v in ([found] if workflow else found) if v.get("stage") is not None]
     if as_json:
-        console.print_json(json.dumps(views))
+        print(json.dumps([{k: v for k, v in view.items() if k != "stage"} for view in views], indent=2))
         return
     if workflow and not views:
         fail(f"workflow {workflow} has no rollout")
     for view in views:
-        stage = stages[view["workflow"]]
-        assert stage is not None
-        started = stage_view(stage)["step_started_at"]
         console.print(f"[bold]{view['workflow']}[/] {view['baseline']} -> {view['candidate']}: {view['percent']}% "
-                      f"{view['status']} since {started} (verdict {view['verdict']}); last: {view['decision']}: "
-                      f"{view['reason']}", highlight=False)
+                      f"{view['status']} since {view['stage']['step_started_at']} (verdict {view['verdict']}); "
+                      f"last: {view['decision']}: {view['reason']}", highlight=False)
         rows = [[name, f["value"], f"[{f['interval'][0]}, {f['interval'][1]}]", f["runs"], f["target"], f["verdict"]]
                 for name, f in view["metrics"].items()]
         if rows:
@@ -140,24 +125,24 @@ def status(workflow: str | None = typer.Argument(None, help="One workflow (defau
 
 
 @rollout_app.command("promote")
-def promote(workflow: str = typer.Argument(...), reason: str = REASON, actor: str | None = ACTOR) -> None:
+def promote(workflow: str = typer.Argument(...), reason: str = REASON, token: str | None = TOKEN) -> None:
     """Promote to the next step now (an operator's promotion is also the approval past approval_after_step)."""
-    _send(RolloutAction.PROMOTE, workflow, actor, reason)
+    _send("promote", workflow, reason, token)
 
 
 @rollout_app.command("pause")
-def pause(workflow: str = typer.Argument(...), reason: str = REASON, actor: str | None = ACTOR) -> None:
+def pause(workflow: str = typer.Argument(...), reason: str = REASON, token: str | None = TOKEN) -> None:
     """Stop judging (the candidate keeps its share; a candidate stop-ship still rolls back)."""
-    _send(RolloutAction.PAUSE, workflow, actor, reason)
+    _send("pause", workflow, reason, token)
 
 
 @rollout_app.command("resume")
-def resume(workflow: str = typer.Argument(...), reason: str = REASON, actor: str | None = ACTOR) -> None:
+def resume(workflow: str = typer.Argument(...), reason: str = REASON, token: str | None = TOKEN) -> None:
     """Judge a paused rollout again."""
-    _send(RolloutAction.RESUME, workflow, actor, reason)
+    _send("resume", workflow, reason, token)
 
 
 @rollout_app.command("rollback")
-def rollback(workflow: str = typer.Argument(...), reason: str = REASON, actor: str | None = ACTOR) -> None:
+def rollback(workflow: str = typer.Argument(...), reason: str = REASON, token: str | None = TOKEN) -> None:
     """Send every unit back to the baseline now."""
-    _send(RolloutAction.ROLLBACK, workflow, actor, reason)
+    _send("rollback", workflow, reason, token)

@@ -40,9 +40,15 @@ def endpoint_url(settings: WardenSettings) -> str | None:
     return found[0] if found else None
 
 
-def query(settings: WardenSettings, sql: str, timeout_s: float = 120.0) -> Result:
-    """Read-only SQL against the ledger, wherever it lives."""
+def query(settings: WardenSettings, sql: str, timeout_s: float = 120.0, open_embedded: bool = True) -> Result:
+    """Read-only SQL against the ledger, wherever it lives.
+
+    `open_embedded=False`: a service next to the ledger-sink, which must never open the chDB files
+    itself (it would keep them from the sink); with no running endpoint it gets a LedgerError.
+    """
     found = endpoint(settings) if settings.embedded_ledger else None
+    if found is None and settings.embedded_ledger and not open_embedded:
+        raise LedgerError(f"no running ledger-sink serves the ledger under {settings.data_dir} (is the stack up?)")
     if found is not None:
         url, token = found
         try:
