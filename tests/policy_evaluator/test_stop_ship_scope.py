@@ -72,7 +72,7 @@ def test_tenant_workflow_scope_halts_only_the_tripping_tenants_runs(tmp_path: Pa
     state, outputs = step(state, bundle, call("crm.lookup", {"customer_id": "c"}, "acme", "run-3", 6))
     assert verdict(outputs).decision == Decision.DENY
     assert "kill switch tenant:acme/workflow:triage_ticket" in verdict(outputs).reason
-    state, outputs = step(state, bundle, call("tickets.update", {"ticket_id": "t", "status": "s", "comment": "c"},
+    state, outputs = step(state, bundle, call("tickets.update", {"ticket_id": "t", "status": "solved", "comment": "c"},
                                               "acme", "run-4", 7, workflow="refund_ticket"))
     assert verdict(outputs).decision == Decision.ALLOW  # the same tenant's other workflows go on
 

@@ -68,7 +68,8 @@ def verify(
         # migrations only add (with defaults that hashes leave out), exactly as the sink's next start would.
         applied = migrate(ledger, settings.retention())
         if applied:
-            console.print(f"brought the ledger's schema up to date first (migrations {', '.join(map(str, applied))})")
+            console.print(f"brought the ledger's schema up to date first (migrations {', '.join(map(str, applied))})",
+                          soft_wrap=True)
         started = datetime.now(UTC)
         report = verify_ledger(ledger, settings.chain_keys(), checkpoint_file)
     except WardenError as exc:
