@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from tests.tool_proxy.helpers import proxy_settings
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
+from warden.tool_proxy.http_api import create_app
+from warden.tool_proxy.proxy import ToolProxy
 from warden.tool_proxy.reference_upstream import Upstream
-from warden.tool_proxy.service import ToolProxy, create_app
 
 
 class Proxy:

@@ -27,8 +27,8 @@ from warden.core.records import ApprovalOutcome, ControlKind, ProxyCall
 from warden.core.settings import WardenSettings
 from warden.policy.control import publish
 from warden.policy_evaluator.service import PolicyEvaluator
+from warden.tool_proxy.http_api import create_app
 from warden.tool_proxy.reference_upstream import Upstream
-from warden.tool_proxy.service import create_app
 from warden.tool_proxy.tokens import Keyring
 
 pytestmark = pytest.mark.integration

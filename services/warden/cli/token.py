@@ -17,8 +17,8 @@ import typer
 from warden.cli.output import errors, fail
 from warden.core.errors import ConfigError
 from warden.policy.bundle import BundleWatcher
-from warden.tool_proxy.service import keyring_for, mint
 from warden.tool_proxy.settings import ToolProxySettings
+from warden.tool_proxy.token_api import keyring_for, mint
 from warden.tool_proxy.tokens import MAX_TTL_S, TokenError
 
 token_app = typer.Typer(help="Short-lived run tokens for the tool proxy.", no_args_is_help=True)
