@@ -1,5 +1,5 @@
 """The tool proxy's HTTP app: ``POST /v1/tools/{tool}/{action}`` for agents, the token API for
-platforms, and ``/health``.
+platforms, ``/health``, and the MCP endpoint ``/mcp`` (mcp_gateway.py) on the same port.
 
 The tool route reads the run token itself, in the pipeline's first check, rather than through a
 FastAPI dependency: a refused token must leave its ProxyCall like every other refusal, and
@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from warden.core import jsontext
 from warden.tool_proxy import pipeline
+from warden.tool_proxy.mcp_gateway import McpGateway
 from warden.tool_proxy.pipeline import Call, Reply
 from warden.tool_proxy.processor import Refusal
 from warden.tool_proxy.proxy import ToolProxy
@@ -63,11 +64,14 @@ async def call_http(proxy: ToolProxy, tool: str, action: str, authorization: str
 
 
 def create_app(proxy: ToolProxy) -> FastAPI:
+    gateway = McpGateway(proxy)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             await proxy.upstreams.open()
             stack.push_async_callback(proxy.upstreams.close)
+            await stack.enter_async_context(gateway.running())
             yield
 
     app = FastAPI(title="Warden tool proxy", version="0.1.0", lifespan=lifespan)
@@ -87,4 +91,5 @@ def create_app(proxy: ToolProxy) -> FastAPI:
 
     app.router.add_route("/v1/tools/{tool}/{action}", call_tool, methods=["POST"])
     app.include_router(token_router(proxy))
+    gateway.mount(app)
     return app

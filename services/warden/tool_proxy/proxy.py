@@ -77,13 +77,14 @@ class ToolProxy:
 
     async def verify(self, authorization: str | None, now: float) -> TokenClaims:
         """The token's claims; the revocation look-up runs off the event loop (SQLite may wait for its lock)."""
-        claims = self._claims(authorization, now)
+        claims = self.decode(authorization, now)
         keys = [f"token:{claims.token_id}", f"run:{claims.tenant_id}/{claims.run_id}"]
         if await asyncio.to_thread(self.store.revoked, keys, now):
             raise TokenError("token_revoked", f"token {claims.token_id} (run {claims.run_id}) was revoked")
         return claims
 
-    def _claims(self, authorization: str | None, now: float) -> TokenClaims:
+    def decode(self, authorization: str | None, now: float) -> TokenClaims:
+        """The claims of a signed, unexpired token (cached); revocation is verify's part."""
         if not authorization or not authorization.startswith(BEARER):
             raise TokenError("token_missing", "a run token is required: Authorization: Bearer <run token> "
                                               "(mint one with `warden token issue` or POST /v1/tokens)")
