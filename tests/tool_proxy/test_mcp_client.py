@@ -233,6 +233,30 @@ def test_the_sdk_client_waits_out_an_approval_by_itself(
     assert upstream.total == 0
 
 
+def test_a_call_whose_client_never_comes_back_ends_timed_out_with_its_records(
+        topics: WardenSettings, tmp_path: Path, upstream: Upstream) -> None:
+    with served(topics, tmp_path, upstream, proxy_mcp_approval_poll_s=0.2, proxy_approval_timeout_s=0.6) as proxy:
+        async def scenario() -> None:
+            async with mcp_session(proxy, proxy.token(run="run-gone"), ERAS[0]) as session:
+                args = {"order_id": "o-9", "amount_usd": 250.0}
+                first = await session.call_tool("payments.refund", args, allow_input_required=True)
+                assert isinstance(first, types.InputRequiredResult)
+                # the client walks away; the proxy finishes the call at its deadline (plus a retry's grace)
+                done = read(proxy.settings, t.AGENT_EVENTS, "warden.AgentEvent", lambda r: len(r) >= 2)
+                completed = done[-1].body
+                assert isinstance(completed, ToolCallCompleted)
+                assert (completed.status.value, completed.error_code) == ("denied", "approval_timeout")
+                with pytest.raises(MCPError, match="not waiting on this replica"):
+                    await session.call_tool("payments.refund", args, request_state=first.request_state,
+                                            allow_input_required=True)
+
+        asyncio.run(scenario())
+        calls = read(proxy.settings, t.PROXY_CALLS, "warden.ProxyCall", lambda r: len(r) >= 1)
+        assert [(c.reason_code, c.upstream_called) for c in calls] == [("approval_timeout", False)]
+        assert "did not retry the call" in calls[0].reason
+    assert upstream.total == 0
+
+
 def test_the_token_is_an_oauth_bearer_token_for_this_resource(topics: WardenSettings, tmp_path: Path,
                                                                upstream: Upstream) -> None:
     with served(topics, tmp_path, upstream) as proxy:

@@ -169,7 +169,9 @@ class McpGateway:
 
     def _park(self, call: Call) -> types.InputRequiredResult:
         self.parked[call.call_id] = call
-        grace = max(30.0, 2 * self.poll_s)  # a retry on its way when the deadline passes still gets its answer
+        # A retry on its way when the deadline passes still gets its answer: the SDK's client retries a
+        # state-only input_required within 0.25 s, and a round is held at most poll_s.
+        grace = 2 * self.poll_s + 1.0
         delay = max(0.0, call.approval_deadline - time.monotonic()) + grace
         self._timers[call.call_id] = asyncio.get_running_loop().call_later(delay, self._abandon, call.call_id)
         return types.InputRequiredResult(request_state=call.call_id)
