@@ -7,23 +7,28 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from confluent_kafka import Consumer, TopicPartition
 from fastapi.testclient import TestClient
 
 from tests.tool_proxy.helpers import proxy_settings
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
+from warden.tool_proxy.http_api import create_app
+from warden.tool_proxy.proxy import ToolProxy
 from warden.tool_proxy.reference_upstream import Upstream
-from warden.tool_proxy.service import ToolProxy, create_app
 
 
 class Proxy:
-    def __init__(self, topics: WardenSettings, tmp_path: Path, upstream: Upstream, **extra: Any) -> None:
+    def __init__(self, topics: WardenSettings, tmp_path: Path, upstream: Upstream, test_client: bool = True,
+                 **extra: Any) -> None:
+        """``test_client=False``: no app in a test client (the test serves one under uvicorn itself)."""
         self.settings = proxy_settings(topics, tmp_path, upstream.url, **extra)
         self.service = ToolProxy(self.settings)
         self.client = TestClient(create_app(self.service))
-        self.client.__enter__()
+        self._entered = test_client
+        if test_client:
+            self.client.__enter__()
 
     def token(self, workflow: str = "refund_ticket", run: str | None = None, tenant: str = "acme",
               **kwargs: Any) -> str:
@@ -32,12 +37,13 @@ class Proxy:
                                                   workflow).tools, now=kwargs.pop("now", time.time()), **kwargs)
         return token
 
-    def call(self, token: str | None, tool: str, action: str, payload: Any, **envelope: Any) -> httpx.Response:
+    def call(self, token: str | None, tool: str, action: str, payload: Any, **envelope: Any) -> httpx2.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return self.client.post(f"/v1/tools/{tool}/{action}", json={"input": payload, **envelope}, headers=headers)
 
     def close(self) -> None:
-        self.client.__exit__(None, None, None)
+        if self._entered:
+            self.client.__exit__(None, None, None)
         self.service.close()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 import uvicorn
 from typer.testing import CliRunner
@@ -27,8 +28,8 @@ from warden.core.records import ApprovalOutcome, ControlKind, ProxyCall
 from warden.core.settings import WardenSettings
 from warden.policy.control import publish
 from warden.policy_evaluator.service import PolicyEvaluator
+from warden.tool_proxy.http_api import create_app
 from warden.tool_proxy.reference_upstream import Upstream
-from warden.tool_proxy.service import create_app
 from warden.tool_proxy.tokens import Keyring
 
 pytestmark = pytest.mark.integration
@@ -221,7 +222,7 @@ def test_require_approval_waits_for_a_human(proxy: Proxy, upstream: Upstream) ->
     try:
         wait_for(approvals.caught_up.is_set, timeout_s=30, what="approvals caught up")
         token = proxy.token()
-        replies: list[httpx.Response] = []
+        replies: list[httpx2.Response] = []
 
         def ask(amount: float) -> None:
             replies.append(proxy.call(token, "payments", "refund", {"order_id": "o-9", "amount_usd": amount}))

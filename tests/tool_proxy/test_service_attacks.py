@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from tests.ledger_sink.helpers import wait_for
@@ -45,7 +45,7 @@ def test_an_approval_is_never_replayed_to_a_later_call_with_the_same_call_id(pro
     approvals = approvals_for(proxy.settings)
     try:
         acme, globex = proxy.token(run="run-acme"), proxy.token(run="run-globex", tenant="globex")
-        replies: list[httpx.Response] = []
+        replies: list[httpx2.Response] = []
         caller = threading.Thread(target=lambda: replies.append(proxy.call(
             acme, "payments", "refund", {"order_id": "o-1", "amount_usd": 150.0}, call_id="fixed-1",
             approval_timeout_s=30)))  # bounded: a failing assertion below must not leave it waiting 15 min

@@ -38,7 +38,7 @@ def issue(tenant: str = typer.Option(..., "--tenant"), workflow: str = typer.Opt
           ttl: str = typer.Option("", "--ttl", help=f"Lifetime, e.g. 15m (default) or 1h (the maximum, "
                                                     f"{MAX_TTL_S} s)")) -> None:
     """Mint a signed token scoped to one run, tenant and workflow (and the workflow's tools)."""
-    from warden.tool_proxy.service import keyring_for, mint  # here: the proxy's web stack slows every command
+    from warden.tool_proxy.token_api import keyring_for, mint  # here: the proxy's web stack slows every command
 
     settings = ToolProxySettings()
     try:

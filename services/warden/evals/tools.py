@@ -1,6 +1,6 @@
 """`case.tools.call(tool, action, params)`: a tool call against the sandbox world through Warden's real checks.
 
-The checks are the tool proxy's, in its order (warden.tool_proxy.service): the tool's strict input
+The checks are the tool proxy's, in its order (warden.tool_proxy.pipeline.CHECKS): the tool's strict input
 schema from the inventory, then the `tool_call_requested` event the call makes (params redacted
 as the proxy emits them) goes through the policy-evaluator's own pure step with the same Cedar
 bundle, so the decision, its id and its reason are what the live pipeline would give. A deny, or

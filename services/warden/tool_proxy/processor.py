@@ -1,8 +1,8 @@
 """The proxy's pure checks and the records it emits: no HTTP, no Kafka, no clock.
 
-Order of a call (service.py runs it): token -> scope and inventory -> allow/deny lists -> rate
-limits -> input schema -> kill switches and read-only mode -> policy (the evaluator's own step
-function, same bundle) -> approval -> upstream -> output schema -> redaction -> events. Rate
+Order of a call (pipeline.py runs it, as the list CHECKS): token -> scope and inventory -> allow/deny
+lists -> rate limits -> input schema -> kill switches and read-only mode -> policy (the evaluator's
+own step function, same bundle) -> approval -> upstream -> output schema -> redaction -> events. Rate
 limits come before the schema and the policy on purpose: an agent looping on a bad or denied
 call is throttled like any other, and the cheap checks run first.
 """
@@ -39,6 +39,7 @@ class Refusal:
     reason: str
     errors: tuple[FieldError, ...] = ()
     retry_after: str | None = None
+    error: bool = False  # the call failed (upstream, output, ledger) rather than being refused by a rule
 
     def body(self, call_id: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.code, "reason": self.reason}

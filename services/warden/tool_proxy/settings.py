@@ -46,3 +46,20 @@ class ToolProxySettings(WardenSettings):
     proxy_replica: str = Field(default_factory=_replica, description="Names this replica in the ledger.")
     proxy_url: str = Field("http://127.0.0.1:8790", description="Where `warden token revoke` finds the proxy.")
     proxy_issuer_token: SecretStr | None = Field(None, description="Your platform's issuer token, for the CLI.")
+    proxy_mcp_resource_url: str | None = Field(
+        None, description="The MCP endpoint's public URL: the OAuth resource its run tokens are for (RFC 9728 "
+                          "protected-resource metadata); default proxy_url + /mcp.")
+    proxy_mcp_authorization_server: str | None = Field(
+        None, description="Where agents get run tokens, named in the protected-resource metadata: your platform's "
+                          "authorization server, or by default proxy_url (whose /v1/tokens mints them).")
+    proxy_mcp_approval_poll_s: float = Field(
+        20.0, gt=0, description="MCP 2026-07-28: how long a tools/call waiting for a human is held before it is "
+                                "handed back as input_required for the client to retry.")
+
+    @property
+    def mcp_resource_url(self) -> str:
+        return self.proxy_mcp_resource_url or f"{self.proxy_url.rstrip('/')}/mcp"
+
+    @property
+    def mcp_authorization_server(self) -> str:
+        return self.proxy_mcp_authorization_server or self.proxy_url.rstrip("/")

@@ -1,0 +1,63 @@
+"""The proxy's records to Kafka: one producer, polled by a thread of its own, counting what was lost.
+
+A call waits for no delivery report (that would put a broker round trip on every tool call);
+a record that cannot even be queued refuses the call instead (WardenError -> 503), so nothing is
+proxied without leaving a trace. Failed deliveries are counted and shown on /health.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from confluent_kafka import Producer
+from pydantic import BaseModel
+
+from warden.core.errors import WardenError
+from warden.core.settings import WardenSettings
+from warden.core.wire import Wire, wire_for
+
+log = logging.getLogger("warden.tool_proxy")
+
+
+def producer_config(settings: WardenSettings) -> dict[str, Any]:
+    """The proxy's one producer config (idempotent, acks=all, a short linger for many small records)."""
+    return {**settings.producer_config(), "enable.idempotence": True, "acks": "all", "linger.ms": 5,
+            "queue.buffering.max.messages": 200_000}
+
+
+class Emitter:
+    def __init__(self, settings: WardenSettings) -> None:
+        self.settings = settings
+        self.wire: Wire = wire_for(settings)
+        self.producer = Producer(producer_config(settings))
+        self.undelivered = 0
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="tool-proxy-producer", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(0.1)
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.undelivered += 1
+            log.error("record for %s not delivered: %s", msg.topic(), err)
+
+    def emit(self, topic: str, key: str, record: BaseModel) -> None:
+        try:
+            self.producer.produce(self.settings.topic(topic), self.wire.encode(record), key=key.encode(),
+                                  on_delivery=self._delivered)
+        except BufferError as exc:
+            raise WardenError("the proxy's record queue to Kafka is full; refusing calls until it drains") from exc
+
+    def nudge(self) -> None:
+        """Hand queued records to librdkafka now (an approval request should not wait for the linger)."""
+        self.producer.poll(0)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._poller.join(5)
+        self.producer.flush(10)
