@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 from confluent_kafka import Consumer, TopicPartition
 from fastapi.testclient import TestClient
 
@@ -32,7 +31,8 @@ class Proxy:
                                                   workflow).tools, now=kwargs.pop("now", time.time()), **kwargs)
         return token
 
-    def call(self, token: str | None, tool: str, action: str, payload: Any, **envelope: Any) -> httpx.Response:
+    def call(self, token: str | None, tool: str, action: str, payload: Any, **envelope: Any) -> Any:
+        # the TestClient's response: httpx2's when installed (starlette prefers it; pydantic-ai needs it), else httpx's
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return self.client.post(f"/v1/tools/{tool}/{action}", json={"input": payload, **envelope}, headers=headers)
 
