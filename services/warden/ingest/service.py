@@ -169,9 +169,15 @@ def _media(content_type: str) -> str:
 
 
 def _summary(refusals: list[mapping.Refusal]) -> str:
-    reasons = Counter(r.reason.value for r in refusals)
-    counts = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
-    return f"{len(refusals)} spans dead-lettered ({counts}); first: {refusals[0].detail}"
+    """Per reason, how many and the first one's detail; the ones a sender can fix by configuration first."""
+    first: dict[mapping.Reason, mapping.Refusal] = {}
+    counts: Counter[mapping.Reason] = Counter()
+    for refused in refusals:
+        first.setdefault(refused.reason, refused)
+        counts[refused.reason] += 1
+    order = sorted(first, key=lambda r: (r != mapping.Reason.NO_TENANT, r != mapping.Reason.INVALID, r.value))
+    parts = "; ".join(f"{counts[r]} {r.value} ({first[r].detail})" for r in order)
+    return f"{len(refusals)} spans dead-lettered: {parts}"
 
 
 async def _body(request: Request, limit: int) -> bytes:
