@@ -27,17 +27,17 @@ def span(span_id: str, parent: str | None, operation: str | None, start_ms: int,
 AGENT = "a000000000000001"
 
 
-def agent(start: int = 0, end: int = 100, **kw: Any) -> Span:
+def agent(start: int = 0, end: int = 100, /, **kw: Any) -> Span:
     return span(AGENT, None, "invoke_agent", start, end, **{"gen_ai.agent.name": "refunds", **kw})
 
 
-def chat(span_id: str, start: int, end: int, parent: str = AGENT, **kw: Any) -> Span:
+def chat(span_id: str, start: int, end: int, /, parent: str = AGENT, **kw: Any) -> Span:
     return span(span_id, parent, "chat", start, end, **{
         "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
         "gen_ai.provider.name": "openai", "gen_ai.usage.input_tokens": 120, "gen_ai.usage.output_tokens": 30, **kw})
 
 
-def tool(span_id: str, start: int, end: int, parent: str = AGENT, **kw: Any) -> Span:
+def tool(span_id: str, start: int, end: int, /, parent: str = AGENT, **kw: Any) -> Span:
     return span(span_id, parent, "execute_tool", start, end, **{
         "gen_ai.tool.name": "payments__refund", "gen_ai.tool.call.id": f"call_{span_id}",
         "gen_ai.tool.call.arguments": '{"order_id": "o-1", "amount_usd": 42.5}',
@@ -120,7 +120,8 @@ def test_a_run_without_tenant_or_workflow_is_refused_with_its_calls() -> None:
 
 
 def test_tenant_on_the_agent_span_wins_over_the_resource() -> None:
-    _, made = run([agent(**{"warden.tenant_id": "globex"})])
+    span_tenant: dict[str, Any] = {"warden.tenant_id": "globex"}
+    _, made = run([agent(**span_tenant)])
     assert {e.tenant_id for e in made.events} == {"globex"}
 
 
@@ -133,12 +134,15 @@ def test_failed_agent_and_tool_spans_map_to_failed_and_error() -> None:
 
 
 def test_unmapped_spans_are_refused_with_the_reason_and_the_run_goes_on() -> None:
+    not_an_object: dict[str, Any] = {"gen_ai.tool.call.arguments": "[1, 2]"}
+    no_name: dict[str, Any] = {"gen_ai.tool.name": None}
+    negative: dict[str, Any] = {"gen_ai.usage.input_tokens": -3}
     spans = [span("e000000000000001", AGENT, "embeddings", 1, 2),
              span("e000000000000002", None, None, 1, 2),
              chat("c000000000000009", 1, 2, parent=""),  # a root chat span: no agent will come
-             tool("b000000000000001", 3, 4, **{"gen_ai.tool.call.arguments": "[1, 2]"}),
-             tool("b000000000000002", 5, 6, **{"gen_ai.tool.name": None}),
-             chat("c000000000000001", 7, 9, **{"gen_ai.usage.input_tokens": -3}),
+             tool("b000000000000001", 3, 4, **not_an_object),
+             tool("b000000000000002", 5, 6, **no_name),
+             chat("c000000000000001", 7, 9, **negative),
              agent()]
     spans[2] = spans[2].model_copy(update={"parent_span_id": None})
     _, made = run(spans)

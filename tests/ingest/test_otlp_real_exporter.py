@@ -36,9 +36,11 @@ from warden.ledger_sink.service import LedgerSink
 from warden.policy_evaluator.service import PolicyEvaluator
 
 pytestmark = pytest.mark.integration
-CALLS = [("crm__lookup", {"customer_id": "c-42"}),  # in the workflow's inventory: allowed
-         ("payments__refund", {"order_id": "o-1", "amount_usd": 250.0}),  # over 100: a human must approve
-         ("crm__delete_record", {"record_id": "c-42"})]  # not in refund_ticket's inventory: denied
+CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("crm__lookup", {"customer_id": "c-42"}),  # in the workflow's inventory: allowed
+    ("payments__refund", {"order_id": "o-1", "amount_usd": 250.0}),  # over 100: a human must approve
+    ("crm__delete_record", {"record_id": "c-42"}),  # not in refund_ticket's inventory: denied
+]
 
 
 @contextmanager
