@@ -29,10 +29,10 @@ from tests.ledger_sink.helpers import sink_settings, wait_for
 from tests.running import in_thread
 from warden.broker.tansu import free_port
 from warden.core.settings import WardenSettings
-from warden.ingest.service import run_service
-from warden.ingest.settings import OtlpIngestSettings
 from warden.ledger.client import Ledger
 from warden.ledger_sink.service import LedgerSink
+from warden.otlp_ingest.service import run_service
+from warden.otlp_ingest.settings import OtlpIngestSettings
 from warden.policy_evaluator.service import PolicyEvaluator
 
 pytestmark = pytest.mark.integration

@@ -86,8 +86,8 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
         run_service(ToolProxySettings(), stop)
 
     def otlp_ingest(stop: threading.Event) -> None:
-        from warden.ingest.service import run_service
-        from warden.ingest.settings import OtlpIngestSettings
+        from warden.otlp_ingest.service import run_service
+        from warden.otlp_ingest.settings import OtlpIngestSettings
 
         run_service(OtlpIngestSettings(), stop)
 

@@ -1,6 +1,6 @@
 """The otlp-ingest shell: OTLP/HTTP in (POST /v1/traces, protobuf or JSON), AgentEvents and dead letters out.
 
-Everything it decides is warden.ingest.mapping's pure plan; this file decodes, holds the state under
+Everything it decides is warden.otlp_ingest.processor's pure plan; this file decodes, holds the state under
 one lock, produces through the runtime's checked producer, and applies the plan's change only after
 the broker has acknowledged every record: an export answered 503 is mapped again in full when the
 exporter retries. The state is snapshotted (spans left waiting for their run before the export is
@@ -23,10 +23,11 @@ from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, DeliveryError, WardenError
 from warden.core.seen import SeenIds
 from warden.core.wire import wire_for
-from warden.ingest import mapping, semconv
-from warden.ingest.letters import SERVICE, dead_letter
-from warden.ingest.settings import OtlpIngestSettings
-from warden.ingest.spans import (
+from warden.ledger.dead_letters import protect, sealer_from
+from warden.otlp_ingest import processor, semconv
+from warden.otlp_ingest.letters import SERVICE, dead_letter
+from warden.otlp_ingest.settings import OtlpIngestSettings
+from warden.otlp_ingest.spans import (
     JSON,
     PROTOBUF,
     Span,
@@ -37,11 +38,10 @@ from warden.ingest.spans import (
     response,
     spans_of,
 )
-from warden.ledger.dead_letters import protect, sealer_from
 from warden.runtime import clients
 from warden.state.snapshots import SnapshotStore
 
-log = logging.getLogger("warden.ingest")
+log = logging.getLogger("warden.otlp_ingest")
 GRPC_INVALID_ARGUMENT, GRPC_UNAVAILABLE = 3, 14
 
 COUNTERS = {
@@ -60,14 +60,14 @@ COUNTERS = {
 class OtlpIngest:
     def __init__(self, settings: OtlpIngestSettings) -> None:
         self.settings = settings
-        self.config = mapping.Config(settings.otlp_pending_timeout_s, settings.otlp_trace_ttl_s,
+        self.config = processor.Config(settings.otlp_pending_timeout_s, settings.otlp_trace_ttl_s,
                                      dict(settings.otlp_tool_aliases), settings.otlp_dedupe_capacity)
         self.wire = wire_for(settings)
         self.sealer = sealer_from(settings.dead_letter_keys, settings.dead_letter_key_id)
         self.store = SnapshotStore(settings.state_dir / SERVICE)
         snapshot = self.store.load(SERVICE, 0)
-        self.state = (mapping.restore(snapshot.state, self.config) if snapshot is not None
-                      else mapping.IngestState(done=SeenIds(self.config.done_capacity)))
+        self.state = (processor.restore(snapshot.state, self.config) if snapshot is not None
+                      else processor.IngestState(done=SeenIds(self.config.done_capacity)))
         self.counters: Counter[str] = Counter()
         self.lock = threading.Lock()
         self._saved_at = time.monotonic()
@@ -88,30 +88,30 @@ class OtlpIngest:
 
     # -- the two ways the state moves: an export, and the clock --------------------------------
 
-    def ingest(self, spans: list[Span]) -> mapping.Plan:
+    def ingest(self, spans: list[Span]) -> processor.Plan:
         """Raises DeliveryError when the broker did not take every record (nothing is applied then)."""
         with self.lock:
             now = time.time()
-            plan = mapping.plan(self.state, spans, now, self.config)
+            plan = processor.plan(self.state, spans, now, self.config)
             self._deliver(plan, f"an export of {len(spans)} spans")
-            mapping.apply(self.state, plan.change, now, self.config)
+            processor.apply(self.state, plan.change, now, self.config)
             self._count(plan)
             self.counters["spans_received"] += len(spans)
             self._save(force=bool(plan.change.pending_add))
         return plan
 
-    def tick(self) -> mapping.Plan:
+    def tick(self) -> processor.Plan:
         with self.lock:
             now = time.time()
-            plan = mapping.plan_tick(self.state, now, self.config)
+            plan = processor.plan_tick(self.state, now, self.config)
             if plan.refusals:
                 self._deliver(plan, f"{len(plan.refusals)} dead letters of spans that waited too long")
-                mapping.apply(self.state, plan.change, now, self.config)
+                processor.apply(self.state, plan.change, now, self.config)
                 self._count(plan)
             self._save()
         return plan
 
-    def _deliver(self, plan: mapping.Plan, what: str) -> None:
+    def _deliver(self, plan: processor.Plan, what: str) -> None:
         at = datetime.now(UTC)
         for event in plan.events:
             self.producer.produce(self.settings.topic(topics.AGENT_EVENTS), self.wire.encode(event),
@@ -127,7 +127,7 @@ class OtlpIngest:
             self.producer.forget_failures()  # nothing was applied: the retry maps the export again
             raise
 
-    def _count(self, plan: mapping.Plan) -> None:
+    def _count(self, plan: processor.Plan) -> None:
         self.counters["spans_duplicate"] += plan.duplicates
         self.counters["spans_pending"] += plan.pending
         self.counters["runs_ingested"] += plan.runs
@@ -140,7 +140,7 @@ class OtlpIngest:
     def _save(self, force: bool = False) -> None:
         due = time.monotonic() - self._saved_at >= self.settings.otlp_snapshot_interval_s
         if self._dirty and (force or due):
-            self.store.save(SERVICE, 0, 0, mapping.dump(self.state))
+            self.store.save(SERVICE, 0, 0, processor.dump(self.state))
             self._saved_at = time.monotonic()
             self._dirty = False
 
@@ -168,14 +168,14 @@ def _media(content_type: str) -> str:
     return JSON if content_type.split(";")[0].strip().lower() == JSON else PROTOBUF
 
 
-def _summary(refusals: list[mapping.Refusal]) -> str:
+def _summary(refusals: list[processor.Refusal]) -> str:
     """Per reason, how many and the first one's detail; the ones a sender can fix by configuration first."""
-    first: dict[mapping.Reason, mapping.Refusal] = {}
-    counts: Counter[mapping.Reason] = Counter()
+    first: dict[processor.Reason, processor.Refusal] = {}
+    counts: Counter[processor.Reason] = Counter()
     for refused in refusals:
         first.setdefault(refused.reason, refused)
         counts[refused.reason] += 1
-    order = sorted(first, key=lambda r: (r != mapping.Reason.NO_TENANT, r != mapping.Reason.INVALID, r.value))
+    order = sorted(first, key=lambda r: (r != processor.Reason.NO_TENANT, r != processor.Reason.INVALID, r.value))
     parts = "; ".join(f"{counts[r]} {r.value} ({first[r].detail})" for r in order)
     return f"{len(refusals)} spans dead-lettered: {parts}"
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from warden.core.records import DeadLetter, DeadLetterKind
-from warden.ingest.mapping import Refusal
-from warden.ingest.spans import Span
+from warden.otlp_ingest.processor import Refusal
+from warden.otlp_ingest.spans import Span
 
 SOURCE = "otlp/v1/traces"  # where the letter came from, in the source_topic column
 SERVICE = "otlp-ingest"

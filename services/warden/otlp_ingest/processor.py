@@ -28,8 +28,8 @@ from warden.core.errors import ValidationError
 from warden.core.events import AgentEvent, EventType, RunStatus, ToolStatus
 from warden.core.seen import SeenIds
 from warden.core.wire import validate
-from warden.ingest import semconv as sc
-from warden.ingest.spans import Span
+from warden.otlp_ingest import semconv as sc
+from warden.otlp_ingest.spans import Span
 
 NAMESPACE = uuid.UUID("3f0c9b52-7a1e-4c55-9d2b-6e8a0f41c7d3")
 MAX_DEPTH = 256

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from warden.core.events import EventType, LlmCall, RunCompleted, RunStarted, ToolCallCompleted, ToolCallRequested
-from warden.ingest import mapping
-from warden.ingest.mapping import Config, IngestState, Reason, apply, plan, plan_tick
-from warden.ingest.spans import Span
+from warden.otlp_ingest import processor
+from warden.otlp_ingest.processor import Config, IngestState, Reason, apply, plan, plan_tick
+from warden.otlp_ingest.spans import Span
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 RESOURCE = {"service.name": "refund-bot", "warden.tenant_id": "acme", "warden.workflow": "refund_ticket"}
@@ -45,7 +45,7 @@ def tool(span_id: str, start: int, end: int, /, parent: str = AGENT, **kw: Any) 
 
 
 def run(spans: list[Span], state: IngestState | None = None, now: float = 1000.0,
-        config: Config = Config()) -> tuple[IngestState, mapping.Plan]:
+        config: Config = Config()) -> tuple[IngestState, processor.Plan]:
     state = state or IngestState()
     made = plan(state, spans, now, config)
     return apply(state, made.change, now, config), made
@@ -180,15 +180,15 @@ def test_plan_does_not_change_the_state_until_applied() -> None:
 
 
 def test_tool_names_and_aliases() -> None:
-    assert mapping.split_tool("crm.lookup", {}) == ("crm", "lookup")
-    assert mapping.split_tool("crm__lookup", {}) == ("crm", "lookup")
-    assert mapping.split_tool("lookup_order", {}) == ("lookup_order", "call")
-    assert mapping.split_tool("lookup_order", {"lookup_order": "crm.lookup"}) == ("crm", "lookup")
+    assert processor.split_tool("crm.lookup", {}) == ("crm", "lookup")
+    assert processor.split_tool("crm__lookup", {}) == ("crm", "lookup")
+    assert processor.split_tool("lookup_order", {}) == ("lookup_order", "call")
+    assert processor.split_tool("lookup_order", {"lookup_order": "crm.lookup"}) == ("crm", "lookup")
 
 
 def test_state_survives_a_snapshot_round_trip() -> None:
     state, _ = run([chat("c000000000000002", 5, 20, parent="ffffffffffffffff"), agent()])
-    restored = mapping.restore(json.loads(json.dumps(mapping.dump(state))), Config())
+    restored = processor.restore(json.loads(json.dumps(processor.dump(state))), Config())
     assert restored.pending.keys() == state.pending.keys() and list(restored.done) == list(state.done)
     assert restored.traces[TRACE].agents == {AGENT: True}
     _, resent = run([agent()], restored)

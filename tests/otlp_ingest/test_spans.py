@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from warden.core.errors import DecodeError
-from warden.ingest.spans import JSON, PROTOBUF, UnsupportedMediaError, decode, decompress, response, spans_of
+from warden.otlp_ingest.spans import JSON, PROTOBUF, UnsupportedMediaError, decode, decompress, response, spans_of
 
 TRACE = "5b8efff798038103d269b633813fc60c"
 OTLP_JSON = {"resourceSpans": [{

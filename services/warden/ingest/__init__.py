@@ -1,6 +1,0 @@
-"""Ingest from programs that already describe agent runs: OTLP/HTTP traces with OpenTelemetry GenAI spans.
-
-spans.py decodes an export (protobuf or JSON) into plain Span records, semconv.py names the GenAI
-attributes of the one semantic-conventions version implemented, mapping.py is the pure step from
-spans to AgentEvents and refusals, service.py the thin HTTP shell that produces them.
-"""
