@@ -62,11 +62,11 @@ def test_one_run_in_step_order_with_usage_and_tool_call() -> None:
     first = made.events[0]
     assert first.run_id == f"otel-{TRACE}-{AGENT}" and first.tenant_id == "acme" and first.workflow == "refund_ticket"
     assert first.agent_id == "refunds"
-    assert isinstance(first.body, RunStarted) and first.body.model == "gpt-4o-mini-2024-07-18"
+    assert isinstance(first.body, RunStarted) and first.body.model == "gpt-4o-mini"
     llm = made.events[1].body
     assert isinstance(llm, LlmCall)
     assert (llm.model, llm.provider, llm.input_tokens, llm.output_tokens, llm.latency_ms) == (
-        "gpt-4o-mini-2024-07-18", "openai", 120, 30, 15.0)
+        "gpt-4o-mini", "openai", 120, 30, 15.0)
     requested, completed = made.events[2].body, made.events[3].body
     assert isinstance(requested, ToolCallRequested) and isinstance(completed, ToolCallCompleted)
     assert (requested.tool, requested.action, requested.call_id) == ("payments", "refund", "call_b000000000000001")

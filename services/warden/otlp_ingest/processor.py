@@ -214,7 +214,8 @@ def child_items(span: Span, aliases: Mapping[str, str]) -> list[Item]:
     end = span.end_ns or span.start_ns
     latency_ms = max(0, end - span.start_ns) / 1e6
     if attrs.get(sc.OPERATION) in sc.INFERENCE:
-        body = {"model": _first(span, sc.RESPONSE_MODEL, sc.REQUEST_MODEL, resource=False) or "unknown",
+        # the model asked for first: what the price table and rollouts name ("gpt-4o-mini", not its dated snapshot)
+        body = {"model": _first(span, sc.REQUEST_MODEL, sc.RESPONSE_MODEL, resource=False) or "unknown",
                 "provider": _first(span, sc.PROVIDER, sc.SYSTEM_DEPRECATED, resource=False) or "unknown",
                 "input_tokens": _count(span, sc.INPUT_TOKENS), "output_tokens": _count(span, sc.OUTPUT_TOKENS),
                 "cached_tokens": _count(span, sc.CACHE_READ_TOKENS), "latency_ms": latency_ms}
