@@ -33,8 +33,9 @@ log = logging.getLogger("warden.stack")
 SERVICES: tuple[str, ...] = ("ledger-sink", "policy-evaluator", "risk-scorer", "approvals", "cost-aggregator",
                              "anomaly-alerter", "notifier", "rollout-controller")
 # `warden run` and the compose file know these too; `warden up` starts them only when asked
-# (`warden up --with tool-proxy`): the demo does not use them and they need keys and secrets.
-OPTIONAL_SERVICES: tuple[str, ...] = ("tool-proxy",)
+# (`warden up --with tool-proxy`): the demo does not use them and they need keys and secrets
+# (tool-proxy) or an agent exporting OpenTelemetry spans (otlp-ingest).
+OPTIONAL_SERVICES: tuple[str, ...] = ("tool-proxy", "otlp-ingest")
 HEALTHY_AFTER_S = 120.0
 
 

@@ -85,6 +85,12 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
         run_service(ToolProxySettings(), stop)
 
+    def otlp_ingest(stop: threading.Event) -> None:
+        from warden.otlp_ingest.service import run_service
+        from warden.otlp_ingest.settings import OtlpIngestSettings
+
+        run_service(OtlpIngestSettings(), stop)
+
     def anomaly_alerter(stop: threading.Event) -> None:
         from warden.anomaly_alerter.service import run_service
         from warden.anomaly_alerter.settings import AnomalyAlerterSettings
@@ -105,6 +111,7 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
     return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "risk-scorer": risk_scorer,
             "approvals": approvals, "cost-aggregator": cost_aggregator, "tool-proxy": tool_proxy,
+            "otlp-ingest": otlp_ingest,
             "anomaly-alerter": anomaly_alerter, "notifier": notifier, "rollout-controller": rollout_controller}
 
 
