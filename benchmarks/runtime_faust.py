@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -551,6 +551,8 @@ class Bench:
         s = again.stats()
         result["events_stepped_after_restart"] = s["events"]
         result["restored_partitions"] = s.get("restored", None)
+        if kind == "faust":
+            result.update(changelog_size(settings, f"{group}-spend-changelog"))
         self.stop_all()
         return result
 
@@ -581,6 +583,8 @@ class Bench:
         result.update(self.finish(settings, group, b))
         result["kill_to_caught_up_s"] = round(result.pop("caught_up_at") - killed, 2)
         result["b_events_stepped"] = b.stats()["events"]
+        if kind == "faust":
+            result.update(changelog_size(settings, f"{group}-spend-changelog"))
         self.stop_all()
         return result
 
@@ -602,21 +606,26 @@ def held_back(spec: Spec) -> list[Any]:
 
 
 def changelog_size(settings: WardenSettings, name: str) -> dict[str, Any]:
+    """Records and bytes in faust's changelog, and how many partitions Tansu reports a wrong end for
+    (ListOffsets "latest" is the first offset of the last batch + 1): faust recovers up to that end."""
     consumer = Consumer({**settings.kafka_config(), "group.id": f"cl-{uuid.uuid4().hex[:6]}",
                          "enable.auto.commit": False, "fetch.wait.max.ms": 100})
     meta = consumer.list_topics(timeout=10).topics
     if name not in meta:
         return {"changelog": f"{name} not found"}
     consumer.assign([TopicPartition(name, p, 0) for p in meta[name].partitions])
-    records, size, last = 0, 0, time.monotonic()
+    ends: Counter[int] = Counter()
+    size, last = 0, time.monotonic()
     while time.monotonic() - last < 2:
         for msg in consumer.consume(1000, 0.5):
             if msg.error() is None:
-                records += 1
+                ends[msg.partition() or 0] = (msg.offset() or 0) + 1
                 size += len(msg.value() or b"")
                 last = time.monotonic()
+    wrong = sum(consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1] != ends[p] for p in ends)
     consumer.close()
-    return {"changelog_records": records, "changelog_mb": round(size / 2**20, 1)}
+    return {"changelog_records": sum(ends.values()), "changelog_mb": round(size / 2**20, 1),
+            "changelog_partitions_wrong_end": wrong}
 
 
 def main() -> None:
