@@ -59,6 +59,9 @@ from warden.cost_aggregator.settings import CostAggregatorSettings
 from warden.demo.simulator import Simulator
 from warden.supervise import child_preexec
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import service_env  # a sibling script, not a package
+
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 DEFAULTS = CostAggregatorSettings()
 BATCH = DEFAULTS.batch_max_rows
@@ -471,7 +474,9 @@ class Bench:
             os.remove(spec.stats)
         log = open(data / "worker.log", "ab")  # noqa: SIM115 (the child writes it; closed with the run)
         spawned = time.time()
-        process = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec.__dict__)],
+        env = service_env(WardenSettings(data_dir=data, kafka_bootstrap_servers=self.broker.bootstrap,
+                                         topic_prefix=settings.topic_prefix))  # none of the caller's WARDEN_*
+        process = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec.__dict__)], env=env,
                                    stdout=log, stderr=subprocess.STDOUT, cwd=str(data), preexec_fn=child_preexec)
         log.close()
         run = Run(spec, process, spawned)
