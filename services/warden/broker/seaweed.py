@@ -61,15 +61,28 @@ class TopicTtl:
 
 
 def ttl_minutes(retention_ms: int) -> int:
-    """SeaweedFS TTLs count whole minutes; round up so nothing goes before its retention."""
+    """SeaweedFS TTLs count whole minutes at best; round up so nothing goes before its retention."""
     return max(1, math.ceil(retention_ms / 60_000))
+
+
+# SeaweedFS keeps a TTL as a count of at most 255 and a unit (weed/storage/needle/volume_ttl.go).
+_TTL_UNITS = (("m", 1), ("h", 60), ("d", 60 * 24), ("w", 60 * 24 * 7), ("M", 60 * 24 * 31), ("y", 60 * 24 * 365))
+
+
+def seaweed_ttl(minutes: int) -> str:
+    """The smallest unit whose count fits, rounded up: "90m", "48h", "7d"."""
+    for unit, size in _TTL_UNITS:
+        count = math.ceil(minutes / size)
+        if count <= 255:
+            return f"{count}{unit}"
+    raise ConfigError(f"a retention of {minutes} minutes is longer than SeaweedFS can keep a TTL (255 years)")
 
 
 def filer_conf(ttls: list[TopicTtl], cluster: str, bucket: str = BUCKET) -> str:
     """SeaweedFS path-specific storage rules: a TTL on each partition's records/ folder only."""
     locations = [
         {"locationPrefix": RECORDS_PREFIX.format(bucket=bucket, cluster=cluster, topic=t.topic, partition=p),
-         "ttl": f"{t.minutes}m"}
+         "ttl": seaweed_ttl(t.minutes)}
         for t in ttls for p in range(t.partitions)
     ]
     return json.dumps({"version": 0, "locations": locations}, indent=1)

@@ -29,7 +29,9 @@ CONTROL = "control"
 DEADLETTER = "deadletter"
 PROXY_CALLS = "proxy.calls"
 
-_KEEP = {"retention.ms": "-1", "cleanup.policy": "delete"}
+# Finite: the ledger is the long-term store; a topic holds what its consumers have yet to read.
+RAW_RETENTION_MS = 7 * 24 * 3600 * 1000
+_KEEP = {"retention.ms": str(RAW_RETENTION_MS), "cleanup.policy": "delete"}
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(AGENT_EVENTS, "warden.AgentEvent", "run_id", config=_KEEP),
