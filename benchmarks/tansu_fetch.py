@@ -38,29 +38,43 @@ from warden.core.settings import WardenSettings
 from warden.sdk.client import PRODUCER_DEFAULTS
 
 
-def prefill(settings: WardenSettings, topic: str, records: int, batch: int) -> tuple[dict[int, int], float]:
-    """``records`` of history in batches of about ``batch`` records, as fast as the broker takes them.
+def prefill(settings: WardenSettings, topic: str, records: int, batch: int,
+            producers: int = 4) -> tuple[dict[int, int], float]:
+    """``records`` of history in batches of about ``batch`` records, from ``producers`` producers in
+    parallel (Tansu serves one connection's requests in turn), as fast as the broker takes them.
     Returns each partition's next offset (from delivery reports: Tansu's end offsets are wrong) and
     the rate. Batches, not records, are what a partition's fetch cost grows with (ADR 0007)."""
     ends: dict[int, int] = {}
+    lock = threading.Lock()
 
     def delivered(err: object, msg: object) -> None:
         if err is None:
-            ends[msg.partition()] = max(ends.get(msg.partition(), 0), msg.offset() + 1)  # type: ignore[attr-defined]
+            with lock:
+                ends[msg.partition()] = max(ends.get(msg.partition(), 0), msg.offset() + 1)  # type: ignore[attr-defined]
 
-    producer = Producer({**settings.producer_config(), **PRODUCER_DEFAULTS, "linger.ms": 1000,
-                         "batch.num.messages": batch, "queue.buffering.max.messages": 1_000_000})
-    value, started = b"x" * 300, time.monotonic()
-    for i in range(records):
-        while True:
-            try:
-                producer.produce(topic, value, key=str(i).encode(), on_delivery=delivered)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        producer.poll(0)
-    if producer.flush(600) != 0:
-        raise SystemExit("history records were not all delivered within 600 s")
+    def write(first: int, count: int) -> None:
+        producer = Producer({**settings.producer_config(), **PRODUCER_DEFAULTS, "linger.ms": 1000,
+                             "batch.num.messages": batch, "queue.buffering.max.messages": 1_000_000})
+        value = b"x" * 300
+        for i in range(first, first + count):
+            while True:
+                try:
+                    producer.produce(topic, value, key=str(i).encode(), on_delivery=delivered)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            producer.poll(0)
+        if producer.flush(1800) != 0:
+            raise SystemExit("history records were not all delivered within 1800 s")
+
+    started = time.monotonic()
+    share = records // producers
+    threads = [threading.Thread(target=write, args=(k * share, share if k < producers - 1 else records - k * share))
+               for k in range(producers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     return ends, records / (time.monotonic() - started)
 
 

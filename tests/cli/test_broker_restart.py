@@ -42,6 +42,7 @@ class AckedStream:
         self.settings, self.events, self.per_s = settings, events, per_s
         self.acked: set[str] = set()
         self.failed = 0
+        self.errors: set[str] = set()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -53,6 +54,7 @@ class AckedStream:
                 self.acked.add(event_id)
             else:
                 self.failed += 1
+                self.errors.add(str(err))
 
         start = time.monotonic()
         for i, event in enumerate(self.events):
@@ -84,8 +86,15 @@ def landed_exactly_once(env: dict[str, str], prefix: str, acked: set[str]) -> bo
     return acked <= set(ids)
 
 
-def tansu_of(up: subprocess.Popen[str]) -> psutil.Process:
-    return next(c for c in psutil.Process(up.pid).children(recursive=True) if "tansu" in " ".join(c.cmdline()))
+def tansu_pid(up: subprocess.Popen[str]) -> int | None:
+    """The running Tansu under `warden up`, if any (a killed one is a zombie until reaped)."""
+    for child in psutil.Process(up.pid).children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and child.name().startswith("tansu"):
+                return child.pid
+        except psutil.Error:
+            continue
+    return None
 
 
 def denied_by_switch(env: dict[str, str], run_id: str, switch: str) -> bool:
@@ -106,33 +115,43 @@ def test_kill_9_of_the_broker_and_a_restart_of_warden_up_lose_no_acknowledged_ev
     events = simulated(6000, prefix)
     first, second = events[:4500], events[4500:]
 
+    t0 = time.monotonic()
     up, _ = start_up(env, data)
+    print("started", time.monotonic() - t0)
     try:
         publish(settings, ControlKind.KILL, "tenant:frozen", True, "test", "set before the broker dies")
         with AckedStream(settings, first, per_s=1500) as stream:
             wait_for(lambda: len(stream.acked) > 1000, timeout_s=30, what="events acknowledged before the kill")
-            victim = tansu_of(up)
-            victim.send_signal(signal.SIGKILL)
-            wait_for(lambda: tansu_of(up).pid != victim.pid, timeout_s=30, what="the stack to restart Tansu")
+            victim = tansu_pid(up)
+            assert victim is not None
+            os.kill(victim, signal.SIGKILL)
+            wait_for(lambda: tansu_pid(up) not in (None, victim), timeout_s=30, what="the stack to restart Tansu")
+        print("stream done", time.monotonic() - t0)
         assert up.poll() is None
-        assert stream.failed == 0 and len(stream.acked) == len(first)
+        assert stream.failed == 0 and len(stream.acked) == len(first), stream.errors
         wait_for(lambda: landed_exactly_once(env, prefix, stream.acked), timeout_s=90,
                  what="every acknowledged event in the ledger after the broker's restart")
+        print("landed", time.monotonic() - t0)
     finally:
         out = stop(up)
+        print("stopped", time.monotonic() - t0)
     assert "embedded broker restarted" in out or "restarting it" in out
 
+    t0 = time.monotonic()
     up, _ = start_up(env, data)
+    print("started", time.monotonic() - t0)
     try:
         wait_for_broker(settings)
         with AckedStream(settings, second, per_s=1500) as more:
             pass
         acked = stream.acked | more.acked
+        print("second stream", time.monotonic() - t0)
         with WardenClient(settings) as client:
             run = client.run("frozen", "refund_ticket", "agent-1", run_id=f"{prefix}-frozen")
             run.tool_call_requested("payments", "refund", {"order_id": "o-1", "amount_usd": 5.0})
         wait_for(lambda: landed_exactly_once(env, prefix, acked), timeout_s=90,
                  what="every acknowledged event, before and after the restart, in the ledger once")
+        print("landed 2", time.monotonic() - t0)
         wait_for(lambda: denied_by_switch(env, f"{prefix}-frozen", "switch:kill:tenant:frozen"), timeout_s=60,
                  what="the switch set before both restarts to deny the call")
     finally:

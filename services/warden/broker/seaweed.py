@@ -128,6 +128,9 @@ class SeaweedS3:
             f"-admin.port={p['admin']}", f"-admin.port.grpc={p['admin.grpc']}",
             "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.telemetry=false",  # no network beyond loopback
+            # Longer than the S3 client's 90 s connection pool: SeaweedFS never drops a connection
+            # that Tansu is about to reuse (a reset PUT would fail a produce).
+            "-idleTimeout=300", "-s3.idleTimeout=300",
             # The volume index in leveldb, not in memory: memory stays flat however many batches are kept.
             "-volume.index=leveldb",
             # Tansu's objects are small (a record batch, a watermark): kept in the filer's own store they
