@@ -73,7 +73,7 @@ def read_group(settings: WardenSettings, group: str, expected: int, commit: bool
     got: list[int] = []
     deadline = time.monotonic() + timeout_s
     while len(got) < expected and time.monotonic() < deadline:
-        got += [int(m.value()) for m in consumer.consume(1000, 0.5) if m.error() is None]
+        got += [int(m.value() or b"-1") for m in consumer.consume(1000, 0.5) if m.error() is None]
     if commit:
         consumer.commit(asynchronous=False)
     consumer.close()
@@ -107,7 +107,7 @@ def test_kill_9_of_tansu_and_of_seaweedfs_and_a_full_restart_keep_records_offset
         process = durable.tansu if part == "tansu" else durable.storage
         assert process is not None and process.process is not None
         os.kill(process.process.pid, signal.SIGKILL)
-        wait_for(lambda: part in durable.dead(), timeout_s=10, what=f"{part} to be gone")
+        wait_for(lambda gone=part: gone in durable.dead(), timeout_s=10, what=f"{part} to be gone")  # type: ignore[misc]
         assert part in durable.revive()
         assert not durable.dead()
         more = produce_acked(settings, len(acked), 1000)

@@ -97,6 +97,18 @@ def tansu_pid(up: subprocess.Popen[str]) -> int | None:
     return None
 
 
+def service_pids(up: subprocess.Popen[str]) -> dict[str, int]:
+    found = {}
+    for child in psutil.Process(up.pid).children():
+        try:
+            cmd = child.cmdline()
+        except psutil.Error:
+            continue
+        if "run" in cmd:
+            found[cmd[-1]] = child.pid
+    return found
+
+
 def denied_by_switch(env: dict[str, str], run_id: str, switch: str) -> bool:
     sql = f"SELECT policy_ids FROM warden.policy_decisions WHERE run_id = '{run_id}'"
     done = subprocess.run([*warden_command(), "query", "-f", "json", sql], env=env, capture_output=True,
@@ -112,46 +124,39 @@ def test_kill_9_of_the_broker_and_a_restart_of_warden_up_lose_no_acknowledged_ev
     settings = WardenSettings(data_dir=data, kafka_bootstrap_servers=f"127.0.0.1:{port}",
                               kafka_extra_config={"log_level": 0})
     prefix = f"kb{os.getpid()}"
-    events = simulated(6000, prefix)
-    first, second = events[:4500], events[4500:]
+    events = simulated(4000, prefix)
+    first, second = events[:3000], events[3000:]
 
-    t0 = time.monotonic()
     up, _ = start_up(env, data)
-    print("started", time.monotonic() - t0)
     try:
         publish(settings, ControlKind.KILL, "tenant:frozen", True, "test", "set before the broker dies")
         with AckedStream(settings, first, per_s=1500) as stream:
-            wait_for(lambda: len(stream.acked) > 1000, timeout_s=30, what="events acknowledged before the kill")
+            wait_for(lambda: len(stream.acked) > 800, timeout_s=30, what="events acknowledged before the kill")
             victim = tansu_pid(up)
             assert victim is not None
+            services = service_pids(up)
             os.kill(victim, signal.SIGKILL)
             wait_for(lambda: tansu_pid(up) not in (None, victim), timeout_s=30, what="the stack to restart Tansu")
-        print("stream done", time.monotonic() - t0)
         assert up.poll() is None
+        assert service_pids(up) == services  # the services rode it out: none crashed or was restarted
         assert stream.failed == 0 and len(stream.acked) == len(first), stream.errors
         wait_for(lambda: landed_exactly_once(env, prefix, stream.acked), timeout_s=90,
                  what="every acknowledged event in the ledger after the broker's restart")
-        print("landed", time.monotonic() - t0)
     finally:
         out = stop(up)
-        print("stopped", time.monotonic() - t0)
     assert "embedded broker restarted" in out or "restarting it" in out
 
-    t0 = time.monotonic()
     up, _ = start_up(env, data)
-    print("started", time.monotonic() - t0)
     try:
         wait_for_broker(settings)
         with AckedStream(settings, second, per_s=1500) as more:
             pass
         acked = stream.acked | more.acked
-        print("second stream", time.monotonic() - t0)
         with WardenClient(settings) as client:
             run = client.run("frozen", "refund_ticket", "agent-1", run_id=f"{prefix}-frozen")
             run.tool_call_requested("payments", "refund", {"order_id": "o-1", "amount_usd": 5.0})
         wait_for(lambda: landed_exactly_once(env, prefix, acked), timeout_s=90,
                  what="every acknowledged event, before and after the restart, in the ledger once")
-        print("landed 2", time.monotonic() - t0)
         wait_for(lambda: denied_by_switch(env, f"{prefix}-frozen", "switch:kill:tenant:frozen"), timeout_s=60,
                  what="the switch set before both restarts to deny the call")
     finally:
