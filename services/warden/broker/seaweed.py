@@ -31,6 +31,11 @@ BUCKET = "tansu"
 # metadata, watermarks and group offsets live elsewhere under clusters/ and must never expire.
 RECORDS_PREFIX = "/buckets/{bucket}/clusters/{cluster}/topics/{topic}/partitions/{partition:0>10}/records/"
 FILER_CONF = "/etc/seaweedfs/filer.conf"
+# Go's soft memory limit for SeaweedFS: past it the runtime collects garbage harder instead of
+# growing. Measured over 1M events: unset, RSS grew 171 -> 389 MB; 320 MiB, 179 -> 193 MB with no
+# idle cost; 192 MiB, too close to its working set, collected without pause (0.1 core idle,
+# requests 10x slower).
+GO_MEMORY_LIMIT = "320MiB"
 
 
 def weed_binary(override: Path | None = None) -> Path:
@@ -138,9 +143,8 @@ class SeaweedS3:
         if not self.ports or any(port_open("127.0.0.1", port) for port in self.ports.values()):
             self.ports = self._pick_ports()
         # No AWS_* or S3_* of the user's: SeaweedFS reads some (credentials, bucket) from the environment.
-        # No GOMEMLIMIT either: a limit near its working set (~150 MB) made it collect garbage
-        # continuously (0.1 core idle, 10x slower requests, measured).
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3_", "GOMEMLIMIT"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3_", "GOMEMLIMIT", "GOGC"))}
+        env["GOMEMLIMIT"] = GO_MEMORY_LIMIT
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
                                         cwd=self.data_dir, preexec_fn=child_preexec)
