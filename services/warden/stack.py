@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,13 +26,14 @@ from warden.broker.embedded import EmbeddedBroker
 from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
 from warden.ledger.endpoint import ENDPOINT_FILE
+from warden.state.reset import forget_offsets
 from warden.supervise import child_preexec
 
 log = logging.getLogger("warden.stack")
 
 # Services in start order.
 SERVICES: tuple[str, ...] = ("ledger-sink", "policy-evaluator", "risk-scorer", "approvals", "cost-aggregator",
-                             "anomaly-alerter", "notifier")
+                             "anomaly-alerter", "notifier", "rollout-controller")
 # `warden run` and the compose file know these too; `warden up` starts them only when asked
 # (`warden up --with tool-proxy`): the demo does not use them and they need keys and secrets.
 OPTIONAL_SERVICES: tuple[str, ...] = ("tool-proxy",)
@@ -87,7 +87,7 @@ class Stack:
                 if self.settings.embedded_storage == "memory":
                     # A memory broker starts empty: it has none of the records that processor
                     # snapshots point into, so their offsets would skip the new input.
-                    shutil.rmtree(self.settings.state_dir, ignore_errors=True)
+                    forget_offsets(self.settings.state_dir)  # the notifier's outbox stays (warden.state.reset)
                 self.broker = EmbeddedBroker(self.settings, self.log_dir).start()
                 self.bootstrap = self.broker.bootstrap
             self._ensure_topics()

@@ -8,8 +8,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
+from tests.alerting.events import tool_error
 from tests.ledger_sink.helpers import produce, simulated, wait_for
 from tests.risk_scorer.helpers import policies_without_stop_ship
 from tests.running import in_thread
@@ -114,3 +115,26 @@ def test_live_alerts_equal_replay_alerts_across_partitions_and_survive_a_restart
     assert set(online) == {key(a) for a in offline}
     for alert in offline:
         assert online[key(alert)] == alert
+
+
+def test_events_a_client_sends_again_raise_no_alert(topics: WardenSettings) -> None:
+    """Issue 13: a burst one short of the threshold (four errors of one tool; five page), each sent
+    twice by a client retrying, paged on main. Counted once by event_id, nothing fires."""
+    burst = [tool_error(t, run=f"resend-{t}") for t in (0, 30, 60, 90)]
+    with alerter(topics, f"aa-{uuid.uuid4().hex[:8]}") as service:
+        produce(topics, burst)
+        produce(topics, [*burst, burst[0]])  # the client's re-sends: same event_id, same run
+        wait_for(lambda: service.counters["processed"] >= 2 * len(burst) + 1 and service.caught_up(),
+                 what="every copy through the events lane")
+    # stopped: its last alerts are flushed, so the topic's end offsets are final
+    live = Alerts(topics)
+    alerts_topic = topics.topic(topic_names.ALERTS)
+    try:
+        partitions = live.consumer.list_topics(alerts_topic, timeout=10).topics[alerts_topic].partitions
+        produced = sum(live.consumer.get_watermark_offsets(TopicPartition(alerts_topic, p), timeout=10)[1]
+                       for p in partitions)
+        wait_for(lambda: len(live.seen) >= produced, step=live.read, what="the alerts produced")
+    finally:
+        live.consumer.close()
+    assert produced == 0, [a.summary for a in live.seen]
+    assert service.states["events"].duplicates == len(burst) + 1

@@ -12,11 +12,14 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.ledger_sink.helpers import wait_for
+from tests.ledger_sink.helpers import sink_settings, wait_for
+from tests.running import in_thread
 from warden.approvals.service import Approvals, create_app
 from warden.approvals.settings import ApprovalsSettings
 from warden.broker.tansu import free_port
 from warden.core.settings import WardenSettings
+from warden.ledger.client import Ledger
+from warden.ledger_sink.service import LedgerSink
 from warden.policy_evaluator.service import PolicyEvaluator
 from warden.sdk import WardenClient
 
@@ -102,7 +105,7 @@ def test_an_undecided_request_expires_and_stays_denied(topics: WardenSettings, e
     for _ in serve(topics, approval_timeout_s=1.0):
         with WardenClient(topics) as client:
             run = client.run("acme", "provision_access", "agent-3")
-            _, verdict = run.authorize("iam", "grant_access", {"user": "ana", "role": "admin"}, timeout_s=60)
+            _, verdict = run.authorize("iam", "grant_access", {"user": "ana@acme.com", "role": "admin"}, timeout_s=60)
         assert verdict.outcome == "expired" and not verdict.allowed
 
 
@@ -137,7 +140,7 @@ def test_racing_approve_and_reject_give_one_decision(topics: WardenSettings, app
     with WardenClient(topics) as client:
         run = client.run("acme", "provision_access", "agent-5")
         client.gate()
-        call = run.tool_call_requested("iam", "grant_access", {"user": "ana", "role": "owner"})
+        call = run.tool_call_requested("iam", "grant_access", {"user": "ana@acme.com", "role": "owner"})
         client.flush()
 
         def pending() -> bool:
@@ -160,3 +163,46 @@ def test_racing_approve_and_reject_give_one_decision(topics: WardenSettings, app
         assert sorted(codes) == [200, 409]
         verdict = client.authorize(call, timeout_s=30)
         assert verdict.outcome in {"approved", "rejected"}
+
+
+def test_a_decision_or_switch_outside_the_approvers_scope_is_refused_and_recorded(
+        topics: WardenSettings, evaluator: PolicyEvaluator, ledger: Ledger) -> None:
+    """Issue 13: any approver token could decide for any tenant and set a global kill switch."""
+    scoped = {**TOKENS, "sam@globex.com": {"token": "tok-sam-5d1e", "tenants": ["globex"]}}
+    sam = {"Authorization": "Bearer tok-sam-5d1e"}
+    with in_thread(LedgerSink(sink_settings(topics, ledger), ledger).start()):
+        for url in serve(topics, approver_tokens=scoped):
+            with WardenClient(topics) as client:
+                run = client.run("acme", "provision_access", "agent-6")
+                client.gate()
+                call = run.tool_call_requested("iam", "grant_access", {"user": "ana@acme.com", "role": "owner"})
+                client.flush()
+
+                def listed(url: str = url, call: str = call) -> bool:
+                    items = httpx.get(f"{url}/v1/approvals", headers=auth("dana@acme.com"), timeout=10).json()
+                    return any(i["call_id"] == call for i in items)
+
+                wait_for(listed, what="acme's request")
+                assert httpx.get(f"{url}/v1/approvals", headers=sam, timeout=10).json() == []
+                decided = httpx.post(f"{url}/v1/approvals/{call}/approve", json={"rationale": "looks fine"},
+                                     headers=sam, timeout=10)
+                assert decided.status_code == 403, decided.text
+                assert "tenant acme" in decided.text
+                for scope in ("global", "tenant:acme", "workflow:provision_access"):
+                    switched = httpx.post(f"{url}/v1/control/kill", json={"scope": scope, "reason": "x"},
+                                          headers=sam, timeout=10)
+                    assert switched.status_code == 403, (scope, switched.text)
+                own = httpx.post(f"{url}/v1/control/kill", json={"scope": "tenant:globex", "reason": "drill"},
+                                 headers=sam, timeout=10)
+                assert own.status_code == 200, own.text
+                done = httpx.post(f"{url}/v1/approvals/{call}/approve", json={"rationale": "known user"},
+                                  headers=auth("dana@acme.com"), timeout=10)  # the original token form
+                assert done.status_code == 200, done.text
+                assert client.authorize(call, timeout_s=30).outcome == "approved"
+        sql = (f"SELECT labels['action'], labels['target'], tenant_id FROM {ledger.database}.alerts "
+               f"WHERE rule = 'approver_scope' AND labels['approver'] = 'sam@globex.com' ORDER BY first_seen")
+        wait_for(lambda: len(ledger.rows(sql)) >= 4, what="the four refusals in the ledger")
+    assert ledger.rows(sql) == [("approve call", call, "acme"), ("set", "switch global", "*"),
+                                ("set", "switch tenant:acme", "acme"), ("set", "switch workflow:provision_access", "*")]
+    switches = ledger.rows(f"SELECT scope, actor FROM {ledger.database}.control_changes")
+    assert switches == [("tenant:globex", "sam@globex.com")]

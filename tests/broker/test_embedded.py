@@ -145,15 +145,15 @@ def test_record_batches_of_a_topic_with_retention_get_its_ttl_and_control_batche
             found |= {entry["TtlSec"] for entry in listing.get("Entries") or []}
         return found
 
-    assert ttls(topics.AGENT_EVENTS) == {topics.RAW_RETENTION_MS // 1000}
+    assert ttls(topics.AGENT_EVENTS) == {int(settings.topic_retention_hours * 3600)}
     assert ttls(topics.CONTROL) == {0}
 
 
 def test_ttls_cover_each_partition_of_delete_topics_with_finite_retention() -> None:
-    settings = WardenSettings(topic_prefix="p.")
+    settings = WardenSettings(topic_prefix="p.", topic_retention_hours=1.5)
     ttls = {t.topic: t for t in topic_ttls(settings)}
     assert settings.topic(topics.CONTROL) not in ttls  # compacted: the switches never expire
-    assert ttls[settings.topic(topics.AGENT_EVENTS)].minutes == topics.RAW_RETENTION_MS // 60_000
+    assert ttls[settings.topic(topics.AGENT_EVENTS)].minutes == 90
     conf = json.loads(filer_conf(list(ttls.values()), CLUSTER_ID))
     prefixes = [loc["locationPrefix"] for loc in conf["locations"]]
     assert "/buckets/tansu/clusters/tansu_cluster/topics/p.agent.events/partitions/0000000005/records/" in prefixes

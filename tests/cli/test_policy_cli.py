@@ -1,4 +1,4 @@
-"""The policy, switch and approval commands as a person runs them."""
+"""The policy and approval commands as a person runs them (switches: test_control_cli.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.cli.test_up import clean_env
-from tests.ledger_sink.helpers import simulated, wait_for
+from tests.ledger_sink.helpers import simulated
 from warden.broker.tansu import free_port
-from warden.core.settings import WardenSettings
 from warden.policy.bundle import DEFAULT_POLICIES
-from warden.policy.control import ControlView
 from warden.stack import warden_command
 
 
@@ -26,7 +22,7 @@ def warden(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 def test_policy_test_passes_on_the_reference_bundle_and_fails_on_a_broken_case(tmp_path: Path) -> None:
     ok = warden("policy", "test")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "14 passed, 0 failed" in ok.stdout
+    assert "18 passed, 0 failed" in ok.stdout
     cases = tmp_path / "cases.yaml"
     cases.write_text("- name: deletes are fine\n  request: {workflow: triage_ticket, tool: crm, "
                      "action: delete_record, params: {record_id: r}}\n  expect: allow\n")
@@ -55,25 +51,6 @@ def test_policy_diff_counts_changed_calls_per_rule(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "recorded calls change decision" in done.stdout
     assert "require_approval" in done.stdout and "refund-over-100" in done.stdout
-
-
-@pytest.mark.integration
-def test_kill_and_revive_from_the_cli_are_recorded_with_who_and_why(topics: WardenSettings) -> None:
-    env = clean_env(KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers, WARDEN_TOPIC_PREFIX=topics.topic_prefix,
-                    WARDEN_DATA_DIR=str(topics.data_dir))
-    view = ControlView(topics)
-    try:
-        done = warden("kill", "tool:payments.refund", "--reason", "duplicate refunds", "--actor", "oncall@acme",
-                      env=env)
-        assert done.returncode == 0, done.stderr
-        assert "kill tool:payments.refund ON by oncall@acme" in done.stdout
-        refused = warden("kill", "tool:payments", "--read-only", "--reason", "x", env=env)
-        assert refused.returncode == 2 and "read-only mode applies to" in refused.stderr
-        wait_for(lambda: not view.is_enabled("acme", "refund_ticket", "payments", "refund"), what="the switch")
-        assert warden("revive", "tool:payments.refund", "--reason", "fixed", env=env).returncode == 0
-        wait_for(lambda: view.is_enabled("acme", "refund_ticket", "payments", "refund"), what="the revive")
-    finally:
-        view.close()
 
 
 def test_approvals_cli_needs_a_token_and_names_an_unreachable_service() -> None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from warden.core import records
 from warden.core.events import AgentEvent, new_event_id
+from warden.core.wire import Wire
 
 AT = datetime(2026, 11, 24, 9, 30, 1, 123000, tzinfo=UTC)
 
@@ -80,7 +81,37 @@ def every_record() -> list[BaseModel]:
                           decision="allow", policy_ids=["refund-default"], policy_version="abc123",
                           upstream_called=True, upstream_status=200, latency_ms=1.5, upstream_latency_ms=0.9,
                           redactions=1, redaction_kinds=["email"], replica="host:1"),
+        records.EvalRun(eval_run_id="ev1", started_at=AT, completed_at=AT, dataset="golden.jsonl",
+                        dataset_sha256="ab" * 32, agent="pkg.mod:agent", tenant_id="eval", release="r-7",
+                        model="gpt-4o-mini", prompt_version="p2", tool_schema_hash="t1", policy_bundle_hash="b1",
+                        tags=["golden"], workflows=["refund_ticket"], items=200, passed=187, success_rate=0.935,
+                        success_rate_ci95_low=0.89, success_rate_ci95_high=0.96, violation_rate=0.01,
+                        cost_per_task_usd=0.004, latency_p95_s=2.5, met_targets=True, missed_targets=[]),
+        records.EvalResult(result_id="er1", eval_run_id="ev1", item_id="refund-001", workflow="refund_ticket",
+                           run_id="run-1", release="r-7", completed_at=AT, passed=False, status="succeeded",
+                           reasons=["wrong change refunds[+0].amount_usd: expected 20, got 25"],
+                           violations=['{"tool": "crm.delete_record"}'], cost_usd=0.001, steps=12, latency_s=1.5,
+                           tags=["golden"]),
+        rollout_stage(),
+        records.RolloutDecision(
+            decision_id="rd1", rollout_id="ro1", workflow="refund_ticket", baseline="v3", candidate="v4", step=5,
+            next_step=0, decision=records.RolloutDecisionKind.ROLLBACK, status=records.RolloutStatus.ROLLED_BACK,
+            reason="gate failed", failed_gates=["cost_per_task_usd"],
+            metrics={"cost_per_task_usd": records.MetricFigure(value=0.14, low=0.13, high=0.15, runs=212,
+                                                               target=0.1, bound="max", verdict="fail")},
+            baseline_metrics={"cost_per_task_usd": records.MetricFigure(value=0.1, low=0.09, high=0.11, runs=4000)},
+            candidate_runs=212, candidate_completed=212, baseline_runs=4000, baseline_completed=3990,
+            window_start=AT, decided_at=AT, approval_call_id="rollout:ro1:1:0"),
     ]
+
+
+def rollout_stage() -> records.Control:
+    stage = records.RolloutStage(rollout_id="ro1", workflow="refund_ticket", baseline="v3", candidate="v4",
+                                 steps=[5, 25, 100], step_index=1, percent=25,
+                                 status=records.RolloutStatus.AWAITING_APPROVAL, plan="{}", step_started_at=AT,
+                                 seq=3, approval_call_id="rollout:ro1:1:0", command_ids=["ro1"])
+    return records.Control(kind=records.ControlKind.READ_ONLY, scope="tool:rollout:refund_ticket", active=False,
+                           actor="warden:rollout-controller", reason="promoted", at=AT, rollout=stage)
 
 
 def other_records() -> list[BaseModel]:
@@ -107,4 +138,29 @@ def other_records() -> list[BaseModel]:
                           outcome=records.ProxyOutcome.REFUSED, status_code=401, reason_code="token_tampered",
                           reason="signature does not verify", upstream_called=False, latency_ms=0.0,
                           actor="platform@acme"),
+        records.EvalRun(eval_run_id="ev2", started_at=AT, completed_at=AT, dataset="", dataset_sha256="",
+                        agent="m:f", tenant_id="", release=None, model="unknown", prompt_version="unknown",
+                        tool_schema_hash="", policy_bundle_hash="", items=0, passed=0, success_rate=None,
+                        success_rate_ci95_low=0.0, success_rate_ci95_high=1.0, violation_rate=None,
+                        cost_per_task_usd=None, latency_p95_s=None, met_targets=False,
+                        missed_targets=["refund_ticket: task_success_rate None < 0.9"]),
+        records.EvalResult(result_id="er2", eval_run_id="ev2", item_id="x", workflow="triage_ticket", run_id="r",
+                           completed_at=AT, passed=True, status=None, cost_usd=0.0, steps=0, latency_s=None),
+        records.Control(kind=records.ControlKind.READ_ONLY, scope="tool:rollout:refund_ticket", active=False,
+                        actor="oncall@acme", reason="", at=AT, rollout_command=records.RolloutCommand(
+                            command_id="cmd1", action=records.RolloutAction.ROLLBACK, workflow="refund_ticket")),
+        records.RolloutDecision(
+            decision_id="rd2", rollout_id="ro1", workflow="refund_ticket", baseline="v3", candidate="v4", step=0,
+            next_step=5, decision=records.RolloutDecisionKind.START, status=records.RolloutStatus.RUNNING, reason="",
+            window_start=AT, decided_at=AT, manual=True, actor="owner@acme", rationale="ship it"),
     ]
+
+
+DEEP = "[" * 10_000 + "]" * 10_000  # issue 13's reproduction: JSON nested 10,000 levels deep
+
+
+def avro_with(wire: Wire, event_type: str, **body: Any) -> bytes:
+    """The raw Avro of an event whose body fields skip the model's checks (what a hostile client sends)."""
+    record = event(event_type).to_avro()
+    record["body"] = (record["body"][0], {**record["body"][1], **body})
+    return wire.codec.encode("warden.AgentEvent", record)

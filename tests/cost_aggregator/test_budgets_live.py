@@ -53,8 +53,10 @@ def test_a_hard_budget_kills_the_tenant_through_the_control_topic(
             run.llm_call("gpt-4o", "openai", 1000, 100, 20.0, cost_usd=0.03, at=t0 + timedelta(seconds=1))
             run.llm_call("gpt-4o", "openai", 1000, 100, 20.0, cost_usd=0.03, at=t0 + timedelta(seconds=2))
             client.flush()
-            wait_for(lambda: any(isinstance(r, Control) for r in seen), step=read, timeout_s=60,
-                     what="the budget's kill switch on the control topic")
+            # Two topics: the switch may be read before the alerts produced ahead of it.
+            wait_for(lambda: any(isinstance(r, Control) for r in seen)
+                     and sum(isinstance(r, Alert) for r in seen) >= 2, step=read, timeout_s=60,
+                     what="the budget's kill switch on the control topic and its two alerts")
             switch = next(r for r in seen if isinstance(r, Control))
             assert (switch.scope, switch.active, switch.actor) == ("tenant:acme", True, "warden:budget")
             alerts = [r for r in seen if isinstance(r, Alert)]

@@ -12,6 +12,7 @@ import pytest
 from warden.core.events import AgentEvent, LlmCall, RunCompleted
 from warden.core.output import Output
 from warden.core.records import Alert, CostRollup
+from warden.core.seen import SeenIds
 from warden.cost.budgets import BudgetConfig
 from warden.cost.prices import PriceTable
 from warden.cost.windows import SpendWindows
@@ -28,7 +29,7 @@ def events() -> list[AgentEvent]:
 
 def run_all(events: list[AgentEvent], snapshot_at: int | None = None, seen_capacity: int = 20_000) -> list[Output]:
     prices, budgets = PriceTable.load(), BudgetConfig.load()
-    state = SpendState(SpendWindows("p0"), seen_capacity=seen_capacity)
+    state = SpendState(SpendWindows("p0"), seen=SeenIds(seen_capacity))
     outputs: list[Output] = []
     for position, event in enumerate(events):
         if position == snapshot_at:
@@ -113,3 +114,15 @@ def test_an_event_a_client_sends_again_is_counted_once(events: list[AgentEvent])
     assert totals(run_all(resent, snapshot_at=2100)) == totals(run_all(events))
     # with a window too short to remember them, the copies would be counted twice
     assert totals(run_all(resent, seen_capacity=1)) != totals(run_all(events))
+
+
+def test_a_snapshot_from_before_seen_ids_was_a_class_still_loads(events: list[AgentEvent]) -> None:
+    """Older snapshots kept the ids as a bare list next to "seen_capacity" (or none at all)."""
+    state = SpendState(SpendWindows("p0"), seen=SeenIds(5, ["e1", "e2"]))
+    old = {**state.to_json(), "seen_capacity": 5, "seen": ["e1", "e2"]}
+    back = SpendState.from_json(json.loads(json.dumps(old)))
+    assert list(back.seen) == ["e1", "e2"] and back.seen.capacity == 5
+    assert not back.seen.first_time("e1")
+    older = {k: v for k, v in old.items() if k not in ("seen", "seen_capacity")}
+    assert len(SpendState.from_json(older, capacity=9).seen) == 0
+    assert SpendState.from_json(state.to_json(), capacity=9).seen.capacity == 9

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from confluent_kafka import Consumer, Message, Producer
 
+from tests.core.samples import DEEP, avro_with
 from tests.ledger_sink.helpers import produce, simulated, sink_settings, wait_for
 from warden.core.settings import WardenSettings
 from warden.core.topics import DEADLETTER
@@ -55,7 +56,7 @@ def test_good_events_land_once_and_every_kind_of_bad_record_is_dead_lettered(
     assert topic == topics.topic("agent.events") and offset >= 0
     assert sink.metrics.counters['dead_letters:kind="decode",topic="agent.events"'] == 3
     assert sink.metrics.counters['dead_letters:kind="validate",topic="agent.events"'] == 4
-    assert verify(ledger).ok
+    assert verify(ledger, sink.settings.chain_keys()).ok
 
 
 def test_dead_letters_are_published_on_the_deadletter_topic(topics: WardenSettings, ledger: Ledger) -> None:
@@ -109,7 +110,7 @@ def test_a_flush_that_landed_but_never_committed_is_not_landed_twice(
     assert count(ledger, "agent_events") == 900
     assert ledger.scalar(f"SELECT uniqExact(event_id) FROM {ledger.database}.agent_events") == 900
     assert second.metrics.counters["duplicates_skipped"] > 0
-    assert verify(ledger).ok
+    assert verify(ledger, settings.chain_keys()).ok
 
 
 def test_backdated_events_of_many_months_land_and_stay(topics: WardenSettings, ledger: Ledger) -> None:
@@ -125,7 +126,7 @@ def test_backdated_events_of_many_months_land_and_stay(topics: WardenSettings, l
         sink.close()
     ledger.command(f"OPTIMIZE TABLE {ledger.database}.agent_events FINAL")  # applies TTL now
     assert count(ledger, "agent_events") == 120
-    assert verify(ledger).ok
+    assert verify(ledger, sink.settings.chain_keys()).ok
 
 
 def test_a_replayed_decision_is_landed_once_whenever_it_comes(topics: WardenSettings, ledger: Ledger) -> None:
@@ -145,3 +146,24 @@ def test_a_replayed_decision_is_landed_once_whenever_it_comes(topics: WardenSett
     finally:
         sink.close()
     assert count(ledger, "policy_decisions") == 1
+
+
+def test_a_hostile_event_is_a_dead_letter_naming_the_limit_and_its_neighbours_land(
+        topics: WardenSettings, ledger: Ledger) -> None:
+    """Issue 13: params nested 10,000 levels deep raised RecursionError out of the sink's decode."""
+    events = simulated(20, "hostile")
+    wire = wire_for(topics)
+    hostile = [(b"deep", avro_with(wire, "tool_call_requested", params='{"a": ' + DEEP + "}")),
+               (b"twice", avro_with(wire, "tool_call_requested", params='{"amount_usd": 5, "amount_usd": 500}'))]
+    produce(topics, events[:10], hostile)
+    produce(topics, events[10:])
+    sink = LedgerSink(sink_settings(topics, ledger), ledger).start()
+    try:
+        wait_for(lambda: count(ledger, "agent_events") >= 20 and count(ledger, "dead_letters") >= 2,
+                 step=sink.poll_once, what="20 events and 2 dead letters")
+    finally:
+        sink.close()
+    reasons = dict(ledger.rows(f"SELECT source_key, reason FROM {ledger.database}.dead_letters"))
+    assert "params nests deeper than the limit of 32 levels (WARDEN_LIMIT_JSON_DEPTH)" in reasons["deep"]
+    assert "has the key 'amount_usd' twice" in reasons["twice"]
+    assert count(ledger, "agent_events") == 20

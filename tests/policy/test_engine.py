@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,21 @@ def test_entities_cedar_refuses_deny_the_call_naming_the_agent(monkeypatch: pyte
     verdict = evaluate(BUNDLE, request("refund_ticket", "crm.lookup", {"customer_id": "c"}))
     assert verdict.decision == Decision.DENY
     assert "fail closed" in verdict.reason and "'a1'" in verdict.reason
+
+
+def test_params_are_checked_before_cedar_and_amounts_are_never_rounded() -> None:
+    """Issue 13: 100.00004 reached Cedar as decimal("100.0000") (rounded down, allowed); now refused."""
+    for amount in (100.00004, Decimal("100.00004"), 10**15, Decimal("1e15")):
+        verdict = evaluate(BUNDLE, request("refund_ticket", "payments.refund", {"order_id": "o", "amount_usd": amount}))
+        assert verdict.decision == Decision.DENY, amount
+        assert verdict.reason.startswith("invalid params: params.amount_usd") and "cedar_decimal" in verdict.reason
+    exact = evaluate(BUNDLE, request("refund_ticket", "payments.refund",
+                                     {"order_id": "o", "amount_usd": Decimal("100.0001")}))
+    assert exact.decision == Decision.REQUIRE_APPROVAL
+
+
+def test_a_value_cedar_raises_on_denies_instead_of_raising() -> None:
+    verdict = evaluate(BUNDLE, PolicyRequest(tenant_id="acme", workflow="refund_ticket", agent_id="a\ud800",
+                                             tool="crm", action="lookup", resource="r\udc00",
+                                             params={"customer_id": "c"}))
+    assert verdict.decision == Decision.DENY and "fail closed" in verdict.reason

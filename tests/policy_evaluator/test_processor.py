@@ -100,3 +100,78 @@ def test_an_event_type_outside_reads_changes_nothing(event_type: str) -> None:
         state, outputs = step(state, BUNDLE, e)
         assert outputs == []
     assert state == before
+
+
+def test_an_event_a_client_sends_again_adds_no_spend_or_denial_and_is_not_decided_again() -> None:
+    state = EvaluatorState()
+    spend = event("llm_call", body={"model": "m", "provider": "p", "input_tokens": 1, "output_tokens": 1,
+                                    "latency_ms": 1.0, "cost_usd": 0.25})
+    delete = call("refund_ticket", "crm.delete_record", {"record_id": "r"})
+    for e in (spend, spend, delete):
+        state, _ = step(state, BUNDLE, e)
+    state, again = step(state, BUNDLE, delete)
+    assert again == []
+    facts = state.runs["run-1"]
+    assert (facts.spend_usd, facts.denials) == (0.25, 1)
+
+def _decide(workflow: str, tool_action: str, params: str) -> PolicyDecision:
+    tool, action = tool_action.split(".")
+    e = event("tool_call_requested", workflow=workflow,
+              body={"call_id": "c", "tool": tool, "action": action, "resource": None, "params": params})
+    [decision] = [o.record for o in step(EvaluatorState(), BUNDLE, e)[1] if o.topic == topics.POLICY_DECISIONS]
+    assert isinstance(decision, PolicyDecision)
+    return decision
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ('{"order_id": "o"}', "params.amount_usd: is required"),
+    ('{"order_id": "o", "amount": 500}', "params.amount_usd: is required"),
+    ('{"order_id": "o", "refund": {"amount_usd": 500}}', "params.refund: unknown field refund"),
+    ('{"order_id": "o", "amount_usd": null}', "params.amount_usd: must be of type number"),
+    ('{"order_id": "o", "amount_usd": "500"}', "params.amount_usd: must be of type number"),
+])
+def test_a_refund_whose_amount_is_missing_misnamed_nested_or_null_is_denied_as_invalid_params(
+        params: str, field: str) -> None:
+    """Issue 13: the stream evaluator allowed these (the refund rule did not fire without amount_usd)."""
+    decision = _decide("refund_ticket", "payments.refund", params)
+    assert decision.decision == Decision.DENY
+    assert decision.reason.startswith("invalid params: ")
+    assert field in decision.reason
+
+
+@pytest.mark.parametrize("amount", ["100.00001", "100.00004", "100.000000000000001", "1e15", "-1e16"])
+def test_an_amount_cedar_cannot_hold_exactly_is_refused_never_rounded(amount: str) -> None:
+    decision = _decide("refund_ticket", "payments.refund", f'{{"order_id": "o", "amount_usd": {amount}}}')
+    assert decision.decision == Decision.DENY
+    assert "invalid params" in decision.reason and "cedar_decimal" in decision.reason
+
+
+@pytest.mark.parametrize(("amount", "expected"), [
+    ("100.0001", Decision.REQUIRE_APPROVAL), ("100.00010", Decision.REQUIRE_APPROVAL), ("100.0000", Decision.ALLOW),
+    ("1e2", Decision.ALLOW), ("100", Decision.ALLOW), ("999999.9999", Decision.REQUIRE_APPROVAL),
+])
+def test_amounts_reach_cedar_with_their_exact_value(amount: str, expected: Decision) -> None:
+    assert _decide("refund_ticket", "payments.refund",
+                   f'{{"order_id": "o", "amount_usd": {amount}}}').decision == expected
+
+
+# The last: a fullwidth "a".
+@pytest.mark.parametrize("role", ["Admin", "admin ", " owner", "OWNER", "admin\t", "\uff41dmin"])
+def test_a_privileged_role_differing_by_case_or_whitespace_does_not_slip_through(role: str) -> None:
+    """Issue 13: allowed before. The inventory's schema enumerates the roles; the enum compares exactly."""
+    decision = _decide("provision_access", "iam.grant_access", json.dumps({"user": "bo@acme.com", "role": role}))
+    assert decision.decision == Decision.DENY
+    assert "invalid params: params.role" in decision.reason
+
+
+def test_the_exact_roles_still_decide_as_policy_says() -> None:
+    for role, expected in (("admin", Decision.REQUIRE_APPROVAL), ("owner", Decision.REQUIRE_APPROVAL),
+                           ("viewer", Decision.ALLOW)):
+        params = json.dumps({"user": "bo@acme.com", "role": role})
+        assert _decide("provision_access", "iam.grant_access", params).decision == expected
+
+
+def test_invalid_params_outside_the_inventory_still_trip_the_stop_ship_condition() -> None:
+    decision = _decide("refund_ticket", "crm.delete_record", '{"nope": 1}')
+    assert decision.decision == Decision.DENY and decision.stop_ship
+    assert "out-of-inventory" in decision.policy_ids and "invalid params" in decision.reason

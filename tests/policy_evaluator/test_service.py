@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer
 
+from tests.core.samples import DEEP, avro_with
 from tests.ledger_sink.helpers import produce, simulated, wait_for
 from warden.core import topics
 from warden.core.records import ControlKind, Decision, PolicyDecision
@@ -91,3 +92,17 @@ def test_a_kill_switch_denies_calls_after_it_is_set_and_revive_allows_them(
         time.sleep(1.0)
         assert decided(lookup()).decision == Decision.ALLOW
         wait_for(lambda: client.is_enabled("acme", "refund_ticket", "crm", "lookup"), what="is_enabled again")
+
+
+def test_a_hostile_event_is_skipped_and_the_calls_around_it_are_decided(topics: WardenSettings,
+                                                                       evaluator: PolicyEvaluator) -> None:
+    """Issue 13: params nested 10,000 levels deep raised RecursionError and the service crash-looped on
+    that offset; the two good calls around it were never decided."""
+    calls = [e for e in simulated(400, "hostile") if e.event_type == "tool_call_requested"][:2]
+    key = calls[0].run_id.encode()
+    produce(topics, calls[:1])
+    produce(topics, [], [(key, avro_with(wire_for(topics), "tool_call_requested", params='{"a": ' + DEEP + "}"))])
+    produce(topics, calls[1:])
+    seen = Decisions(topics).wait(2)
+    assert {c.event_id for c in calls} <= set(seen)
+    assert evaluator.counters["skipped_invalid"] >= 1

@@ -55,6 +55,10 @@ def test_an_allowed_call_in_the_riskiest_share_waits_for_a_human(topics: WardenS
         wait_for(listed, what="the risk-routed call in the pending list")
         [item] = pending
         assert item["policy_ids"] == [ROUTING_POLICY] and "threshold" in item["reason"]
+        top = item["risk_factors"]  # what made it risky, largest contribution first, for the approver
+        assert 1 <= len(top) <= 3 and top == sorted(top, key=lambda f: -f["contribution"])
+        assert {f["factor"] for f in top} <= {"sensitivity", "magnitude", "external", "novelty_tool", "novelty_amount",
+                                             "prior_failures", "steps", "pii"}
         assert not verdicts  # held while the human decides
         done = httpx.post(f"{approvals}/v1/approvals/{item['call_id']}/approve",
                           json={"rationale": "checked the order"}, headers=auth("dana@acme.com"), timeout=10)

@@ -221,3 +221,25 @@ def test_through_the_processor_a_drifting_stream_keeps_5_to_10_percent_routed_in
     routed = routed[:total]
     shares = [sum(routed[i:i + 5000]) / 5000 for i in range(0, total - 5000 + 1, 500)]
     assert all(0.05 <= share <= 0.10 for share in shares), (min(shares), max(shares))
+
+
+def test_an_event_a_client_sends_again_counts_once() -> None:
+    """A re-sent failure does not raise prior_failures; a re-sent call is not scored (or counted) again."""
+    once, twice = PartitionState(), PartitionState()
+    failure = completed("x1", "error", step_no=2)
+    step(once, CONFIG, failure)
+    for _ in range(2):
+        step(twice, CONFIG, failure)
+    e = call("crm.lookup", {"customer_id": "c"}, "c2", step_no=4)
+    results = []
+    for state in (once, twice):
+        _, outputs = step(state, CONFIG, e)
+        outputs += step(state, CONFIG, decided(e, Decision.ALLOW))[1]
+        results.append(scores(outputs)[0])
+    assert results[1] == results[0]
+    assert step(twice, CONFIG, e)[1] == []
+    assert twice.runs["run-1"].calls == 1
+    restored = PartitionState.from_dict(json.loads(json.dumps(twice.to_dict())))
+    assert step(restored, CONFIG, e)[1] == [], "a restored snapshot still knows the call"
+    older = {k: v for k, v in twice.to_dict().items() if k != "seen"}
+    assert len(PartitionState.from_dict(older).seen) == 0

@@ -129,3 +129,33 @@ def test_built_events_are_exactly_what_the_contract_accepts() -> None:
         assert AgentEvent.model_validate(event.to_json_view()) == event
     assert isinstance(built[1].body, LlmCall) and built[1].body.cached_tokens == 1
     assert run.completed
+
+
+def _deep(levels: int) -> dict[str, object]:
+    value: dict[str, object] = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def _circular() -> dict[str, object]:
+    loop: dict[str, object] = {}
+    loop["self"] = loop
+    return loop
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", r"nests deeper than the limit of 32 levels \(WARDEN_LIMIT_JSON_DEPTH\)"),
+    (_deep(10_000), r"params: it cannot be written as JSON \(RecursionError"),
+    (_deep(40), r"nests deeper than the limit of 32 levels"),
+    (_circular(), r"params: it cannot be written as JSON \(ValueError: Circular reference"),
+    ({"note": "x" * 70_000}, r"over the limit of 65536 bytes \(WARDEN_LIMIT_PARAMS_BYTES\)"),
+    ({"amount_usd": 5, "note": "a\x00b"}, r"NUL character"),
+    ('{"amount_usd": 5, "amount_usd": 500}', r"has the key 'amount_usd' twice"),
+])
+def test_hostile_params_are_a_validation_error_naming_the_limit(params: object, message: str) -> None:
+    """Issue 13: the SDK raised RecursionError (not Warden's ValidationError) for deep params."""
+    run = events()
+    with pytest.raises(ValidationError, match=message):
+        run.tool_call_requested("payments", "refund", params, None, None, None)  # type: ignore[arg-type]
+    assert run.step == 0

@@ -108,6 +108,8 @@ def bundle_with(tmp_path: Path, workflows: str) -> Path:
     for path in DEFAULT_POLICIES.iterdir():
         if path.is_file():
             (bundle / path.name).write_text(path.read_text())
+    (bundle / "tools").mkdir()  # a bundle carries the tool schemas its params are checked against
+    (bundle / "tools" / "inventory.yaml").write_text((DEFAULT_POLICIES / "tools" / "inventory.yaml").read_text())
     (bundle / "workflows.toml").write_text(workflows)
     return bundle
 

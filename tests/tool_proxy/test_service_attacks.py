@@ -170,3 +170,15 @@ def test_the_proxy_numbers_a_runs_steps_itself(proxy: Proxy, upstream: Upstream)
         assert proxy.call(token, "crm", "lookup", {"customer_id": "c"}, step=7).status_code == 200
     events = read(proxy.settings, t.AGENT_EVENTS, "warden.AgentEvent", lambda r: len(r) >= 4)
     assert [e.step for e in events if isinstance(e.body, ToolCallRequested)] == [1, 2]
+
+
+def test_a_hostile_request_body_is_a_400_never_a_500(proxy: Proxy, upstream: Upstream) -> None:
+    """Issue 13: 10,000 levels raised RecursionError in the proxy's json.loads; a duplicate key was taken last."""
+    headers = {"Authorization": f"Bearer {proxy.token(run='run-hostile')}"}
+    for body, why in (('{"input": ' + "[" * 10_000 + "]" * 10_000 + "}", "nests deeper than the limit"),
+                      ('{"input": {"order_id": "o", "amount_usd": 5, "amount_usd": 500}}', "twice"),
+                      ('{"input": {"order_id": "o", "amount_usd": NaN}}', "NaN")):
+        reply = proxy.client.post("/v1/tools/payments/refund", content=body, headers=headers)
+        assert (reply.status_code, reply.json()["error"]) == (400, "body_invalid"), reply.text
+        assert why in reply.json()["reason"]
+    assert upstream.total == 0

@@ -9,6 +9,8 @@ Two lanes, each a pure function of its own input in its own total order:
 The shell (service.py) and `warden replay` put each lane's records through its own
 ReorderBuffer and call ``step`` in the order it releases, so the same records give the same
 alerts (docs/decisions/0003-alerting-on-event-time.md).
+Each lane counts a record once: an event by its event_id, a decision by its decision_id (the
+ids the ledger lands once), so a client's re-send or a re-produced decision adds nothing.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from warden.alerting.book import AlertBook
 from warden.alerting.config import AlertRules
 from warden.core.events import AgentEvent, LlmCall, ToolCallRequested
 from warden.core.records import Alert, PolicyDecision
+from warden.core.seen import SeenIds
 
 TICK_S = 1.0  # quiet-period and bucket checks run at most once per second of event time
+DEDUPE_CAPACITY = 100_000  # record ids remembered per lane: the alerter reads every partition
 
 Lane = Literal["events", "decisions"]
 LANES: tuple[Lane, ...] = ("events", "decisions")
@@ -45,10 +49,14 @@ class AlerterState:
     rules: r.RuleState
     last_tick: datetime | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    seen: SeenIds = field(default_factory=lambda: SeenIds(DEDUPE_CAPACITY))  # snapshots from before: none
+    duplicates: int = 0
 
     @classmethod
-    def new(cls, lane: Lane, alert_rules: AlertRules, call_capacity: int = 200_000) -> AlerterState:
-        return cls(lane, r.RuleState(AlertBook(alert_rules.renotify_s), call_capacity=call_capacity))
+    def new(cls, lane: Lane, alert_rules: AlertRules, call_capacity: int = 200_000,
+            dedupe_capacity: int = DEDUPE_CAPACITY) -> AlerterState:
+        return cls(lane, r.RuleState(AlertBook(alert_rules.renotify_s), call_capacity=call_capacity),
+                   seen=SeenIds(dedupe_capacity))
 
 
 def lanes_for(message: BaseModel) -> tuple[Lane, ...]:
@@ -70,8 +78,20 @@ def sort_key(message: BaseModel) -> tuple[datetime, int, str]:
     raise TypeError(f"the alerter reads AgentEvent and PolicyDecision, got {type(message).__name__}")
 
 
+def record_id(message: BaseModel) -> str:
+    """What a lane counts once: the ledger's id of the record (events and decisions kept apart)."""
+    if isinstance(message, AgentEvent):
+        return f"e:{message.event_id}"
+    if isinstance(message, PolicyDecision):
+        return f"d:{message.decision_id}"
+    raise TypeError(f"the alerter reads AgentEvent and PolicyDecision, got {type(message).__name__}")
+
+
 def step(state: AlerterState, alert_rules: AlertRules, message: BaseModel,
          price: Pricer = cost_from_event) -> tuple[AlerterState, list[Alert]]:
+    if not state.seen.first_time(record_id(message)):
+        state.duplicates += 1
+        return state, []
     rs = state.rules
     at, _, _ = sort_key(message)
     out: list[Alert] = []
@@ -110,8 +130,9 @@ class Alerter:
     lanes: dict[str, AlerterState]
 
     @classmethod
-    def new(cls, alert_rules: AlertRules, call_capacity: int = 200_000) -> Alerter:
-        return cls({lane: AlerterState.new(lane, alert_rules, call_capacity) for lane in LANES})
+    def new(cls, alert_rules: AlertRules, call_capacity: int = 200_000,
+            dedupe_capacity: int = DEDUPE_CAPACITY) -> Alerter:
+        return cls({lane: AlerterState.new(lane, alert_rules, call_capacity, dedupe_capacity) for lane in LANES})
 
     def step(self, alert_rules: AlertRules, message: BaseModel, price: Pricer = cost_from_event) -> list[Alert]:
         out: list[Alert] = []

@@ -52,7 +52,8 @@ class AnomalyAlerter:
         self.prices = PriceTable.load(settings.prices_path)
         self.store = SnapshotStore(settings.snapshot_dir)
         self.buffers = {lane: ReorderBuffer(settings.alert_lateness_ms) for lane in LANES}
-        self.states = {lane: AlerterState.new(lane, self.rules, settings.call_cache_size) for lane in LANES}
+        self.states = {lane: AlerterState.new(lane, self.rules, settings.call_cache_size, settings.dedupe_window)
+                       for lane in LANES}
         # Tool calls whose request reached the decisions lane but whose decision has not: the lane
         # holds its event time below the oldest, so an evaluator that stalls does not make its
         # decisions late (bounded by alert_decision_wait_s of wall time).

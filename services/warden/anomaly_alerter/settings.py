@@ -27,3 +27,5 @@ class AnomalyAlerterSettings(StatefulServiceSettings):
     snapshot_interval_s: float = Field(5.0, gt=0, description="How often the alerter's state is saved.")
     call_cache_size: int = Field(100_000, ge=1, description="Tool calls awaiting their policy decision.")
 
+    dedupe_window: int = Field(100_000, ge=1, description="Record ids remembered per lane, so an event a client "
+                                                         "re-sends (or a decision produced again) counts once.")

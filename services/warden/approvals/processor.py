@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
+from warden.approvals.scopes import ApproverGrant
 from warden.core.errors import WardenError
 from warden.core.records import ApprovalDecision, ApprovalOutcome, Decision, PolicyDecision, RiskScore
 
@@ -29,10 +30,40 @@ class ApprovalError(WardenError):
         self.status = status
 
 
+class ScopeError(ApprovalError):
+    """The approver's token does not cover this call's tenant (403); the shell records the attempt."""
+
+    def __init__(self, message: str, tenant_id: str) -> None:
+        super().__init__(message, 403)
+        self.tenant_id = tenant_id
+
+
+TOP_FACTORS = 3
+MIN_PREFIX = 6  # a shorter id is too easy to mistype into another call's approval
+
+
+@dataclass(frozen=True)
+class Risk:
+    """What an approver needs of a RiskScore: the score and the factors that contributed most."""
+
+    score: float
+    top: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def of(cls, record: RiskScore) -> Risk:
+        weighed = record.contributions or record.factors  # contributions: weight x value, summing to the score
+        top = sorted(((name, value) for name, value in weighed.items() if value > 0), key=lambda f: (-f[1], f[0]))
+        return cls(record.score, tuple(top[:TOP_FACTORS]))
+
+
 @dataclass
 class Pending:
     request: PolicyDecision
-    risk_score: float | None = None
+    risk: Risk | None = None
+
+    @property
+    def risk_score(self) -> float | None:
+        return None if self.risk is None else self.risk.score
 
     def expires_at(self, timeout: timedelta) -> datetime:
         return self.request.decided_at + timeout
@@ -42,7 +73,8 @@ class Pending:
 class ApprovalsState:
     pending: dict[str, Pending] = field(default_factory=dict)  # by call_id
     decided: OrderedDict[str, ApprovalDecision] = field(default_factory=OrderedDict)
-    risk: OrderedDict[str, float] = field(default_factory=OrderedDict)  # by event_id, for requests yet to come
+    risk: OrderedDict[str, Risk] = field(default_factory=OrderedDict)  # by event_id, for requests yet to come
+    tenants: OrderedDict[str, str] = field(default_factory=OrderedDict)  # call_id -> tenant, decided ones too
     capacity: int = 200_000
 
 
@@ -54,23 +86,33 @@ def apply(state: ApprovalsState, message: BaseModel) -> ApprovalsState:
     if isinstance(message, PolicyDecision) and message.decision == Decision.REQUIRE_APPROVAL:
         if message.call_id not in state.decided:
             state.pending[message.call_id] = Pending(message, state.risk.get(message.event_id))
+        state.tenants[message.call_id] = message.tenant_id
+        while len(state.tenants) > state.capacity:
+            state.tenants.popitem(last=False)
     elif isinstance(message, ApprovalDecision):
         state.pending.pop(message.call_id, None)
         state.decided[message.call_id] = message
         while len(state.decided) > state.capacity:
             state.decided.popitem(last=False)
     elif isinstance(message, RiskScore):
-        state.risk[message.event_id] = message.score
+        risk = Risk.of(message)
+        state.risk[message.event_id] = risk
         while len(state.risk) > state.capacity:
             state.risk.popitem(last=False)
         for pending in state.pending.values():
             if pending.request.event_id == message.event_id:
-                pending.risk_score = message.score
+                pending.risk = risk
     return state
 
 
 def decide(state: ApprovalsState, call_id: str, approver: str, outcome: ApprovalOutcome, rationale: str,
-           now: datetime) -> ApprovalDecision:
+           now: datetime, grant: ApproverGrant | None = None) -> ApprovalDecision:
+    """`grant`: the approver's scope; None only where no token is involved (tests of the rules)."""
+    waiting = state.pending.get(call_id)
+    tenant = waiting.request.tenant_id if waiting is not None else state.tenants.get(call_id)
+    if grant is not None and tenant is not None and not grant.may_decide(tenant):
+        raise ScopeError(f"{approver} may decide for tenants {grant.tenants}; call {call_id} is tenant {tenant}'s",
+                         tenant)
     if not rationale.strip():
         raise ApprovalError("a rationale is required: say why you approve or reject", 422)
     if call_id in state.decided:
@@ -83,6 +125,33 @@ def decide(state: ApprovalsState, call_id: str, approver: str, outcome: Approval
     decision = ApprovalDecision(approval_id=approval_id(call_id), call_id=call_id, run_id=pending.request.run_id,
                                 approver=approver, decided_at=now, decision=outcome, rationale=rationale.strip())
     return decision
+
+
+def resolve(state: ApprovalsState, ref: str, grant: ApproverGrant | None = None) -> str:
+    """The call a full id or a short unique prefix names (what `warden approvals approve 22b410b7` sends).
+
+    A full id is taken as it is (decide() then says whether it is pending, decided or unknown).
+    A prefix must name exactly one pending call the approver may see; other tenants' calls are
+    neither matched nor named, so a prefix cannot probe for them.
+    """
+    ref = ref.strip()
+    if ref in state.pending or ref in state.decided or ref in state.tenants:
+        return ref
+    if len(ref) < MIN_PREFIX:
+        raise ApprovalError(f"no pending approval request for call {ref!r}; a prefix needs at least {MIN_PREFIX} "
+                            "characters (`warden approvals list` shows every id in full)", 404)
+    matches = sorted(c for c, p in state.pending.items()
+                     if c.startswith(ref) and (grant is None or grant.may_decide(p.request.tenant_id)))
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ApprovalError(f"{ref!r} names {len(matches)} pending calls: {', '.join(matches)}; give more of the id",
+                            409)
+    done = [c for c in state.decided if c.startswith(ref)
+            and (grant is None or grant.may_decide(state.tenants.get(c, "")))]
+    if len(done) == 1:
+        return done[0]  # decide() says who decided it and when
+    raise ApprovalError(f"no pending approval request for call {ref!r} (neither an id nor the prefix of one)", 404)
 
 
 def expire(state: ApprovalsState, now: datetime, timeout: timedelta) -> list[ApprovalDecision]:

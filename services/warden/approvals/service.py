@@ -8,7 +8,6 @@ what the decision records.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
 from datetime import timedelta
@@ -18,13 +17,24 @@ from confluent_kafka import Consumer, TopicPartition
 from fastapi import Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel, Field
 
-from warden.approvals.processor import ApprovalError, ApprovalsState, apply, decide, expire, utcnow
+from warden.approvals.details import UNKNOWN, Details
+from warden.approvals.processor import (
+    ApprovalError,
+    ApprovalsState,
+    ScopeError,
+    apply,
+    decide,
+    expire,
+    resolve,
+    utcnow,
+)
+from warden.approvals.scopes import ALL, ApproverGrant, identify, refusal_alert
 from warden.approvals.settings import ApprovalsSettings
 from warden.broker.consume import drain
 from warden.broker.produce import CheckedProducer
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, DeliveryError, ValidationError, WardenError
-from warden.core.records import ApprovalDecision, ApprovalOutcome, ControlKind, PolicyDecision
+from warden.core.records import Alert, ApprovalDecision, ApprovalOutcome, ControlKind, PolicyDecision
 from warden.core.wire import wire_for
 from warden.policy.control import publish
 
@@ -43,6 +53,7 @@ class Approvals:
         self._requests: dict[str, PolicyDecision] = {}
         self.wire = wire_for(settings)
         self.timeout = timedelta(seconds=settings.approval_timeout_s)
+        self.details = Details(settings)
         conf = settings.kafka_config()
         self.producer = CheckedProducer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 1})
@@ -108,12 +119,25 @@ class Approvals:
                 self.producer.forget_failures()  # the caller undoes this decision; the next starts clean
                 raise
 
-    def decide(self, call_id: str, approver: str, outcome: ApprovalOutcome, rationale: str) -> ApprovalDecision:
+    def record(self, alert: Alert) -> None:
+        """A refused attempt, to the alerts topic (and so the ledger). Best effort: the refusal stands anyway."""
+        try:
+            with self._publishing:
+                self.producer.produce(self.settings.topic(topics.ALERTS), self.wire.encode(alert),
+                                      key=alert.tenant_id.encode())
+                self.producer.flush_or_raise(15, f"refusal record {alert.alert_id}")
+        except WardenError as exc:
+            self.producer.forget_failures()
+            log.error("refusal not recorded (%s): %s", alert.summary, exc)
+
+    def decide(self, call_id: str, approver: str, outcome: ApprovalOutcome, rationale: str,
+               grant: ApproverGrant | None = None) -> ApprovalDecision:
         """One decision per call: it is taken under the lock, so a racing approve/reject/expiry gets 409."""
         if not self.caught_up.is_set():
             raise ApprovalError("the approvals service is still reading earlier decisions; try again shortly", 503)
         with self.lock:
-            decision = decide(self.state, call_id, approver, outcome, rationale, utcnow())
+            call_id = resolve(self.state, call_id, grant)  # a full id or a short unique prefix
+            decision = decide(self.state, call_id, approver, outcome, rationale, utcnow(), grant)
             self._requests[call_id] = self.state.pending[call_id].request
             apply(self.state, decision)
         try:
@@ -124,13 +148,31 @@ class Approvals:
             raise
         return decision
 
-    def pending(self) -> list[dict[str, Any]]:
+    def pending(self, grant: ApproverGrant | None = None) -> list[dict[str, Any]]:
+        """`grant`: only the requests of the approver's tenants. Oldest first, each with what the call
+        asks (from the ledger, params redacted), why it waits, its risk and how long it has left."""
         with self.lock:
-            items = list(self.state.pending.items())
-        return [{"call_id": call_id, "run_id": p.request.run_id, "tenant_id": p.request.tenant_id,
-                 "event_id": p.request.event_id, "reason": p.request.reason, "policy_ids": p.request.policy_ids,
-                 "requested_at": p.request.decided_at, "expires_at": p.expires_at(self.timeout),
-                 "risk_score": p.risk_score} for call_id, p in sorted(items, key=lambda i: i[1].request.decided_at)]
+            items = sorted(((c, p) for c, p in self.state.pending.items()
+                            if grant is None or grant.may_decide(p.request.tenant_id)),
+                           key=lambda i: (i[1].request.decided_at, i[0]))
+        found, missing = self.details.of([p.request for _, p in items])
+        now = utcnow()
+        views = []
+        for call_id, p in items:
+            request, expires = p.request, p.expires_at(self.timeout)
+            details = found.get(request.event_id)
+            views.append({
+                "call_id": call_id, "run_id": request.run_id, "tenant_id": request.tenant_id,
+                **(details or UNKNOWN).view(), "details": "ledger" if details is not None else missing,
+                "event_id": request.event_id, "reason": request.reason, "policy_ids": request.policy_ids,
+                "requested_at": request.decided_at, "expires_at": expires,
+                "age_s": round((now - request.decided_at).total_seconds(), 1),
+                "expires_in_s": round(max(0.0, (expires - now).total_seconds()), 1),
+                "risk_score": p.risk_score,
+                "risk_factors": [{"factor": name, "contribution": value} for name, value in p.risk.top]
+                if p.risk is not None else [],
+            })
+        return views
 
     def close(self) -> None:
         self._stop.set()
@@ -152,16 +194,15 @@ class SwitchRequest(BaseModel):
 
 def create_app(service: Approvals) -> FastAPI:
     app = FastAPI(title="Warden approvals", version="0.1.0")
-    tokens = {identity: token.get_secret_value() for identity, token in service.settings.approver_tokens.items()}
+    grants = service.settings.grants()
 
     def approver(authorization: str | None = Header(None)) -> str:
         if not authorization or not authorization.startswith("Bearer "):
             raise HTTPException(401, "an approver token is required: Authorization: Bearer <your token>")
-        presented = authorization.removeprefix("Bearer ").strip()
-        for identity, token in tokens.items():
-            if hmac.compare_digest(presented.encode(), token.encode()):
-                return identity
-        raise HTTPException(401, "unknown approver token")
+        identity = identify(grants, authorization.removeprefix("Bearer ").strip())
+        if identity is None:
+            raise HTTPException(401, "unknown approver token")
+        return identity
 
     who_is = Depends(approver)  # a default, not an annotation: annotations are strings in this module
 
@@ -171,11 +212,18 @@ def create_app(service: Approvals) -> FastAPI:
 
     @app.get("/v1/approvals")
     def pending(who: str = who_is) -> list[dict[str, Any]]:
-        return service.pending()
+        return service.pending(grants[who])
+
+    def refuse(who: str, action: str, target: str, tenant_id: str, reason: str) -> HTTPException:
+        service.record(refusal_alert(who, action, target, tenant_id, reason, grants[who], utcnow()))
+        return HTTPException(403, f"{who} may not {action} {target}: {reason}")
 
     def _decide(call_id: str, who: str, outcome: ApprovalOutcome, body: Rationale) -> dict[str, Any]:
         try:
-            return service.decide(call_id, who, outcome, body.rationale).model_dump(mode="json")
+            return service.decide(call_id, who, outcome, body.rationale, grants[who]).model_dump(mode="json")
+        except ScopeError as exc:
+            verb = "approve" if outcome == ApprovalOutcome.APPROVED else "reject"
+            raise refuse(who, f"{verb} call", call_id, exc.tenant_id, str(exc)) from exc
         except ApprovalError as exc:
             raise HTTPException(exc.status, str(exc)) from exc
         except WardenError as exc:
@@ -190,6 +238,10 @@ def create_app(service: Approvals) -> FastAPI:
         return _decide(call_id, who, ApprovalOutcome.REJECTED, body)
 
     def _switch(body: SwitchRequest, who: str, active: bool) -> dict[str, Any]:
+        refused = grants[who].switch_refusal(body.scope)
+        if refused is not None:
+            tenant = body.scope.removeprefix("tenant:") if body.scope.startswith("tenant:") else ALL
+            raise refuse(who, "set" if active else "lift", f"switch {body.scope}", tenant, refused)
         kind = ControlKind.READ_ONLY if body.read_only else ControlKind.KILL
         if body.read_only and body.scope.startswith("tool:"):
             raise HTTPException(422, "read-only mode applies to global, tenant:<id> or workflow:<name>")
@@ -208,6 +260,14 @@ def create_app(service: Approvals) -> FastAPI:
     def revive(body: SwitchRequest, who: str = who_is) -> dict[str, Any]:
         return _switch(body, who, False)
 
+    from warden.approvals.rollouts import rollout_router
+
+    def may_change_rollout(who: str, action: str, workflow: str) -> None:
+        refused = grants[who].switch_refusal(f"workflow:{workflow}")
+        if refused is not None:
+            raise refuse(who, f"{action} the rollout of", workflow, ALL, refused)
+
+    app.include_router(rollout_router(service.settings, who_is, may_change_rollout))
     return app
 
 

@@ -14,15 +14,16 @@ from pathlib import Path
 from warden.broker.seaweed import SeaweedS3, TopicTtl, ttl_minutes
 from warden.broker.tansu import CLUSTER_ID, TansuBroker
 from warden.core.settings import WardenSettings
-from warden.core.topics import TOPICS, TopicSpec
+from warden.core.topics import TOPICS, TopicSpec, topic_config
 
 
 def topic_ttls(settings: WardenSettings, specs: tuple[TopicSpec, ...] = TOPICS) -> list[TopicTtl]:
     """Every delete-policy topic with a finite retention.ms; compacted and keep-forever topics get none."""
     ttls = []
     for spec in specs:
-        retention = int(spec.config.get("retention.ms", "-1"))
-        if retention > 0 and "compact" not in spec.config.get("cleanup.policy", "delete"):
+        config = topic_config(spec, settings.topic_retention_hours)  # what ensure_topics creates it with
+        retention = int(config.get("retention.ms", "-1"))
+        if retention > 0 and "compact" not in config.get("cleanup.policy", "delete"):
             ttls.append(TopicTtl(settings.topic(spec.name), spec.partitions, ttl_minutes(retention)))
     return ttls
 

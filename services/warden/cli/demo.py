@@ -61,7 +61,7 @@ def demo(
     simulated = list(simulator.events(events))
     approvals = ApprovalsSettings()
     token = secrets.token_urlsafe(24)
-    tokens = {name: secret.get_secret_value() for name, secret in approvals.approver_tokens.items()}
+    tokens = approvals.approver_tokens_env()
     approver_env = {"WARDEN_APPROVER_TOKENS": json.dumps({**tokens, APPROVER: token})}
     host = "127.0.0.1" if approvals.approvals_host in ("0.0.0.0", "::") else approvals.approvals_host
     approver = (f"http://{host}:{approvals.approvals_port}", token)

@@ -97,9 +97,15 @@ def _services() -> dict[str, Callable[[threading.Event], None]]:
 
         run_service(NotifierSettings(), stop)
 
+    def rollout_controller(stop: threading.Event) -> None:
+        from warden.rollout_controller.service import run_service
+        from warden.rollout_controller.settings import RolloutControllerSettings
+
+        run_service(RolloutControllerSettings(), stop)
+
     return {"ledger-sink": ledger_sink, "policy-evaluator": policy_evaluator, "risk-scorer": risk_scorer,
             "approvals": approvals, "cost-aggregator": cost_aggregator, "tool-proxy": tool_proxy,
-            "anomaly-alerter": anomaly_alerter, "notifier": notifier}
+            "anomaly-alerter": anomaly_alerter, "notifier": notifier, "rollout-controller": rollout_controller}
 
 
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES + OPTIONAL_SERVICES)}")) -> None:

@@ -17,7 +17,6 @@ import typer
 from warden.cli.output import errors, fail
 from warden.core.errors import ConfigError
 from warden.policy.bundle import BundleWatcher
-from warden.tool_proxy.service import keyring_for, mint
 from warden.tool_proxy.settings import ToolProxySettings
 from warden.tool_proxy.tokens import MAX_TTL_S, TokenError
 
@@ -39,6 +38,8 @@ def issue(tenant: str = typer.Option(..., "--tenant"), workflow: str = typer.Opt
           ttl: str = typer.Option("", "--ttl", help=f"Lifetime, e.g. 15m (default) or 1h (the maximum, "
                                                     f"{MAX_TTL_S} s)")) -> None:
     """Mint a signed token scoped to one run, tenant and workflow (and the workflow's tools)."""
+    from warden.tool_proxy.service import keyring_for, mint  # here: the proxy's web stack slows every command
+
     settings = ToolProxySettings()
     try:
         token, claims = mint(keyring_for(settings), BundleWatcher(settings.policies_dir), tenant, workflow, run,
@@ -72,6 +73,11 @@ def revoke(reason: str = typer.Option(..., "--reason", help="Why (recorded in th
     except httpx.HTTPError as exc:
         fail(f"the tool proxy at {settings.proxy_url} is unreachable: {exc}")
     if response.status_code >= 400:
-        fail(f"HTTP {response.status_code}: {response.text}")
+        try:
+            refused = response.json()
+            detail = f"{refused['error']}: {refused['reason']}"
+        except (ValueError, KeyError, TypeError):
+            detail = response.text
+        fail(f"HTTP {response.status_code} {detail}")
     done = response.json()
     print(f"revoked {done['revoked']} (by {done['by']})")

@@ -25,6 +25,9 @@ MODELS: dict[str, type[BaseModel]] = {
     "warden.DeadLetter": records.DeadLetter,
     "warden.Control": records.Control,
     "warden.ProxyCall": records.ProxyCall,
+    "warden.EvalRun": records.EvalRun,
+    "warden.EvalResult": records.EvalResult,
+    "warden.RolloutDecision": records.RolloutDecision,
 }
 
 

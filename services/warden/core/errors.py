@@ -52,5 +52,9 @@ class ReadOnlyQueryError(LedgerError):
     """An analyst's query tried to write to the ledger, which is append-only and read-only to queries."""
 
 
+class QueryLimitError(LedgerError):
+    """An analyst's query was stopped by a resource limit (time, rows or bytes read, result size, memory)."""
+
+
 class TamperedLedgerError(LedgerError):
     """A hash chain did not verify: a ledger record changed after it was written."""

@@ -1,8 +1,9 @@
 """Typed AgentEvent, the contract agent platforms publish (schemas/agent_event.avsc).
 
 The model enforces what Avro cannot say: step >= 1, non-negative tokens and latencies,
-a body that matches event_type, params that are a JSON object. A test checks these
-fields against the Avro schema so the two cannot drift apart.
+a body that matches event_type, params that are a JSON object, and the input limits of
+warden.core.limits (JSON size and depth, no duplicate keys, no NUL or lone surrogate in any
+text). A test checks these fields against the Avro schema so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from warden.core import jsontext
 
 NonNegInt = Annotated[int, Field(ge=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
@@ -38,8 +41,8 @@ def utc_millis(value: datetime) -> datetime:
 
 def _json_object(value: str, field: str) -> str:
     try:
-        parsed = json.loads(value)
-    except (TypeError, ValueError) as exc:
+        parsed = jsontext.loads(value, field, "params_bytes")
+    except jsontext.NotJson as exc:
         raise ValueError(f"{field} must be a JSON object, got unparsable text {value[:60]!r}") from exc
     if not isinstance(parsed, dict):
         raise ValueError(f"{field} must be a JSON object, got JSON {type(parsed).__name__}")
@@ -50,14 +53,28 @@ def _json_text(value: str | None, field: str) -> str | None:
     if value is None:
         return None
     try:
-        json.loads(value)
-    except (TypeError, ValueError) as exc:
+        jsontext.loads(value, field, "output_bytes")
+    except jsontext.NotJson as exc:
         raise ValueError(f"{field} must be JSON text, got {value[:60]!r}") from exc
     return value
 
 
+def _check_strings(model: BaseModel) -> None:
+    """No NUL or lone surrogate in any text field (the JSON fields' decoded strings are checked on parse)."""
+    for name, value in model.__dict__.items():
+        if isinstance(value, str) and jsontext.text_problem(value) is not None:
+            jsontext.check_text(value, name)
+
+
 class _Body(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No NaN or infinity in latencies and costs: an infinite cost would make every later policy
+    # comparison of the run's spend an evaluation error.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _text(self) -> _Body:
+        _check_strings(self)
+        return self
 
 
 class RunStarted(_Body):
@@ -97,6 +114,11 @@ class ToolCallRequested(_Body):
 
     def params_dict(self) -> dict[str, Any]:
         parsed: dict[str, Any] = json.loads(self.params)
+        return parsed
+
+    def params_exact(self) -> dict[str, Any]:
+        """The params with every fractional number as the Decimal written, for policy (no float rounding)."""
+        parsed: dict[str, Any] = jsontext.exact(self.params)
         return parsed
 
 
@@ -176,6 +198,11 @@ class AgentEvent(BaseModel):
     @classmethod
     def _millis(cls, value: datetime) -> datetime:
         return utc_millis(value)
+
+    @model_validator(mode="after")
+    def _text(self) -> AgentEvent:
+        _check_strings(self)
+        return self
 
     @model_validator(mode="before")
     @classmethod

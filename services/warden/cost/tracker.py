@@ -4,6 +4,9 @@ Spend only grows, so a ceiling is crossed exactly once per period whatever order
 of different partitions arrive in; the alert and the kill switch are named by (rule, scope,
 period) and dated by the rollup that crossed, so a re-processed stream reproduces them.
 Regression compares closed periods only: a half-finished week against a full one would cry wolf.
+Each rollup counts once by its `rollup_id`: stage one re-produces rows after a crash (its
+snapshot's outbox, the records after its last snapshot) with the same ids, which the ledger
+lands once, so the budgets must add them once too.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from typing import Any
 from warden.core import topics
 from warden.core.output import Output
 from warden.core.records import Alert, AlertKind, Control, ControlKind, CostRollup, Severity
+from warden.core.seen import SeenIds
 from warden.cost.budgets import BudgetConfig, Ceiling
 from warden.cost.windows import RUNS, from_millis, millis
 from warden.policy.switches import BUDGET_ACTOR
 
 _ALERTS = uuid.UUID("3c1f8e0a-6b2d-4e47-9f15-7a0d2c4b8e61")
 ALL_TENANTS = "*"
+ROLLUP_CAPACITY = 100_000  # 1m rollup ids remembered: a crash re-produces at most a few seconds' worth
 
 
 def alert_id(*parts: object) -> str:
@@ -48,21 +53,30 @@ class TrackerState:
     watermark: int | None = None  # latest window end seen, ms
     periods: dict[str, dict[int, PeriodCost]] = field(default_factory=dict)  # workflow -> index -> cost
     closed: dict[str, int] = field(default_factory=dict)  # workflow -> last period index compared
+    seen: SeenIds = field(default_factory=lambda: SeenIds(ROLLUP_CAPACITY))  # rollup ids counted
 
     def to_json(self) -> dict[str, Any]:
         return {"spend": self.spend, "watermark": self.watermark, "closed": self.closed,
                 "periods": {w: {str(i): [p.cost_usd, p.succeeded, p.by_route] for i, p in by.items()}
-                            for w, by in self.periods.items()}}
+                            for w, by in self.periods.items()},
+                "seen": self.seen.to_json()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TrackerState:
+    def from_json(cls, data: dict[str, Any], capacity: int | None = None) -> TrackerState:
+        """`capacity`: rollup ids to remember (settings); None keeps the snapshot's. Snapshots
+        written before the ids were kept load with none remembered."""
         periods = {w: {int(i): PeriodCost(c, s, dict(r)) for i, (c, s, r) in by.items()}
                    for w, by in data["periods"].items()}
-        return cls(dict(data["spend"]), data["watermark"], periods, dict(data["closed"]))
+        seen = SeenIds.from_json(data.get("seen"), capacity or (None if "seen" in data else ROLLUP_CAPACITY))
+        return cls(dict(data["spend"]), data["watermark"], periods, dict(data["closed"]), seen)
 
 
 def track(state: TrackerState, config: BudgetConfig, rollup: CostRollup) -> list[Output]:
     if rollup.window != "1m":  # the 1h rows repeat the same spend
+        return []
+    # A row without an id (a producer older than rollup_id) cannot be told from another delta of
+    # its window, so it is counted: a budget errs towards stopping spend, never towards missing it.
+    if rollup.rollup_id and not state.seen.first_time(rollup.rollup_id):
         return []
     outputs = _ceilings(state, config, rollup)
     outputs.extend(_regression(state, config, rollup))

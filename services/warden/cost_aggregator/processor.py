@@ -17,6 +17,7 @@ from warden.core import topics
 from warden.core.events import AgentEvent, EventType, LlmCall, RunCompleted, RunStatus
 from warden.core.output import Output
 from warden.core.records import Alert, AlertKind, Severity
+from warden.core.seen import SeenIds
 from warden.cost.budgets import BudgetConfig
 from warden.cost.prices import PriceTable
 from warden.cost.windows import RUNS, SpendWindows
@@ -40,16 +41,7 @@ class SpendState:
     runs: OrderedDict[str, RunSpend] = field(default_factory=OrderedDict)
     # Ids of the last events counted: a client that re-sends an event (same event_id, same run, so
     # the same partition) is counted once, as the ledger lands it once.
-    seen_capacity: int = 20_000
-    seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
-
-    def first_time(self, event_id: str) -> bool:
-        if event_id in self.seen:
-            return False
-        self.seen[event_id] = None
-        while len(self.seen) > self.seen_capacity:
-            self.seen.popitem(last=False)
-        return True
+    seen: SeenIds = field(default_factory=SeenIds)
 
     def run(self, run_id: str) -> RunSpend:
         spend = self.runs.get(run_id)
@@ -62,14 +54,15 @@ class SpendState:
     def to_json(self) -> dict[str, Any]:
         return {"windows": self.windows.to_json(), "capacity": self.capacity,
                 "runs": [[run_id, spend.to_json()] for run_id, spend in self.runs.items()],
-                "seen_capacity": self.seen_capacity, "seen": list(self.seen)}
+                "seen": self.seen.to_json()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SpendState:
-        state = cls(SpendWindows.from_json(data["windows"]), data["capacity"],
-                    seen_capacity=data.get("seen_capacity", 20_000))  # older snapshots have no "seen"
+    def from_json(cls, data: dict[str, Any], capacity: int | None = None) -> SpendState:
+        """`capacity`: how many event ids to remember (settings); None keeps the snapshot's."""
+        # older snapshots have no "seen", or a bare list of ids next to "seen_capacity"
+        seen = SeenIds.from_json(data.get("seen"), capacity or data.get("seen_capacity"))
+        state = cls(SpendWindows.from_json(data["windows"]), data["capacity"], seen=seen)
         state.runs.update((run_id, RunSpend(*spend)) for run_id, spend in data["runs"])
-        state.seen.update(dict.fromkeys(data.get("seen", [])))
         return state
 
 
@@ -83,7 +76,7 @@ def step(state: SpendState, prices: PriceTable, budgets: BudgetConfig, event: Ag
     outputs: list[Output] = []
     body = event.body
     counted = isinstance(body, LlmCall) or event.event_type == EventType.RUN_COMPLETED
-    if counted and not state.first_time(event.event_id):
+    if counted and not state.seen.first_time(event.event_id):
         return state, outputs  # a re-sent event: counted when it first came
     if isinstance(body, LlmCall):
         priced = prices.price(body, event.occurred_at)

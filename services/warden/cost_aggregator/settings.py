@@ -22,6 +22,8 @@ class CostAggregatorSettings(StatefulServiceSettings):
     run_cache_size: int = Field(100_000, ge=1, description="Runs whose spend is kept until they complete.")
     dedupe_window: int = Field(20_000, ge=1, description="Event ids remembered per partition, so an event a "
                                                         "client re-sends is counted once.")
+    rollup_dedupe_window: int = Field(100_000, ge=1, description="1-minute rollup ids the budgets stage remembers, "
+                                                                 "so a rollup re-produced after a crash counts once.")
     budgets_enabled: bool = Field(
         True, description="Track budgets and regression (stage two). It reads every partition of cost.rollups: "
                           "with several replicas, leave it on in exactly one.")

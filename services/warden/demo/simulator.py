@@ -190,7 +190,9 @@ class Simulator:
             return {"to": f"{rng.choice(NAMES)}@example.com", "subject": "Your request",
                     "body": "We have processed your request."}
         role = rng.choices(["viewer", "editor", "admin", "owner"], weights=[60, 25, 10, 5])[0]
-        return {"user": f"{rng.choice(NAMES)}.{rng.randint(1, 99)}", "role": role}
+        self.seen.pii_values += 1
+        # An e-mail address, as the inventory's schema for iam.grant_access requires.
+        return {"user": f"{rng.choice(NAMES)}.{rng.randint(1, 99)}@example.com", "role": role}
 
     def _output(self, tool_action: str) -> dict[str, Any]:
         rng = self.rng

@@ -8,13 +8,14 @@ from typing import Any
 
 import httpx
 
-from warden.core.errors import LedgerError, ReadOnlyQueryError
+from warden.core.errors import LedgerError, QueryLimitError, ReadOnlyQueryError
 from warden.core.settings import WardenSettings
 from warden.ledger.client import Ledger
 from warden.ledger.endpoint import ENDPOINT_FILE
-from warden.ledger.readonly import run_readonly
+from warden.ledger.readonly import QueryLimits, run_readonly
 
 Result = tuple[list[str], list[list[Any]]]
+_KINDS: dict[str, type[LedgerError]] = {c.__name__: c for c in (LedgerError, QueryLimitError, ReadOnlyQueryError)}
 
 
 def endpoint(settings: WardenSettings) -> tuple[str, str] | None:
@@ -39,9 +40,15 @@ def endpoint_url(settings: WardenSettings) -> str | None:
     return found[0] if found else None
 
 
-def query(settings: WardenSettings, sql: str, timeout_s: float = 120.0) -> Result:
-    """Read-only SQL against the ledger, wherever it lives."""
+def query(settings: WardenSettings, sql: str, timeout_s: float = 120.0, open_embedded: bool = True) -> Result:
+    """Read-only SQL against the ledger, wherever it lives.
+
+    `open_embedded=False`: a service next to the ledger-sink, which must never open the chDB files
+    itself (it would keep them from the sink); with no running endpoint it gets a LedgerError.
+    """
     found = endpoint(settings) if settings.embedded_ledger else None
+    if found is None and settings.embedded_ledger and not open_embedded:
+        raise LedgerError(f"no running ledger-sink serves the ledger under {settings.data_dir} (is the stack up?)")
     if found is not None:
         url, token = found
         try:
@@ -51,12 +58,11 @@ def query(settings: WardenSettings, sql: str, timeout_s: float = 120.0) -> Resul
             raise LedgerError(f"ledger endpoint {url} failed: {exc}") from exc
         body = response.json()
         if response.status_code != 200:
-            error = ReadOnlyQueryError if body.get("kind") == "ReadOnlyQueryError" else LedgerError
-            raise error(body.get("error", response.text))
+            raise _KINDS.get(body.get("kind", ""), LedgerError)(body.get("error", response.text))
         return body["columns"], body["rows"]
     ledger = Ledger.from_settings(settings)
     try:
-        columns, rows = run_readonly(ledger, sql)
+        columns, rows = run_readonly(ledger, sql, QueryLimits.from_settings(settings))
         return columns, [list(r) for r in rows]
     finally:
         ledger.close()

@@ -1,13 +1,16 @@
 """One way to reach ClickHouse: clickhouse-connect over ``chdb://`` (embedded) or ``http(s)://``.
 
-chDB is in-process and locks its path, so a process holds exactly one client and every
-thread (the sink loop, the loopback query endpoint) goes through it under a lock.
+chDB is in-process and locks its path against other processes; inside the process any number
+of connections (handles) share the one engine, each with its own session state (SET, USE). A
+Ledger is one connection, used under its lock; `session()` opens another, which is how analysts'
+queries stay off the ledger-sink's connection (warden.ledger.readonly).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
 from typing import Any
 
 import clickhouse_connect
@@ -19,15 +22,19 @@ from warden.core.settings import WardenSettings
 
 
 class Ledger:
-    def __init__(self, url: str, database: str = "warden", user: str = "default", password: str = "") -> None:
+    def __init__(self, url: str, database: str = "warden", user: str = "default", password: str = "",
+                 settings: Mapping[str, Any] | None = None) -> None:
+        """`settings`: session settings, SET in their order when the connection opens."""
         self.url = url
         self.database = database
+        self._credentials = (user, password)
         self._lock = threading.RLock()
         try:
             if url.startswith("chdb://"):
-                self._client: Client = clickhouse_connect.get_client(dsn=url)
+                self._client: Client = clickhouse_connect.get_client(dsn=url, settings=dict(settings or {}))
             else:
-                self._client = clickhouse_connect.get_client(dsn=url, username=user, password=password)
+                self._client = clickhouse_connect.get_client(dsn=url, username=user, password=password,
+                                                             settings=dict(settings or {}))
         except Exception as exc:
             hint = " (is another process holding this chDB path? stop `warden up` or use `warden query`)" \
                 if url.startswith("chdb://") else ""
@@ -39,6 +46,19 @@ class Ledger:
             (settings.data_dir / "ledger").mkdir(parents=True, exist_ok=True)
         return cls(settings.ledger_url, settings.clickhouse_database, settings.clickhouse_user,
                    settings.clickhouse_password.get_secret_value())
+
+    def session(self, settings: Mapping[str, Any]) -> Ledger:
+        """Another connection to the same ledger, with its own session settings and lock: what it
+        does (or fails to undo) is invisible to this one. Close it (or use it as a context manager)."""
+        user, password = self._credentials
+        return Ledger(self.url, self.database, user, password, settings)
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
 
     @property
     def embedded(self) -> bool:

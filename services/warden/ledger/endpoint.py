@@ -24,7 +24,7 @@ from uuid import UUID
 
 from warden.core.errors import WardenError
 from warden.ledger.client import Ledger
-from warden.ledger.readonly import run_readonly
+from warden.ledger.readonly import QueryLimits, run_readonly
 
 ENDPOINT_FILE = "ledger-endpoint.json"
 
@@ -45,8 +45,11 @@ def jsonable(value: Any) -> Any:
 
 class QueryEndpoint:
     def __init__(self, ledger: Ledger, data_dir: Path, port: int = 0,
-                 metrics: Callable[[], str] | None = None) -> None:
+                 metrics: Callable[[], str] | None = None, limits: QueryLimits | None = None) -> None:
+        """Queries run on sessions of their own (warden.ledger.readonly), never on `ledger`'s
+        connection, which stays the sink's alone."""
         self.ledger = ledger
+        self.limits = limits or QueryLimits()
         self.file = data_dir / ENDPOINT_FILE
         self.token = secrets.token_urlsafe(24)
         endpoint = self
@@ -86,7 +89,7 @@ class QueryEndpoint:
                 try:
                     length = int(self.headers.get("Content-Length", "0"))
                     sql = json.loads(self.rfile.read(length) or b"{}").get("sql", "")
-                    columns, rows = run_readonly(endpoint.ledger, sql)
+                    columns, rows = run_readonly(endpoint.ledger, sql, endpoint.limits)
                     body = {"columns": columns, "rows": jsonable(rows)}
                     self._send(200, json.dumps(body).encode())
                 except WardenError as exc:

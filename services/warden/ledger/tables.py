@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -25,11 +26,12 @@ from warden.core.events import (
     ToolCallCompleted,
     ToolCallRequested,
 )
-from warden.ledger.redaction import redact_many
+from warden.ledger.dead_letters import redact_bytes
+from warden.ledger.redaction import redact, redact_many
 
 CHAIN_COLUMNS = ("record_id", "chain_key", "chain_seq")
 SOURCE_COLUMNS = ("src_topic", "src_partition", "src_offset")
-LINK_COLUMNS = ("prev_hash", "hash")
+LINK_COLUMNS = ("prev_hash", "hash", "hash_key_id")  # hash_key_id: the ledger key that linked it ("" legacy)
 
 _BODY_COLUMNS = (
     "workflow_version", "prompt_version", "model", "provider", "input_tokens", "output_tokens",
@@ -62,8 +64,57 @@ def event_row(event: BaseModel) -> dict[str, Any]:
 
 
 def dead_letter_row(message: BaseModel) -> dict[str, Any]:
+    """The body and reason redacted (again: a letter from another service may not have been), counted;
+    the sealed original, when there is one, as the Fernet token's text."""
     row = _model_row(message)
-    row["raw"] = base64.b64encode(row["raw"]).decode("ascii")
+    body, counts = redact_bytes(row["raw"])
+    reason = redact(row["reason"])
+    for kind, n in reason.counts.items():
+        counts[kind] = counts.get(kind, 0) + n
+    row["raw"] = base64.b64encode(body).decode("ascii")
+    row["reason"] = reason.text or ""
+    row["raw_sealed"] = (row["raw_sealed"] or b"").decode("ascii")
+    row["raw_key_id"] = row["raw_key_id"] or ""
+    row["redactions"] = sum(counts.values())
+    row["redaction_kinds"] = sorted(kind for kind, n in counts.items() if n)
+    return row
+
+
+def eval_result_row(message: BaseModel) -> dict[str, Any]:
+    """Reasons and violations quote params and world values: redacted like an event's params."""
+    row = _model_row(message)
+    texts, counts = redact_many(*row["reasons"], *row["violations"])
+    n = len(row["reasons"])
+    row["reasons"], row["violations"] = [t or "" for t in texts[:n]], [t or "" for t in texts[n:]]
+    row["redactions"] = sum(counts.values())
+    return row
+
+
+def _json(value: BaseModel | dict[str, BaseModel] | None) -> str | None:
+    if value is None:
+        return None
+    data = {k: v.model_dump(mode="json") for k, v in value.items()} if isinstance(value, dict) \
+        else value.model_dump(mode="json")
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def control_row(message: BaseModel) -> dict[str, Any]:
+    """A rollout's stage or command rides on a Control record (ADR 0010): kept as JSON."""
+    row = _model_row(message)
+    row["rollout"], row["rollout_command"] = _json(row["rollout"]), _json(row["rollout_command"])
+    return row
+
+
+def control_id(m: records.Control) -> str:
+    """Switch rows keep the id they had; a rollout record adds what tells it from the stage's others."""
+    extra = () if m.is_switch else (m.rollout.rollout_id, m.rollout.seq) if m.rollout else (
+        m.rollout_command.command_id if m.rollout_command else "",)
+    return _digest(m.kind, m.scope, m.active, m.actor, m.at, *extra)
+
+
+def rollout_decision_row(message: BaseModel) -> dict[str, Any]:
+    row = _model_row(message)
+    row["metrics"], row["baseline_metrics"] = _json(row["metrics"]) or "{}", _json(row["baseline_metrics"]) or "{}"
     return row
 
 
@@ -135,12 +186,19 @@ TABLES: dict[str, Table] = {
         Table("alerts", topics.ALERTS, records.Alert, _fields(records.Alert),
               lambda m: f"{m.alert_id}:{m.count}" if m.status == "firing" else f"{m.alert_id}:{m.count}:{m.status}",
               added=_added(records.Alert, "rule")),
-        Table("dead_letters", topics.DEADLETTER, records.DeadLetter, _fields(records.DeadLetter),
-              lambda m: m.dead_letter_id, dead_letter_row),
+        Table("dead_letters", topics.DEADLETTER, records.DeadLetter,
+              (*_fields(records.DeadLetter), "redactions", "redaction_kinds"), lambda m: m.dead_letter_id,
+              dead_letter_row, added=(("raw_sealed", ""), ("raw_key_id", ""), ("redactions", 0),
+                                      ("redaction_kinds", []))),
         Table("control_changes", topics.CONTROL, records.Control, _fields(records.Control),
-              lambda m: _digest(m.kind, m.scope, m.active, m.actor, m.at)),
+              control_id, control_row, added=_added(records.Control, "rollout")),
         Table("proxy_calls", topics.PROXY_CALLS, records.ProxyCall, _fields(records.ProxyCall),
               lambda m: m.proxy_call_id),
+        Table("eval_runs", topics.EVAL_RUNS, records.EvalRun, _fields(records.EvalRun), lambda m: m.eval_run_id),
+        Table("eval_results", topics.EVAL_RESULTS, records.EvalResult, (*_fields(records.EvalResult), "redactions"),
+              lambda m: m.result_id, eval_result_row),
+        Table("rollout_decisions", topics.ROLLOUT_DECISIONS, records.RolloutDecision,
+              _fields(records.RolloutDecision), lambda m: m.decision_id, rollout_decision_row),
     )
 }
 TABLES_BY_NAME = {t.name: t for t in TABLES.values()}

@@ -1,4 +1,5 @@
-"""A policy bundle: the Cedar policies, their schema and the workflows they rely on, from one directory.
+"""A policy bundle: the Cedar policies, their schema, the workflows they rely on and the tool
+schemas (tools/inventory.yaml) every call's params are checked against before Cedar, from one directory.
 
 A bundle is parsed and validated once (cedarpy PolicySet) and identified by the hash of its
 files, which every decision records. A bundle that does not parse or validate is refused as a
@@ -15,11 +16,14 @@ from pathlib import Path
 import cedarpy
 
 from warden.core.errors import ConfigError
+from warden.core.params import ToolSchemas, load_tool_schemas
 from warden.core.tomlfile import read_toml
+from warden.core.workflows import StopShipScope
 
 DEFAULT_POLICIES = Path(__file__).resolve().parents[3] / "policies"
 SCHEMA_FILE = "warden.cedarschema"
 WORKFLOWS_FILE = "workflows.toml"
+INVENTORY_FILE = Path("tools") / "inventory.yaml"
 APPROVAL = "require_approval"
 
 
@@ -33,6 +37,7 @@ class Workflow:
     tools: frozenset[str]
     stop_ship: frozenset[str]
     read_only_tools: frozenset[str]
+    stop_ship_scope: StopShipScope = StopShipScope.WORKFLOW  # how far its automatic kill switch reaches
 
 
 @dataclass(frozen=True)
@@ -53,11 +58,12 @@ class Bundle:
     policies: dict[str, PolicyInfo]  # Cedar's internal id (policy0...) -> info
     workflows: dict[str, Workflow]
     defaults: Workflow
+    tool_schemas: ToolSchemas  # the strict params check (warden.core.params) runs before Cedar
     files: tuple[str, ...] = field(default=())
 
     def workflow(self, name: str) -> Workflow:
         return self.workflows.get(name) or Workflow(name, frozenset(), self.defaults.stop_ship,
-                                                    self.defaults.read_only_tools)
+                                                    self.defaults.read_only_tools, self.defaults.stop_ship_scope)
 
 
 def _fingerprint(paths: list[Path]) -> str:
@@ -68,23 +74,35 @@ def _fingerprint(paths: list[Path]) -> str:
 
 
 def bundle_files(directory: Path) -> list[Path]:
-    return sorted([*directory.glob("*.cedar"), directory / SCHEMA_FILE, directory / WORKFLOWS_FILE],
-                  key=lambda p: p.name)
+    """What decides a call, so what the version hashes and the watcher reloads on."""
+    return sorted([*directory.glob("*.cedar"), directory / SCHEMA_FILE, directory / WORKFLOWS_FILE,
+                   directory / INVENTORY_FILE], key=lambda p: p.name)
 
 
 def _workflows(path: Path) -> tuple[Workflow, dict[str, Workflow]]:
     data = read_toml(path, "workflows file", PolicyBundleError).document
     base = data.get("defaults", {})
     defaults = Workflow("*", frozenset(), frozenset(base.get("stop_ship", [])),
-                        frozenset(base.get("read_only_tools", [])))
+                        frozenset(base.get("read_only_tools", [])), _scope(path, "defaults", base))
     flows = {}
     for name, spec in data.get("workflows", {}).items():
         if not isinstance(spec.get("tools"), list) or not spec["tools"]:
             raise PolicyBundleError(f"{path}: workflow {name!r} needs a non-empty list `tools`")
         flows[name] = Workflow(name, frozenset(spec["tools"]),
                                frozenset(spec.get("stop_ship", defaults.stop_ship)),
-                               frozenset(spec.get("read_only_tools", defaults.read_only_tools)))
+                               frozenset(spec.get("read_only_tools", defaults.read_only_tools)),
+                               _scope(path, name, spec, defaults.stop_ship_scope))
     return defaults, flows
+
+
+def _scope(path: Path, name: str, spec: dict[str, object],
+           default: StopShipScope = StopShipScope.WORKFLOW) -> StopShipScope:
+    value = spec.get("stop_ship_scope", default)
+    try:
+        return StopShipScope(str(value))
+    except ValueError:
+        raise PolicyBundleError(f"{path}: workflow {name!r}: stop_ship_scope must be one of "
+                                f"{', '.join(s.value for s in StopShipScope)}, got {value!r}") from None
 
 
 def load_bundle(directory: Path = DEFAULT_POLICIES) -> Bundle:
@@ -92,9 +110,13 @@ def load_bundle(directory: Path = DEFAULT_POLICIES) -> Bundle:
     sources = sorted(directory.glob("*.cedar"))
     if not sources:
         raise PolicyBundleError(f"no .cedar policy files in {directory}")
-    for required in (SCHEMA_FILE, WORKFLOWS_FILE):
+    for required in (SCHEMA_FILE, WORKFLOWS_FILE, INVENTORY_FILE):
         if not (directory / required).is_file():
             raise PolicyBundleError(f"{directory} has no {required}")
+    try:
+        tool_schemas = load_tool_schemas(directory / INVENTORY_FILE)
+    except ConfigError as exc:
+        raise PolicyBundleError(str(exc)) from exc
     text = "\n".join(p.read_text() for p in sources)
     try:
         schema = cedarpy.Schema.from_str((directory / SCHEMA_FILE).read_text())
@@ -134,7 +156,7 @@ def load_bundle(directory: Path = DEFAULT_POLICIES) -> Bundle:
     without = cedarpy.PolicySet.from_json_str(json.dumps({"staticPolicies": kept, "templates": {},
                                                           "templateLinks": []}))
     return Bundle(directory, _fingerprint(files), policy_set, without, policies, workflows, defaults,
-                  tuple(p.name for p in files))
+                  tool_schemas, tuple(p.name for p in files))
 
 
 class BundleWatcher:

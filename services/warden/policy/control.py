@@ -10,16 +10,17 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from warden.broker.consume import drain
 from warden.broker.produce import CheckedProducer
 from warden.core import topics
-from warden.core.errors import BrokerUnavailableError
+from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError
 from warden.core.records import Control, ControlKind
 from warden.core.settings import WardenSettings
 from warden.core.wire import validate, wire_for
 from warden.policy.switches import Switches
+from warden.rollout.book import RolloutBook
 
 
 def publish(settings: WardenSettings, kind: ControlKind, scope: str, active: bool, actor: str,
@@ -27,26 +28,37 @@ def publish(settings: WardenSettings, kind: ControlKind, scope: str, active: boo
     """Set or clear one switch; the record is the audit trail (the ledger lands it too)."""
     control = validate(Control, {"kind": kind, "scope": scope, "active": active, "actor": actor,
                                  "reason": reason, "at": datetime.now(UTC)})
+    return publish_control(settings, control, control.key, f"switch {control.key}")
+
+
+def publish_control(settings: WardenSettings, control: Control, key: str, what: str) -> Control:
+    """Any record of the control topic (a switch, a rollout command), delivered before this returns."""
     producer = CheckedProducer({**settings.producer_config(), "enable.idempotence": True, "acks": "all"})
-    producer.produce(settings.topic(topics.CONTROL), wire_for(settings).encode(control), key=control.key.encode())
-    producer.flush_or_raise(15, f"switch {control.key} (Kafka at {settings.bootstrap_servers})")
+    producer.produce(settings.topic(topics.CONTROL), wire_for(settings).encode(control), key=key.encode())
+    producer.flush_or_raise(15, f"{what} (Kafka at {settings.bootstrap_servers})")
     return control
 
 
 class ControlView:
-    """Switches as the control topic says, kept current by a daemon thread."""
+    """Switches and rollout stages as the control topic says, kept current by a daemon thread."""
 
     def __init__(self, settings: WardenSettings) -> None:
         self.switches = Switches()
+        self.rollouts = RolloutBook()
+        self.caught_up = threading.Event()  # the whole topic as it was at start has been read
+        self.skipped = 0
         self._wire = wire_for(settings)
         self._consumer = Consumer({**settings.kafka_config(), "group.id": "warden-control-view",
-                                   "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+                                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                                   "enable.partition.eof": True})
         topic = settings.topic(topics.CONTROL)
         try:
             partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
         except (KafkaException, KeyError) as exc:
             raise BrokerUnavailableError(f"cannot read topic {topic} at {settings.bootstrap_servers}") from exc
         self._consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        self._at_end: set[int] = set()
+        self._partitions = set(partitions)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="warden-control-view", daemon=True)
         self._thread.start()
@@ -54,10 +66,23 @@ class ControlView:
     def _follow(self) -> None:
         while not self._stop.is_set():
             for msg in drain(self._consumer, 100, 0.1):
-                if msg.error() is None and msg.value() is not None:
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        self._at_end.add(msg.partition() or 0)
+                        if self._at_end >= self._partitions:
+                            self.caught_up.set()
+                    continue
+                if msg.value() is None:
+                    continue
+                try:  # a record this version cannot read must not stop the view (its switches would freeze)
                     record = self._wire.decode(msg.value(), "warden.Control")
-                    assert isinstance(record, Control)
-                    self.switches.apply(record)
+                except (DecodeError, ValidationError):
+                    self.skipped += 1
+                    continue
+                assert isinstance(record, Control)
+                self.switches.apply(record)
+                self.rollouts.apply(record)
 
     def is_enabled(self, tenant_id: str, workflow: str, tool: str = "", action: str = "",
                    read_only_tools: frozenset[str] = frozenset()) -> bool:

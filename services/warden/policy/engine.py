@@ -5,19 +5,27 @@ forbid policies annotated @outcome("require_approval") becomes require_approval;
 forbid makes it a deny; no permit at all is a deny naming no policy. An evaluation error in
 any policy denies the call (fail closed), because Cedar skips an erroring policy and a skipped
 forbid would otherwise let the call through.
+
+Before Cedar, the params pass the one strict check (warden.core.params.check_params, with the
+bundle's tool schemas): a call whose params break its action's schema, or hold a number Cedar's
+decimal cannot hold exactly, is denied as "invalid params" with the field errors. Without it a
+missing, misnamed, nested or null amount made `context.params has amount_usd` false and the
+refund rule silently did not fire (ADR 0012).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 import cedarpy
 
+from warden.core.params import CEDAR_MAX, CEDAR_SCALE, cedar_decimal, check_params
 from warden.core.records import Decision
 from warden.policy.bundle import APPROVAL, Bundle
 from warden.policy.switches import Switches
@@ -31,7 +39,7 @@ class PolicyRequest:
     tool: str
     action: str
     resource: str | None
-    params: dict[str, Any] | None  # None: the params were not a JSON object
+    params: dict[str, Any] | None  # None: the params were not a JSON object; numbers int, float or Decimal
     step: int = 1
     spend_usd: float = 0.0
     denials: int = 0
@@ -46,18 +54,26 @@ class Verdict:
     stop_ship: bool = False
 
 
+_SPEND_MAX = CEDAR_MAX / CEDAR_SCALE
+
+
 def decimal(value: float) -> dict[str, Any]:
-    """Cedar has no floats: every JSON number reaches policies as a decimal (4 fractional digits)."""
+    """Warden's own figures (the run's spend) as a Cedar decimal: rounded to 4 places, saturated at the
+    largest decimal. Params never go through this: they are exact or refused (``cedar_value``)."""
+    value = min(value, _SPEND_MAX) if math.isfinite(value) else _SPEND_MAX
     return {"__extn": {"fn": "decimal", "arg": f"{value:.4f}"}}
 
 
 def cedar_value(value: Any) -> Any:
+    """Params as Cedar sees them: every number a decimal with exactly its value. A number the
+    decimal cannot hold raises ValueError (the params check refuses those calls before this)."""
     if isinstance(value, (bool, str)):
         return value
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
-            return str(value)
-        return decimal(max(min(float(value), 9e14), -9e14))
+    if isinstance(value, (int, float, Decimal)):
+        literal = cedar_decimal(value)
+        if literal is None:
+            raise ValueError(f"{value!s:.40} is not exactly a Cedar decimal")
+        return {"__extn": {"fn": "decimal", "arg": literal}}
     if isinstance(value, dict):
         return {str(k): cedar_value(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
@@ -66,6 +82,7 @@ def cedar_value(value: Any) -> Any:
 
 
 def cedar_request(bundle: Bundle, request: PolicyRequest) -> dict[str, Any]:
+    """The request Cedar evaluates; its params must have passed ``check_params`` (see ``evaluate``)."""
     workflow = bundle.workflow(request.workflow)
     tool_action = f"{request.tool}.{request.action}"
     # Entity uids in the structured form: Cedar parses the surface form ('Agent::"x"') on every
@@ -107,8 +124,36 @@ def evaluate(bundle: Bundle, request: PolicyRequest, switches: Switches | None =
         policies = Verdict(Decision.DENY, (), f"policy evaluation error, denied (fail closed): agent "
                            f"{request.agent_id!r} of tenant {request.tenant_id!r} is not a Cedar entity: {exc}")
     if request.params is None:
-        policies = Verdict(Decision.DENY, (), "invalid params")
+        policies = Verdict(Decision.DENY, (), "invalid params: params must be a JSON object")
     elif ents is not None:
+        policies = _checked(bundle, request, ents)
+    if switches is not None:
+        block = switches.blocking(request.tenant_id, request.workflow, request.tool, request.action,
+                                  bundle.workflow(request.workflow).read_only_tools, request.at)
+        if block is not None:
+            return Verdict(Decision.DENY, (block.switch_id, *policies.policy_ids),
+                           f"{block.reason} [policies alone: {policies.decision.value}]", policies.stop_ship)
+    return policies
+
+
+def _checked(bundle: Bundle, request: PolicyRequest, ents: cedarpy.Entities) -> Verdict:
+    """The params check, then Cedar. A call outside the workflow's inventory is still shown to Cedar
+    (without its params) when its params are invalid: out-of-inventory is the graver deny, and the
+    one that trips stop-ship and pages."""
+    errors = check_params(request.tool, request.action, request.params, bundle.tool_schemas)
+    if not errors:
+        return _cedar(bundle, request, ents)
+    invalid = Verdict(Decision.DENY, (), "invalid params: " + "; ".join(str(e) for e in errors))
+    if f"{request.tool}.{request.action}" in bundle.workflow(request.workflow).tools:
+        return invalid
+    outside = _cedar(bundle, replace(request, params={}), ents)
+    if outside.decision != Decision.DENY:
+        return invalid
+    return replace(outside, reason=f"{outside.reason}; {invalid.reason}")
+
+
+def _cedar(bundle: Bundle, request: PolicyRequest, ents: cedarpy.Entities) -> Verdict:
+    try:
         cedar = cedar_request(bundle, request)
         result = cedarpy.is_authorized(cedar, bundle.policy_set, ents)
         policies = verdict(bundle, request, result)
@@ -116,12 +161,9 @@ def evaluate(bundle: Bundle, request: PolicyRequest, switches: Switches | None =
             bare = cedarpy.is_authorized(cedar, bundle.without_approvals, ents)
             if bare.decision != cedarpy.Decision.Allow:  # approving it would allow what nothing permits
                 policies = verdict(bundle, request, bare)
-    if switches is not None:
-        block = switches.blocking(request.tenant_id, request.workflow, request.tool, request.action,
-                                  bundle.workflow(request.workflow).read_only_tools, request.at)
-        if block is not None:
-            return Verdict(Decision.DENY, (block.switch_id, *policies.policy_ids),
-                           f"{block.reason} [policies alone: {policies.decision.value}]", policies.stop_ship)
+    except Exception as exc:  # a value Cedar cannot take (cedarpy raises on some): fail closed
+        return Verdict(Decision.DENY, (), f"policy evaluation error, denied (fail closed): "
+                                          f"{type(exc).__name__}: {str(exc)[:200]}")
     return policies
 
 

@@ -6,10 +6,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from warden.core.records import Control, ControlKind
+from warden.core.workflows import StopShipScope
 
 AUTOMATIC_ACTOR_PREFIX = "warden:"  # switches Warden sets itself from events (stop-ship, budgets)
 STOP_SHIP_ACTOR = "warden:stop-ship"
 BUDGET_ACTOR = "warden:budget"
+
+
+def tenant_workflow_scope(tenant_id: str, workflow: str) -> str:
+    """One tenant's runs of one workflow: where a stop-ship with stop_ship_scope = tenant_workflow reaches."""
+    return f"tenant:{tenant_id}/workflow:{workflow}"
+
+
+def stop_ship_scope(scope: StopShipScope, tenant_id: str, workflow: str) -> str:
+    return f"workflow:{workflow}" if scope == StopShipScope.WORKFLOW else tenant_workflow_scope(tenant_id, workflow)
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,8 @@ class Switches:
     active: dict[str, Control] = field(default_factory=dict)
 
     def apply(self, control: Control) -> None:
+        if not control.is_switch:
+            return  # a rollout's stage or command (warden.rollout.book follows those)
         if control.active:
             self.active[control.key] = control
         else:
@@ -40,7 +52,9 @@ class Switches:
 
     @staticmethod
     def scopes(tenant_id: str, workflow: str, tool: str, action: str) -> list[str]:
-        return ["global", f"tenant:{tenant_id}", f"workflow:{workflow}", f"tool:{tool}", f"tool:{tool}.{action}"]
+        """Read-only mode is checked on the first three; kills on all of them."""
+        return ["global", f"tenant:{tenant_id}", f"workflow:{workflow}", f"tool:{tool}", f"tool:{tool}.{action}",
+                tenant_workflow_scope(tenant_id, workflow)]
 
     def blocking(self, tenant_id: str, workflow: str, tool: str, action: str,
                  read_only_tools: frozenset[str], at: datetime | None = None) -> Block | None:

@@ -3,6 +3,12 @@
 State is the per-run facts policies see (spend so far, denials so far) and the active
 switches. A stop-ship deny sets the workflow's kill switch in the state at once (and emits
 it for the control topic), so the live service and `warden replay` block the same calls.
+The switch reaches the whole workflow or only the tripping tenant's runs of it, as the workflow's
+stop_ship_scope says; a run of a release under rollout as the candidate sets no switch at all: the
+rollout-controller rolls the candidate back instead, and the baseline keeps running.
+
+An event it reads counts once by its event_id (as the ledger lands it once): a client's re-send
+adds no spend or denial to its run and is not decided again (the first decision stands).
 """
 
 from __future__ import annotations
@@ -14,17 +20,19 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from warden.core import topics
-from warden.core.events import AgentEvent, EventType, LlmCall, ToolCallRequested
+from warden.core.events import AgentEvent, EventType, LlmCall, RunStarted, ToolCallRequested
 from warden.core.output import Output
 from warden.core.records import Control, ControlKind, Decision, PolicyDecision
+from warden.core.seen import SeenIds
 from warden.policy.bundle import Bundle
 from warden.policy.engine import PolicyRequest, evaluate
-from warden.policy.switches import STOP_SHIP_ACTOR, Switches
+from warden.policy.switches import STOP_SHIP_ACTOR, Switches, stop_ship_scope
+from warden.rollout.book import RolloutBook
 
 # The event types step acts on; the shell skips the rest before validating them (a third of the
 # traffic). tests/policy_evaluator/test_processor.py checks every other type leaves the state alone.
 READS: frozenset[str] = frozenset({EventType.LLM_CALL.value, EventType.RUN_COMPLETED.value,
-                                   EventType.TOOL_CALL_REQUESTED.value})
+                                   EventType.TOOL_CALL_REQUESTED.value, EventType.RUN_STARTED.value})
 
 _DECISIONS = uuid.UUID("6f1c2a4e-3b7d-4d0e-9a51-0c8b7e2f4a10")
 
@@ -33,6 +41,7 @@ _DECISIONS = uuid.UUID("6f1c2a4e-3b7d-4d0e-9a51-0c8b7e2f4a10")
 class RunFacts:
     spend_usd: float = 0.0
     denials: int = 0
+    candidate: bool = False  # a run of the candidate release of a live rollout of its workflow
 
 
 @dataclass
@@ -40,6 +49,8 @@ class EvaluatorState:
     capacity: int = 100_000
     runs: OrderedDict[str, RunFacts] = field(default_factory=OrderedDict)
     switches: Switches = field(default_factory=Switches)
+    seen: SeenIds = field(default_factory=lambda: SeenIds(100_000))  # ids of READS events, all partitions
+    rollouts: RolloutBook = field(default_factory=RolloutBook)
 
     def run(self, run_id: str) -> RunFacts:
         facts = self.runs.get(run_id)
@@ -60,10 +71,18 @@ def decision_id(event_id: str) -> str:
 def step(state: EvaluatorState, bundle: Bundle, message: BaseModel) -> tuple[EvaluatorState, list[Output]]:
     if isinstance(message, Control):
         state.switches.apply(message)
+        state.rollouts.apply(message)
         return state, []
     if not isinstance(message, AgentEvent):
         return state, []
     event = message
+    if event.event_type.value in READS and not state.seen.first_time(event.event_id):
+        return state, []
+    if isinstance(event.body, RunStarted):
+        stage = state.rollouts.get(event.workflow)
+        if stage is not None and stage.status.live and event.body.release_name == stage.candidate:
+            state.run(event.run_id).candidate = True
+        return state, []
     if event.event_type == EventType.LLM_CALL:
         assert isinstance(event.body, LlmCall)
         if event.body.cost_usd is not None:
@@ -79,7 +98,7 @@ def step(state: EvaluatorState, bundle: Bundle, message: BaseModel) -> tuple[Eva
     facts = state.run(event.run_id)
     verdict = evaluate(bundle, PolicyRequest(
         tenant_id=event.tenant_id, workflow=event.workflow, agent_id=event.agent_id, tool=body.tool,
-        action=body.action, resource=body.resource, params=body.params_dict(), step=event.step,
+        action=body.action, resource=body.resource, params=body.params_exact(), step=event.step,
         spend_usd=facts.spend_usd, denials=facts.denials, at=event.occurred_at,
     ), state.switches)
     decision = PolicyDecision(
@@ -93,8 +112,10 @@ def step(state: EvaluatorState, bundle: Bundle, message: BaseModel) -> tuple[Eva
         facts.denials += 1
     elif verdict.decision == Decision.REQUIRE_APPROVAL:
         outputs.append(Output(topics.APPROVAL_REQUESTS, event.run_id, decision))
-    if verdict.stop_ship:
-        switch = Control(kind=ControlKind.KILL, scope=f"workflow:{event.workflow}", active=True,
+    stage = state.rollouts.get(event.workflow)
+    if verdict.stop_ship and not (facts.candidate and stage is not None and stage.status.live):
+        scope = stop_ship_scope(bundle.workflow(event.workflow).stop_ship_scope, event.tenant_id, event.workflow)
+        switch = Control(kind=ControlKind.KILL, scope=scope, active=True,
                          actor=STOP_SHIP_ACTOR, at=event.occurred_at,
                          reason=f"stop-ship: {verdict.reason}; tenant {event.tenant_id}, run {event.run_id}, "
                                 f"event {event.event_id}")

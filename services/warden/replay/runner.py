@@ -8,7 +8,14 @@ run_id, where the same per-partition step as the live service scores it), the an
 cost-aggregator (costs.jsonl: rollup deltas whose sums per window and key equal live's, though
 live splits them differently by partition and idle flushes; its budget alerts and per-task
 ceiling flags go to alerts.jsonl too, and a hard budget's kill switch reaches the evaluator as
-live).
+live). With a rollout plan, the rollout-controller's step judges the plan's candidate over the same
+events, decisions and alerts (rollouts.jsonl: one gate decision a line; its rollback pages go to
+alerts.jsonl); the rollout starts at the plan's start_at, else at the first event.
+
+An event that appears twice (a client's re-send: same event_id) goes through every processor as
+live, where each counts it once; each output file then keeps one record per ledger id (events by
+event_id, decisions by decision_id, ...), as the ledger lands each id once, so the files are what
+the ledger would hold.
 """
 
 from __future__ import annotations
@@ -23,33 +30,44 @@ from typing import IO, Any
 from pydantic import BaseModel
 
 from warden.alerting.config import AlertRules
-from warden.core import topics
+from warden.core import jsontext, topics
 from warden.core.errors import ValidationError
 from warden.core.events import AgentEvent, iso_millis
+from warden.core.lines import BadLine
 from warden.core.output import Output
-from warden.core.records import Alert, Control, CostRollup, PolicyDecision
+from warden.core.records import (
+    Alert,
+    Control,
+    CostRollup,
+    PolicyDecision,
+    RolloutAction,
+    RolloutCommand,
+    RolloutDecision,
+)
+from warden.core.seen import SeenIds
 from warden.core.wire import validate
 from warden.cost.budgets import DEFAULT_BUDGETS, BudgetConfig
 from warden.cost.prices import DEFAULT_PRICES, PriceTable
 from warden.cost.tracker import TrackerState, track
 from warden.cost.windows import SpendWindows
 from warden.cost_aggregator import processor as cost
-from warden.ledger.tables import event_row
+from warden.ledger.tables import TABLES, Table, event_row
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
 from warden.replay.alerts import AlertReplay
 from warden.risk_scorer.processor import KeyedRisk, RiskConfig
+from warden.rollout import controller as rollouts
+from warden.rollout.plan import RolloutPlan
+from warden.rollout.views import decision_view
 
 OUTPUT_FILES = ("decisions.jsonl", "risk.jsonl", "alerts.jsonl", "costs.jsonl")
-
-
-@dataclass(frozen=True)
-class BadLine:
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
+# The ledger table each file mirrors: its record_id is what a file keeps once.
+LEDGER_TABLES: dict[str, Table] = {
+    "events.jsonl": TABLES[topics.AGENT_EVENTS], "decisions.jsonl": TABLES[topics.POLICY_DECISIONS],
+    "risk.jsonl": TABLES[topics.RISK_SCORES], "alerts.jsonl": TABLES[topics.ALERTS],
+    "costs.jsonl": TABLES[topics.COST_ROLLUPS]}
+REPLAY_DEDUPE_CAPACITY = 5_000_000  # ids remembered per file: the ledger remembers all; this bounds memory
+ROLLOUTS_FILE = "rollouts.jsonl"  # with --rollout only
 
 
 @dataclass
@@ -57,18 +75,24 @@ class ReplayResult:
     events: int = 0
     redactions: int = 0
     switches_set: int = 0
+    duplicates: dict[str, int] = field(default_factory=dict)  # per file: records dropped as already written
     bad: list[BadLine] = field(default_factory=list)
     outputs: dict[str, int] = field(default_factory=dict)
 
 
 def read_events(lines: IO[str]) -> Iterator[tuple[int, AgentEvent | BadLine]]:
+    """Each line read with the limits a record on a topic has (warden.core.limits): a hostile line is
+    a named bad line, and the lines after it are still read."""
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
         try:
-            data = json.loads(text)
-        except ValueError as exc:
-            yield number, BadLine(number, f"not JSON: {exc}")
+            data = jsontext.loads(text, "line", "record_bytes")
+        except jsontext.NotJson as exc:
+            yield number, BadLine(number, f"not JSON: {str(exc).removeprefix('line is not JSON: ')}")
+            continue
+        except jsontext.JsonRefused as exc:
+            yield number, BadLine(number, str(exc))
             continue
         if not isinstance(data, dict):
             yield number, BadLine(number, f"expected a JSON object (an AgentEvent), got {type(data).__name__}")
@@ -95,6 +119,13 @@ def record_view(record: BaseModel) -> dict[str, Any]:
     return view
 
 
+def default_rollout_config() -> rollouts.ControllerConfig:
+    """The live rollout-controller's settle time and prices, from the same settings."""
+    from warden.rollout_controller.settings import RolloutControllerSettings
+
+    return RolloutControllerSettings().controller_config()
+
+
 def default_risk_config() -> RiskConfig:
     """The live risk-scorer's configuration (weights file, review share) from the same settings."""
     from warden.risk_scorer.settings import load_settings
@@ -105,9 +136,12 @@ def default_risk_config() -> RiskConfig:
 def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, prices: Path = DEFAULT_PRICES,
            budgets: Path = DEFAULT_BUDGETS, alert_rules: AlertRules | None = None,
            alert_lateness_ms: int = 100, risk: RiskConfig | None = None,
-           partitions: int = topics.PARTITIONS[topics.AGENT_EVENTS]) -> ReplayResult:
+           partitions: int = topics.PARTITIONS[topics.AGENT_EVENTS], rollout: RolloutPlan | None = None,
+           rollout_config: rollouts.ControllerConfig | None = None) -> ReplayResult:
     """``risk`` defaults to the risk-scorer's settings (weights file, review share); ``partitions`` is the
-    partition count of agent.events in the deployment the events came from (risk state is per partition)."""
+    partition count of agent.events in the deployment the events came from (risk state is per partition).
+    ``rollout``: a plan (gates already resolved against the workflow's targets) to judge; ``rollout_config``
+    defaults to the rollout-controller's settings (settle time, prices)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReplayResult()
     bundle = load_bundle(policies)
@@ -116,13 +150,53 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
     spend = cost.SpendState(SpendWindows("replay"))
     tracker = TrackerState()
     scorer = KeyedRisk(risk or default_risk_config(), partitions)
-    handles = {name: open(out_dir / name, "w") for name in (*OUTPUT_FILES, "events.jsonl")}  # noqa: SIM115
+    names = (*OUTPUT_FILES, "events.jsonl", *((ROLLOUTS_FILE,) if rollout else ()))
+    handles = {name: open(out_dir / name, "w") for name in names}  # noqa: SIM115
+    landed = {name: SeenIds(REPLAY_DEDUPE_CAPACITY) for name in handles}
+    controller = rollouts.ControllerState()
+    controller_config = rollout_config or default_rollout_config() if rollout else None
+    rollout_started = False
+
+    def first_time(name: str, record: BaseModel) -> bool:
+        if landed[name].first_time(LEDGER_TABLES[name].record_id(record)):
+            return True
+        result.duplicates[name] = result.duplicates.get(name, 0) + 1
+        return False
 
     def write(name: str, record: BaseModel) -> None:
-        handles[name].write(json.dumps(record_view(record)) + "\n")
+        if first_time(name, record):
+            handles[name].write(json.dumps(record_view(record)) + "\n")
 
-    alerter = AlertReplay(lambda alert: write("alerts.jsonl", alert), alert_rules, prices_path=prices,
-                          lateness_ms=alert_lateness_ms)
+    def judge(message: BaseModel) -> None:
+        """The rollout-controller's step, fed what the live one reads; its outputs go where live's go."""
+        nonlocal controller, state
+        if controller_config is None or not rollout_started:
+            return
+        _, outputs = rollouts.step(controller, controller_config, message, "replay")
+        for out in outputs:
+            if isinstance(out.record, RolloutDecision):
+                handles[ROLLOUTS_FILE].write(json.dumps(decision_view(out.record)) + "\n")
+            elif isinstance(out.record, Alert):
+                write("alerts.jsonl", out.record)
+            elif isinstance(out.record, Control):
+                state, _ = step(state, bundle, out.record)  # the stage, as the evaluator reads it from the topic
+
+    def alerted(alert: Alert) -> None:
+        write("alerts.jsonl", alert)
+        judge(alert)
+
+    alerter = AlertReplay(alerted, alert_rules, prices_path=prices, lateness_ms=alert_lateness_ms)
+
+    def start_rollout(first: AgentEvent) -> None:
+        nonlocal rollout_started
+        if rollout is None or rollout_started:
+            return
+        rollout_started = True
+        at = rollout.start_at or first.occurred_at
+        plan = rollout.model_copy(update={"start_at": at})
+        command = RolloutCommand(command_id=rollouts.new_id("replay", plan.to_json()), action=RolloutAction.START,
+                                 workflow=plan.workflow, plan=plan.to_json(), rationale="warden replay --rollout")
+        judge(rollouts.command_record(command, "warden:replay", at))
 
     def route(outputs: list[Output]) -> None:
         nonlocal state
@@ -130,6 +204,7 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
             if out.topic == topics.POLICY_DECISIONS:
                 write("decisions.jsonl", out.record)
                 alerter.feed(out.record)
+                judge(out.record)
             elif isinstance(out.record, Control):
                 result.switches_set += 1
                 state, _ = step(state, bundle, out.record)  # as the live evaluator reads the control topic
@@ -140,15 +215,19 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
                 write("alerts.jsonl", out.record)
 
     try:
-        with open(events_path) as lines:
+        # Bytes that are not UTF-8 become lone surrogates, which the line's checks name (not a crash).
+        with open(events_path, encoding="utf-8", errors="surrogateescape") as lines:
             for number, item in read_events(lines):
                 if isinstance(item, BadLine):
                     result.bad.append(item)
                     continue
-                view = ledger_view(item)
-                result.events += 1
-                result.redactions += view["redactions"]
-                handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
+                if first_time("events.jsonl", item):
+                    view = ledger_view(item)
+                    result.events += 1
+                    result.redactions += view["redactions"]
+                    handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
+                    start_rollout(item)
+                    judge(item)  # the live controller's runtime passes a re-sent event over, as here
                 state, outputs = step(state, bundle, item)
                 alerter.feed(item)
                 route(outputs)

@@ -8,7 +8,9 @@ event is processed. A call below the threshold is final at once (its record cann
 policy), so it is emitted immediately and the SDK gate does not wait on an extra hop; a call
 above it is emitted once its policy decision is also known (before or after the event), since
 only an allowed call goes to a human. So what is emitted never depends on how the two topics
-interleave.
+interleave. An event that counts (a call, a call's outcome, a run's end) counts once by its
+event_id, as the ledger lands it once: a client's re-send changes no usage, failure count or
+threshold.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from warden.core.events import AgentEvent, EventType, RunCompleted, ToolCallComp
 from warden.core.output import Output
 from warden.core.partitioning import partition_for
 from warden.core.records import Decision, PolicyDecision, RiskScore
+from warden.core.seen import SeenIds
 from warden.risk.config import RiskWeights
 from warden.risk.factors import FAILED_STATUSES, RunFacts, Usage, call_factors, combine, explain, run_factors
 from warden.risk.threshold import Threshold
 
 ROUTING_POLICY = "warden:risk-routing"
 _ROUTES = uuid.UUID("3c0b7f52-91e4-4a8d-b6f1-5d2e8a7c9e14")
+COUNTED = frozenset({EventType.TOOL_CALL_REQUESTED, EventType.TOOL_CALL_COMPLETED, EventType.RUN_COMPLETED})
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class PartitionState:
     pending: OrderedDict[str, RiskScore] = field(default_factory=OrderedDict)  # top-share calls awaiting policy
     emitted: OrderedDict[str, None] = field(default_factory=OrderedDict)  # final already; absorbs the decision
     early: OrderedDict[str, str] = field(default_factory=OrderedDict)  # call_id -> decision, no event yet
+    seen: SeenIds = field(default_factory=SeenIds)  # event ids of COUNTED events
 
     def run(self, run_id: str, capacity: int) -> RunFacts:
         facts = self.runs.get(run_id)
@@ -85,6 +90,7 @@ class PartitionState:
             "pending": {k: v.model_dump(mode="json") for k, v in self.pending.items()},
             "emitted": list(self.emitted),
             "early": dict(self.early),
+            "seen": self.seen.to_json(),
         }
 
     @classmethod
@@ -96,6 +102,7 @@ class PartitionState:
             pending=OrderedDict((k, RiskScore.model_validate(v)) for k, v in data["pending"].items()),
             emitted=OrderedDict.fromkeys(data["emitted"]),
             early=OrderedDict(data["early"]),
+            seen=SeenIds.from_json(data.get("seen")),  # older snapshots: none remembered
         )
 
 
@@ -105,6 +112,8 @@ def step(state: PartitionState, config: RiskConfig, message: BaseModel) -> tuple
     if not isinstance(message, AgentEvent):
         return state, []
     event = message
+    if event.event_type in COUNTED and not state.seen.first_time(event.event_id):
+        return state, []  # a re-sent event: scored (and counted) when it first came
     weights = config.weights
     if event.event_type == EventType.TOOL_CALL_REQUESTED:
         assert isinstance(event.body, ToolCallRequested)

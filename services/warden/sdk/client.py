@@ -24,10 +24,13 @@ from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS
 from warden.core.wire import Wire, wire_for
+from warden.sdk.redact import before_producing
 from warden.sdk.run import Run
 
 if TYPE_CHECKING:
+    from warden.core.workflows import WorkflowContract
     from warden.policy.control import ControlView
+    from warden.rollout.assign import Assignment
     from warden.sdk.gate import DecisionWatcher, GateVerdict
 
 AGENT_EVENT_RECORD = "warden.AgentEvent"
@@ -99,6 +102,8 @@ class WardenClient:
         self._control: ControlView | None = None
         self._gate: DecisionWatcher | None = None
         self._read_only: frozenset[str] = frozenset()
+        self._contracts: dict[str, WorkflowContract] | None = None
+        self._read_only_loaded = False
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="warden-sdk-delivery", daemon=True)
         self._poller.start()
@@ -119,13 +124,48 @@ class WardenClient:
         trip per call, so an agent can check before every tool call and fall back to a human
         queue or read-only behaviour without calling the tool.
         """
-        if self._control is None:
+        if self._control is None or not self._read_only_loaded:
             from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
+
+            self._control_view()
+            self._read_only = load_bundle(DEFAULT_POLICIES).workflow(workflow).read_only_tools
+            self._read_only_loaded = True
+        assert self._control is not None
+        return self._control.is_enabled(tenant_id, workflow, tool, action, self._read_only)
+
+    def _control_view(self) -> ControlView:
+        if self._control is None:
             from warden.policy.control import ControlView
 
             self._control = ControlView(self.settings)
-            self._read_only = load_bundle(DEFAULT_POLICIES).workflow(workflow).read_only_tools
-        return self._control.is_enabled(tenant_id, workflow, tool, action, self._read_only)
+        return self._control
+
+    def release_for(self, tenant_id: str, workflow: str, unit: str) -> Assignment:
+        """Which release to run for `unit` (a user, a ticket, a tenant: you choose what stays together).
+
+        From the local view of the control topic, no round trip: deterministic and sticky (a unit in the
+        candidate's 5% stays in it at 25%), the baseline after a rollback, the candidate once complete, and
+        ``release=None`` when the workflow has no rollout. While a kill switch covers the tenant's workflow
+        it returns the workflow's ``fallback`` instead (human_queue, rules or read_only, from
+        policies/workflows.toml). The first call waits (up to max_wait_s) for the view to have read the
+        whole control topic, so a unit is not assigned before its rollout is known.
+        """
+        from warden.rollout.assign import Assignment, assign
+
+        view = self._control_view()
+        if not view.caught_up.is_set() and not view.caught_up.wait(self.max_wait_s):
+            raise BrokerUnavailableError(
+                f"the control topic at {self.settings.bootstrap_servers} was not read to its end within "
+                f"{self.max_wait_s:g} s (max_wait_s): no release can be assigned")
+        if not view.switches.is_enabled(tenant_id, workflow):
+            if self._contracts is None:
+                from warden.core.workflows import load_contracts
+
+                self._contracts = load_contracts()
+            from warden.core.workflows import contract_for
+
+            return Assignment(None, fallback=contract_for(self._contracts, workflow).fallback)
+        return assign(view.rollouts.get(workflow), workflow, unit)
 
     # -- the gate ---------------------------------------------------------------------------------
 
@@ -199,6 +239,7 @@ class WardenClient:
             self._raise_failures()
         if not isinstance(event, AgentEvent):
             raise TypeError(f"emit takes an AgentEvent, got {type(event).__name__}")
+        event = before_producing(event, self.settings.redact_outputs, self.settings.redact_params is True)
         return self.wire.encode(event), event.run_id.encode(), time.monotonic() + self.max_wait_s
 
     def _check_queue_wait(self, deadline: float) -> None:

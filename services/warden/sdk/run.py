@@ -7,7 +7,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from warden.core.errors import ValidationError
 from warden.core.events import (
@@ -23,14 +23,30 @@ from warden.core.events import (
 from warden.core.wire import validate
 
 if TYPE_CHECKING:
-    from warden.sdk.client import WardenClient
-    from warden.sdk.gate import GateVerdict
+    from warden.sdk.gate import DecisionWatcher, GateVerdict
 
 
-def _json(value: Any) -> str | None:
+class RunClient(Protocol):
+    """What a Run needs from its client: a WardenClient, or an eval's in-process recorder (warden.evals)."""
+
+    def emit(self, event: AgentEvent) -> None: ...
+
+    def flush(self, timeout_s: float | None = None) -> None: ...
+
+    def gate(self) -> DecisionWatcher: ...
+
+    def authorize(self, call_id: str, timeout_s: float = 10.0, approval_timeout_s: float = 900.0,
+                  risk_timeout_s: float = 2.0, risk_required: bool = False) -> GateVerdict: ...
+
+
+def _json(value: Any, field: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, separators=(",", ":"), default=str)
+    try:
+        return json.dumps(value, separators=(",", ":"), default=str)
+    except (RecursionError, ValueError, TypeError) as exc:  # too deep, circular, a key json cannot write
+        raise ValidationError(f"invalid {field}: it cannot be written as JSON ({type(exc).__name__}: "
+                              f"{str(exc)[:120]})") from exc
 
 
 def _check_context(**fields: str | None) -> None:
@@ -86,25 +102,25 @@ class RunEvents:
                             call_id: str | None, at: datetime | None) -> AgentEvent:
         body = validate(ToolCallRequested, {
             "call_id": str(uuid.uuid4()) if call_id is None else call_id, "tool": tool, "action": action,
-            "resource": resource, "params": _json(params)})
+            "resource": resource, "params": _json(params, "params")})
         return self.build(EventType.TOOL_CALL_REQUESTED, body, at)
 
     def tool_call_completed(self, call_id: str, tool: str, status: str, latency_ms: float, output: Any,
                             error_code: str | None, at: datetime | None) -> AgentEvent:
         body = validate(ToolCallCompleted, {
             "call_id": call_id, "tool": tool, "status": status, "error_code": error_code,
-            "latency_ms": latency_ms, "output": _json(output)})
+            "latency_ms": latency_ms, "output": _json(output, "output")})
         return self.build(EventType.TOOL_CALL_COMPLETED, body, at)
 
     def run_completed(self, status: str, state_change: Any, at: datetime | None) -> AgentEvent:
-        body = validate(RunCompleted, {"status": status, "state_change": _json(state_change)})
+        body = validate(RunCompleted, {"status": status, "state_change": _json(state_change, "state_change")})
         return self.build(EventType.RUN_COMPLETED, body, at)
 
 
 class Run:
     """One agent run; ``with client.run(...) as run:`` records a failure if the block raises."""
 
-    def __init__(self, client: WardenClient, tenant_id: str, workflow: str, agent_id: str, run_id: str,
+    def __init__(self, client: RunClient, tenant_id: str, workflow: str, agent_id: str, run_id: str,
                  user_id: str | None) -> None:
         self.client = client
         self.events = RunEvents(tenant_id, workflow, agent_id, run_id, user_id)

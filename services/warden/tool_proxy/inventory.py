@@ -18,10 +18,10 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from warden.core.errors import ConfigError
+from warden.core.params import DEFAULT_INVENTORY, ToolSchemas
+from warden.core.schema_check import compile_schema
 from warden.policy.bundle import Bundle
-from warden.tool_proxy.schemas import compile_schema
 
-DEFAULT_INVENTORY = Path(__file__).resolve().parents[3] / "policies" / "tools" / "inventory.yaml"
 V1_TOOL_CAP = 15
 _TOOL_KEYS = {"description", "upstream_url", "secret", "read_only", "timeout_s", "rate_limits", "actions"}
 _ACTION_KEYS = {"description", "read_only", "path", "input", "output"}
@@ -89,6 +89,12 @@ class Inventory:
     @property
     def read_only_actions(self) -> frozenset[str]:
         return frozenset(a.qualified for t in self.tools.values() for a in t.actions.values() if a.read_only)
+
+    @property
+    def schemas(self) -> ToolSchemas:
+        """The input schemas in the form the shared params check (warden.core.params) takes."""
+        return ToolSchemas(self.path, self.version, {a.qualified: a.input_validator
+                                                     for t in self.tools.values() for a in t.actions.values()})
 
     @property
     def secrets(self) -> frozenset[str]:

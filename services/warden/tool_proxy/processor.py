@@ -17,7 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from warden.core.events import AgentEvent, EventType, ToolCallCompleted, ToolCallRequested, ToolStatus
+from warden.core.params import check_input
 from warden.core.records import Decision, PolicyDecision, ProxyCall, ProxyCallKind, ProxyOutcome
+from warden.core.schema_check import FieldError, check
 from warden.ledger.redaction import redact_many
 from warden.policy.bundle import Bundle
 from warden.policy.switches import Switches
@@ -25,7 +27,6 @@ from warden.policy_evaluator.processor import EvaluatorState, Output, step
 from warden.tool_proxy.access import AccessLists
 from warden.tool_proxy.inventory import ActionSpec, Inventory, ToolSpec
 from warden.tool_proxy.limits import Bucket
-from warden.tool_proxy.schemas import FieldError, check
 from warden.tool_proxy.tokens import TokenClaims
 
 _PROXY = uuid.UUID("3c8e1f0a-5b2d-4e7f-9a16-7d4c2b9e0f53")
@@ -93,7 +94,8 @@ def buckets(spec: ToolSpec, claims: TokenClaims) -> list[Bucket]:
 
 
 def input_refusal(spec: ActionSpec, value: Any) -> Refusal | None:
-    errors = check(spec.input_validator, value, "input")
+    """The same check the policy-evaluator runs on the event (warden.core.params), on the request's input."""
+    errors = check_input(spec.input_validator, value, "input")
     if not errors:
         return None
     return Refusal(422, "schema_invalid", f"input of {spec.qualified} breaks its schema: "
@@ -162,10 +164,14 @@ def policy_refusal(decision: PolicyDecision) -> Refusal | None:
     return None
 
 
-def redacted(params: str, output: str | None) -> tuple[str, str | None, dict[str, int]]:
-    """What leaves the proxy in events: params and output with secrets and PII taken out."""
-    texts, counts = redact_many(params, output)
-    return texts[0] or params, texts[1], counts
+def redacted(params: str, output: str | None, *, redact_params: bool = True,
+             redact_outputs: bool = True) -> tuple[str, str | None, dict[str, int]]:
+    """What leaves the proxy in events: params and output with secrets and PII taken out (each can be
+    turned off: WARDEN_REDACT_PARAMS, WARDEN_REDACT_OUTPUTS; the ledger-sink redacts again either way)."""
+    # Counted: what is taken out here (the secrets the proxy stripped from the output already are not).
+    texts, counts = redact_many(params if redact_params else None, output if redact_outputs else None,
+                                count_existing=False)
+    return (texts[0] or params) if redact_params else params, texts[1] if redact_outputs else output, counts
 
 
 def params_text(value: Any) -> str:

@@ -26,11 +26,12 @@ from typing import Any
 
 import aiohttp
 from confluent_kafka import Producer
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from warden.core import topics
+from warden.core import jsontext, topics
 from warden.core.errors import ConfigError, WardenError
 from warden.core.events import AgentEvent, ToolStatus
 from warden.core.records import ApprovalOutcome, Decision, PolicyDecision, ProxyCall, ProxyCallKind, ProxyOutcome
@@ -168,13 +169,13 @@ class ToolProxy:
     def issuer(self, authorization: str | None) -> str:
         presented = (authorization or "").removeprefix("Bearer ").strip()
         if not presented:
-            raise HTTPException(401, "an issuer token is required (Authorization: Bearer <issuer token>, one of "
-                                     "WARDEN_PROXY_ISSUER_TOKENS): agents cannot mint their own run tokens")
+            raise TokenError("issuer_token_missing", "an issuer token is required (Authorization: Bearer <issuer "
+                             "token>, one of WARDEN_PROXY_ISSUER_TOKENS): agents cannot mint their own run tokens")
         for who, token in self.issuers.items():
             if hmac.compare_digest(presented.encode(), token.encode()):
                 return who
-        raise HTTPException(401, "the issuer token sent is not recognised: it is none of "
-                                 "WARDEN_PROXY_ISSUER_TOKENS (a run token cannot mint or revoke tokens)")
+        raise TokenError("issuer_token_unknown", "the issuer token sent is not recognised: it is none of "
+                         "WARDEN_PROXY_ISSUER_TOKENS (a run token cannot mint or revoke tokens)")
 
     def may_act_for(self, who: str, tenant: str | None) -> None:
         """An issuer mints and revokes only for its own tenants; ``None``: a tenant not known (token id)."""
@@ -182,11 +183,10 @@ class ToolProxy:
         if "*" in allowed or (tenant is not None and tenant in allowed):
             return
         if tenant is None:
-            raise HTTPException(403, {"error": "issuer_tenant", "reason": f"issuer {who} may act only for tenants "
-                                      f"{sorted(allowed)}: revoke by the token itself or by tenant and run, "
-                                      "not by a bare token id"})
-        raise HTTPException(403, {"error": "issuer_tenant", "reason": f"issuer {who} may not act for tenant "
-                                  f"{tenant!r}: its tenants are {sorted(allowed)} (WARDEN_PROXY_ISSUER_TENANTS)"})
+            raise TokenError("issuer_tenant", f"issuer {who} may act only for tenants {sorted(allowed)}: revoke by "
+                             "the token itself or by tenant and run, not by a bare token id", 403)
+        raise TokenError("issuer_tenant", f"issuer {who} may not act for tenant {tenant!r}: its tenants are "
+                         f"{sorted(allowed)} (WARDEN_PROXY_ISSUER_TENANTS)", 403)
 
     def issue(self, who: str, tenant_id: str, workflow: str, run_id: str, agent_id: str,
               ttl_s: float | None) -> tuple[str, TokenClaims]:
@@ -273,7 +273,8 @@ class ToolProxy:
             return self._refused_early(claims, tool, action, call_id, client_ref, refusal, started, at)
         with self.lock:  # the proxy numbers the run's steps; an agent-sent step is ignored
             step_no = self.state.next_step(claims)
-        params_out, _, param_counts = p.redacted(p.params_text(value), None)
+        params_out, _, param_counts = p.redacted(p.params_text(value), None,
+                                                 redact_params=self.settings.redact_params is not False)
         requested = p.requested_event(claims, call_id, tool, action, envelope.get("resource"), params_out,
                                       step_no, at)
         outcome = _Outcome(requested, param_counts, client_ref)
@@ -408,7 +409,7 @@ class ToolProxy:
         at = datetime.now(UTC)
         latency = _ms(started)
         output_text = json.dumps(outcome.output, ensure_ascii=False) if refusal is None else None
-        _, output_out, counts = p.redacted("{}", output_text)
+        _, output_out, counts = p.redacted("{}", output_text, redact_outputs=self.settings.redact_outputs)
         for kind, n in outcome.param_counts.items():
             counts[kind] = counts.get(kind, 0) + n
         status = ToolStatus.OK if refusal is None else (ToolStatus.ERROR if error else ToolStatus.DENIED)
@@ -476,7 +477,9 @@ def _ms(since: float) -> float:
 def _envelope(raw: bytes) -> tuple[dict[str, Any], p.Refusal | None]:
     """The request body: {"input": {...}, "resource"?, "step"?, "call_id"?, "approval_timeout_s"?}."""
     try:
-        data = json.loads(raw or b"null", parse_constant=_no_constants)
+        # The strict reader of warden.core.jsontext: a duplicate key, NaN or nesting past the limit is a 400,
+        # never a parser differential or a RecursionError (500).
+        data = jsontext.loads(raw.decode("utf-8") if raw else "null", "the request body", "record_bytes")
     except (ValueError, UnicodeDecodeError) as exc:
         return {}, p.Refusal(400, "body_invalid", f"the request body is not JSON: {exc}")
     if not isinstance(data, dict):
@@ -527,6 +530,18 @@ def create_app(proxy: ToolProxy) -> FastAPI:
 
     app = FastAPI(title="Warden tool proxy", version="0.1.0", lifespan=lifespan)
 
+    # The token endpoints refuse the way the tool endpoints do: {"error": <code>, "reason": ...}.
+    @app.exception_handler(TokenError)
+    async def refused(request: Request, exc: TokenError) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "reason": str(exc)}, exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(part) for part in e["loc"] if part != "body"), "rule": e["type"],
+                   "message": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"error": "invalid_request", "reason": "; ".join(f"{e['field']}: {e['message']}"
+                                                                            for e in errors), "errors": errors}, 422)
+
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "inventory": proxy.inventory.version, "policy_version": proxy.bundle.bundle.version,
@@ -548,10 +563,10 @@ def create_app(proxy: ToolProxy) -> FastAPI:
         proxy.may_act_for(who, body.tenant)
         try:
             token, claims = proxy.issue(who, body.tenant, body.workflow, body.run, body.agent_id, body.ttl_s)
-        except TokenError as exc:
-            raise HTTPException(exc.status, {"error": exc.code, "reason": str(exc)}) from exc
+        except TokenError:
+            raise
         except WardenError as exc:
-            raise HTTPException(503, str(exc)) from exc
+            raise TokenError("unavailable", str(exc), 503) from exc
         return {"token": token, "token_id": claims.token_id, "tenant": claims.tenant_id,
                 "workflow": claims.workflow, "run": claims.run_id, "agent_id": claims.agent_id,
                 "tools": sorted(claims.tools), "expires_at": claims.expires_at, "key_id": claims.key_id}
@@ -564,7 +579,7 @@ def create_app(proxy: ToolProxy) -> FastAPI:
             try:
                 claims = proxy.keyring.verify(body.token, 0)  # any age: revoking an expired token is harmless
             except TokenError as exc:
-                raise HTTPException(422, {"error": exc.code, "reason": str(exc)}) from exc
+                raise TokenError(exc.code, str(exc), 422) from exc
             key = f"token:{claims.token_id}"
             proxy.may_act_for(who, claims.tenant_id)
         elif body.token_id:
@@ -574,11 +589,11 @@ def create_app(proxy: ToolProxy) -> FastAPI:
             key = f"run:{body.tenant}/{body.run}"
             proxy.may_act_for(who, body.tenant)
         else:
-            raise HTTPException(422, "give the token, its token_id, or tenant and run")
+            raise TokenError("revoke_target_missing", "give the token, its token_id, or tenant and run", 422)
         try:
             proxy.revoke(who, key, body.reason, claims)
         except WardenError as exc:
-            raise HTTPException(503, str(exc)) from exc
+            raise TokenError("unavailable", str(exc), 503) from exc
         return {"revoked": key, "by": who}
 
     return app

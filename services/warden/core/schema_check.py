@@ -1,7 +1,11 @@
-"""JSON Schema validation of tool inputs and outputs, with errors that name the field and the rule."""
+"""JSON Schema validation of tool inputs and outputs, with errors that name the field and the rule.
+
+Shared by the tool proxy and the strict params check every component runs (warden.core.params).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,11 +73,14 @@ def _describe(error: jsonschema.ValidationError, root: str) -> FieldError:
     return FieldError(field, rule, error.message[:300])
 
 
-def check(validator: Draft202012Validator, value: Any, root: str) -> list[FieldError]:
-    """Every broken rule, fields in document order; empty when the value is valid (the fast path)."""
+def check(validator: Draft202012Validator, value: Any, root: str,
+          ignore: Callable[[jsonschema.ValidationError], bool] | None = None) -> list[FieldError]:
+    """Every broken rule, fields in document order; empty when the value is valid (the fast path).
+    ``ignore``: errors not to report (the params check's redacted strings)."""
     if validator.is_valid(value):
         return []
-    errors = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
+    found = [e for e in validator.iter_errors(value) if ignore is None or not ignore(e)]
+    errors = sorted(found, key=lambda e: [str(p) for p in e.absolute_path])
     described = [_describe(e, root) for e in errors]
     # An e-mail field fails both its pattern and its format: one error per field and rule.
     return list({(d.field, d.rule): d for d in described}.values())

@@ -1,0 +1,581 @@
+"""The rollout-controller's pure step: (state, record) -> (state, outputs).
+
+Inputs: agent events (a run's release, spend, outcome), policy decisions (denials; a stop-ship),
+alerts (pages), approval decisions (a human's answer to a promotion) and the control topic (operators'
+rollout commands; stage records written before, which a restarted controller adopts). Outputs:
+RolloutDecision records, the rollout's stage on the control topic (what the SDK assigns units from),
+pages as Alert records and promotion requests for the approvals service.
+
+Time is event time only. A step is judged at cut-offs c = step start + hold, then every
+judge_every minutes, on the candidate's and the baseline's runs that started during the step and
+completed before c. A judgment at c is made once the controller's clock has passed c + settle: the
+clock is the oldest "newest event time" over the agent-event partitions that are not idle (as the
+alerter's watermark, docs/decisions/0003-alerting-on-event-time.md), so a partition that lags does
+not get its runs left out, and `settle` leaves time for the decisions and pages about runs that
+completed just before c. So the live controller and `warden replay` judge the same runs at the same
+cut-offs and make the same decisions; only records later than the settle time can make them differ.
+A stop-ship by a candidate run is not judged at a cut-off: it rolls the candidate back at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from warden.core import topics
+from warden.core.events import AgentEvent, EventType, LlmCall, RunCompleted, RunStarted, RunStatus, utc_millis
+from warden.core.metrics import RunOutcome
+from warden.core.output import Output
+from warden.core.records import (
+    Alert,
+    AlertKind,
+    ApprovalDecision,
+    ApprovalOutcome,
+    Control,
+    ControlKind,
+    Decision,
+    MetricFigure,
+    PolicyDecision,
+    RolloutAction,
+    RolloutCommand,
+    RolloutDecision,
+    RolloutDecisionKind,
+    RolloutStage,
+    RolloutStatus,
+    Severity,
+)
+from warden.cost.prices import PriceTable
+from warden.rollout.gates import COST_INCREASE, SUCCESS_DROP, Judgment, Sample, describe, judge
+from warden.rollout.plan import RolloutPlan
+
+CONTROLLER_ACTOR = "warden:rollout-controller"
+STAGE_KEY = "rollout:{workflow}"
+COMMAND_KEY = "rollout-command:{command_id}"
+ROLLOUT_TENANT = "*"  # pages and promotion requests about a whole workflow, not one tenant
+ROLLBACK_RULE = "rollout_rollback"
+STOP_SHIP_RULE = "rollout_stop_ship"
+_IDS = uuid.UUID("3c8e0f6a-9d2b-4f17-b5a4-7e1d6c0b9a52")
+
+# The alert kind a rollback page carries: Alert.kind is an Avro enum, and a symbol added to it would
+# make readers from before refuse the record, so a rollback reuses the closest kind and says which
+# gate in `rule`, `labels` and the summary.
+PAGE_KIND: dict[str, AlertKind] = {
+    "task_success_rate": AlertKind.SUCCESS_RATE_DROP, SUCCESS_DROP: AlertKind.SUCCESS_RATE_DROP,
+    "cost_per_task_usd": AlertKind.COST_SPIKE, COST_INCREASE: AlertKind.COST_SPIKE,
+    "violation_rate": AlertKind.POLICY_BLOCK_SPIKE, "latency_p95_s": AlertKind.RUNAWAY_STEPS,
+    "high_severity_rate": AlertKind.SUCCESS_RATE_DROP,
+}
+
+
+def new_id(*parts: object) -> str:
+    return str(uuid.uuid5(_IDS, ":".join(str(p) for p in parts)))
+
+
+@dataclass
+class RunFacts:
+    """What the gates need of one run of a release under rollout, with the event time of each fact."""
+
+    workflow: str
+    tenant_id: str
+    release: str
+    candidate: bool
+    started_at: datetime
+    completed_at: datetime | None = None
+    status: RunStatus | None = None
+    spend_usd: float = 0.0
+    first_deny_at: datetime | None = None
+    first_page_at: datetime | None = None
+
+    def outcome(self, cutoff: datetime) -> RunOutcome | None:
+        """The run as judged at `cutoff`: None until it completed before it."""
+        if self.completed_at is None or self.completed_at >= cutoff:
+            return None
+        return RunOutcome(run_id="", tenant_id=self.tenant_id, workflow=self.workflow, release=self.release,
+                          started_at=self.started_at, completed_at=self.completed_at, status=self.status,
+                          spend_usd=self.spend_usd,
+                          denials=int(self.first_deny_at is not None and self.first_deny_at < cutoff),
+                          pages=int(self.first_page_at is not None and self.first_page_at < cutoff))
+
+
+@dataclass
+class Early:
+    """Denials, stop-ships and pages for a run whose run_started has not been read yet (topics interleave)."""
+
+    first_deny_at: datetime | None = None
+    first_page_at: datetime | None = None
+    stop_ship: PolicyDecision | None = None
+
+
+@dataclass
+class Rollout:
+    stage: RolloutStage
+    plan: RolloutPlan
+    next_cutoff: datetime
+    runs: dict[str, RunFacts] = field(default_factory=dict)  # this step's runs of baseline and candidate
+
+    @property
+    def workflow(self) -> str:
+        return self.stage.workflow
+
+    def release_of(self, release: str) -> bool | None:
+        """True for the candidate, False for the baseline, None for any other release."""
+        return True if release == self.stage.candidate else False if release == self.stage.baseline else None
+
+
+@dataclass
+class Clock:
+    """Event time as far as every agent-event partition has got (see the module docstring)."""
+
+    newest: dict[str, int | None] = field(default_factory=dict)  # source -> newest event time (ms)
+    idle: set[str] = field(default_factory=set)
+
+    def register(self, source: str) -> None:
+        """An input that may deliver records: it holds the clock until it delivers or goes idle."""
+        self.newest.setdefault(source, None)
+
+    def advance(self, source: str, at: datetime) -> None:
+        """A record anywhere means input flows again: every source holds the clock until it delivers (or the
+        input goes quiet again), so a burst read one partition at a time does not run ahead of the others."""
+        self.idle.clear()
+        ms = int(at.timestamp() * 1000)
+        seen = self.newest.get(source)
+        self.newest[source] = ms if seen is None else max(seen, ms)
+
+    def set_idle(self, source: str, idle: bool) -> None:
+        (self.idle.add if idle else self.idle.discard)(source)
+
+    def now(self) -> datetime | None:
+        seen = [t for t in self.newest.values() if t is not None]
+        if not seen:
+            return None
+        active = [t for s, t in self.newest.items() if s not in self.idle]
+        if any(t is None for t in active):
+            return None
+        ms = min(t for t in active if t is not None) if active else max(seen)
+        return utc_millis(datetime.fromtimestamp(ms / 1000, tz=UTC))
+
+
+@dataclass
+class ControllerState:
+    rollouts: dict[str, Rollout] = field(default_factory=dict)  # by workflow
+    run_workflow: dict[str, str] = field(default_factory=dict)  # tracked run -> workflow
+    early: OrderedDict[str, Early] = field(default_factory=OrderedDict)
+    commands: OrderedDict[str, None] = field(default_factory=OrderedDict)  # applied command ids
+    clock: Clock = field(default_factory=Clock)
+    early_capacity: int = 10_000
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    prices: PriceTable
+    settle: timedelta = timedelta(seconds=10)
+
+
+class Step:
+    """One call of `step`: the state being changed and the outputs made, in order."""
+
+    def __init__(self, state: ControllerState, config: ControllerConfig) -> None:
+        self.state, self.config = state, config
+        self.outputs: list[Output] = []
+
+    # -- outputs ----------------------------------------------------------------------------------
+
+    def stage_changed(self, rollout: Rollout, at: datetime, actor: str, reason: str, **changes: Any) -> None:
+        rollout.stage = rollout.stage.model_copy(update={**changes, "seq": rollout.stage.seq + 1})
+        self.outputs.append(Output(topics.CONTROL, STAGE_KEY.format(workflow=rollout.workflow),
+                                   stage_record(rollout.stage, at, actor, reason)))
+
+    def decide(self, rollout: Rollout, kind: RolloutDecisionKind, at: datetime, reason: str, step: int,
+               window_start: datetime, judgment: Judgment | None = None, failed: Iterable[str] = (),
+               manual: bool = False, actor: str | None = None, rationale: str | None = None) -> RolloutDecision:
+        """The id is a function of the rollout, its stage and the decision's event time, so a controller that
+        re-makes it (after a restart) makes the same record, which the ledger lands once."""
+        stage = rollout.stage
+        record = RolloutDecision(
+            decision_id=new_id(stage.rollout_id, "decision", stage.seq, kind.value, int(at.timestamp() * 1000)),
+            rollout_id=stage.rollout_id,
+            workflow=stage.workflow, baseline=stage.baseline, candidate=stage.candidate, step=step,
+            next_step=stage.percent, decision=kind, status=stage.status, reason=reason, failed_gates=list(failed),
+            metrics=judgment.figures if judgment else {},
+            baseline_metrics=judgment.baseline_figures if judgment else {},
+            candidate_runs=judgment.candidate.metrics.runs if judgment else 0,
+            candidate_completed=judgment.candidate.metrics.completed if judgment else 0,
+            baseline_runs=judgment.baseline.metrics.runs if judgment else 0,
+            baseline_completed=judgment.baseline.metrics.completed if judgment else 0,
+            window_start=window_start, decided_at=at, manual=manual, actor=actor, rationale=rationale,
+            approval_call_id=stage.approval_call_id)
+        self.outputs.append(Output(topics.ROLLOUT_DECISIONS, stage.workflow, record))
+        return record
+
+    def page(self, rollout: Rollout, at: datetime, kind: AlertKind, rule: str, summary: str, *,
+             tenant_id: str = ROLLOUT_TENANT, run_id: str | None = None, gate: str = "",
+             figure: MetricFigure | None = None) -> None:
+        stage = rollout.stage
+        alert = Alert(
+            alert_id=new_id(stage.rollout_id, "page", stage.seq), kind=kind, severity=Severity.PAGE,
+            tenant_id=tenant_id, workflow=stage.workflow, run_id=run_id, summary=summary, first_seen=at,
+            last_seen=at, count=1, rule=rule, fingerprint=f"rollout:{stage.rollout_id}",
+            value=figure.value if figure else None, threshold=figure.target if figure else None,
+            labels={"rollout_id": stage.rollout_id, "baseline": stage.baseline, "candidate": stage.candidate,
+                    "gate": gate, "step": str(stage.steps[stage.step_index])})
+        self.outputs.append(Output(topics.ALERTS, tenant_id, alert))
+
+    # -- stage changes ----------------------------------------------------------------------------
+
+    def new_step(self, rollout: Rollout, at: datetime) -> None:
+        """The runs that started at or after the new step's start belong to it; the rest are let go."""
+        rollout.next_cutoff = at + timedelta(minutes=rollout.plan.hold_minutes)
+        kept = {run_id: facts for run_id, facts in rollout.runs.items() if facts.started_at >= at}
+        self.forget_runs(rollout, set(rollout.runs) - set(kept))
+        rollout.runs = kept
+
+    def forget_runs(self, rollout: Rollout, run_ids: Iterable[str]) -> None:
+        for run_id in run_ids:
+            self.state.run_workflow.pop(run_id, None)
+            rollout.runs.pop(run_id, None)
+
+    def promote(self, rollout: Rollout, at: datetime, reason: str, judgment: Judgment | None = None,
+                actor: str | None = None, rationale: str | None = None) -> None:
+        stage, manual = rollout.stage, actor is not None
+        step, index, window = stage.percent, stage.step_index + 1, stage.step_started_at
+        percent = stage.steps[index]
+        done = index == len(stage.steps) - 1
+        status = RolloutStatus.COMPLETED if done else RolloutStatus.RUNNING
+        self.stage_changed(rollout, at, actor or CONTROLLER_ACTOR, reason, step_index=index, percent=percent,
+                           status=status, step_started_at=at, approval_call_id=None)
+        self.new_step(rollout, at)
+        if done:
+            self.forget_runs(rollout, list(rollout.runs))
+        kind = RolloutDecisionKind.COMPLETE if done else RolloutDecisionKind.PROMOTE
+        self.decide(rollout, kind, at, reason, step, window, judgment, manual=manual, actor=actor,
+                    rationale=rationale)
+
+    def rollback(self, rollout: Rollout, at: datetime, reason: str, judgment: Judgment | None = None,
+                 failed: Iterable[str] = (), actor: str | None = None, rationale: str | None = None) -> None:
+        step, window = rollout.stage.percent, rollout.stage.step_started_at
+        self.stage_changed(rollout, at, actor or CONTROLLER_ACTOR, reason, percent=0,
+                           status=RolloutStatus.ROLLED_BACK, approval_call_id=None)
+        self.forget_runs(rollout, list(rollout.runs))
+        self.decide(rollout, RolloutDecisionKind.ROLLBACK, at, reason, step, window, judgment, failed,
+                    manual=actor is not None, actor=actor, rationale=rationale)
+
+    def request_approval(self, rollout: Rollout, at: datetime, judgment: Judgment) -> None:
+        stage = rollout.stage
+        call_id = f"rollout:{stage.rollout_id}:{stage.step_index}:{int(at.timestamp() * 1000)}"
+        target = stage.steps[stage.step_index + 1]
+        reason = (f"rollout {stage.workflow} {stage.baseline}->{stage.candidate}: promote from {stage.percent}% "
+                  f"to {target}%? gates pass: {judgment.describe(judgment.gated)}")
+        self.outputs.append(Output(topics.APPROVAL_REQUESTS, f"rollout:{stage.rollout_id}", PolicyDecision(
+            decision_id=new_id(call_id), event_id=call_id, call_id=call_id, run_id=f"rollout:{stage.rollout_id}",
+            tenant_id=ROLLOUT_TENANT, decided_at=at, decision=Decision.REQUIRE_APPROVAL,
+            policy_ids=[f"rollout:{stage.workflow}"], reason=reason, policy_version="rollout")))
+        self.stage_changed(rollout, at, CONTROLLER_ACTOR, f"promotion to {target}% waits for approval",
+                           status=RolloutStatus.AWAITING_APPROVAL, approval_call_id=call_id)
+
+    # -- judgment ---------------------------------------------------------------------------------
+
+    def samples(self, rollout: Rollout, cutoff: datetime) -> tuple[Sample, Sample]:
+        start = rollout.stage.step_started_at
+        chosen: dict[bool, list[RunOutcome]] = {True: [], False: []}
+        for run_id, facts in sorted(rollout.runs.items()):
+            if start <= facts.started_at < cutoff and (outcome := facts.outcome(cutoff)) is not None:
+                outcome.run_id = run_id
+                chosen[facts.candidate].append(outcome)
+        return Sample.of(chosen[True]), Sample.of(chosen[False])
+
+    def judge(self, rollout: Rollout, cutoff: datetime) -> None:
+        stage, plan = rollout.stage, rollout.plan
+        rollout.next_cutoff = cutoff + timedelta(minutes=plan.judge_every_minutes)
+        candidate, baseline = self.samples(rollout, cutoff)
+        judgment = judge(plan.gates, plan.confidence, candidate, baseline)
+        held_for = cutoff - stage.step_started_at
+        timed_out = plan.max_hold_minutes is not None and held_for >= timedelta(minutes=plan.max_hold_minutes)
+        completed = candidate.metrics.completed
+        if completed < plan.min_runs:
+            reason = f"{completed} of {plan.min_runs} completed candidate runs needed at {stage.percent}%"
+            if timed_out:
+                self.rollback(rollout, cutoff, f"inconclusive after {held_for} at {stage.percent}%: {reason}",
+                              judgment)
+                self.page(rollout, cutoff, AlertKind.SUCCESS_RATE_DROP, ROLLBACK_RULE,
+                          f"rollout {stage.workflow} {stage.candidate} rolled back: {reason}")
+                return
+            self.decide(rollout, RolloutDecisionKind.HOLD, cutoff, reason, stage.percent, stage.step_started_at,
+                        judgment)
+            return
+        if judgment.failed:
+            first = judgment.failed[0]
+            reason = f"gate failed at {stage.percent}%: {judgment.describe(judgment.failed)}"
+            self.rollback(rollout, cutoff, reason, judgment, judgment.failed)
+            self.page(rollout, cutoff, PAGE_KIND[first], ROLLBACK_RULE,
+                      f"rollout {stage.workflow} {stage.baseline}->{stage.candidate} rolled back at "
+                      f"{stage.steps[stage.step_index]}%: {describe(first, judgment.figures[first])}",
+                      gate=first, figure=judgment.figures[first])
+            return
+        if not judgment.passed:
+            reason = f"inconclusive at {stage.percent}%: {judgment.describe(judgment.inconclusive)}"
+            if timed_out:
+                self.rollback(rollout, cutoff, f"still {reason} after {held_for}", judgment)
+                self.page(rollout, cutoff, AlertKind.SUCCESS_RATE_DROP, ROLLBACK_RULE,
+                          f"rollout {stage.workflow} {stage.candidate} rolled back: still {reason}")
+                return
+            self.decide(rollout, RolloutDecisionKind.HOLD, cutoff, reason, stage.percent, stage.step_started_at,
+                        judgment)
+            return
+        passing = f"gates pass at {stage.percent}%: {judgment.describe(judgment.gated)}"
+        needs_approval = stage.percent >= plan.approval_after_step and stage.step_index + 1 < len(stage.steps)
+        if needs_approval:
+            if stage.approval_call_id is None:
+                self.request_approval(rollout, cutoff, judgment)
+            self.decide(rollout, RolloutDecisionKind.HOLD, cutoff,
+                        f"{passing}; promotion waits for approval (call {rollout.stage.approval_call_id})",
+                        stage.percent, stage.step_started_at, judgment)
+            return
+        self.promote(rollout, cutoff, passing, judgment)
+
+    def judge_due(self) -> None:
+        now = self.state.clock.now()
+        if now is None:
+            return
+        for workflow in sorted(self.state.rollouts):
+            rollout = self.state.rollouts[workflow]
+            while (rollout.stage.status in (RolloutStatus.RUNNING, RolloutStatus.AWAITING_APPROVAL)
+                   and rollout.next_cutoff + self.config.settle <= now):
+                self.judge(rollout, rollout.next_cutoff)
+
+    # -- inputs -----------------------------------------------------------------------------------
+
+    def tracked(self, run_id: str) -> tuple[Rollout, RunFacts] | None:
+        workflow = self.state.run_workflow.get(run_id)
+        rollout = self.state.rollouts.get(workflow) if workflow else None
+        facts = rollout.runs.get(run_id) if rollout else None
+        return (rollout, facts) if rollout and facts else None
+
+    def early(self, run_id: str) -> Early | None:
+        """Kept only while some rollout is live, and only so many: they are denials of runs not read yet."""
+        if not any(r.stage.status.live for r in self.state.rollouts.values()):
+            return None
+        early = self.state.early.get(run_id)
+        if early is None:
+            early = self.state.early[run_id] = Early()
+            while len(self.state.early) > self.state.early_capacity:
+                self.state.early.popitem(last=False)
+        return early
+
+    def event(self, event: AgentEvent, source: str) -> None:
+        self.state.clock.advance(source, event.occurred_at)
+        body = event.body
+        if isinstance(body, RunStarted):
+            self.run_started(event, body)
+            return
+        found = self.tracked(event.run_id)
+        if found is None:
+            return
+        _, facts = found
+        if isinstance(body, LlmCall):
+            facts.spend_usd += self.config.prices.price(body, event.occurred_at).cost_usd
+        elif isinstance(body, RunCompleted) and event.event_type == EventType.RUN_COMPLETED:
+            facts.completed_at, facts.status = event.occurred_at, body.status
+
+    def run_started(self, event: AgentEvent, body: RunStarted) -> None:
+        rollout = self.state.rollouts.get(event.workflow)
+        if rollout is None or not rollout.stage.status.live or event.occurred_at < rollout.stage.step_started_at:
+            return
+        candidate = rollout.release_of(body.release_name)
+        if candidate is None:
+            return
+        facts = RunFacts(event.workflow, event.tenant_id, body.release_name, candidate, event.occurred_at)
+        rollout.runs[event.run_id] = facts
+        self.state.run_workflow[event.run_id] = event.workflow
+        early = self.state.early.pop(event.run_id, None)
+        if early is not None:
+            facts.first_deny_at, facts.first_page_at = early.first_deny_at, early.first_page_at
+            if early.stop_ship is not None:
+                self.stop_ship(rollout, facts, early.stop_ship)
+
+    def decision(self, decision: PolicyDecision) -> None:
+        if decision.decision != Decision.DENY:
+            return
+        found = self.tracked(decision.run_id)
+        if found is None:
+            early = self.early(decision.run_id)
+            if early is None:
+                return
+            early.first_deny_at = _earliest(early.first_deny_at, decision.decided_at)
+            if decision.stop_ship and early.stop_ship is None:
+                early.stop_ship = decision
+            return
+        rollout, facts = found
+        facts.first_deny_at = _earliest(facts.first_deny_at, decision.decided_at)
+        if decision.stop_ship:
+            self.stop_ship(rollout, facts, decision)
+
+    def stop_ship(self, rollout: Rollout, facts: RunFacts, decision: PolicyDecision) -> None:
+        if not facts.candidate or not rollout.stage.status.live:
+            return  # a baseline run's stop-ship is the policy-evaluator's kill switch, as outside a rollout
+        stage = rollout.stage
+        reason = (f"stop-ship by candidate run {decision.run_id} (tenant {decision.tenant_id}) at {stage.percent}%: "
+                  f"{decision.reason}")
+        self.rollback(rollout, decision.decided_at, reason)
+        self.page(rollout, decision.decided_at, AlertKind.UNAUTHORIZED_ACTION, STOP_SHIP_RULE,
+                  f"rollout {stage.workflow} {stage.baseline}->{stage.candidate} rolled back: {reason}; the "
+                  f"baseline keeps running", tenant_id=decision.tenant_id, run_id=decision.run_id, gate="stop_ship")
+
+    def alert(self, alert: Alert) -> None:
+        if alert.severity != Severity.PAGE or alert.status != "firing" or alert.run_id is None \
+                or alert.rule.startswith("rollout"):
+            return
+        found = self.tracked(alert.run_id)
+        if found is None:
+            early = self.early(alert.run_id)
+            if early is None:
+                return
+            early.first_page_at = _earliest(early.first_page_at, alert.first_seen)
+            return
+        found[1].first_page_at = _earliest(found[1].first_page_at, alert.first_seen)
+
+    def approval(self, approval: ApprovalDecision) -> None:
+        for rollout in self.state.rollouts.values():
+            stage = rollout.stage
+            if stage.approval_call_id != approval.call_id or stage.status != RolloutStatus.AWAITING_APPROVAL:
+                continue
+            at = self.now(approval.decided_at)
+            if approval.decision == ApprovalOutcome.APPROVED:
+                self.promote(rollout, at, f"promotion from {stage.percent}% approved by {approval.approver}",
+                             actor=approval.approver, rationale=approval.rationale)
+            elif approval.decision == ApprovalOutcome.REJECTED:
+                reason = f"promotion from {stage.percent}% rejected by {approval.approver}; paused"
+                self.stage_changed(rollout, at, approval.approver, reason, status=RolloutStatus.PAUSED,
+                                   approval_call_id=None)
+                self.decide(rollout, RolloutDecisionKind.PAUSE, at, reason, stage.percent, stage.step_started_at,
+                            manual=True, actor=approval.approver, rationale=approval.rationale)
+            else:  # expired: the next passing judgment asks again
+                self.stage_changed(rollout, at, CONTROLLER_ACTOR, "promotion request expired; asking again",
+                                   status=RolloutStatus.RUNNING, approval_call_id=None)
+
+    def now(self, fallback: datetime) -> datetime:
+        """Event time for a change that has no event time of its own (an operator's command)."""
+        return self.state.clock.now() or utc_millis(fallback)
+
+    def control(self, control: Control) -> None:
+        if control.rollout_command is not None:
+            self.command(control, control.rollout_command)
+        elif control.rollout is not None:
+            self.adopt(control.rollout)
+
+    def adopt(self, stage: RolloutStage) -> None:
+        """A stage record on the control topic: an echo of ours, or one a controller before this one wrote."""
+        current = self.state.rollouts.get(stage.workflow)
+        newer = current is None or (stage.rollout_id == current.stage.rollout_id and stage.seq > current.stage.seq) \
+            or (stage.rollout_id != current.stage.rollout_id and not current.stage.status.live)
+        if not newer:
+            return
+        plan = RolloutPlan.from_json(stage.plan)
+        rollout = Rollout(stage, plan, stage.step_started_at + timedelta(minutes=plan.hold_minutes))
+        if current is not None and current.stage.rollout_id == stage.rollout_id:
+            rollout.runs = current.runs
+            rollout.next_cutoff = max(current.next_cutoff, rollout.next_cutoff)
+        self.state.rollouts[stage.workflow] = rollout
+        for command_id in stage.command_ids:
+            self.state.commands[command_id] = None
+
+    def command(self, control: Control, command: RolloutCommand) -> None:
+        if command.command_id in self.state.commands:
+            return
+        self.state.commands[command.command_id] = None
+        while len(self.state.commands) > 10_000:
+            self.state.commands.popitem(last=False)
+        current = self.state.rollouts.get(command.workflow)
+        if command.action == RolloutAction.START:
+            if command.plan is None or (current is not None and current.stage.status.live):
+                return  # the CLI refuses these first; a racing second start is dropped here
+            self.start(control, command, RolloutPlan.from_json(command.plan))
+            return
+        if current is None or current.stage.rollout_id != (command.rollout_id or current.stage.rollout_id) \
+                or not current.stage.status.live:
+            return
+        self.manual(current, control, command)
+
+    def start(self, control: Control, command: RolloutCommand, plan: RolloutPlan) -> None:
+        at = plan.start_at or utc_millis(control.at)
+        stage = RolloutStage(rollout_id=command.command_id, workflow=plan.workflow, baseline=plan.baseline,
+                             candidate=plan.candidate, steps=list(plan.steps), step_index=0, percent=plan.steps[0],
+                             status=RolloutStatus.RUNNING, plan=plan.to_json(), step_started_at=at, seq=0,
+                             command_ids=[command.command_id])
+        rollout = Rollout(stage, plan, at + timedelta(minutes=plan.hold_minutes))
+        for workflow_run in [r for r, w in self.state.run_workflow.items() if w == plan.workflow]:
+            self.state.run_workflow.pop(workflow_run, None)
+        self.state.rollouts[plan.workflow] = rollout
+        reason = f"started by {control.actor}: {plan.baseline} -> {plan.candidate} over {list(plan.steps)}%"
+        self.stage_changed(rollout, at, control.actor, reason)
+        self.decide(rollout, RolloutDecisionKind.START, at, reason, 0, at, manual=True, actor=control.actor,
+                    rationale=command.rationale or None)
+
+    def manual(self, rollout: Rollout, control: Control, command: RolloutCommand) -> None:
+        at, who, why = self.now(control.at), control.actor, command.rationale or None
+        stage = rollout.stage
+        rollout.stage = stage.model_copy(update={"command_ids": [*stage.command_ids, command.command_id]})
+        if command.action == RolloutAction.PROMOTE:
+            self.promote(rollout, at, f"promoted from {stage.percent}% by {who}", actor=who, rationale=why)
+        elif command.action == RolloutAction.ROLLBACK:
+            self.rollback(rollout, at, f"rolled back from {stage.percent}% by {who}", actor=who, rationale=why)
+        elif command.action == RolloutAction.PAUSE and stage.status != RolloutStatus.PAUSED:
+            reason = f"paused at {stage.percent}% by {who}"
+            self.stage_changed(rollout, at, who, reason, status=RolloutStatus.PAUSED, approval_call_id=None)
+            self.decide(rollout, RolloutDecisionKind.PAUSE, at, reason, stage.percent, stage.step_started_at,
+                        manual=True, actor=who, rationale=why)
+        elif command.action == RolloutAction.RESUME and stage.status == RolloutStatus.PAUSED:
+            reason = f"resumed at {stage.percent}% by {who}"
+            rollout.next_cutoff = max(rollout.next_cutoff, at)
+            self.stage_changed(rollout, at, who, reason, status=RolloutStatus.RUNNING)
+            self.decide(rollout, RolloutDecisionKind.RESUME, at, reason, stage.percent, stage.step_started_at,
+                        manual=True, actor=who, rationale=why)
+
+
+def _earliest(current: datetime | None, at: datetime) -> datetime:
+    return at if current is None or at < current else current
+
+
+def stage_record(stage: RolloutStage, at: datetime, actor: str, reason: str) -> Control:
+    return Control(kind=ControlKind.READ_ONLY, scope=f"tool:rollout:{stage.workflow}", active=False, actor=actor,
+                   reason=f"rollout {stage.workflow} {stage.baseline}->{stage.candidate} at {stage.percent}% "
+                          f"({stage.status.value}): {reason}", at=at, rollout=stage)
+
+
+def command_record(command: RolloutCommand, actor: str, at: datetime) -> Control:
+    return Control(kind=ControlKind.READ_ONLY, scope=f"tool:rollout:{command.workflow}", active=False, actor=actor,
+                   reason=f"rollout command {command.action.value} {command.workflow}: {command.rationale}", at=at,
+                   rollout_command=command)
+
+
+def step(state: ControllerState, config: ControllerConfig, message: BaseModel,
+         source: str = "agent.events") -> tuple[ControllerState, list[Output]]:
+    """`source` names the input an AgentEvent came from (its topic partition live, one name in replay)."""
+    run = Step(state, config)
+    if isinstance(message, AgentEvent):
+        run.event(message, source)
+    elif isinstance(message, PolicyDecision):
+        run.decision(message)
+    elif isinstance(message, Alert):
+        run.alert(message)
+    elif isinstance(message, ApprovalDecision):
+        run.approval(message)
+    elif isinstance(message, Control):
+        run.control(message)
+    run.judge_due()
+    return state, run.outputs
+
+
+def idle(state: ControllerState, config: ControllerConfig,
+         source: str | None = None) -> tuple[ControllerState, list[Output]]:
+    """The shell saw `source` (None: every input) reach its end and stay quiet: it stops holding the clock."""
+    for name in [source] if source is not None else list(state.clock.newest):
+        state.clock.set_idle(name, True)
+    run = Step(state, config)
+    run.judge_due()
+    return state, run.outputs

@@ -1,0 +1,174 @@
+"""Operating rollouts from outside the controller (CLI, HTTP): where each stands, its last decisions, and
+commands that the controller applies and acknowledges on the control topic.
+
+A command is refused here when it cannot apply (a second live rollout of a workflow, a promote with no
+live rollout), so an operator hears why at once; the controller checks again, in topic order, and a
+command it applied shows in the stage's command_ids, which is what `send` waits for.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from warden.broker.consume import drain
+from warden.core import topics
+from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError, WardenError
+from warden.core.records import RolloutAction, RolloutCommand, RolloutDecision, RolloutStage, RolloutStatus
+from warden.core.settings import WardenSettings
+from warden.core.wire import wire_for
+from warden.policy.control import ControlView, publish_control
+from warden.rollout.controller import COMMAND_KEY, command_record
+from warden.rollout.gates import GATE_KEYS
+from warden.rollout.plan import RolloutPlan
+
+
+def gate_verdict(stage: RolloutStage, judged: RolloutDecision | None) -> str:
+    """fail once rolled back; pass once complete, or when the last judgment at the current step passed every
+    gate (a promotion waiting for approval); wait otherwise (not judged yet at this step, or inconclusive)."""
+    if stage.status == RolloutStatus.ROLLED_BACK:
+        return "fail"
+    if stage.status == RolloutStatus.COMPLETED:
+        return "pass"
+    passed = judged is not None and judged.step == stage.percent and not judged.failed_gates and all(
+        f.verdict == "pass" for f in judged.metrics.values() if f.bound)
+    return "pass" if passed else "wait"
+
+
+class RolloutError(WardenError):
+    """A rollout command that cannot be applied as asked; `status` is the HTTP status that says why."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DecisionLog:
+    """rollout.decisions followed from the beginning: the last decision and the last judgment per workflow."""
+
+    def __init__(self, settings: WardenSettings) -> None:
+        self._wire = wire_for(settings)
+        self.latest: dict[str, RolloutDecision] = {}
+        self.judged: dict[str, RolloutDecision] = {}  # the last decision that carried gate figures
+        self.caught_up = threading.Event()
+        self._consumer = Consumer({**settings.kafka_config(), "group.id": "warden-rollout-decisions-view",
+                                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                                   "enable.partition.eof": True})
+        topic = settings.topic(topics.ROLLOUT_DECISIONS)
+        try:
+            partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        except (KafkaException, KeyError) as exc:
+            raise BrokerUnavailableError(f"cannot read topic {topic} at {settings.bootstrap_servers}") from exc
+        self._pending = set(partitions)
+        self._consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="warden-rollout-decisions", daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            for msg in drain(self._consumer, 500, 0.1):
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        self._pending.discard(msg.partition() or 0)
+                        if not self._pending:
+                            self.caught_up.set()
+                    continue
+                try:
+                    record = self._wire.decode(msg.value(), "warden.RolloutDecision")
+                except (DecodeError, ValidationError):
+                    continue
+                assert isinstance(record, RolloutDecision)
+                self.latest[record.workflow] = record
+                if record.metrics:
+                    self.judged[record.workflow] = record
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._consumer.close()
+
+
+class Rollouts:
+    """The control view (stages) and the decision log, kept current in the background."""
+
+    def __init__(self, settings: WardenSettings) -> None:
+        self.settings = settings
+        self.control = ControlView(settings)
+        self.decisions = DecisionLog(settings)
+
+    def wait_ready(self, timeout_s: float = 15.0) -> None:
+        if not (self.control.caught_up.wait(timeout_s) and self.decisions.caught_up.wait(timeout_s)):
+            raise BrokerUnavailableError(f"the control and rollout.decisions topics at "
+                                         f"{self.settings.bootstrap_servers} were not read within {timeout_s:g} s")
+
+    def stage(self, workflow: str) -> RolloutStage | None:
+        return self.control.rollouts.get(workflow)
+
+    def workflows(self) -> list[str]:
+        return sorted(self.control.rollouts.stages)
+
+    def send(self, action: RolloutAction, workflow: str, actor: str, rationale: str,
+             plan: RolloutPlan | None = None, wait_s: float = 15.0) -> RolloutStage:
+        """Publish the command and wait until the controller's stage record shows it applied."""
+        if not actor.strip():
+            raise RolloutError("a named actor is required", 422)
+        if not rationale.strip():
+            raise RolloutError("a reason is required: it is recorded with the decision", 422)
+        self.wait_ready()
+        current = self.stage(workflow)
+        if action == RolloutAction.START:
+            if plan is None:
+                raise RolloutError("start needs a plan", 422)
+            if current is not None and current.status.live:
+                raise RolloutError(f"workflow {workflow} already has a live rollout ({current.baseline} -> "
+                                   f"{current.candidate} at {current.percent}%, {current.status.value}); roll it back "
+                                   "or let it complete first", 409)
+        elif current is None or not current.status.live:
+            state = "no rollout" if current is None else f"its last rollout is {current.status.value}"
+            raise RolloutError(f"workflow {workflow} has no live rollout to {action.value} ({state})", 409)
+        command = RolloutCommand(command_id=str(uuid.uuid4()), action=action, workflow=workflow,
+                                 rollout_id=None if current is None or action == RolloutAction.START
+                                 else current.rollout_id,
+                                 plan=plan.to_json() if plan else None, rationale=rationale.strip())
+        publish_control(self.settings, command_record(command, actor, datetime.now(UTC)),
+                        COMMAND_KEY.format(command_id=command.command_id), f"rollout {action.value} of {workflow}")
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            stage = self.stage(workflow)
+            if stage is not None and command.command_id in stage.command_ids:
+                return stage
+            time.sleep(0.05)
+        raise RolloutError(f"the rollout {action.value} of {workflow} was published (command {command.command_id}) "
+                           f"but no rollout-controller applied it within {wait_s:g} s: is it running?", 504)
+
+    def gate(self, workflow: str) -> dict[str, Any]:
+        """The verdict an external delivery tool reads (README "Rollouts": the gate endpoint)."""
+        stage = self.stage(workflow)
+        if stage is None:
+            raise RolloutError(f"workflow {workflow} has no rollout", 404)
+        judged = self.decisions.judged.get(workflow)
+        if judged is not None and judged.rollout_id != stage.rollout_id:
+            judged = None
+        verdict = gate_verdict(stage, judged)
+        latest = self.decisions.latest.get(workflow)
+        return {
+            "workflow": workflow, "rollout_id": stage.rollout_id, "baseline": stage.baseline,
+            "candidate": stage.candidate, "percent": stage.percent, "status": stage.status.value,
+            "verdict": verdict, "ok": verdict == "pass",
+            "decision": latest.decision.value if latest and latest.rollout_id == stage.rollout_id else None,
+            "reason": latest.reason if latest and latest.rollout_id == stage.rollout_id else "",
+            "metrics": {name: {"value": f.value, "interval": [f.low, f.high], "runs": f.runs, "target": f.target,
+                               "verdict": f.verdict} for name, f in (judged.metrics.items() if judged else ())
+                        if name in {metric for metric, _ in GATE_KEYS.values()}},
+        }
+
+    def close(self) -> None:
+        self.control.close()
+        self.decisions.close()

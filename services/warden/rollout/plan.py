@@ -1,0 +1,128 @@
+"""A rollout plan: `[rollout]` and `[rollout.gates]` of a TOML file, or `warden rollout start` options.
+
+Gates a plan leaves out come from the workflow's targets (policies/workflows.toml), resolved when the
+rollout starts: the plan the controller keeps (and writes on the control topic) is self-contained, so
+a later edit of workflows.toml does not move the goalposts of a rollout already under way.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from warden.core.errors import ConfigError
+from warden.core.events import utc_millis
+from warden.core.tomlfile import read_toml
+from warden.core.workflows import Targets, WorkflowContract
+
+
+class Gates(Targets):
+    """The workflow's targets plus the comparisons with the baseline running at the same time."""
+
+    success_drop_vs_baseline_max: float | None = Field(None, ge=0, le=1)  # baseline rate - candidate rate
+    cost_increase_vs_baseline_max: float | None = Field(None, ge=0)  # candidate cost / baseline cost - 1
+
+    def over(self, targets: Targets) -> Gates:
+        """These gates where set, the workflow's targets elsewhere."""
+        return Gates(**{**targets.model_dump(), **self.model_dump(exclude_none=True)})
+
+
+class RolloutPlan(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    workflow: str = Field(min_length=1)
+    baseline: str = Field(min_length=1)
+    candidate: str = Field(min_length=1)
+    steps: tuple[int, ...] = (5, 25, 100)
+    min_runs: int = Field(200, ge=1, description="completed candidate runs at a step before it is judged")
+    hold_minutes: float = Field(30.0, ge=0, description="event time spent at a step before it is judged")
+    judge_every_minutes: float = Field(1.0, gt=0, description="event time between judgments once held")
+    approval_after_step: int = Field(25, ge=0, le=100,
+                                     description="promotion from this step (percent) or higher waits for a human")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="family-wise, over the gates judged (Bonferroni)")
+    max_hold_minutes: float | None = Field(None, gt=0,
+                                           description="still inconclusive this long after a step began: rollback")
+    start_at: datetime | None = Field(None, description="event time the first step starts (default: when started)")
+    gates: Gates = Gates()
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
+        if not steps:
+            raise ValueError("steps must list at least one percentage, e.g. [5, 25, 100]")
+        if any(not 0 < p <= 100 for p in steps):
+            raise ValueError(f"every step must be a percentage in 1..100, got {list(steps)}")
+        if any(b <= a for a, b in itertools.pairwise(steps)):
+            raise ValueError(f"steps must increase, got {list(steps)}")
+        if steps[-1] != 100:
+            raise ValueError(f"the last step must be 100 (the rollout completes there), got {list(steps)}")
+        return steps
+
+    @field_validator("start_at")
+    @classmethod
+    def _start_at(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else utc_millis(value)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> RolloutPlan:
+        if self.baseline == self.candidate:
+            raise ValueError(f"candidate and baseline must differ, both are {self.candidate!r}")
+        return self
+
+    def resolved(self, contract: WorkflowContract) -> RolloutPlan:
+        """Gates the plan leaves out taken from the workflow's targets."""
+        if contract.name != self.workflow:
+            raise ConfigError(f"plan is for workflow {self.workflow!r}, not {contract.name!r}")
+        return self.model_copy(update={"gates": self.gates.over(contract.targets)})
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, text: str) -> RolloutPlan:
+        try:
+            return cls.model_validate_json(text)
+        except pydantic.ValidationError as exc:
+            raise ConfigError(f"rollout plan JSON is not a valid plan: {_problems(exc, '')}") from exc
+
+
+def _problems(exc: pydantic.ValidationError, prefix: str) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        shown = "" if ", got " in message else f" (got {err.get('input')!r:.60})"
+        parts.append(f"{where or 'rollout'}: {message}{shown}")
+    return "; ".join(parts)
+
+
+def parse_plan(document: dict[str, Any], source: str) -> RolloutPlan:
+    """A plan from a TOML document's `[rollout]` table; a bad key is named with what was expected."""
+    extra = sorted(set(document) - {"rollout"})
+    if extra:
+        raise ConfigError(f"{source}: unknown top-level key(s) {extra}; a plan has only a [rollout] table")
+    table = document.get("rollout")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: expected a [rollout] table with workflow, baseline, candidate, steps")
+    try:
+        return RolloutPlan.model_validate(table)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(f"{source}: {_problems(exc, 'rollout')}") from exc
+
+
+def load_plan(path: Path) -> RolloutPlan:
+    return parse_plan(read_toml(path, "rollout plan").document, str(path))
+
+
+def plan_document(plan: RolloutPlan) -> dict[str, Any]:
+    """The plan as JSON-ready data (what `warden rollout status` shows)."""
+    data: dict[str, Any] = json.loads(plan.to_json())
+    return data

@@ -1,0 +1,1 @@
+"""The rollout-controller service: the shell around warden.rollout.controller."""

@@ -1,0 +1,83 @@
+"""A stream service: its processors (tasks), one checked producer shared by them, one loop.
+
+The loop polls every task in the order the service declared them, then lets each tick (idle
+flushes) and checkpoint; ``run`` always ends in ``close``, which checkpoints once more, leaves
+the groups (a revoke saves what is owned) and then closes the producer, so a service stopped by
+SIGTERM, Ctrl-C or an exception leaves its state and offsets consistent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from typing import Any, Self
+
+from warden.core.settings import WardenSettings
+from warden.core.wire import Wire, wire_for
+from warden.runtime import clients
+from warden.runtime.processor import BaseProcessor
+from warden.runtime.store import StateStore
+from warden.runtime.task import Task
+
+log = logging.getLogger("warden.runtime")
+
+
+class App:
+    def __init__(self, settings: WardenSettings, name: str, linger_ms: int | None = None) -> None:
+        self.settings = settings
+        self.name = name
+        self.wire: Wire = wire_for(settings)
+        self.counters: Counter[str] = Counter()
+        self.producer = clients.producer(settings, linger_ms)
+        self.tasks: list[Task[Any]] = []
+        self._closed = False
+
+    def add(self, processor: BaseProcessor[Any], group_id: str, store: StateStore | None = None,
+            counters: Counter[str] | None = None) -> Task[Any]:
+        """``counters``: a task's own, when its figures must not mix with the service's (a second stage)."""
+        task: Task[Any] = Task(processor, self.settings, group_id, self.wire, self.producer,
+                               self.counters if counters is None else counters, store, self.name)
+        self.tasks.append(task)
+        return task
+
+    def start(self) -> Self:
+        for task in self.tasks:
+            task.start()
+        return self
+
+    def poll_once(self) -> int:
+        handled = 0
+        for task in self.tasks:
+            task.processor.refresh()
+            handled += task.poll()
+            task.tick()
+            task.maybe_save()
+        return handled
+
+    def run(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                self.poll_once()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            for task in self.tasks:
+                task.close()
+        finally:
+            self.producer.close(10)
+
+    def prometheus(self) -> str:
+        """Counters in the Prometheus text format, ``warden_<service>_<counter>_total{topic=...}``."""
+        prefix = "warden_" + self.name.replace("-", "_")
+        lines = []
+        for name, value in sorted(self.counters.items()):
+            metric, _, label = name.partition(":")
+            labels = f'{{topic="{label}"}}' if label else ""
+            lines.append(f"{prefix}_{metric}_total{labels} {value}")
+        return "\n".join(lines) + "\n"

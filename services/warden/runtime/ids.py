@@ -1,0 +1,19 @@
+"""A record's own id: the one the ledger lands it by (warden.ledger.tables), so "seen before" here
+and "already landed" there agree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from warden.ledger.tables import TABLES
+
+_IDS: dict[type[BaseModel], Callable[[Any], str]] = {table.model: table.record_id for table in TABLES.values()}
+
+
+def record_id(value: BaseModel, topic: str, partition: int, offset: int) -> str:
+    """A record type no ledger table lands is named by its position, which a re-read keeps."""
+    find = _IDS.get(type(value))
+    return find(value) if find is not None else f"{topic}[{partition}]@{offset}"

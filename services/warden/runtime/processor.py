@@ -1,0 +1,130 @@
+"""What a service declares to the runtime: its inputs and a processor, nothing about Kafka.
+
+A processor is pure: ``step(state, record) -> (state, outputs)``; ``dump``/``restore`` turn its
+state into JSON and back for checkpoints. The runtime hands every step a ``Record`` carrying the
+record's own id and whether that id was seen before (a bounded memory the runtime keeps and
+checkpoints with the state), so a processor is idempotent without writing that itself: with
+``dedupe`` on (the default) a re-sent record never reaches ``step`` at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from warden.core.output import Output
+from warden.runtime.clients import Fetch
+
+S = TypeVar("S")
+
+
+class Role(StrEnum):
+    MAIN = "main"  # the processor's own input: a consumer group (or every partition, see Membership)
+    COPARTITIONED = "copartitioned"  # read partition p for each main partition p owned; offsets checkpointed
+    BROADCAST = "broadcast"  # every partition from the beginning on every replica (a table: the control topic)
+
+
+class Scope(StrEnum):
+    PARTITION = "partition"  # one state per main partition, moved with it on a rebalance
+    WHOLE = "whole"  # one state for everything this replica reads (windows that span partitions)
+
+
+class Membership(StrEnum):
+    GROUP = "group"  # main inputs are shared among the group's replicas
+    ALL = "all"  # every partition of the main inputs is read by this replica, positions from its checkpoint
+
+
+class OnInvalid(StrEnum):
+    SKIP = "skip"  # counted as skipped_invalid; the ledger-sink dead-letters it (it lands every topic)
+    DEAD_LETTER = "dead_letter"  # a DeadLetter is produced, confirmed delivered before the offset moves
+
+
+@dataclass(frozen=True)
+class Input:
+    topic: str  # base name; the runtime adds the deployment's prefix
+    record: str  # the Avro record the topic carries, e.g. "warden.AgentEvent"
+    role: Role = Role.MAIN
+    reads: frozenset[str] | None = None  # event types acted on: others are skipped before validation
+    on_invalid: OnInvalid = OnInvalid.SKIP
+
+
+@dataclass(slots=True)  # not frozen: a frozen init costs a setattr call per field, on every record
+class Record:
+    topic: str  # base name
+    partition: int
+    offset: int
+    key: str | None
+    id: str  # the record's own id (event_id, decision_id, rollup_id...), what the ledger dedupes by
+    seen_before: bool  # this id was stepped before (within the runtime's bounded memory)
+    value: BaseModel
+
+
+@dataclass(frozen=True)
+class Restored(Generic[S]):
+    """A snapshot written before the runtime, read back by the processor that knows its layout."""
+
+    state: S
+    positions: dict[tuple[str, int], int]  # base topic, partition -> next offset
+    outbox: list[Output]
+
+
+class Processor(Protocol[S]):
+    name: str
+    inputs: tuple[Input, ...]
+
+    def initial(self, partition: int) -> S: ...
+
+    def step(self, state: S, record: Record) -> tuple[S, list[Output]]: ...
+
+    def dump(self, state: S) -> Any: ...
+
+    def restore(self, data: Any, partition: int) -> S: ...
+
+
+class BaseProcessor(Generic[S]):
+    """The defaults; a processor overrides what it needs. Class attributes are its declaration."""
+
+    name: ClassVar[str] = "processor"
+    inputs: tuple[Input, ...] = ()
+    scope: ClassVar[Scope] = Scope.PARTITION
+    membership: ClassVar[Membership] = Membership.GROUP
+    durable: ClassVar[bool] = True  # False: state lives in memory only; offsets committed after every batch
+    dedupe: ClassVar[bool] = True  # skip a record whose id was seen before, before it reaches step
+    seen_capacity: int = 20_000  # ids remembered per state; 0: the processor remembers ids itself
+    checkpoint_every_s: float = 5.0  # 0: flush and commit after every batch
+    batch_max_rows: int = 500
+    poll_timeout_s: float = 0.05
+    fetch: Fetch = Fetch()
+    isolate_failures: ClassVar[bool] = True  # a step that raises is logged, counted and skipped
+    failure_counter: ClassVar[str] = "step_failures"
+    # Where a WHOLE-scope state is checkpointed (default: the name); PARTITION states live under
+    # (the first main topic, partition), as the snapshots written before the runtime did.
+    whole_key: str | None = None
+
+    def initial(self, partition: int) -> S:
+        raise NotImplementedError
+
+    def step(self, state: S, record: Record) -> tuple[S, list[Output]]:
+        raise NotImplementedError
+
+    def dump(self, state: S) -> Any:
+        raise NotImplementedError
+
+    def restore(self, data: Any, partition: int) -> S:
+        raise NotImplementedError
+
+    def tick(self, state: S, quiet_s: float) -> tuple[S, list[Output]]:
+        """Wall-clock work (idle flushes). Its outputs have no input offset to re-read, so the runtime
+        writes them into the checkpoint (an outbox) before producing them, and re-produces after a crash."""
+        return state, []
+
+    def refresh(self) -> None:
+        """Called once per loop before polling: reload configuration (the policy bundle)."""
+
+    def upgrade(self, snapshot_state: Any, next_offset: int, partition: int) -> Restored[S]:
+        """Read a snapshot in this processor's pre-runtime layout (an upgrade in place)."""
+        raise NotImplementedError(f"{self.name}: no reader for snapshots written before the runtime")
+

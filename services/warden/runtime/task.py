@@ -1,0 +1,336 @@
+"""One processor at work: its consumers, its states per partition (or one for all), checkpoints.
+
+The order that makes a crash safe, for every processor alike: outputs (and dead letters) are
+confirmed delivered by the broker, then the checkpoint is written, then the group offset is
+committed. A crash between any two steps only re-processes records whose outputs carry the same
+ids as before, and the "seen before" memory travels in the checkpoint with the state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from pydantic import BaseModel
+
+from warden.broker.consume import drain, records
+from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError, WardenError
+from warden.core.output import Output
+from warden.core.records import DeadLetterKind
+from warden.core.seen import SeenIds
+from warden.core.settings import WardenSettings
+from warden.core.wire import Wire
+from warden.runtime import clients
+from warden.runtime.deadletters import dead_letter_for
+from warden.runtime.ids import record_id
+from warden.runtime.processor import BaseProcessor, Input, Membership, OnInvalid, Record, Role, Scope
+from warden.runtime.producer import CheckedProducer
+from warden.runtime.store import Checkpoint, Pending, StateStore, from_document, is_runtime_document, to_document
+
+S = TypeVar("S")
+Where = tuple[str, int]  # full topic name, partition
+WHOLE = 0  # the slot key of a WHOLE-scope state
+
+
+@dataclass
+class Slot(Generic[S]):
+    state: S
+    seen: SeenIds | None  # None: the processor keeps its own memory of ids (seen_capacity = 0)
+    positions: dict[Where, int] = field(default_factory=dict)  # next offset of each input partition covered
+    saved: dict[Where, int] = field(default_factory=dict)
+    quiet_since: float | None = None  # last record read (wall clock), for ticks
+    outbox: list[Pending] = field(default_factory=list)
+    forced: bool = False  # changed without input: save even though no position moved
+
+
+class Task(Generic[S]):
+    def __init__(self, processor: BaseProcessor[S], settings: WardenSettings, group_id: str, wire: Wire,
+                 producer: CheckedProducer, counters: Counter[str], store: StateStore | None = None,
+                 service: str = "") -> None:
+        self.processor = processor
+        self.settings = settings
+        self.group_id = group_id
+        self.wire = wire
+        self.producer = producer
+        self.counters = counters
+        self.store = store if processor.durable else None
+        self.service = service or processor.name
+        self.log = logging.getLogger(f"warden.runtime.{processor.name}")
+        self.inputs = {settings.topic(i.topic): i for i in processor.inputs}
+        self.main = [t for t, i in self.inputs.items() if i.role == Role.MAIN]
+        self.copartitioned = [t for t, i in self.inputs.items() if i.role == Role.COPARTITIONED]
+        self.broadcast = [t for t, i in self.inputs.items() if i.role == Role.BROADCAST]
+        if not self.main:
+            raise WardenError(f"{processor.name} declares no main input among {list(self.inputs)}")
+        self.grouped = processor.membership == Membership.GROUP
+        fetch = processor.fetch
+        self.consumer: Consumer = (clients.group_consumer(settings, group_id, fetch) if self.grouped
+                                   else clients.reader(settings, group_id, fetch))
+        self.co_consumer = clients.reader(settings, f"{group_id}-copartitioned", fetch) if self.copartitioned else None
+        self.broadcast_consumer = clients.reader(settings, f"{group_id}-broadcast") if self.broadcast else None
+        self.slots: dict[int, Slot[S]] = {}
+        self.assigned: set[Where] = set()
+        self._has_tick = type(processor).tick is not BaseProcessor.tick
+        self._per_partition = processor.scope == Scope.PARTITION
+        self._last_save = time.monotonic()
+        self._closing = False
+
+    # -- start and rebalances -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.processor.scope == Scope.WHOLE:
+            self.slots[WHOLE] = self._load(WHOLE)
+        if self.grouped:
+            self.consumer.subscribe(self.main, on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                    on_lost=self._on_lost)
+        else:
+            self._on_assign(self.consumer, self._every_partition(self.consumer, self.main, OFFSET_BEGINNING))
+        if self.broadcast_consumer is not None:
+            self.broadcast_consumer.assign(self._every_partition(self.broadcast_consumer, self.broadcast,
+                                                                 OFFSET_BEGINNING))
+
+    def _every_partition(self, consumer: Consumer, names: list[str], offset: int) -> list[TopicPartition]:
+        try:
+            metadata = consumer.list_topics(timeout=10).topics
+            return [TopicPartition(name, p, offset) for name in names for p in metadata[name].partitions]
+        except (KafkaException, KeyError) as exc:
+            raise BrokerUnavailableError(f"{self.processor.name} cannot read {', '.join(names)} at "
+                                         f"{self.settings.bootstrap_servers}: {exc!r}") from exc
+
+    def _slot_key(self, partition: int) -> int:
+        return partition if self._per_partition else WHOLE
+
+    def _store_key(self, key: int) -> tuple[str, int]:
+        if self.processor.scope == Scope.WHOLE:
+            return self.processor.whole_key or self.processor.name, 0
+        return self.main[0], key
+
+    def _load(self, key: int) -> Slot[S]:
+        proc = self.processor
+        snapshot = self.store.load(*self._store_key(key)) if self.store is not None else None
+        seen = SeenIds(proc.seen_capacity) if proc.seen_capacity else None
+        if snapshot is None:
+            if self.store is not None:
+                self.log.info("%s[%d]: no snapshot: rebuilding state from the beginning", *self._store_key(key))
+            return Slot(proc.initial(key), seen)
+        if is_runtime_document(snapshot.state):
+            saved = from_document(snapshot.state, proc.seen_capacity)
+            slot = Slot(proc.restore(saved.state, key), saved.seen if seen is not None else None,
+                        dict(saved.positions), dict(saved.positions))
+            pending = saved.outbox
+        else:  # written before the runtime: the processor reads its own old layout
+            old = proc.upgrade(snapshot.state, snapshot.next_offset, key)
+            positions = {(self.settings.topic(t), p): o for (t, p), o in old.positions.items()}
+            slot = Slot(old.state, seen, positions, dict(positions))
+            pending = [self._encode(out) for out in old.outbox]
+        self.log.info("%s[%d]: restored from snapshot at offset %d", *self._store_key(key), snapshot.next_offset)
+        if pending:  # outputs made without input whose delivery the crash may have cut short: same ids again
+            self.log.info("%s[%d]: re-producing %d outputs from the snapshot's outbox", *self._store_key(key),
+                          len(pending))
+            for out in pending:
+                self.producer.produce(out.topic, out.value, key=out.key)
+        return slot
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            key = self._slot_key(tp.partition)
+            slot = self.slots.get(key)
+            if slot is None:
+                slot = self.slots[key] = self._load(key)
+            if self.store is not None or not self.grouped:
+                tp.offset = slot.positions.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+            self.assigned.add((tp.topic, tp.partition))
+        consumer.assign(partitions)
+        self._follow_copartitioned()
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = {self._slot_key(tp.partition) for tp in partitions}
+        try:
+            self.save(only=keys)
+        except WardenError as exc:
+            if not self._closing:
+                raise
+            self.log.warning("state not saved on the way out (the last checkpoint stands): %s", exc)
+        self._drop(partitions)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Lost, not revoked: another member may own them already, so nothing is written over its state."""
+        self._drop(partitions)
+
+    def _drop(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.assigned.discard((tp.topic, tp.partition))
+            if self.processor.scope == Scope.PARTITION:
+                self.slots.pop(tp.partition, None)
+        self._follow_copartitioned()
+
+    def _follow_copartitioned(self) -> None:
+        if self.co_consumer is None:
+            return
+        self.co_consumer.assign([TopicPartition(t, p, self.slots[p].positions.get((t, p), OFFSET_BEGINNING))
+                                 for p in sorted(self.slots) for t in self.copartitioned])
+
+    # -- records --------------------------------------------------------------------------------
+
+    def _decode(self, msg: Message, spec: Input) -> BaseModel | None:
+        if spec.on_invalid == OnInvalid.SKIP:
+            return self.wire.decode_or_skip(msg.value(), spec.record, self.counters, spec.reads)
+        try:
+            value = self.wire.decode(msg.value(), spec.record)
+        except (DecodeError, ValidationError) as exc:
+            kind = DeadLetterKind.DECODE if isinstance(exc, DecodeError) else DeadLetterKind.VALIDATE
+            letter = dead_letter_for(msg, str(exc), kind, self.service)
+            self.producer.produce(self.settings.topic("deadletter"), self.wire.encode(letter), key=msg.key())
+            self.counters[f"dead_letters:{kind.value}"] += 1
+            return None
+        if spec.reads is not None and getattr(value, "event_type", None) not in spec.reads:
+            self.counters["not_read"] += 1
+            return None
+        return value
+
+    def _encode(self, out: Output) -> Pending:
+        return Pending(self.settings.topic(out.topic), out.key.encode(), self.wire.encode(out.record))
+
+    def _produce(self, outputs: list[Output]) -> None:
+        for out in outputs:
+            self.producer.produce(self.settings.topic(out.topic), self.wire.encode(out.record),
+                                  key=out.key.encode())
+            self.counters[f"produced:{out.topic}"] += 1
+
+    def _handle(self, msg: Message, slot: Slot[S], spec: Input, dedupe: bool = True) -> None:
+        if msg.value() is None:  # a tombstone (compacted topics): nothing to step
+            return
+        value = self._decode(msg, spec)
+        if value is None:
+            return
+        partition, offset = msg.partition() or 0, msg.offset() or 0
+        rid = record_id(value, spec.topic, partition, offset)
+        first = slot.seen.first_time(rid) if dedupe and slot.seen is not None else True
+        if not first and self.processor.dedupe:
+            self.counters["duplicates_skipped"] += 1
+            return
+        raw_key = msg.key()
+        record = Record(spec.topic, partition, offset, raw_key.decode("utf-8", "replace") if raw_key else None,
+                        rid, not first, value)
+        try:
+            slot.state, outputs = self.processor.step(slot.state, record)
+        except Exception:
+            if not self.processor.isolate_failures:
+                raise
+            # one poison record must not stop every other record (a gate waiting on a verdict would deny all)
+            self.log.exception("%s[%s]@%s (id %s) could not be processed; skipped", msg.topic(), partition, offset,
+                               rid)
+            self.counters[self.processor.failure_counter] += 1
+            return
+        self.counters["processed"] += 1
+        self._produce(outputs)
+
+    def poll(self) -> int:
+        """One batch of every input (broadcast first, so a switch applies to the batch read with it)."""
+        handled = 0
+        if self.broadcast_consumer is not None:
+            for msg in records(self.broadcast_consumer.consume(100, 0), self.counters):
+                for slot in self.slots.values():
+                    self._handle(msg, slot, self.inputs[msg.topic() or ""], dedupe=False)
+        batch = self.processor.batch_max_rows
+        if self.co_consumer is not None and self.slots:
+            for msg in records(self.co_consumer.consume(batch, 0), self.counters):
+                handled += self._take(msg)
+        messages = drain(self.consumer, batch, self.processor.poll_timeout_s)
+        now = time.monotonic()
+        for msg in records(messages, self.counters):
+            handled += self._take(msg, now)
+        if messages and self.processor.checkpoint_every_s == 0:
+            self.save()
+        else:
+            self.producer.poll(0)
+        return handled
+
+    def _take(self, msg: Message, now: float | None = None) -> int:
+        topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+        slot = self.slots.get(self._slot_key(partition))
+        if slot is None:
+            return 0  # not ours any more (revoked mid-batch)
+        spec = self.inputs[topic]
+        if spec.role == Role.MAIN:
+            self.counters["events"] += 1
+            if now is not None:
+                slot.quiet_since = now
+        self._handle(msg, slot, spec)
+        slot.positions[(topic, partition)] = offset + 1
+        return 1
+
+    # -- ticks, checkpoints, shutdown -----------------------------------------------------------
+
+    def tick(self) -> None:
+        if not self._has_tick:
+            return
+        now = time.monotonic()
+        for key, slot in list(self.slots.items()):
+            if slot.quiet_since is None:
+                continue
+            slot.state, outputs = self.processor.tick(slot.state, now - slot.quiet_since)
+            if not outputs:
+                continue
+            slot.outbox = [self._encode(out) for out in outputs]
+            slot.forced = True
+            self.save(only={key})  # the outbox is durable before a row of it is produced
+            self._produce(outputs)
+            self.producer.flush_or_raise(30, f"{self.processor.name} outputs of an idle flush")
+            slot.outbox = []  # the next checkpoint drops them
+            self.counters["idle_flushes"] += 1
+
+    def maybe_save(self) -> bool:
+        every = self.processor.checkpoint_every_s
+        if every <= 0 or time.monotonic() - self._last_save < every:
+            return False
+        self.save()
+        return True
+
+    def save(self, only: set[int] | None = None) -> None:
+        """Outputs confirmed delivered, then the checkpoint, then the group offsets it covers."""
+        self._last_save = time.monotonic()
+        dirty = [key for key, slot in self.slots.items()
+                 if (only is None or key in only) and (slot.forced or slot.positions != slot.saved)]
+        if not dirty:
+            return
+        self.producer.flush_or_raise(30, f"{self.processor.name} outputs (state not saved, offsets not committed)")
+        commit: dict[Where, int] = {}
+        for key in dirty:
+            slot = self.slots[key]
+            if self.store is not None:
+                store_topic, store_partition = self._store_key(key)
+                main = slot.positions.get((store_topic, store_partition), 0) \
+                    if self.processor.scope == Scope.PARTITION else 0
+                self.store.save(store_topic, store_partition, main, to_document(Checkpoint(
+                    self.processor.dump(slot.state), slot.seen, slot.positions, slot.outbox)))
+            slot.saved = dict(slot.positions)
+            slot.forced = False
+            commit.update({w: o for w, o in slot.positions.items() if w in self.assigned})
+        if self.grouped and commit:
+            try:
+                self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in commit.items()],
+                                     asynchronous=True)
+            except KafkaException as exc:  # a lost commit only re-reads records whose outputs have the same ids
+                self.log.warning("offset commit failed: %s", exc)
+
+    def close(self) -> None:
+        self._closing = True
+        try:
+            self.save()
+        except (WardenError, KafkaException) as exc:  # the last checkpoint stands; re-reading covers the rest
+            self.log.warning("final checkpoint not written: %s", exc)
+        finally:
+            self.consumer.close()  # a group member's close revokes: what it owns is saved once more
+            for other in (self.co_consumer, self.broadcast_consumer):
+                if other is not None:
+                    other.close()
+
+    def checkpoint_of(self, key: int) -> Checkpoint:
+        """The checkpoint a save would write now (tests, and a changelog store later)."""
+        slot = self.slots[key]
+        return Checkpoint(self.processor.dump(slot.state), slot.seen, dict(slot.positions), list(slot.outbox))

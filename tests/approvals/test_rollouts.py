@@ -1,0 +1,114 @@
+"""Rollouts over HTTP (the approvals app, its tokens) and the CLI, with a live rollout-controller."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.approvals.test_service import TOKENS, auth, serve
+from tests.ledger_sink.helpers import produce, wait_for
+from tests.rollout.helpers import traffic
+from tests.running import in_thread
+from warden.core.settings import WardenSettings
+from warden.rollout_controller.service import RolloutController
+from warden.rollout_controller.settings import RolloutControllerSettings
+from warden.stack import warden_command
+
+pytestmark = pytest.mark.integration
+START = {"candidate": "v4", "baseline": "v3", "steps": [5, 25, 100], "min_runs": 20, "hold_minutes": 10,
+         "gates": {"cost_increase_vs_baseline_max": 0.2}, "reason": "ship v4"}
+
+
+@pytest.fixture
+def api(topics: WardenSettings) -> Iterator[str]:
+    fields: dict[str, Any] = {**topics.model_dump(), "group_id": f"rc-{uuid.uuid4().hex[:8]}"}
+    with in_thread(RolloutController(RolloutControllerSettings(**fields)).start()):
+        yield from serve(topics)
+
+
+def post(api: str, path: str, body: dict[str, Any], who: str = "eve@acme.com") -> httpx.Response:
+    return httpx.post(f"{api}/v1/rollouts/{path}", json=body, headers=auth(who), timeout=30)
+
+
+def get(api: str, path: str) -> dict[str, Any]:
+    response = httpx.get(f"{api}/v1/rollouts/{path}", headers=auth("eve@acme.com"), timeout=30)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_start_pause_resume_promote_and_a_gate_rollback_over_http(topics: WardenSettings, api: str) -> None:
+    assert httpx.post(f"{api}/v1/rollouts/refund_ticket/start", json=START, timeout=10).status_code == 401
+    started = post(api, "refund_ticket/start", START)
+    assert started.status_code == 200, started.text
+    assert (started.json()["percent"], started.json()["status"]) == (5, "running")
+    assert post(api, "refund_ticket/start", START).status_code == 409  # one live rollout per workflow
+    bad = post(api, "refund_ticket/start", {**START, "steps": [5, 25], "reason": "x"})
+    assert bad.status_code == 422 and "the last step must be 100" in bad.text
+    assert post(api, "refund_ticket/pause", {"reason": "looking"}).json()["status"] == "paused"
+    assert post(api, "refund_ticket/resume", {"reason": "fine"}).json()["status"] == "running"
+    promoted = post(api, "refund_ticket/promote", {"reason": "5% looked fine"}, who="dana@acme.com")
+    assert promoted.json()["percent"] == 25
+    assert post(api, "refund_ticket/explode", {"reason": "x"}).status_code == 404
+    gate = get(api, "refund_ticket/gate")
+    assert (gate["verdict"], gate["ok"], gate["decision"]) == ("wait", False, "promote")
+    confirm = httpx.post(f"{api}/v1/rollouts/refund_ticket/confirm", headers=auth("eve@acme.com"), timeout=30,
+                         json={"name": "refund", "namespace": "agents", "phase": "Promoting", "metadata": {}})
+    assert confirm.status_code == 412 and confirm.json()["verdict"] == "wait"
+
+    step_start = datetime.fromisoformat(get(api, "refund_ticket")["stage"]["step_started_at"].replace("Z", "+00:00"))
+    # the candidate costs twice the baseline: judged 10 minutes (event time) into the 25% step
+    produce(topics, traffic(step_start + timedelta(seconds=1), 80, candidate_cost=0.10, baseline_cost=0.05,
+                            vary=0.005))
+    wait_for(lambda: get(api, "refund_ticket/gate")["verdict"] == "fail", what="the rollback")
+    gate = get(api, "refund_ticket/gate")
+    assert gate["status"] == "rolled_back" and gate["decision"] == "rollback" and gate["percent"] == 0
+    assert gate["metrics"]["cost_increase_vs_baseline"]["verdict"] == "fail"
+    assert gate["metrics"]["cost_increase_vs_baseline"]["runs"] >= 20
+    assert post(api, "refund_ticket/promote", {"reason": "x"}).status_code == 409  # nothing live to promote
+    assert [v["workflow"] for v in httpx.get(f"{api}/v1/rollouts", headers=auth("eve@acme.com"),
+                                             timeout=30).json()] == ["refund_ticket"]
+
+
+def test_the_cli_starts_shows_and_rolls_back_as_the_tokens_identity(topics: WardenSettings, api: str) -> None:
+    env = {**os.environ, "WARDEN_APPROVALS_URL": api, "WARDEN_APPROVER_TOKEN": TOKENS["eve@acme.com"]}
+
+    def warden(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*warden_command(), "rollout", *args], capture_output=True, text=True, timeout=120,
+                              env=env)
+
+    done = warden("start", "triage_ticket", "--candidate", "t2", "--baseline", "t1", "--steps", "10,50,100",
+                  "--gate", "cost_increase_vs_baseline_max=0.25", "--reason", "new prompt")
+    assert done.returncode == 0, done.stderr
+    assert "triage_ticket t1 -> t2: 10% (running) by eve@acme.com" in done.stdout
+    shown = warden("status", "triage_ticket")
+    text = " ".join(shown.stdout.split())
+    assert shown.returncode == 0 and "10% running" in text and "(verdict wait); last: start" in text
+    bad = warden("start", "triage_ticket", "--candidate", "t3", "--baseline", "t1", "--steps", "10,5", "--reason", "x")
+    assert bad.returncode == 2 and "steps must increase" in bad.stderr.replace("\n", " ")
+    back = warden("rollback", "triage_ticket", "--reason", "customer complaints")
+    assert back.returncode == 0 and "0% (rolled_back) by eve@acme.com" in back.stdout
+    again = warden("pause", "triage_ticket", "--reason", "x")
+    assert again.returncode == 1 and "no live rollout" in " ".join(again.stderr.split())
+
+
+def test_changing_a_rollout_takes_global_switches_and_a_refusal_is_recorded(topics: WardenSettings) -> None:
+    """A rollout moves a workflow's traffic for every tenant: a one-tenant approver may read it, not change it."""
+    scoped = {**TOKENS, "sam@globex.com": {"token": "tok-sam-5d1e", "tenants": ["globex"]}}
+    fields: dict[str, Any] = {**topics.model_dump(), "group_id": f"rc-{uuid.uuid4().hex[:8]}"}
+    with in_thread(RolloutController(RolloutControllerSettings(**fields)).start()):
+        for url in serve(topics, approver_tokens=scoped):
+            sam = {"Authorization": "Bearer tok-sam-5d1e"}
+            refused = httpx.post(f"{url}/v1/rollouts/refund_ticket/start", json=START, headers=sam, timeout=30)
+            assert refused.status_code == 403 and "may not set global switches" in refused.text
+            assert post(url, "refund_ticket/start", START).status_code == 200
+            assert httpx.post(f"{url}/v1/rollouts/refund_ticket/rollback", json={"reason": "x"}, headers=sam,
+                              timeout=30).status_code == 403
+            assert httpx.get(f"{url}/v1/rollouts/refund_ticket/gate", headers=sam, timeout=30).status_code == 200

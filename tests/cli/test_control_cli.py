@@ -1,0 +1,117 @@
+"""`warden kill | revive | switches` as an operator runs them: as their token's identity, through the
+approvals API (or --direct), and one clear line within seconds when the stack is not there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.approvals.test_service import TOKENS, serve
+from tests.cli.test_up import clean_env
+from tests.ledger_sink.helpers import sink_settings, wait_for
+from tests.running import in_thread
+from warden.broker.tansu import free_port
+from warden.core.settings import WardenSettings
+from warden.ledger.client import Ledger
+from warden.ledger_sink.service import LedgerSink
+from warden.policy.control import ControlView
+from warden.stack import warden_command
+
+SCOPED = {**TOKENS, "sam@globex.com": {"token": "tok-sam-5d1e", "tenants": ["globex"]}}
+
+
+def warden(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # generous: a shared machine; the point is that it exits, with one line, not how fast
+    return subprocess.run([*warden_command(), *args], capture_output=True, text=True, timeout=90, env=env)
+
+
+def one_line(done: subprocess.CompletedProcess[str]) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def stack_env(topics: WardenSettings, ledger: Ledger) -> Iterator[dict[str, str]]:
+    """The approvals API and a ledger-sink serving queries on the test's topics, as `warden up` runs them."""
+    with in_thread(LedgerSink(sink_settings(topics, ledger, serve_queries=True), ledger).start()):
+        for url in serve(topics, approver_tokens=SCOPED):
+            yield clean_env(KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers, WARDEN_TOPIC_PREFIX=topics.topic_prefix,
+                            WARDEN_DATA_DIR=str(topics.data_dir), WARDEN_CLICKHOUSE_DATABASE=ledger.database,
+                            WARDEN_APPROVALS_URL=url, WARDEN_APPROVER_TOKEN=TOKENS["eve@acme.com"], COLUMNS="80")
+
+
+@pytest.mark.integration
+def test_a_switch_is_recorded_as_the_tokens_identity_never_the_os_user(
+        topics: WardenSettings, stack_env: dict[str, str]) -> None:
+    view = ControlView(topics)
+    try:
+        done = warden("kill", "tool:payments.refund", "--reason", "duplicate refunds", env=stack_env)
+        assert done.returncode == 0, done.stderr
+        assert "kill tool:payments.refund ON by eve@acme.com" in done.stdout
+        wait_for(lambda: not view.is_enabled("acme", "refund_ticket", "payments", "refund"), what="the switch")
+        assert view.switches.active["kill:tool:payments.refund"].actor == "eve@acme.com"
+        refused = warden("kill", "tool:payments", "--read-only", "--reason", "x", env=stack_env)
+        assert refused.returncode == 2 and "read-only mode applies to" in refused.stderr
+        sam = warden("kill", "global", "--reason", "x", "--token", "tok-sam-5d1e", env=stack_env)
+        assert sam.returncode == 1 and "HTTP 403" in one_line(sam) and "sam@globex.com may not set" in sam.stderr
+        nobody = warden("kill", "global", "--reason", "x", "--token", "guess", env=stack_env)
+        assert nobody.returncode == 1 and "HTTP 401" in one_line(nobody)
+
+        shown = warden("switches", env=stack_env)
+        assert shown.returncode == 0, shown.stderr
+        text = " ".join(shown.stdout.split())
+        assert "1 switch(es) in force" in text and "tool:payments.refund" in text and "eve@acme.com" in text
+        wait_for(lambda: "eve@acme.com" in warden("switches", "--format", "json", env=stack_env).stdout,
+                 what="the change in the ledger")
+        listed = json.loads(warden("switches", "--format", "json", env=stack_env).stdout)
+        assert [(s["scope"], s["actor"]) for s in listed["in_force"]] == [("tool:payments.refund", "eve@acme.com")]
+        assert [(h["scope"], h["active"], h["actor"]) for h in listed["history"]] == [
+            ("tool:payments.refund", True, "eve@acme.com")]
+
+        assert warden("revive", "tool:payments.refund", "--reason", "fixed", env=stack_env).returncode == 0
+        wait_for(lambda: view.is_enabled("acme", "refund_ticket", "payments", "refund"), what="the revive")
+    finally:
+        view.close()
+
+
+@pytest.mark.integration
+def test_direct_needs_a_known_token_and_applies_the_same_scopes(topics: WardenSettings) -> None:
+    """The escape hatch for a broken approvals service: no API, the same identity and scope rule."""
+    env = clean_env(KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers, WARDEN_TOPIC_PREFIX=topics.topic_prefix,
+                    WARDEN_DATA_DIR=str(topics.data_dir), WARDEN_APPROVER_TOKENS=json.dumps(SCOPED),
+                    WARDEN_APPROVALS_URL=f"http://127.0.0.1:{free_port()}", COLUMNS="80")
+    view = ControlView(topics)
+    try:
+        unknown = warden("kill", "tenant:acme", "--direct", "--reason", "x", "--token", "guess", env=env)
+        assert unknown.returncode == 2 and "none of WARDEN_APPROVER_TOKENS" in one_line(unknown)
+        sam = warden("kill", "tenant:acme", "--direct", "--reason", "x", "--token", "tok-sam-5d1e", env=env)
+        assert sam.returncode == 1 and "sam@globex.com may not set switch tenant:acme" in sam.stderr
+        done = warden("kill", "tenant:acme", "--direct", "--reason", "payments down, approvals down too",
+                      "--token", TOKENS["dana@acme.com"], env=env)
+        assert done.returncode == 0, done.stderr
+        assert "kill tenant:acme ON by dana@acme.com" in done.stdout
+        wait_for(lambda: "kill:tenant:acme" in view.switches.active, what="the direct switch")
+        assert view.switches.active["kill:tenant:acme"].actor == "dana@acme.com"
+    finally:
+        view.close()
+
+
+def test_without_a_stack_each_command_fails_with_one_line_naming_the_address() -> None:
+    """Issue 18: `warden kill` with no stack waited 15 s and printed 71 librdkafka lines."""
+    port = free_port()
+    broker = f"127.0.0.1:{port}"  # the embedded broker's address, with nothing listening
+    api = f"http://127.0.0.1:{free_port()}"
+    env = clean_env(WARDEN_EMBEDDED_BROKER_PORT=str(port), WARDEN_APPROVALS_URL=api, WARDEN_APPROVER_TOKEN="t",
+                    WARDEN_APPROVER_TOKENS='{"ops@acme.com": "t"}', COLUMNS="80")
+    for args, where in ((("kill", "global", "-r", "x"), api), (("revive", "global", "-r", "x"), api),
+                        (("kill", "global", "-r", "x", "--direct"), broker), (("switches",), broker),
+                        (("rollout", "status"), api), (("rollout", "pause", "refund_ticket", "-r", "x"), api),
+                        (("approvals", "list"), api)):
+        done = warden(*args, env=env)
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        line = one_line(done)
+        assert where in line and "is `warden up` running?" in line, (args, line)

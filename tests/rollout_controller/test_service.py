@@ -1,0 +1,107 @@
+"""The live rollout-controller on the real broker decides as `warden replay --rollout` on the same events,
+across six partitions and a restart from its checkpoint."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer
+
+from tests.ledger_sink.helpers import produce, wait_for
+from tests.rollout.helpers import T0, plan, start_command, traffic
+from tests.running import in_thread
+from warden.core import topics as topic_names
+from warden.core.records import RolloutDecision, RolloutStatus
+from warden.core.settings import WardenSettings
+from warden.core.wire import wire_for
+from warden.cost.prices import PriceTable
+from warden.policy.control import publish_control
+from warden.replay.runner import replay
+from warden.rollout.controller import ControllerConfig
+from warden.rollout.plan import Gates
+from warden.rollout.views import decision_view
+from warden.rollout_controller.service import RolloutController
+from warden.rollout_controller.settings import RolloutControllerSettings
+from warden.sdk.client import WardenClient
+
+pytestmark = pytest.mark.integration
+
+
+class Decisions:
+    def __init__(self, settings: WardenSettings) -> None:
+        self.wire = wire_for(settings)
+        self.consumer = Consumer({**settings.kafka_config(), "group.id": f"rd-{uuid.uuid4().hex[:8]}",
+                                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+        self.consumer.subscribe([settings.topic(topic_names.ROLLOUT_DECISIONS)])
+        self.seen: dict[str, RolloutDecision] = {}
+
+    def read(self) -> None:
+        for msg in self.consumer.consume(1000, 0.2):
+            if msg.error() is None:
+                record = self.wire.decode(msg.value(), "warden.RolloutDecision")
+                assert isinstance(record, RolloutDecision)
+                self.seen[record.decision_id] = record  # a restart may re-make one: same id
+
+    def kinds(self) -> list[str]:
+        return [d.decision.value for d in sorted(self.seen.values(), key=lambda d: d.decided_at)]
+
+
+@contextmanager
+def controller(settings: WardenSettings, group: str) -> Iterator[RolloutController]:
+    fields = {**settings.model_dump(), "group_id": group, "snapshot_every_s": 0.5}
+    with in_thread(RolloutController(RolloutControllerSettings(**fields)).start()) as service:
+        yield service
+
+
+def comparable(view: dict[str, Any], rollout_id: str) -> str:
+    view = {k: v for k, v in view.items() if k != "decision_id"}
+    if view["decision"] == "start":  # who started it: the CLI's operator live, warden:replay offline
+        view.pop("actor"), view.pop("rationale"), view.pop("reason")
+    return json.dumps(view, sort_keys=True).replace(rollout_id, "R")
+
+
+def test_live_decisions_equal_replay_decisions_across_partitions_and_a_restart(
+        topics: WardenSettings, tmp_path: Path) -> None:
+    # 20 minutes at equal cost (promote 5 -> 25 at 09:10, then gates pass at 25 and the promotion waits for
+    # approval), then the candidate's cost doubles: rolled back at 25 a few minutes later.
+    the_plan = plan(gates=Gates(cost_increase_vs_baseline_max=0.20))
+    events = sorted(traffic(T0, 120, vary=0.01) + traffic(T0 + timedelta(minutes=20), 80, candidate_cost=0.10,
+                                                          prefix="s", vary=0.01), key=lambda e: e.occurred_at)
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e.to_json_view()) + "\n" for e in events))
+    config = ControllerConfig(PriceTable.load(), timedelta(seconds=RolloutControllerSettings().rollout_settle_s))
+    replay(path, tmp_path / "out", rollout=the_plan, rollout_config=config)
+    offline = [json.loads(line) for line in (tmp_path / "out" / "rollouts.jsonl").read_text().splitlines()]
+    kinds = [d["decision"] for d in offline]
+    assert kinds[:3] == ["start", "promote", "hold"] and kinds[-1] == "rollback", kinds
+
+    start = start_command(the_plan)
+    publish_control(topics, start, f"rollout-command:{start.rollout_command.command_id}", "start")  # type: ignore[union-attr]
+    live = Decisions(topics)
+    group = f"rc-{uuid.uuid4().hex[:8]}"
+    first, rest = [e for e in events if e.occurred_at < T0 + timedelta(minutes=15)], \
+        [e for e in events if e.occurred_at >= T0 + timedelta(minutes=15)]
+    with controller(topics, group) as service:
+        produce(topics, first)
+        wait_for(lambda: "promote" in live.kinds(), step=live.read, what="the promotion to 25%")
+        first_run = service.counters["processed"]
+    produce(topics, rest)
+    with controller(topics, group) as service:  # resumes from its checkpoint, mid-stream
+        wait_for(lambda: "rollback" in live.kinds(), timeout_s=90, step=live.read, what="the rollback")
+        wait_for(lambda: len(live.seen) >= len(offline), step=live.read, what="every decision")
+        second_run = service.counters["processed"]
+        assert service.state.rollouts["refund_ticket"].stage.status == RolloutStatus.ROLLED_BACK
+    assert 0 < second_run < len(events) and first_run < len(events)  # not re-read from the beginning
+    rollout_id = start.rollout_command.command_id  # type: ignore[union-attr]
+    online = [decision_view(d) for d in sorted(live.seen.values(), key=lambda d: (d.decided_at, d.decision_id))]
+    replay_id = offline[0]["rollout_id"]
+    assert [comparable(d, rollout_id) for d in online] == [comparable(d, replay_id) for d in offline]
+    with WardenClient(topics, max_wait_s=10) as client:  # the SDK sees the rollback on the control topic
+        assert {client.release_for("acme", "refund_ticket", f"u{i}").release for i in range(200)} == {"v3"}

@@ -1,0 +1,29 @@
+"""Issue 14: no Kafka client config is written outside the runtime. For every service ported onto it,
+the source builds no Consumer/Producer and spells out no client setting; warden.runtime.clients does."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import warden
+
+PACKAGE = Path(warden.__file__).parent
+PORTED = ["policy_evaluator", "cost_aggregator", "risk_scorer"]
+CLIENT = re.compile(r"\b(Consumer|Producer|CheckedProducer|AdminClient)\(|enable\.idempotence|\"acks\"|"
+                    r"group\.id|fetch\.wait\.max\.ms|auto\.offset\.reset|kafka_config\(|producer_config\(")
+
+
+@pytest.mark.parametrize("service", PORTED)
+def test_a_ported_service_builds_no_kafka_client_of_its_own(service: str) -> None:
+    found = [f"{path.relative_to(PACKAGE)}:{n}: {line.strip()}"
+             for path in sorted((PACKAGE / service).glob("*.py"))
+             for n, line in enumerate(path.read_text().splitlines(), 1) if CLIENT.search(line)]
+    assert found == []
+
+
+def test_the_runtime_is_where_the_guarantees_are_written_once() -> None:
+    text = "".join(p.read_text() for p in (PACKAGE / "runtime").glob("*.py"))
+    assert text.count('"enable.idempotence": True') == 1 and text.count("Consumer(") == 2

@@ -1,0 +1,73 @@
+"""`release_for` from the control topic on the real broker: the stage's split, and the fallback when killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+from tests.rollout.test_assign import stage
+from warden.core.records import ControlKind, RolloutStatus
+from warden.core.settings import WardenSettings
+from warden.core.workflows import Fallback
+from warden.policy.control import publish, publish_control
+from warden.rollout.assign import bucket
+from warden.rollout.controller import stage_record
+from warden.sdk.client import WardenClient
+
+AT = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def publish_stage(settings: WardenSettings, percent: int, status: RolloutStatus = RolloutStatus.RUNNING,
+                  seq: int = 1) -> None:
+    record = stage_record(stage(percent, status, seq), AT, "warden:rollout-controller", "test")
+    publish_control(settings, record, "rollout:refund_ticket", "a rollout stage")
+
+
+def test_release_for_follows_the_stage_and_falls_back_when_the_workflow_is_killed(topics: WardenSettings) -> None:
+    publish_stage(topics, 25)
+    units = [f"ticket-{i}" for i in range(400)]
+    with WardenClient(topics, max_wait_s=10) as client:
+        chosen = {u: client.release_for("acme", "refund_ticket", u) for u in units}
+        assert {u for u, a in chosen.items() if a.release == "v4"} == {u for u in units
+                                                                        if bucket("refund_ticket", u) < 2500}
+        assert {a.release for a in chosen.values()} == {"v3", "v4"}
+        assert client.release_for("acme", "export_report", "ticket-1").release is None  # no rollout there
+        publish(topics, ControlKind.KILL, "workflow:refund_ticket", True, "oncall@acme", "bad refunds")
+        publish(topics, ControlKind.KILL, "tenant:globex", True, "oncall@acme", "globex paused")
+        deadline = datetime.now(UTC).timestamp() + 10
+        while client.release_for("acme", "refund_ticket", "ticket-1").fallback is None:
+            assert datetime.now(UTC).timestamp() < deadline, "the kill switch never reached the view"
+        killed = client.release_for("acme", "refund_ticket", "ticket-1")
+        assert (killed.release, killed.fallback) == (None, Fallback.HUMAN_QUEUE)  # refund_ticket's fallback
+        while client.release_for("globex", "export_report", "x").fallback is None:
+            assert datetime.now(UTC).timestamp() < deadline
+        assert client.release_for("globex", "export_report", "x").fallback == Fallback.READ_ONLY
+        assert client.release_for("acme", "export_report", "x").fallback is None
+
+
+def test_a_new_client_sees_a_rollback_before_its_first_answer(topics: WardenSettings) -> None:
+    publish_stage(topics, 25)
+    publish_stage(topics, 0, RolloutStatus.ROLLED_BACK, seq=2)
+    with WardenClient(topics, max_wait_s=10) as client:
+        assert {client.release_for("acme", "refund_ticket", f"u{i}").release for i in range(300)} == {"v3"}
+
+
+def test_the_sdk_assigns_releases_without_loading_cedar(topics: WardenSettings) -> None:
+    publish_stage(topics, 5)
+    code = (
+        "import sys, json\n"
+        "from warden.core.settings import WardenSettings\n"
+        "from warden.sdk.client import WardenClient\n"
+        "with WardenClient(WardenSettings(), max_wait_s=10) as c:\n"
+        "    a = c.release_for('acme', 'refund_ticket', 'u1')\n"
+        "print(json.dumps({'release': a.release, 'cedar': 'cedarpy' in sys.modules}))\n"
+    )
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": topics.bootstrap_servers,
+           "WARDEN_TOPIC_PREFIX": topics.topic_prefix, "WARDEN_DATA_DIR": str(topics.data_dir)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer == {"release": "v4" if bucket("refund_ticket", "u1") < 500 else "v3", "cedar": False}
