@@ -1,9 +1,11 @@
 """`warden up`: the embedded stack as one supervised process tree.
 
-Tansu (when no KAFKA_BOOTSTRAP_SERVERS is set) plus one `warden run SERVICE` child per
-service, exactly what the distributed deployment runs one container each. Children get
-PDEATHSIG so nothing outlives the supervisor, and a service that crashes is restarted
-(it resumes from its committed offsets).
+The embedded broker (when no KAFKA_BOOTSTRAP_SERVERS is set: Tansu on SeaweedFS, see
+warden.broker.embedded) plus one `warden run SERVICE` child per service, exactly what the
+distributed deployment runs one container each. Children get PDEATHSIG so nothing outlives the
+supervisor. A service that crashes is restarted (it resumes from its committed offsets), and so
+is the embedded broker: on durable storage it comes back with every record, offset and switch
+it had acknowledged, on the same port, and the services' clients reconnect to it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from warden.broker.admin import ensure_topics, wait_for_broker
-from warden.broker.tansu import TansuBroker
+from warden.broker.embedded import EmbeddedBroker
 from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
 from warden.ledger.endpoint import ENDPOINT_FILE
@@ -60,7 +62,8 @@ class Stack:
         self.services = services
         self.data_dir = settings.data_dir.resolve()
         self.log_dir = self.data_dir / "logs"
-        self.broker: TansuBroker | None = None
+        self.broker: EmbeddedBroker | None = None
+        self.broker_restarts = 0
         self.children: dict[str, Child] = {}
         self.bootstrap = settings.bootstrap_servers
         self._stopping = threading.Event()
@@ -82,15 +85,13 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             if self.settings.embedded:
-                # The embedded broker keeps topics in memory: a new one has none of the records
-                # that processor snapshots point into, so their offsets would skip the new input.
-                forget_offsets(self.settings.state_dir)  # the notifier's outbox stays (warden.state.reset)
-                self.broker = TansuBroker(self.settings.embedded_broker_port, self.settings.tansu_bin,
-                                          self.log_dir / "tansu.log").start()
+                if self.settings.embedded_storage == "memory":
+                    # A memory broker starts empty: it has none of the records that processor
+                    # snapshots point into, so their offsets would skip the new input.
+                    forget_offsets(self.settings.state_dir)  # the notifier's outbox stays (warden.state.reset)
+                self.broker = EmbeddedBroker(self.settings, self.log_dir).start()
                 self.bootstrap = self.broker.bootstrap
-            probe = self.settings.model_copy(update={"kafka_bootstrap_servers": self.bootstrap})
-            wait_for_broker(probe)
-            ensure_topics(probe)
+            self._ensure_topics()
             self.endpoint_file.unlink(missing_ok=True)
             for name in self.services:
                 self._spawn(name)
@@ -99,6 +100,11 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def _ensure_topics(self) -> None:
+        probe = self.settings.model_copy(update={"kafka_bootstrap_servers": self.bootstrap})
+        wait_for_broker(probe)
+        ensure_topics(probe)
 
     def _spawn(self, name: str, restarts: int = 0) -> None:
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
@@ -127,8 +133,10 @@ class Stack:
         raise WardenError(f"ledger-sink was not ready within {timeout_s:.0f} s; see {self.log_dir}")
 
     def supervise(self, stop: threading.Event, max_restarts: int = 5) -> None:
-        """Restart crashed services (they resume from committed offsets) until ``stop`` is set."""
+        """Restart the broker and crashed services (they resume from committed offsets) until ``stop`` is set."""
         while not stop.wait(0.5):
+            if self.broker is not None and self.broker.dead() and not self._stopping.is_set():
+                self._revive_broker(max_restarts)
             for name, child in list(self.children.items()):
                 code = child.process.poll()
                 if code is None or self._stopping.is_set():
@@ -142,6 +150,25 @@ class Stack:
                 if stop.wait(min(30.0, 0.5 * 2 ** restarts)):  # back off while it keeps failing
                     return
                 self._spawn(name, restarts + 1)
+
+    def _revive_broker(self, max_restarts: int) -> None:
+        """The services keep running: their clients reconnect to the same port once it is back."""
+        assert self.broker is not None
+        dead = ", ".join(self.broker.dead())
+        if self.broker_restarts >= max_restarts:
+            raise WardenError(f"the embedded broker ({dead}) could not be restarted {self.broker_restarts} "
+                              f"times in a row; see {self.log_dir / 'tansu.log'} and {self.log_dir / 'seaweedfs.log'}")
+        log.warning("embedded broker exited (%s); restarting it", dead)
+        try:
+            restarted = self.broker.revive()
+            if self.settings.embedded_storage == "memory":
+                self._ensure_topics()  # a memory broker comes back empty
+        except WardenError as exc:
+            self.broker_restarts += 1
+            log.warning("restarting the embedded broker failed: %s", exc)
+            return
+        self.broker_restarts = 0
+        log.warning("embedded broker restarted: %s", ", ".join(restarted))
 
     def stop(self, timeout_s: float = 15.0) -> None:
         self._stopping.set()

