@@ -13,12 +13,13 @@ import threading
 from collections import Counter
 from typing import Any, Self
 
-from warden.core.settings import WardenSettings
+from warden.core.settings import StatefulServiceSettings, WardenSettings
 from warden.core.wire import Wire, wire_for
 from warden.runtime import clients
 from warden.runtime.processor import BaseProcessor
 from warden.runtime.store import StateStore
 from warden.runtime.task import Task
+from warden.state.snapshots import SnapshotStore
 
 log = logging.getLogger("warden.runtime")
 
@@ -40,6 +41,10 @@ class App:
                                self.counters if counters is None else counters, store, self.name)
         self.tasks.append(task)
         return task
+
+    def store_for(self, settings: StatefulServiceSettings, group_id: str | None = None) -> StateStore:
+        """Where a processor of this service checkpoints (its group's state directory)."""
+        return SnapshotStore(settings.state_dir / (group_id or settings.group_id))
 
     def start(self) -> Self:
         for task in self.tasks:
