@@ -150,6 +150,11 @@ class BaseProcessor(Generic[S]):
         """An input partition no longer feeds this state (revoked or lost); a PARTITION state is dropped after."""
         return state
 
+    def sync(self, state: S) -> S:
+        """Make what the records stepped so far owe outside Kafka durable (a sink's outbox), before their
+        offsets are committed; the runtime calls it at every checkpoint, after outputs are confirmed."""
+        return state
+
     def refresh(self) -> None:
         """Called once per loop before polling: reload configuration (the policy bundle)."""
 

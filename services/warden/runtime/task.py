@@ -78,6 +78,7 @@ class Task(Generic[S]):
         self.assigned: set[Where] = set()
         self._has_tick = type(processor).tick is not BaseProcessor.tick
         self._has_advance = type(processor).advance is not BaseProcessor.advance
+        self._has_sync = type(processor).sync is not BaseProcessor.sync
         self._per_partition = processor.scope == Scope.PARTITION
         self._last_save = time.monotonic()
         self._closing = False
@@ -360,6 +361,8 @@ class Task(Generic[S]):
         commit: dict[Where, int] = {}
         for key in dirty:
             slot = self.slots[key]
+            if self._has_sync:
+                slot.state = self.processor.sync(slot.state)
             if self.store is not None:
                 store_topic, store_partition = self._store_key(key)
                 main = slot.positions.get((store_topic, store_partition), 0) \
