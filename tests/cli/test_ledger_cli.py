@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import getpass
+import json
 import shutil
 import subprocess
 import sys
@@ -42,3 +44,8 @@ def test_verify_upgrades_a_ledger_written_by_an_older_version(tmp_path: Path) ->
     newer = sorted(int(p.name[:4]) for p in MIGRATIONS_DIR.glob("*.sql") if int(p.name[:4]) > 2)
     assert f"migrations {', '.join(map(str, newer))}" in verified.stdout
     assert "intact" in verified.stdout
+    kept = subprocess.run([*warden_command(), "query", "-f", "json", "SELECT ok, problems, actor FROM "
+                           "warden.ledger_verifications"], env=env, capture_output=True, text=True, timeout=120)
+    assert kept.returncode == 0, kept.stderr
+    assert [json.loads(line) for line in kept.stdout.splitlines()] == [
+        {"ok": True, "problems": 0, "actor": getpass.getuser()}]  # the dashboards' "Ledger verification"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.evals.helpers import item, land, spec
+from tests.ledger_sink.helpers import sink_settings
 from warden.core.settings import WardenSettings
 from warden.evals.dataset import write
 from warden.evals.records import publish, records_of
@@ -52,7 +53,7 @@ def test_an_eval_run_and_its_results_land_hash_chained_and_redacted(topics: Ward
     assert reasons[0] == "wrong change refunds[+0].amount_usd: expected 20, got 25"
     failing = next(r for r in results if r.id == "i-2")
     assert got[2][3] == failing.steps
-    assert verify(ledger).ok
+    assert verify(ledger, sink_settings(topics, ledger).chain_keys()).ok  # keyed chains (ADR 0009)
     # The rollout gate's question: is there a passing eval of this release?
     assert ledger.scalar(f"SELECT count() FROM {db}.eval_runs WHERE release = 'cand-2' AND met_targets") == 0
 

@@ -58,7 +58,8 @@ def test_rows_written_before_a_column_was_added_still_verify(ledger: Ledger) -> 
     table = TABLES_BY_NAME["policy_decisions"]
     decision = next(r for r in every_record() if isinstance(r, PolicyDecision))
     row = {**table.to_row(decision), "record_id": "old-1", "chain_key": "run-1", "chain_seq": 1,
-           "src_topic": "policy.decisions", "src_partition": 0, "src_offset": 0, "prev_hash": GENESIS}
+           "src_topic": "policy.decisions", "src_partition": 0, "src_offset": 0, "prev_hash": GENESIS,
+           "hash_key_id": ""}
     old_columns = [c for c in table.base_columns] + ["record_id", "chain_key", "chain_seq"]
     row["hash"] = link(GENESIS, [row[c] for c in old_columns])  # how version 1 hashed it
     ledger.insert(table.name, table.insert_columns, [[row[c]] for c in table.insert_columns])

@@ -56,7 +56,7 @@ def test_good_events_land_once_and_every_kind_of_bad_record_is_dead_lettered(
     assert topic == topics.topic("agent.events") and offset >= 0
     assert sink.metrics.counters['dead_letters:kind="decode",topic="agent.events"'] == 3
     assert sink.metrics.counters['dead_letters:kind="validate",topic="agent.events"'] == 4
-    assert verify(ledger).ok
+    assert verify(ledger, sink.settings.chain_keys()).ok
 
 
 def test_dead_letters_are_published_on_the_deadletter_topic(topics: WardenSettings, ledger: Ledger) -> None:
@@ -110,7 +110,7 @@ def test_a_flush_that_landed_but_never_committed_is_not_landed_twice(
     assert count(ledger, "agent_events") == 900
     assert ledger.scalar(f"SELECT uniqExact(event_id) FROM {ledger.database}.agent_events") == 900
     assert second.metrics.counters["duplicates_skipped"] > 0
-    assert verify(ledger).ok
+    assert verify(ledger, settings.chain_keys()).ok
 
 
 def test_backdated_events_of_many_months_land_and_stay(topics: WardenSettings, ledger: Ledger) -> None:
@@ -126,7 +126,7 @@ def test_backdated_events_of_many_months_land_and_stay(topics: WardenSettings, l
         sink.close()
     ledger.command(f"OPTIMIZE TABLE {ledger.database}.agent_events FINAL")  # applies TTL now
     assert count(ledger, "agent_events") == 120
-    assert verify(ledger).ok
+    assert verify(ledger, sink.settings.chain_keys()).ok
 
 
 def test_a_replayed_decision_is_landed_once_whenever_it_comes(topics: WardenSettings, ledger: Ledger) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dashboards.helpers import NOT_IN_DEMO
 from tests.demo_stack import DemoLedger
 from tests.report.browser import Browser
 from warden.dashboards.model import load_all
@@ -56,6 +57,8 @@ def test_report_loads_in_chromium_without_errors_and_every_chart_has_data(report
     with Browser() as browser:
         browser.open(report_file.resolve().as_uri())
         panels = browser.evaluate(PANELS_JS)
+        judged = browser.evaluate("Array.from(document.querySelectorAll('.stat[data-colour]')).map(s => "
+                                  "[s.dataset.colour, s.parentElement.querySelector('.target-text') !== null])")
         errors = browser.console_errors()
         requested = browser.requested_urls()
         shot = browser.screenshot(tmp_path / "report.png")
@@ -63,7 +66,10 @@ def test_report_loads_in_chromium_without_errors_and_every_chart_has_data(report
     assert requested == [report_file.resolve().as_uri()]  # nothing else: no CDN, no network
     assert len(panels) == PANEL_COUNT
     assert all(p["visible"] for p in panels)
-    assert [p["title"] for p in panels if p["rows"] == 0 or p["marks"] == 0] == []
+    assert [p["title"] for p in panels if (p["rows"] == 0 or p["marks"] == 0) and p["title"] not in NOT_IN_DEMO] == []
+    coloured = [c for c, _ in judged if c != "none"]
+    assert len(coloured) >= 5 and set(coloured) <= {"green", "amber", "red"}, judged
+    assert all(has_target for c, has_target in judged if c != "none")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

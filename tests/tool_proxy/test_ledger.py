@@ -58,7 +58,7 @@ def test_allowed_and_refused_calls_land_with_their_reasons(topics: WardenSetting
     completed = ledger.rows(f"SELECT status, error_code FROM {db}.agent_events "
                             f"WHERE event_type = 'tool_call_completed' ORDER BY occurred_at, step")
     assert sorted(completed, key=str) == sorted([("ok", None), ("denied", "token_scope")], key=str)
-    assert verify(ledger).ok  # the proxy's table is hash-chained like every other
+    assert verify(ledger, sink_settings(topics, ledger).chain_keys()).ok  # hash-chained like every other
 
 
 def test_two_calls_with_the_same_client_call_id_both_land(topics: WardenSettings, ledger: Ledger,

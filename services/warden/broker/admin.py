@@ -9,7 +9,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from warden.core.errors import BrokerError, BrokerUnavailableError
 from warden.core.settings import WardenSettings
-from warden.core.topics import TOPICS, TopicSpec
+from warden.core.topics import TOPICS, TopicSpec, topic_config
 
 
 def admin_client(settings: WardenSettings) -> AdminClient:
@@ -41,7 +41,8 @@ def ensure_topics(settings: WardenSettings, specs: tuple[TopicSpec, ...] = TOPIC
         raise BrokerUnavailableError(f"cannot list topics at {settings.bootstrap_servers}: {exc}") from exc
     wanted = [
         NewTopic(settings.topic(spec.name), num_partitions=spec.partitions,
-                 replication_factor=settings.topic_replication_factor, config=dict(spec.config))
+                 replication_factor=settings.topic_replication_factor,
+                 config=topic_config(spec, settings.topic_retention_hours))
         for spec in specs if settings.topic(spec.name) not in existing
     ]
     if not wanted:

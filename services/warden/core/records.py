@@ -150,9 +150,11 @@ class DeadLetter(_Record):
     source_key: str | None = None
     error_kind: DeadLetterKind
     reason: str
-    raw: bytes
+    raw: bytes  # redacted (warden.ledger.dead_letters.protect) before it is produced or stored
     failed_at: datetime
     service: str
+    raw_sealed: bytes | None = None  # the original bytes, encrypted, only with a configured key
+    raw_key_id: str | None = None
 
 
 class ControlKind(StrEnum):

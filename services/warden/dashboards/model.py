@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from warden.core.errors import ConfigError
+from warden.dashboards.targets import Goal
 
 DASHBOARDS_DIR = Path(__file__).resolve().parents[3] / "dashboards"
 DATASOURCE_UID = "warden-clickhouse"
@@ -32,6 +33,7 @@ class Panel:
     description: str
     unit: str
     targets: tuple[Target, ...]
+    goal: Goal | None = None  # the target it is judged on (warden.dashboards.build), if it states one
 
     @property
     def sql(self) -> str:
@@ -64,11 +66,11 @@ class Dashboard:
         raise KeyError(name)
 
 
-def _panels(raw: list[dict[str, Any]], path: Path) -> list[Panel]:
+def _panels(raw: list[dict[str, Any]], path: Path, goals: dict[int, Goal]) -> list[Panel]:
     out: list[Panel] = []
     for item in raw:
         if item.get("type") == "row":
-            out.extend(_panels(item.get("panels", []), path))
+            out.extend(_panels(item.get("panels", []), path, goals))
             continue
         targets = tuple(
             Target(t.get("refId", "A"), t["rawSql"], int(t.get("format", FORMAT_TABLE)))
@@ -79,15 +81,26 @@ def _panels(raw: list[dict[str, Any]], path: Path) -> list[Panel]:
                               "(expected targets[].rawSql for the ClickHouse data source)")
         unit = item.get("fieldConfig", {}).get("defaults", {}).get("unit", "")
         out.append(Panel(int(item["id"]), item.get("title", ""), item["type"], item.get("description", ""), unit,
-                         targets))
+                         targets, goals.get(int(item["id"]))))
     return out
 
 
-def load(path: Path) -> Dashboard:
+def load_raw(path: Path) -> dict[str, Any]:
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read dashboard {path}: {exc}") from exc
+    if not isinstance(raw, dict) or "uid" not in raw:
+        raise ConfigError(f"dashboard {path} is not a Grafana dashboard (a JSON object with a uid)")
+    return raw
+
+
+def load(path: Path) -> Dashboard:
+    """The file as it is (no targets attached: warden.dashboards.build.dashboards() attaches them)."""
+    return parse(path, load_raw(path))
+
+
+def parse(path: Path, raw: dict[str, Any], goals: dict[int, Goal] | None = None) -> Dashboard:
     variables = tuple(
         Variable(v["name"], v.get("label", v["name"]),
                  v["query"] if isinstance(v["query"], str) else v["query"]["rawSql"],
@@ -95,7 +108,7 @@ def load(path: Path) -> Dashboard:
         for v in raw.get("templating", {}).get("list", []) if v.get("type") == "query"
     )
     return Dashboard(raw["uid"], raw["title"], raw.get("description", ""), path, variables,
-                     tuple(_panels(raw.get("panels", []), path)), raw)
+                     tuple(_panels(raw.get("panels", []), path, goals or {})), raw)
 
 
 def load_all(directory: Path = DASHBOARDS_DIR) -> list[Dashboard]:

@@ -1,5 +1,9 @@
 """Per-chain hash links: tamper evidence that survives a round trip through ClickHouse.
 
+A link is HMAC-SHA256 under the ledger key named in the row's ``hash_key_id`` (ADR 0009): without
+the key nobody can recompute a changed, appended or replaced record's hash. Rows written before
+keyed chains (``hash_key_id`` empty) were linked with plain SHA-256 and still verify as legacy.
+
 A chain is one (table, chain_key) pair; chain_key is the record's Kafka key (run_id for
 run-keyed topics), so one chain is always written by one sink consumer, in offset order,
 however far the sink scales out. The hashed payload is JSON of the column values in
@@ -11,8 +15,10 @@ come back in another order, which the encoding below makes irrelevant.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,5 +41,17 @@ def canonical(values: Iterable[Any]) -> str:
     return json.dumps(list(values), separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=_default)
 
 
-def link(prev_hash: str, values: Iterable[Any]) -> str:
-    return hashlib.sha256(f"{prev_hash}\n{canonical(values)}".encode()).hexdigest()
+@dataclass(frozen=True)
+class ChainKey:
+    """One ledger key: its id is stored with every row it links, so keys can rotate."""
+
+    key_id: str
+    secret: bytes = field(repr=False)
+
+
+def link(prev_hash: str, values: Iterable[Any], key: ChainKey | None = None) -> str:
+    """The record's hash: HMAC-SHA256 under ``key``; plain SHA-256 (legacy rows) without one."""
+    message = f"{prev_hash}\n{canonical(values)}".encode()
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.digest(key.secret, message, "sha256").hex()

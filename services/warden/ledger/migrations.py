@@ -67,8 +67,22 @@ def migrate(ledger: Ledger, retention_years: dict[str, int], directory: Path = M
         ledger.insert("schema_migrations", ["version", "name", "checksum"],
                       [[migration.version], [migration.path.name], [migration.checksum]])
         done.append(migration.version)
+    ensure_link_columns(ledger)
     apply_retention(ledger, retention_years)
     return done
+
+
+def ensure_link_columns(ledger: Ledger) -> None:
+    """Every chained table has hash_key_id (the ledger key that linked a row, ADR 0009), also one whose
+    migration is numbered after 0011: the sink writes it into every table it lands."""
+    db = {"db": ledger.database}
+    tables = {r[0] for r in ledger.rows("SELECT name FROM system.tables WHERE database = %(db)s", db)}
+    have = {r[0] for r in ledger.rows(
+        "SELECT table FROM system.columns WHERE database = %(db)s AND name = 'hash_key_id'", db)}
+    for table in TABLES.values():
+        if table.name in tables and table.name not in have:
+            ledger.command(f"ALTER TABLE {ledger.database}.{table.name} ADD COLUMN IF NOT EXISTS hash_key_id "
+                           "LowCardinality(String) DEFAULT '' AFTER hash")
 
 
 def apply_retention(ledger: Ledger, retention_years: dict[str, int]) -> None:

@@ -26,11 +26,12 @@ from warden.core.events import (
     ToolCallCompleted,
     ToolCallRequested,
 )
-from warden.ledger.redaction import redact_many
+from warden.ledger.dead_letters import redact_bytes
+from warden.ledger.redaction import redact, redact_many
 
 CHAIN_COLUMNS = ("record_id", "chain_key", "chain_seq")
 SOURCE_COLUMNS = ("src_topic", "src_partition", "src_offset")
-LINK_COLUMNS = ("prev_hash", "hash")
+LINK_COLUMNS = ("prev_hash", "hash", "hash_key_id")  # hash_key_id: the ledger key that linked it ("" legacy)
 
 _BODY_COLUMNS = (
     "workflow_version", "prompt_version", "model", "provider", "input_tokens", "output_tokens",
@@ -63,8 +64,19 @@ def event_row(event: BaseModel) -> dict[str, Any]:
 
 
 def dead_letter_row(message: BaseModel) -> dict[str, Any]:
+    """The body and reason redacted (again: a letter from another service may not have been), counted;
+    the sealed original, when there is one, as the Fernet token's text."""
     row = _model_row(message)
-    row["raw"] = base64.b64encode(row["raw"]).decode("ascii")
+    body, counts = redact_bytes(row["raw"])
+    reason = redact(row["reason"])
+    for kind, n in reason.counts.items():
+        counts[kind] = counts.get(kind, 0) + n
+    row["raw"] = base64.b64encode(body).decode("ascii")
+    row["reason"] = reason.text or ""
+    row["raw_sealed"] = (row["raw_sealed"] or b"").decode("ascii")
+    row["raw_key_id"] = row["raw_key_id"] or ""
+    row["redactions"] = sum(counts.values())
+    row["redaction_kinds"] = sorted(kind for kind, n in counts.items() if n)
     return row
 
 
@@ -174,8 +186,10 @@ TABLES: dict[str, Table] = {
         Table("alerts", topics.ALERTS, records.Alert, _fields(records.Alert),
               lambda m: f"{m.alert_id}:{m.count}" if m.status == "firing" else f"{m.alert_id}:{m.count}:{m.status}",
               added=_added(records.Alert, "rule")),
-        Table("dead_letters", topics.DEADLETTER, records.DeadLetter, _fields(records.DeadLetter),
-              lambda m: m.dead_letter_id, dead_letter_row),
+        Table("dead_letters", topics.DEADLETTER, records.DeadLetter,
+              (*_fields(records.DeadLetter), "redactions", "redaction_kinds"), lambda m: m.dead_letter_id,
+              dead_letter_row, added=(("raw_sealed", ""), ("raw_key_id", ""), ("redactions", 0),
+                                      ("redaction_kinds", []))),
         Table("control_changes", topics.CONTROL, records.Control, _fields(records.Control),
               control_id, control_row, added=_added(records.Control, "rollout")),
         Table("proxy_calls", topics.PROXY_CALLS, records.ProxyCall, _fields(records.ProxyCall),

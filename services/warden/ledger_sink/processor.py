@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from warden.ledger.chain import GENESIS, link
+from warden.ledger.chain import GENESIS, ChainKey, link
 from warden.ledger.tables import TABLES, Table
 
 ChainId = tuple[str, str]  # (table, chain_key)
@@ -61,6 +61,7 @@ class Landed:
     rows: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
     redactions: int = 0
+    heads: dict[ChainId, tuple[int, str]] = field(default_factory=dict)  # chains extended: what checkpoints sign
 
 
 def chain_of(table: Table, item: Incoming) -> ChainId:
@@ -68,11 +69,12 @@ def chain_of(table: Table, item: Incoming) -> ChainId:
     return (table.name, item.key if item.key is not None else f"~p{item.partition}")
 
 
-def land(heads: ChainHeads, batch: list[Incoming], already_landed: set[tuple[str, str]]) -> tuple[
-        ChainHeads, Landed]:
+def land(heads: ChainHeads, batch: list[Incoming], already_landed: set[tuple[str, str]],
+         key: ChainKey | None = None) -> tuple[ChainHeads, Landed]:
     """Turn a batch into ledger rows; ``already_landed`` holds (table, record_id) to skip.
 
-    Unknown chains must have been seeded into ``heads`` by the caller (GENESIS for new ones).
+    Unknown chains must have been seeded into ``heads`` by the caller (GENESIS for new ones). Links
+    are HMAC under ``key`` (the live sink always passes one); without it, legacy SHA-256.
     """
     out = Landed()
     seen = set(already_landed)
@@ -89,12 +91,14 @@ def land(heads: ChainHeads, batch: list[Incoming], already_landed: set[tuple[str
         row["record_id"] = record_id
         row["chain_key"] = chain[1]
         row["chain_seq"] = seq + 1
-        row["hash"] = link(prev, table.hashed_values(row))
+        row["hash"] = link(prev, table.hashed_values(row), key)
         row["prev_hash"] = prev
+        row["hash_key_id"] = key.key_id if key is not None else ""
         row["src_topic"] = item.src_topic or item.topic
         row["src_partition"] = item.partition
         row["src_offset"] = item.offset
         heads.put(chain, (seq + 1, row["hash"]))
+        out.heads[chain] = (seq + 1, row["hash"])
         out.redactions += int(row.get("redactions") or 0)
         cols = out.columns.setdefault(table.name, [[] for _ in table.insert_columns])
         for i, name in enumerate(table.insert_columns):

@@ -24,7 +24,9 @@ from warden.core import topics
 from warden.core.errors import DecodeError, LedgerError, ValidationError
 from warden.core.records import DeadLetter, DeadLetterKind
 from warden.core.wire import RECORD_NAMES, Wire, wire_for
+from warden.ledger.checkpoint_log import CheckpointLog
 from warden.ledger.client import Ledger
+from warden.ledger.dead_letters import protect, sealer_from
 from warden.ledger.endpoint import QueryEndpoint
 from warden.ledger.migrations import migrate
 from warden.ledger.readonly import QueryLimits
@@ -81,6 +83,9 @@ class LedgerSink:
         self._buffer: list[Message] = []
         self._first_at = 0.0
         self._endpoint: QueryEndpoint | None = None
+        self.key = settings.chain_keys(create=True).current
+        self.sealer = sealer_from(settings.dead_letter_keys, settings.dead_letter_key_id)
+        self.checkpoints: CheckpointLog | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -88,6 +93,9 @@ class LedgerSink:
         applied = migrate(self.ledger, self.settings.retention())
         if applied:
             log.info("applied ledger migrations %s", applied)
+        assert self.key is not None
+        self.checkpoints = CheckpointLog(self.ledger, self.key, self.settings.checkpoint_interval_s,
+                                         self.settings.checkpoint_file).start()
         if self.ledger.embedded and self.settings.serve_queries:
             self._endpoint = QueryEndpoint(self.ledger, self.settings.data_dir, self.settings.query_port,
                                            self.metrics.prometheus, QueryLimits.from_settings(self.settings)).start()
@@ -117,12 +125,16 @@ class LedgerSink:
             while not stop.is_set():
                 self.poll_once()
             self.flush()
+            if self.checkpoints is not None:
+                self.checkpoints.write()  # sign the heads of everything landed before stopping
         finally:
             self.close()
 
     def poll_once(self) -> None:
         if self.fill_buffer():
             self.flush()
+        elif self.checkpoints is not None:
+            self.checkpoints.tick()
 
     def fill_buffer(self) -> bool:
         """Consume what is there (briefly); True when the buffer is due to be landed."""
@@ -175,12 +187,14 @@ class LedgerSink:
             if base == topics.DEADLETTER:
                 log.error("unreadable record on %s[%s]@%s, skipped: %s", topic, msg.partition(), msg.offset(), exc)
                 return None
-            letter = dead_letter_for(msg, str(exc), kind)
+            letter = protect(dead_letter_for(msg, str(exc), kind), self.sealer)  # never unredacted on the topic
             assert self._producer is not None
             self._producer.produce(self.settings.topic(topics.DEADLETTER), self.wire.encode(letter),
                                    key=msg.key())
             log.info("dead-lettered %s[%s]@%s: %s", topic, msg.partition(), msg.offset(), exc)
             return None
+        if isinstance(message, DeadLetter):  # another service's letter: seal it here if it was not
+            message = protect(message, self.sealer)
         key = msg.key()
         return Incoming(base, msg.partition() or 0, msg.offset() or 0,
                         key.decode("utf-8", "replace") if key is not None else None, message, topic)
@@ -237,7 +251,7 @@ class LedgerSink:
         batch = [item for item in map(self._decode, messages) if item is not None]
         skip = self._already_landed(batch)
         self._seed_heads(batch)
-        self.heads, landed = land(self.heads, batch, skip)
+        self.heads, landed = land(self.heads, batch, skip, self.key)
         try:
             for table, columns in landed.columns.items():
                 self.ledger.insert(table, TABLES_BY_NAME[table].insert_columns, columns)
@@ -245,6 +259,8 @@ class LedgerSink:
             # Heads were advanced for rows that did not land: forget them so they are re-read.
             self.heads.heads.clear()
             raise
+        if self.checkpoints is not None:
+            self.checkpoints.landed(landed.heads)
         assert self._producer is not None
         undelivered = self._producer.flush(30)
         if undelivered:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 
 from warden.core.settings import WardenSettings
+from warden.ledger.keys import LedgerKeys, load
 
 
 class LedgerSinkSettings(WardenSettings):
@@ -17,6 +20,18 @@ class LedgerSinkSettings(WardenSettings):
     )
     chain_cache_size: int = Field(200_000, description="Chain heads kept in memory; older ones are re-read.")
     serve_queries: bool = Field(True, description="Serve the loopback query endpoint (embedded mode).")
+    ledger_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Keys that link hash chains and sign checkpoints, id -> 32+ random characters, e.g. '
+                    '{"2026-12": "..."}; every key ever used must stay listed. Empty: DATA_DIR/keys/ledger-keys.json.')
+    ledger_key_id: str | None = Field(None, description="Which ledger key links new rows (needed with 2+ keys).")
+    checkpoint_interval_s: float = Field(30.0, gt=0, description="How often the sink signs its chains' heads.")
+    checkpoint_file: Path | None = Field(
+        None, description="Also append every checkpoint to this file, outside the ledger (another volume or host).")
 
     def retention(self) -> dict[str, int]:
         return {"*": self.retention_years, **self.retention_overrides}
+
+    def chain_keys(self, create: bool = False) -> LedgerKeys:
+        """The ledger keys; the sink creates the managed key file when none are configured, verify only reads."""
+        return load(self.ledger_keys, self.ledger_key_id, self.data_dir, create=create)

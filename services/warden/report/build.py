@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from warden.core.settings import WardenSettings
+from warden.dashboards.build import dashboards
 from warden.dashboards.macros import Selection, TimeRange, utc
-from warden.dashboards.model import DASHBOARDS_DIR, load_all
+from warden.dashboards.model import DASHBOARDS_DIR
 from warden.report.data import collect, data_range
 from warden.report.page import render_page, write
 
@@ -20,7 +21,7 @@ def build_report(settings: WardenSettings, out: Path, start: str | None = None, 
     when = data_range(settings)
     if start or end:
         when = TimeRange(utc(start) if start else when.start, utc(end) if end else when.end)
-    results = collect(settings, load_all(dashboards_dir), when, selection)
+    results = collect(settings, dashboards(directory=dashboards_dir), when, selection)
     path = write(out, render_page(results, when, settings.ledger_url, selection))
     drawn = sum(p.has_data for r in results for p in r.panels)
     return path, drawn, sum(len(r.panels) for r in results)

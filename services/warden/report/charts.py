@@ -7,12 +7,14 @@ browser test can tell a chart that has data from an empty frame.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from warden.dashboards.model import Panel
+from warden.dashboards.targets import Colour, Goal
 
 PALETTE = ("#3274d9", "#e0752d", "#56a64b", "#c4162a", "#8f3bb8", "#f2cc0c", "#1f9e89", "#7a6c5d", "#de5b94",
            "#2f4b7c")
@@ -100,10 +102,14 @@ def timeseries(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any
     t0 = min(t for pts in series.values() for t, _ in pts)
     t1 = max(t for pts in series.values() for t, _ in pts)
     span = (t1 - t0) or 1.0
-    top = _nice_top(max(max(v for _, v in pts) for pts in series.values()))
+    bounds = _bounds(panel.goal)
+    top = _nice_top(max([max(v for _, v in pts) for pts in series.values()] + [b for b, _ in bounds]))
     x = lambda t: PAD_L + (W - PAD_L - PAD_R) * (t - t0) / span  # noqa: E731
     y = lambda v: PAD_T + (H - PAD_T - PAD_B) * (1 - v / top)  # noqa: E731
     parts = [_axis_y(top, panel.unit)]
+    for bound, colour in bounds:  # Grafana's dashed threshold lines, in the colour past them
+        parts.append(f'<line class="target {colour}" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y(bound):.1f}" '
+                     f'y2="{y(bound):.1f}"><title>{escape(panel.goal.text() if panel.goal else "")}</title></line>')
     for k in range(3):
         t = t0 + span * k / 2
         anchor = ("start", "middle", "end")[k]
@@ -122,6 +128,17 @@ def timeseries(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any
     return _svg(parts) + _legend(sorted(series))
 
 
+def _short(text: str, most: int) -> str:
+    return text if len(text) <= most else text[:most - 1] + "…"
+
+
+def _bounds(goal: Goal | None) -> list[tuple[float, str]]:
+    """The target's bounds, each with the colour of a miss beyond it."""
+    if goal is None:
+        return []
+    return [(b, Colour.RED.value) for b in (goal.low, goal.high) if b is not None]
+
+
 def barchart(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Horizontal grouped bars: the first string column names the bars, each numeric column is a series."""
     label = _label_column(columns, rows, set())
@@ -132,7 +149,8 @@ def barchart(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     if not rows:
         return ""
     top = _nice_top(max(float(r[v]) for r in rows for v in values if is_number(r[v])))
-    label_w = 150.0
+    names = [str(r[label]) for r in rows]
+    label_w = float(min(230, max(90, 6 * max(len(n) for n in names) + 12)))  # 11px labels: ~6px a character
     band = 22 * len(values) + 8
     height = PAD_T + band * len(rows) + 8
     scale = (W - label_w - 70) / top
@@ -140,7 +158,7 @@ def barchart(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     for i, row in enumerate(rows):
         y0 = PAD_T + i * band
         parts.append(f'<text class="cat" x="{label_w - 6}" y="{y0 + band / 2 + 4:.1f}" text-anchor="end">'
-                     f"{escape(str(row[label]))[:24]}</text>")
+                     f"{escape(_short(str(row[label]), 36))}<title>{escape(str(row[label]))}</title></text>")
         for j, v in enumerate(values):
             value = float(row[v]) if is_number(row[v]) else 0.0
             yb = y0 + 4 + j * 22
@@ -183,22 +201,44 @@ def piechart(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 
 
 def stat(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """The value in its target's colour (as Grafana's thresholds colour it) with the target beside it."""
     value = next((v for row in rows for v in row if v is not None), None)
     if value is None:
         return ""
-    return (f'<div class="stat mark">{escape(fmt(value, panel.unit))}</div>'
-            f'<div class="stat-name">{escape(columns[0])}</div>')
+    goal = panel.goal
+    colour = goal.colour(float(value)) if goal is not None and is_number(value) else None
+    verdict = {Colour.GREEN: "met", Colour.AMBER: "narrowly missed", Colour.RED: "missed"}.get(colour, "") \
+        if colour else ""
+    target = (f'<div class="target-text {colour.value if colour else ""}">{escape(goal.text())}'
+              f'{": " + verdict if verdict else ""}</div>') if goal is not None else ""
+    css = f"stat mark {colour.value}" if colour else "stat mark neutral"
+    if not is_number(value):
+        css += " text"  # a version or a name: smaller than a figure
+    return (f'<div class="{css}" data-colour="{colour.value if colour else "none"}">{escape(fmt(value, panel.unit))}'
+            f'</div>{target}<div class="stat-name">{escape(columns[0])}</div>')
 
 
 def table(panel: Panel, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     if not rows:
         return ""
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join("<tr class=\"mark\">" + "".join(
-        f'<td class="{"num" if is_number(v) else ""}">{escape(fmt(v, panel.unit) if is_number(v) else fmt(v))}</td>'
-        for v in row) + "</tr>" for row in rows[:50])
+    body = "".join("<tr class=\"mark\">" + "".join(_cell(v, panel.unit) for v in row) + "</tr>" for row in rows[:50])
     more = f'<p class="more">{len(rows) - 50} more rows not shown</p>' if len(rows) > 50 else ""
     return f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}'
+
+
+_ISO_TIME = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?Z?$")
+SHORT_CELL = 32  # characters: a shorter value never wraps; a longer one wraps anywhere, so a table fits the page
+
+
+def _cell(value: Any, unit: str) -> str:
+    if is_number(value):
+        return f'<td class="num">{escape(fmt(value, unit))}</td>'
+    text = fmt(value)
+    moment = _ISO_TIME.match(text)
+    if moment:
+        text = f"{moment.group(1)} {moment.group(2)}"
+    return f'<td class="{"short" if len(text) <= SHORT_CELL else "long"}">{escape(text)}</td>'
 
 
 def _svg(parts: list[str], height: int = H) -> str:

@@ -32,7 +32,13 @@ h2 { margin: 28px 0 4px; font-size: 18px; }
 .panel.empty { border-style: dashed; }
 .nodata { color: #8c959f; font-style: italic; padding: 24px 0; text-align: center; }
 .error { color: #c4162a; white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: 12px; }
-.stat { font-size: 44px; font-weight: 600; color: #1a7f37; padding: 18px 0 0; }
+.stat { font-size: 44px; font-weight: 600; padding: 18px 0 0; overflow-wrap: anywhere; }
+.stat.neutral { color: #1f2328; }
+.stat.text { font-size: 22px; padding-top: 28px; }
+.green { color: #1a7f37; } .amber { color: #b35c00; } .red { color: #c4162a; }
+.target-text { font-size: 13px; font-weight: 600; }
+svg line.target { stroke-dasharray: 6 4; stroke-width: 1.5; }
+svg line.target.red { stroke: #c4162a; }
 .stat-name { color: #8c959f; font-size: 12px; }
 svg.chart { display: block; overflow: visible; }
 svg .grid { stroke: #eaeef2; }
@@ -41,9 +47,11 @@ svg .cat { fill: #1f2328; }
 svg .line { fill: none; stroke-width: 1.8; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 14px; margin-top: 6px; font-size: 12px; color: #57606a; }
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; }
-.table-wrap { overflow-x: auto; max-height: 360px; overflow-y: auto; }
-table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
-th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eaeef2; white-space: nowrap; }
+.table-wrap { max-height: 420px; overflow-y: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 12.5px; table-layout: auto; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eaeef2; vertical-align: top; }
+th, td.num, td.short { white-space: nowrap; }
+td.long { white-space: normal; overflow-wrap: anywhere; min-width: 12em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 th { position: sticky; top: 0; background: #f6f8fa; }
 details { margin-top: 6px; font-size: 12px; color: #57606a; }

@@ -24,6 +24,7 @@ from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS
 from warden.core.wire import Wire, wire_for
+from warden.sdk.redact import before_producing
 from warden.sdk.run import Run
 
 if TYPE_CHECKING:
@@ -238,6 +239,7 @@ class WardenClient:
             self._raise_failures()
         if not isinstance(event, AgentEvent):
             raise TypeError(f"emit takes an AgentEvent, got {type(event).__name__}")
+        event = before_producing(event, self.settings.redact_outputs, self.settings.redact_params is True)
         return self.wire.encode(event), event.run_id.encode(), time.monotonic() + self.max_wait_s
 
     def _check_queue_wait(self, deadline: float) -> None:

@@ -164,10 +164,14 @@ def policy_refusal(decision: PolicyDecision) -> Refusal | None:
     return None
 
 
-def redacted(params: str, output: str | None) -> tuple[str, str | None, dict[str, int]]:
-    """What leaves the proxy in events: params and output with secrets and PII taken out."""
-    texts, counts = redact_many(params, output)
-    return texts[0] or params, texts[1], counts
+def redacted(params: str, output: str | None, *, redact_params: bool = True,
+             redact_outputs: bool = True) -> tuple[str, str | None, dict[str, int]]:
+    """What leaves the proxy in events: params and output with secrets and PII taken out (each can be
+    turned off: WARDEN_REDACT_PARAMS, WARDEN_REDACT_OUTPUTS; the ledger-sink redacts again either way)."""
+    # Counted: what is taken out here (the secrets the proxy stripped from the output already are not).
+    texts, counts = redact_many(params if redact_params else None, output if redact_outputs else None,
+                                count_existing=False)
+    return (texts[0] or params) if redact_params else params, texts[1] if redact_outputs else output, counts
 
 
 def params_text(value: Any) -> str:

@@ -273,7 +273,8 @@ class ToolProxy:
             return self._refused_early(claims, tool, action, call_id, client_ref, refusal, started, at)
         with self.lock:  # the proxy numbers the run's steps; an agent-sent step is ignored
             step_no = self.state.next_step(claims)
-        params_out, _, param_counts = p.redacted(p.params_text(value), None)
+        params_out, _, param_counts = p.redacted(p.params_text(value), None,
+                                                 redact_params=self.settings.redact_params is not False)
         requested = p.requested_event(claims, call_id, tool, action, envelope.get("resource"), params_out,
                                       step_no, at)
         outcome = _Outcome(requested, param_counts, client_ref)
@@ -408,7 +409,7 @@ class ToolProxy:
         at = datetime.now(UTC)
         latency = _ms(started)
         output_text = json.dumps(outcome.output, ensure_ascii=False) if refusal is None else None
-        _, output_out, counts = p.redacted("{}", output_text)
+        _, output_out, counts = p.redacted("{}", output_text, redact_outputs=self.settings.redact_outputs)
         for kind, n in outcome.param_counts.items():
             counts[kind] = counts.get(kind, 0) + n
         status = ToolStatus.OK if refusal is None else (ToolStatus.ERROR if error else ToolStatus.DENIED)
