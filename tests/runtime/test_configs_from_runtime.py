@@ -11,7 +11,8 @@ import pytest
 import warden
 
 PACKAGE = Path(warden.__file__).parent
-PORTED = ["policy_evaluator", "cost_aggregator", "risk_scorer"]
+PORTED = ["policy_evaluator", "cost_aggregator", "risk_scorer", "rollout_controller", "anomaly_alerter", "notifier",
+          "ledger_sink"]
 CLIENT = re.compile(r"\b(Consumer|Producer|CheckedProducer|AdminClient)\(|enable\.idempotence|\"acks\"|"
                     r"group\.id|fetch\.wait\.max\.ms|auto\.offset\.reset|kafka_config\(|producer_config\(")
 

@@ -172,9 +172,9 @@ class Notifier(App):
             worker.start()
         return self
 
-    def close(self) -> None:
+    def close(self, checkpoint: bool = True) -> None:
         try:
-            super().close()  # the last batch's deliveries reach the outbox before the offsets are committed
+            super().close(checkpoint)  # the last batch's deliveries reach the outbox before the offsets are committed
         finally:
             for worker in self.workers.values():
                 worker.stop()

@@ -67,13 +67,14 @@ class App:
         finally:
             self.close()
 
-    def close(self) -> None:
+    def close(self, checkpoint: bool = True) -> None:
+        """``checkpoint=False``: leave without saving or committing anything more (what a crash leaves)."""
         if self._closed:
             return
         self._closed = True
         try:
             for task in self.tasks:
-                task.close()
+                task.close(checkpoint)
         finally:
             self.producer.close(10)
 

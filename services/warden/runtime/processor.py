@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from pydantic import BaseModel
 
 from warden.core.output import Output
+from warden.core.records import DeadLetter
 from warden.runtime.clients import Fetch
 
 S = TypeVar("S")
@@ -115,6 +116,7 @@ class BaseProcessor(Generic[S]):
     # (the first main topic, partition), as the snapshots written before the runtime did.
     whole_key: str | None = None
     step_counter: ClassVar[str] = "processed"  # counted per record stepped
+    commit_sync: ClassVar[bool] = False  # commit offsets synchronously (the ledger-sink's recovery window)
     # A WHOLE-scope state in a GROUP that needs every partition (the alerter's tenant windows): the
     # runtime warns when another replica took some of them.
     needs_every_partition: ClassVar[bool] = False
@@ -149,6 +151,20 @@ class BaseProcessor(Generic[S]):
     def revoked(self, state: S, topic: str, partition: int) -> S:
         """An input partition no longer feeds this state (revoked or lost); a PARTITION state is dropped after."""
         return state
+
+    def due(self, state: S) -> bool | None:
+        """Whether to checkpoint now; None (the default): every ``checkpoint_every_s``. A batching sink
+        says when its batch is full or old enough."""
+        return None
+
+    def room(self, state: S) -> int:
+        """How many records the next poll may read into this state (a batching sink's free space)."""
+        return self.batch_max_rows
+
+    def dead_letter(self, letter: DeadLetter, spec: Input) -> DeadLetter | None:
+        """The letter produced for a record of ``spec`` that cannot be read (OnInvalid.DEAD_LETTER):
+        redact or seal it here; None produces none (the dead-letter topic's own unreadable records)."""
+        return letter
 
     def sync(self, state: S) -> S:
         """Make what the records stepped so far owe outside Kafka durable (a sink's outbox), before their

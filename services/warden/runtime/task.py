@@ -18,7 +18,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from pydantic import BaseModel
 
 from warden.broker.consume import drain, records
-from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError, WardenError
+from warden.core.errors import BrokerError, BrokerUnavailableError, DecodeError, ValidationError, WardenError
 from warden.core.output import Output
 from warden.core.records import DeadLetterKind
 from warden.core.seen import SeenIds
@@ -79,6 +79,9 @@ class Task(Generic[S]):
         self._has_tick = type(processor).tick is not BaseProcessor.tick
         self._has_advance = type(processor).advance is not BaseProcessor.advance
         self._has_sync = type(processor).sync is not BaseProcessor.sync
+        self._has_due = type(processor).due is not BaseProcessor.due
+        self._has_room = type(processor).room is not BaseProcessor.room
+        self._committing = True  # False once closed without a checkpoint (what a crash leaves)
         self._per_partition = processor.scope == Scope.PARTITION
         self._last_save = time.monotonic()
         self._closing = False
@@ -211,9 +214,10 @@ class Task(Generic[S]):
             value = self.wire.decode(msg.value(), spec.record)
         except (DecodeError, ValidationError) as exc:
             kind = DeadLetterKind.DECODE if isinstance(exc, DecodeError) else DeadLetterKind.VALIDATE
-            letter = dead_letter_for(msg, str(exc), kind, self.service)
-            self.producer.produce(self.settings.topic("deadletter"), self.wire.encode(letter), key=msg.key())
-            self.counters[f"dead_letters:{kind.value}"] += 1
+            letter = self.processor.dead_letter(dead_letter_for(msg, str(exc), kind, self.service), spec)
+            if letter is not None:
+                self.producer.produce(self.settings.topic("deadletter"), self.wire.encode(letter), key=msg.key())
+                self.counters[f"dead_letters:{kind.value}"] += 1
             return None
         if spec.reads is not None and getattr(value, "event_type", None) not in spec.reads:
             self.counters["not_read"] += 1
@@ -265,6 +269,8 @@ class Task(Generic[S]):
                 for slot in self.slots.values():
                     self._handle(msg, slot, self.inputs[msg.topic() or ""], dedupe=False)
         batch = self.processor.batch_max_rows
+        if self._has_room and self.slots:
+            batch = max(1, min(self.processor.room(slot.state) for slot in self.slots.values()))
         now = time.monotonic()
         if self.co_consumer is not None and self.slots:
             for msg in self._records(self.co_consumer.consume(batch, 0), now):
@@ -344,6 +350,11 @@ class Task(Generic[S]):
             self._produce(outputs)
 
     def maybe_save(self) -> bool:
+        if self._has_due:
+            if not any(self.processor.due(slot.state) for slot in self.slots.values()):
+                return False
+            self.save()
+            return True
         every = self.processor.checkpoint_every_s
         if every <= 0 or time.monotonic() - self._last_save < every:
             return False
@@ -353,6 +364,8 @@ class Task(Generic[S]):
     def save(self, only: set[int] | None = None) -> None:
         """Outputs confirmed delivered, then the checkpoint, then the group offsets it covers."""
         self._last_save = time.monotonic()
+        if not self._committing:
+            return
         dirty = [key for key, slot in self.slots.items()
                  if (only is None or key in only) and (slot.forced or slot.positions != slot.saved)]
         if not dirty:
@@ -374,13 +387,21 @@ class Task(Generic[S]):
             commit.update({w: o for w, o in slot.positions.items() if w in self.assigned})
         if self.grouped and commit:
             try:
-                self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in commit.items()],
-                                     asynchronous=True)
-            except KafkaException as exc:  # a lost commit only re-reads records whose outputs have the same ids
+                offsets = [TopicPartition(t, p, o) for (t, p), o in commit.items()]
+                if self.processor.commit_sync:
+                    self.consumer.commit(offsets=offsets, asynchronous=False)
+                else:
+                    self.consumer.commit(offsets=offsets, asynchronous=True)
+            except KafkaException as exc:
+                if self.processor.commit_sync:  # its recovery depends on this commit: stop rather than read on
+                    raise BrokerError(f"{self.processor.name}: offset commit failed: {exc}") from exc
+                # a lost commit only re-reads records whose outputs have the same ids
                 self.log.warning("offset commit failed: %s", exc)
 
-    def close(self) -> None:
+    def close(self, checkpoint: bool = True) -> None:
+        """``checkpoint=False``: leave without saving or committing anything more (what a crash leaves)."""
         self._closing = True
+        self._committing = checkpoint
         try:
             self.save()
         except (WardenError, KafkaException) as exc:  # the last checkpoint stands; re-reading covers the rest
