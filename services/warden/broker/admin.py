@@ -10,10 +10,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from warden.core.errors import BrokerError, BrokerUnavailableError
 from warden.core.settings import WardenSettings
 from warden.core.topics import TOPICS, TopicSpec, topic_config
+from warden.runtime import clients
 
 
 def admin_client(settings: WardenSettings) -> AdminClient:
-    return AdminClient(settings.kafka_config())
+    return clients.admin(settings)
 
 
 def wait_for_broker(settings: WardenSettings, timeout_s: float = 15.0) -> None:

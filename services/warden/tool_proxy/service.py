@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from confluent_kafka import Producer
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,6 +37,7 @@ from warden.core.wire import Wire, wire_for
 from warden.policy.bundle import BundleWatcher
 from warden.policy.control import ControlView
 from warden.policy.switches import Switches
+from warden.runtime import clients, configs
 from warden.tool_proxy import processor as p
 from warden.tool_proxy.access import AccessWatcher
 from warden.tool_proxy.approvals_wait import ApprovalFollower
@@ -98,8 +98,8 @@ class ToolProxy:
         self._control = ControlView(settings) if switches is None else None
         self.state.evaluator.switches = self._control.switches if self._control else (switches or Switches())
         self.approvals = ApprovalFollower(settings)
-        self.producer = Producer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
-                                  "linger.ms": 5, "queue.buffering.max.messages": 200_000})
+        self.producer = clients.raw_producer(configs.producer_config(
+            settings, linger_ms=5, **{"queue.buffering.max.messages": 200_000}))
         self.undelivered = 0
         self._tokens: OrderedDict[str, TokenClaims] = OrderedDict()
         self._last_bundle_check = time.monotonic()
