@@ -105,7 +105,7 @@ def test_an_undecided_request_expires_and_stays_denied(topics: WardenSettings, e
     for _ in serve(topics, approval_timeout_s=1.0):
         with WardenClient(topics) as client:
             run = client.run("acme", "provision_access", "agent-3")
-            _, verdict = run.authorize("iam", "grant_access", {"user": "ana", "role": "admin"}, timeout_s=60)
+            _, verdict = run.authorize("iam", "grant_access", {"user": "ana@acme.com", "role": "admin"}, timeout_s=60)
         assert verdict.outcome == "expired" and not verdict.allowed
 
 
@@ -140,7 +140,7 @@ def test_racing_approve_and_reject_give_one_decision(topics: WardenSettings, app
     with WardenClient(topics) as client:
         run = client.run("acme", "provision_access", "agent-5")
         client.gate()
-        call = run.tool_call_requested("iam", "grant_access", {"user": "ana", "role": "owner"})
+        call = run.tool_call_requested("iam", "grant_access", {"user": "ana@acme.com", "role": "owner"})
         client.flush()
 
         def pending() -> bool:
@@ -175,7 +175,7 @@ def test_a_decision_or_switch_outside_the_approvers_scope_is_refused_and_recorde
             with WardenClient(topics) as client:
                 run = client.run("acme", "provision_access", "agent-6")
                 client.gate()
-                call = run.tool_call_requested("iam", "grant_access", {"user": "ana", "role": "owner"})
+                call = run.tool_call_requested("iam", "grant_access", {"user": "ana@acme.com", "role": "owner"})
                 client.flush()
 
                 def listed(url: str = url, call: str = call) -> bool:

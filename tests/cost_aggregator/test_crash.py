@@ -23,6 +23,7 @@ from warden.core.records import Alert, Control, CostRollup
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.cost_aggregator.settings import CostAggregatorSettings
+from warden.runtime.store import from_document
 from warden.sdk import WardenClient
 from warden.state.snapshots import SnapshotStore
 
@@ -128,7 +129,7 @@ def test_kill_9_in_a_quiet_period_raises_no_budget_alert_or_switch(topics: Warde
         saved = tracker_store.load(tracker_key, 0)
         if saved is None:
             return False
-        covered = {int(p): o for p, o in saved.state["offsets"].items()}
+        covered = {p: o for (t, p), o in from_document(saved.state, 0).positions.items() if t == rollups_topic}
         partitions = reader.list_topics(rollups_topic, timeout=10).topics[rollups_topic].partitions
         highs = {p: reader.get_watermark_offsets(TopicPartition(rollups_topic, p), timeout=10)[1] for p in partitions}
         return all(high <= covered.get(p, 0) for p, high in highs.items())

@@ -74,6 +74,8 @@ class Task(Generic[S]):
                                    else clients.reader(settings, group_id, fetch))
         self.co_consumer = clients.reader(settings, f"{group_id}-copartitioned", fetch) if self.copartitioned else None
         self.broadcast_consumer = clients.reader(settings, f"{group_id}-broadcast") if self.broadcast else None
+        if self.store is not None:
+            self.store.attach(self.consumer)
         self.slots: dict[int, Slot[S]] = {}
         self.assigned: set[Where] = set()
         self._has_tick = type(processor).tick is not BaseProcessor.tick
@@ -385,6 +387,8 @@ class Task(Generic[S]):
             slot.saved = dict(slot.positions)
             slot.forced = False
             commit.update({w: o for w, o in slot.positions.items() if w in self.assigned})
+        if self.store is not None:
+            self.store.sync()
         if self.grouped and commit:
             try:
                 offsets = [TopicPartition(t, p, o) for (t, p), o in commit.items()]
