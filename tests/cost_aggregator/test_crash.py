@@ -129,8 +129,7 @@ def test_kill_9_in_a_quiet_period_raises_no_budget_alert_or_switch(topics: Warde
         saved = tracker_store.load(tracker_key, 0)
         if saved is None:
             return False
-        checkpoint = from_document(saved.state, 0)  # the runtime's checkpoint: positions per input partition
-        covered = {p: o for (t, p), o in checkpoint.positions.items() if t == rollups_topic}
+        covered = {p: o for (t, p), o in from_document(saved.state, 0).positions.items() if t == rollups_topic}
         partitions = reader.list_topics(rollups_topic, timeout=10).topics[rollups_topic].partitions
         highs = {p: reader.get_watermark_offsets(TopicPartition(rollups_topic, p), timeout=10)[1] for p in partitions}
         return all(high <= covered.get(p, 0) for p, high in highs.items())

@@ -47,7 +47,7 @@ def produce(settings: WardenSettings, events: Iterable[AgentEvent],
     return n
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float = 60.0, step: Callable[[], None] | None = None,
+def wait_for(condition: Callable[[], bool], timeout_s: float = 60.0, step: Callable[[], object] | None = None,
              what: str = "condition") -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -11,6 +11,8 @@ from confluent_kafka import Consumer, Message, Producer
 
 from tests.core.samples import DEEP, avro_with
 from tests.ledger_sink.helpers import produce, simulated, sink_settings, wait_for
+from warden.broker.tansu import free_port
+from warden.core.errors import DeliveryError
 from warden.core.settings import WardenSettings
 from warden.core.topics import DEADLETTER
 from warden.core.wire import wire_for
@@ -18,6 +20,7 @@ from warden.demo.simulator import malformed
 from warden.ledger.client import Ledger
 from warden.ledger.verify import verify
 from warden.ledger_sink.service import LedgerSink
+from warden.runtime.producer import CheckedProducer
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +170,31 @@ def test_a_hostile_event_is_a_dead_letter_naming_the_limit_and_its_neighbours_la
     assert "params nests deeper than the limit of 32 levels (WARDEN_LIMIT_JSON_DEPTH)" in reasons["deep"]
     assert "has the key 'amount_usd' twice" in reasons["twice"]
     assert count(ledger, "agent_events") == 20
+
+
+def test_no_offset_is_committed_past_a_dead_letter_the_broker_did_not_acknowledge(
+        topics: WardenSettings, ledger: Ledger) -> None:
+    """Issue 14: the sink took ``flush() == 0`` for proof that its dead letters were delivered, but a
+    letter that failed for good has left the queue too; its record's offset was committed and it was lost."""
+    events = simulated(30, "lost-letter")
+    produce(topics, events[:10], [(b"garbage", b'{"not": "avro"}')])
+    produce(topics, events[10:])
+    sink = LedgerSink(sink_settings(topics, ledger, batch_max_rows=10_000, batch_max_ms=60_000), ledger)
+    lost = CheckedProducer({"bootstrap.servers": f"127.0.0.1:{free_port()}", "message.timeout.ms": 300,
+                            "log_level": 0})
+    sink.producer = sink.task.producer = lost  # every dead letter it produces fails for good
+    sink.start()
+    try:
+        wait_for(lambda: sink.metrics.counters["consumed"] >= 31, step=lambda: void(sink.fill_buffer()),
+                 what="every record read")
+        with pytest.raises(DeliveryError, match="not delivered"):
+            sink.flush()
+        committed = sink.task.consumer.committed(sink.task.consumer.assignment(), timeout=10)
+        assert all(tp.offset < 0 for tp in committed), committed
+        assert count(ledger, "agent_events") == 0  # landed only once its dead letters are confirmed
+    finally:
+        sink.close()
+
+
+def void(_: object) -> None:
+    """wait_for's step returns nothing."""

@@ -1,10 +1,11 @@
-"""The alerter's whole state as one JSON snapshot, kept in the shared SnapshotStore.
+"""The alerter's whole state as one JSON document.
 
 The alerter's windows span partitions (a tenant's runs are spread over all of them), so its
 state is not per partition: it is one document holding, per lane, the rule state and the
-records waiting in the reorder buffer, plus the next offset of every input partition. It is
-saved under one key of the store, which gives it the same atomic, fsynced file handling as
-every other processor's snapshots.
+records waiting in the reorder buffer. On the runtime (``dump``/``restore``) the runtime keeps the
+next offset of every input partition beside it; a snapshot written before the runtime (``save``/
+``load``) held them inside, under the store key ``anomaly-alerter``, which the runtime reads as an
+upgrade in place.
 """
 
 from __future__ import annotations
@@ -48,17 +49,27 @@ def _restore_lane(document: dict[str, Any], buffer: ReorderBuffer) -> AlerterSta
     return _STATE.validate_python(document["state"])
 
 
+def dump(states: dict[Lane, AlerterState], buffers: dict[Lane, ReorderBuffer]) -> dict[str, Any]:
+    return {"lanes": {lane: _lane(states[lane], buffers[lane]) for lane in states}}
+
+
+def restore(document: dict[str, Any], buffers: dict[Lane, ReorderBuffer]) -> dict[Lane, AlerterState]:
+    """Fills ``buffers`` with the records that waited in them; returns each lane's rule state."""
+    return {lane: _restore_lane(document["lanes"][lane], buffers[lane]) for lane in buffers}
+
+
+def offsets_of(document: dict[str, Any]) -> Offsets:
+    """The input positions a snapshot written before the runtime kept inside (full topic names)."""
+    return {(t, int(p)): int(o) for t, p, o in document["offsets"]}
+
+
 def save(store: SnapshotStore, states: dict[Lane, AlerterState], buffers: dict[Lane, ReorderBuffer],
          offsets: Offsets) -> None:
-    store.save(KEY, 0, 0, {"lanes": {lane: _lane(states[lane], buffers[lane]) for lane in states},
-                           "offsets": [[t, p, o] for (t, p), o in sorted(offsets.items())]})
+    store.save(KEY, 0, 0, {**dump(states, buffers), "offsets": [[t, p, o] for (t, p), o in sorted(offsets.items())]})
 
 
 def load(store: SnapshotStore, buffers: dict[Lane, ReorderBuffer]) -> tuple[dict[Lane, AlerterState], Offsets] | None:
     snapshot = store.load(KEY, 0)
     if snapshot is None:
         return None
-    document = snapshot.state
-    states = {lane: _restore_lane(document["lanes"][lane], buffers[lane]) for lane in buffers}
-    offsets = {(t, int(p)): int(o) for t, p, o in document["offsets"]}
-    return states, offsets
+    return restore(snapshot.state, buffers), offsets_of(snapshot.state)

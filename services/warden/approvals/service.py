@@ -13,7 +13,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from fastapi import Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel, Field
 
@@ -31,12 +31,13 @@ from warden.approvals.processor import (
 from warden.approvals.scopes import ALL, ApproverGrant, identify, refusal_alert
 from warden.approvals.settings import ApprovalsSettings
 from warden.broker.consume import drain
-from warden.broker.produce import CheckedProducer
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, DeliveryError, ValidationError, WardenError
 from warden.core.records import Alert, ApprovalDecision, ApprovalOutcome, ControlKind, PolicyDecision
 from warden.core.wire import wire_for
 from warden.policy.control import publish
+from warden.runtime import clients
+from warden.runtime.configs import Fetch
 
 log = logging.getLogger("warden.approvals")
 FOLLOWED = {topics.APPROVAL_REQUESTS: "warden.PolicyDecision", topics.APPROVAL_DECISIONS: "warden.ApprovalDecision",
@@ -54,11 +55,8 @@ class Approvals:
         self.wire = wire_for(settings)
         self.timeout = timedelta(seconds=settings.approval_timeout_s)
         self.details = Details(settings)
-        conf = settings.kafka_config()
-        self.producer = CheckedProducer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
-                                  "linger.ms": 1})
-        self.consumer = Consumer({**conf, "group.id": "warden-approvals-follower", "enable.auto.commit": False,
-                                  "auto.offset.reset": "earliest"})
+        self.producer = clients.producer(settings, linger_ms=1)
+        self.consumer = clients.reader(settings, "warden-approvals-follower", Fetch(wait_ms=None))
         names = {settings.topic(t): t for t in FOLLOWED}
         metadata = self.consumer.list_topics(timeout=10).topics
         missing = [n for n in names if n not in metadata]

@@ -10,16 +10,17 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from warden.core.errors import BrokerError, BrokerUnavailableError
 from warden.core.settings import WardenSettings
 from warden.core.topics import TOPICS, TopicSpec, topic_config
+from warden.runtime import clients
 
 
 def admin_client(settings: WardenSettings) -> AdminClient:
-    return AdminClient(settings.kafka_config())
+    return clients.admin(settings)
 
 
 def wait_for_broker(settings: WardenSettings, timeout_s: float = 15.0) -> None:
     """Waits (a broker just started, a compose init step); quietly: librdkafka would log every failed
     attempt to stderr, and the error raised at the end says what the last one was."""
-    admin = AdminClient({**settings.kafka_config(), "log_level": 0})
+    admin = clients.admin(settings, log_level=0)
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:

@@ -15,7 +15,6 @@ from warden.approvals.processor import utcnow
 from warden.approvals.scopes import ALL, identify, refusal_alert
 from warden.approvals.settings import ApprovalsSettings
 from warden.broker.probe import require_broker
-from warden.broker.produce import CheckedProducer
 from warden.cli.api import TOKEN, call, token_of
 from warden.cli.output import console, fail
 from warden.core import topics
@@ -23,6 +22,7 @@ from warden.core.errors import WardenError
 from warden.core.records import Alert, Control, ControlKind
 from warden.core.wire import wire_for
 from warden.policy.control import publish
+from warden.runtime import clients
 
 SCOPE_HELP = "global | tenant:<id> | workflow:<name> | tool:<tool> | tool:<tool.action>"
 DIRECT = typer.Option(False, "--direct", help="The approvals service is down: check your token against this "
@@ -31,7 +31,7 @@ DIRECT = typer.Option(False, "--direct", help="The approvals service is down: ch
 
 def _record(settings: ApprovalsSettings, alert: Alert) -> None:
     """A refused attempt goes to on-call and the ledger, as the API records it (best effort)."""
-    producer = CheckedProducer({**settings.producer_config(), "enable.idempotence": True, "acks": "all"})
+    producer = clients.producer(settings)
     try:
         producer.produce(settings.topic(topics.ALERTS), wire_for(settings).encode(alert),
                          key=alert.tenant_id.encode())

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
-from confluent_kafka import Producer
 from rich.live import Live
 from rich.table import Table
 
@@ -29,6 +28,7 @@ from warden.demo.approver import APPROVER, ApproverTally, work_queue
 from warden.demo.simulator import Simulator, malformed
 from warden.ledger import access
 from warden.report.build import build_report
+from warden.runtime import clients
 from warden.sdk import WardenClient
 from warden.stack import Stack
 
@@ -102,7 +102,7 @@ def _run(live: WardenSettings, settings: WardenSettings, simulated: list[AgentEv
                 for i, event in enumerate(simulated):
                     client.emit(event)
                     emitted[0] = i + 1
-            raw = Producer(live.producer_config())
+            raw = clients.plain_producer(live)  # no guarantees: it stands in for a foreign client
             for key, value in bad_records:
                 raw.produce(live.topic(topics.AGENT_EVENTS), value, key=key)
             raw.flush(30)

@@ -145,9 +145,12 @@ class WardenSettings(BaseSettings):
 
 
 class StatefulServiceSettings(WardenSettings):
-    """A stream service whose per-partition state is snapshotted (warden.state)."""
+    """A stream service whose state is checkpointed (warden.runtime: a changelog topic, snapshots as a cache)."""
 
     group_id: str
+    state_changelog: bool = Field(
+        True, description="Checkpoint to the compacted topic <group>.changelog, so a replica on another host "
+                          "restores a partition's state; off: the snapshot directory only, which replicas must share.")
 
     @property
     def snapshot_dir(self) -> Path:

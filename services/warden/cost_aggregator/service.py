@@ -30,7 +30,6 @@ from warden.cost_aggregator.settings import CostAggregatorSettings
 from warden.runtime.app import App
 from warden.runtime.clients import Fetch
 from warden.runtime.processor import BaseProcessor, Input, Membership, Record, Restored, Scope
-from warden.state.snapshots import SnapshotStore
 
 log = logging.getLogger("warden.cost_aggregator")
 _RECORDS: dict[str, type[CostRollup] | type[Alert] | type[Control]] = {
@@ -139,12 +138,13 @@ class CostAggregator(App):
         super().__init__(settings, "cost-aggregator", linger_ms=5)
         self.prices = PriceTable.load(settings.prices_file)
         self.budgets = BudgetConfig.load(settings.budgets_file)
-        store = SnapshotStore(settings.snapshot_dir)
-        self.spend = self.add(SpendProcessor(settings, self.prices, self.budgets), settings.group_id, store)
+        self.spend = self.add(SpendProcessor(settings, self.prices, self.budgets), settings.group_id,
+                              self.store_for(settings))
         self.budget_counters: Counter[str] = Counter()
         if settings.budgets_enabled:
-            self.add(BudgetProcessor(settings, self.budgets), f"{settings.group_id}-budgets", store,
-                     self.budget_counters)
+            budgets = f"{settings.group_id}-budgets"  # its snapshots have always been beside stage one's
+            self.add(BudgetProcessor(settings, self.budgets), budgets,
+                     self.store_for(settings, budgets, settings.snapshot_dir), self.budget_counters)
 
     def start(self) -> CostAggregator:
         super().start()

@@ -13,12 +13,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from warden.broker.produce import CheckedProducer
 from warden.core import topics
 from warden.core.records import EvalResult, EvalRun
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.evals.summary import ItemResult
+from warden.runtime import clients
 
 _RESULTS = uuid.UUID("9a3d6e21-7c45-4b8f-a0e2-5f1b8c7d3e64")
 
@@ -58,8 +58,7 @@ def publish(settings: WardenSettings, run: EvalRun, results: list[EvalResult], t
     """Produce the run's results, then the run itself (a reader that sees the run sees its results);
     raises DeliveryError unless the broker acknowledged every record."""
     wire = wire_for(settings)
-    producer = CheckedProducer({**settings.producer_config(), "enable.idempotence": True, "acks": "all",
-                                "message.timeout.ms": int(timeout_s * 1000)})
+    producer = clients.producer(settings, **{"message.timeout.ms": int(timeout_s * 1000)})
     key = run.eval_run_id.encode()
     for result in results:
         producer.produce(settings.topic(topics.EVAL_RESULTS), wire.encode(result), key=key)

@@ -1,7 +1,8 @@
 """The notifier shell: every record on the alerts topic, whoever produced it, to on-call.
 
-Two halves that never wait on each other. The reader puts each alert's deliveries in the
-outbox (durable) and only then commits the topic offset. One worker thread per receiver
+Two halves that never wait on each other. The reader (a sink on the runtime) puts each alert's
+deliveries in the outbox (durable, at every checkpoint: after each batch) and only then are the
+topic offsets committed. One worker thread per receiver
 posts that receiver's entries in order, with exponential backoff on failure; a receiver
 that is down or slow holds up only its own entries, never the topic or another receiver.
 """
@@ -13,17 +14,19 @@ import logging
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, KafkaException
 
-from warden.broker.consume import drain, records
 from warden.core import topics
+from warden.core.output import Output
 from warden.core.records import Alert
-from warden.core.wire import Wire, wire_for
 from warden.notifier.outbox import Entry, Outbox
-from warden.notifier.processor import Receiver, ReceiverKind, backoff_s, deliveries, receivers
+from warden.notifier.processor import Delivery, Receiver, ReceiverKind, backoff_s, deliveries, receivers
 from warden.notifier.settings import NotifierSettings
+from warden.runtime.app import App
+from warden.runtime.clients import Fetch
+from warden.runtime.processor import BaseProcessor, Clock, Input, Record, Scope
 
 log = logging.getLogger("warden.notifier")
 
@@ -95,25 +98,69 @@ class ReceiverWorker:
         return False
 
 
-class Notifier:
-    def __init__(self, settings: NotifierSettings) -> None:
+class NotifierProcessor(BaseProcessor[list[Delivery]]):
+    """A sink: an alert's deliveries are owed (the state) until the checkpoint writes them to the outbox."""
+
+    name = "notifier"
+    scope = Scope.WHOLE
+    durable = False  # the outbox is the state; offsets are committed once it holds what was read
+    checkpoint_every_s = 0.0
+    seen_capacity = 0  # the outbox's key (record id, receiver) drops what the topic hands over twice
+    poll_timeout_s = 0.1
+    fetch = Fetch(wait_ms=10)  # Tansu answers a fetch only when its max wait is up
+
+    def __init__(self, settings: NotifierSettings, outbox: Outbox, workers: dict[str, ReceiverWorker],
+                 counters: Counter[str]) -> None:
         self.settings = settings
-        self.wire: Wire = wire_for(settings)
+        self.receivers = [w.receiver for w in workers.values()]
+        self.outbox = outbox
+        self.workers = workers
+        self.counters = counters
+        self.inputs = (Input(topics.ALERTS, "warden.Alert"),)
+        self.batch_max_rows = settings.batch_max_rows
+        self._last_prune = 0.0
+
+    def initial(self, partition: int) -> list[Delivery]:
+        return []
+
+    def step(self, state: list[Delivery], record: Record) -> tuple[list[Delivery], list[Output]]:
+        alert = record.value
+        assert isinstance(alert, Alert)
+        state += deliveries(self.receivers, alert)
+        self.counters["alerts"] += 1
+        return state, []
+
+    def sync(self, state: list[Delivery]) -> list[Delivery]:
+        if state:
+            self.outbox.enqueue(state, time.time())  # durable before the offsets move on
+            for name in {d.receiver for d in state}:
+                self.workers[name].wake.set()
+        return []
+
+    def advance(self, state: list[Delivery], clock: Clock) -> tuple[list[Delivery], list[Output]]:
+        if clock.now - self._last_prune > 3600:
+            self._last_prune = clock.now
+            self.outbox.prune(time.time() - self.settings.notify_keep_delivered_days * 86400)
+        return state, []
+
+    def dump(self, state: list[Delivery]) -> Any:
+        raise NotImplementedError("the notifier's state is its outbox")
+
+    def restore(self, data: Any, partition: int) -> list[Delivery]:
+        raise NotImplementedError("the notifier's state is its outbox")
+
+
+class Notifier(App):
+    def __init__(self, settings: NotifierSettings) -> None:
+        super().__init__(settings, "notifier")
+        self.settings: NotifierSettings = settings
         self.receivers = receivers(settings)
         self.outbox = Outbox(settings.outbox_path)
         self.workers = {r.name: ReceiverWorker(r, self.outbox, settings) for r in self.receivers}
-        self.counters: Counter[str] = Counter()
-        conf = settings.kafka_config()
-        self.consumer = Consumer({
-            **conf, "group.id": settings.group_id, "enable.auto.commit": False,
-            "auto.offset.reset": "earliest", "session.timeout.ms": settings.group_session_timeout_ms,
-            "heartbeat.interval.ms": max(500, settings.group_session_timeout_ms // 5),
-            "fetch.wait.max.ms": 10,  # Tansu answers a fetch only when its max wait is up
-        })
-        self._last_prune = 0.0
+        self.add(NotifierProcessor(settings, self.outbox, self.workers, self.counters), settings.group_id)
 
     def start(self) -> Notifier:
-        self.consumer.subscribe([self.settings.topic(topics.ALERTS)])
+        super().start()
         if self.receivers:
             log.info("notifier: delivering alerts to %s; outbox %s (%d undelivered from before)",
                      ", ".join(f"{r.name} ({'/'.join(sorted(s.value for s in r.severities))})" for r in self.receivers),
@@ -125,44 +172,13 @@ class Notifier:
             worker.start()
         return self
 
-    def poll_once(self) -> int:
-        messages = drain(self.consumer, self.settings.batch_max_rows, 0.1)
-        owed = []
-        read = 0
-        for msg in records(messages, self.counters):
-            read += 1
-            alert = self.wire.decode_or_skip(msg.value(), "warden.Alert", self.counters)
-            if alert is None:
-                continue  # the ledger-sink dead-letters it
-            assert isinstance(alert, Alert)
-            owed += deliveries(self.receivers, alert)
-            self.counters["alerts"] += 1
-        if owed:
-            self.outbox.enqueue(owed, time.time())  # durable before the offsets move on
-            for name in {d.receiver for d in owed}:
-                self.workers[name].wake.set()
-        if read:
-            try:
-                self.consumer.commit(asynchronous=False)
-            except KafkaException as exc:  # the outbox dedupes whatever is read again
-                log.warning("offset commit failed: %s", exc)
-        if time.monotonic() - self._last_prune > 3600:
-            self._last_prune = time.monotonic()
-            self.outbox.prune(time.time() - self.settings.notify_keep_delivered_days * 86400)
-        return len(messages)
-
-    def run(self, stop: threading.Event) -> None:
+    def close(self, checkpoint: bool = True) -> None:
         try:
-            while not stop.is_set():
-                self.poll_once()
+            super().close(checkpoint)  # the last batch's deliveries reach the outbox before the offsets are committed
         finally:
-            self.close()
-
-    def close(self) -> None:
-        for worker in self.workers.values():
-            worker.stop()
-        self.consumer.close()
-        self.outbox.close()
+            for worker in self.workers.values():
+                worker.stop()
+            self.outbox.close()
 
 
 def run_service(settings: NotifierSettings, stop: threading.Event) -> None:

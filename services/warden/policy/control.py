@@ -10,10 +10,9 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from warden.broker.consume import drain
-from warden.broker.produce import CheckedProducer
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError
 from warden.core.records import Control, ControlKind
@@ -21,6 +20,8 @@ from warden.core.settings import WardenSettings
 from warden.core.wire import validate, wire_for
 from warden.policy.switches import Switches
 from warden.rollout.book import RolloutBook
+from warden.runtime import clients
+from warden.runtime.configs import Fetch
 
 
 def publish(settings: WardenSettings, kind: ControlKind, scope: str, active: bool, actor: str,
@@ -33,7 +34,7 @@ def publish(settings: WardenSettings, kind: ControlKind, scope: str, active: boo
 
 def publish_control(settings: WardenSettings, control: Control, key: str, what: str) -> Control:
     """Any record of the control topic (a switch, a rollout command), delivered before this returns."""
-    producer = CheckedProducer({**settings.producer_config(), "enable.idempotence": True, "acks": "all"})
+    producer = clients.producer(settings)
     producer.produce(settings.topic(topics.CONTROL), wire_for(settings).encode(control), key=key.encode())
     producer.flush_or_raise(15, f"{what} (Kafka at {settings.bootstrap_servers})")
     return control
@@ -48,9 +49,7 @@ class ControlView:
         self.caught_up = threading.Event()  # the whole topic as it was at start has been read
         self.skipped = 0
         self._wire = wire_for(settings)
-        self._consumer = Consumer({**settings.kafka_config(), "group.id": "warden-control-view",
-                                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                                   "enable.partition.eof": True})
+        self._consumer = clients.reader(settings, "warden-control-view", Fetch(wait_ms=None, partition_eof=True))
         topic = settings.topic(topics.CONTROL)
         try:
             partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions

@@ -21,7 +21,6 @@ from warden.risk_scorer.settings import RiskScorerSettings
 from warden.runtime.app import App
 from warden.runtime.clients import Fetch
 from warden.runtime.processor import BaseProcessor, Input, Record, Restored, Role
-from warden.state.snapshots import SnapshotStore
 
 log = logging.getLogger("warden.risk_scorer")
 
@@ -64,7 +63,7 @@ class RiskScorer(App):
         super().__init__(settings, "risk-scorer", linger_ms=2)
         self.risk_settings = settings
         self.config: RiskConfig = settings.risk_config()
-        self.add(RiskProcessor(settings, self.config), settings.group_id, SnapshotStore(settings.snapshot_dir))
+        self.add(RiskProcessor(settings, self.config), settings.group_id, self.store_for(settings))
 
     def start(self) -> RiskScorer:
         super().start()

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from warden.broker.consume import drain
 from warden.core import topics
@@ -26,6 +26,8 @@ from warden.policy.control import ControlView, publish_control
 from warden.rollout.controller import COMMAND_KEY, command_record
 from warden.rollout.gates import GATE_KEYS
 from warden.rollout.plan import RolloutPlan
+from warden.runtime import clients
+from warden.runtime.configs import Fetch
 
 
 def gate_verdict(stage: RolloutStage, judged: RolloutDecision | None) -> str:
@@ -56,9 +58,8 @@ class DecisionLog:
         self.latest: dict[str, RolloutDecision] = {}
         self.judged: dict[str, RolloutDecision] = {}  # the last decision that carried gate figures
         self.caught_up = threading.Event()
-        self._consumer = Consumer({**settings.kafka_config(), "group.id": "warden-rollout-decisions-view",
-                                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                                   "enable.partition.eof": True})
+        self._consumer = clients.reader(settings, "warden-rollout-decisions-view",
+                                        Fetch(wait_ms=None, partition_eof=True))
         topic = settings.topic(topics.ROLLOUT_DECISIONS)
         try:
             partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions

@@ -27,7 +27,6 @@ from warden.rollout.controller import ControllerState
 from warden.rollout_controller.settings import RolloutControllerSettings
 from warden.runtime.app import App
 from warden.runtime.processor import BaseProcessor, Input, Membership, Record, Role, Scope
-from warden.state.snapshots import SnapshotStore
 
 log = logging.getLogger("warden.rollout_controller")
 NAME = "rollout-controller"
@@ -84,7 +83,7 @@ class RolloutController(App):
     def __init__(self, settings: RolloutControllerSettings) -> None:
         super().__init__(settings, NAME, linger_ms=2)
         self.processor = RolloutProcessor(settings)
-        self.task = self.add(self.processor, settings.group_id, SnapshotStore(settings.snapshot_dir))
+        self.task = self.add(self.processor, settings.group_id, self.store_for(settings))
 
     @property
     def state(self) -> ControllerState:

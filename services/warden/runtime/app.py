@@ -11,14 +11,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any, Self
 
-from warden.core.settings import WardenSettings
+from warden.core.settings import StatefulServiceSettings, WardenSettings
 from warden.core.wire import Wire, wire_for
 from warden.runtime import clients
+from warden.runtime.changelog import ChangelogStore
 from warden.runtime.processor import BaseProcessor
 from warden.runtime.store import StateStore
 from warden.runtime.task import Task
+from warden.state.snapshots import SnapshotStore
 
 log = logging.getLogger("warden.runtime")
 
@@ -31,6 +34,7 @@ class App:
         self.counters: Counter[str] = Counter()
         self.producer = clients.producer(settings, linger_ms)
         self.tasks: list[Task[Any]] = []
+        self._stores: list[ChangelogStore] = []
         self._closed = False
 
     def add(self, processor: BaseProcessor[Any], group_id: str, store: StateStore | None = None,
@@ -40,6 +44,19 @@ class App:
                                self.counters if counters is None else counters, store, self.name)
         self.tasks.append(task)
         return task
+
+    def store_for(self, settings: StatefulServiceSettings, group_id: str | None = None,
+                  cache_dir: Path | None = None) -> StateStore:
+        """Where a processor of this service in group ``group_id`` checkpoints: its changelog topic, with
+        the group's snapshot directory as a local cache; or, with ``state_changelog`` off, that directory
+        alone (which replicas must then share)."""
+        group = group_id or settings.group_id
+        cache = SnapshotStore(cache_dir or settings.state_dir / group)
+        if not settings.state_changelog:
+            return cache
+        store = ChangelogStore(settings, group, self.producer, cache)
+        self._stores.append(store)
+        return store
 
     def start(self) -> Self:
         for task in self.tasks:
@@ -62,13 +79,16 @@ class App:
         finally:
             self.close()
 
-    def close(self) -> None:
+    def close(self, checkpoint: bool = True) -> None:
+        """``checkpoint=False``: leave without saving or committing anything more (what a crash leaves)."""
         if self._closed:
             return
         self._closed = True
         try:
             for task in self.tasks:
-                task.close()
+                task.close(checkpoint)
+            for store in self._stores:
+                store.close()
         finally:
             self.producer.close(10)
 

@@ -1,68 +1,47 @@
-"""Every Kafka client configuration of the stream services, built here and only here from settings.
+"""Every Kafka client Warden makes, built here and only here (configs from configs.py).
 
-The delivery guarantees (idempotence, acks=all) and the murmur2 partitioner are written once:
-a producer with another partitioner would split a run's records from its decisions (replay
-recomputes partitions from keys), and one without idempotence could duplicate on retries.
+Producers come in two kinds: the CheckedProducer (its flush says whether every record reached the
+broker; the stream services, approvals, the control CLI, evals) and a plain librdkafka Producer for
+callers that serve their own delivery reports (the SDK, the tool proxy). This module imports only
+confluent_kafka and the configs, never the runtime's loop, so the SDK can import it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
 
 from warden.core.settings import WardenSettings
+from warden.runtime.configs import (
+    GUARANTEES,
+    Config,
+    Fetch,
+    admin_config,
+    group_consumer_config,
+    plain_producer_config,
+    producer_config,
+    reader_config,
+)
 from warden.runtime.producer import CheckedProducer
 
-Config = dict[str, str | int | float | bool]
-GUARANTEES: Config = {"enable.idempotence": True, "acks": "all"}
+__all__ = ["GUARANTEES", "Config", "Fetch", "admin", "group_consumer", "group_consumer_config", "plain_producer",
+           "producer", "producer_config", "raw_producer", "reader", "reader_config"]
 
 
-@dataclass(frozen=True)
-class Fetch:
-    """How a consumer fetches. Tansu answers a fetch only when its max wait is up, not when data
-    arrives: latency-sensitive services (the SDK gate waits on them) keep ``wait_ms`` short."""
-
-    wait_ms: int = 10
-    min_bytes: int | None = None
-    partition_eof: bool = False  # the alerter's caught-up partitions must stop holding back event time
-    max_poll_interval_ms: int | None = None
+def producer(settings: WardenSettings, linger_ms: int | None = None, **extra: Any) -> CheckedProducer:
+    return CheckedProducer(producer_config(settings, linger_ms, **extra))
 
 
-def producer_config(settings: WardenSettings, linger_ms: int | None = None) -> Config:
-    conf: Config = {**settings.producer_config(), **GUARANTEES}
-    if linger_ms is not None:
-        conf["linger.ms"] = linger_ms
-    return conf
+def raw_producer(config: Config) -> Producer:
+    """A librdkafka producer from a config made by configs.py (the caller serves its delivery reports)."""
+    return Producer(config)
 
 
-def producer(settings: WardenSettings, linger_ms: int | None = None) -> CheckedProducer:
-    return CheckedProducer(producer_config(settings, linger_ms))
-
-
-def _fetch(fetch: Fetch) -> Config:
-    conf: Config = {"fetch.wait.max.ms": fetch.wait_ms}
-    if fetch.min_bytes is not None:
-        conf["fetch.min.bytes"] = fetch.min_bytes
-    if fetch.partition_eof:
-        conf["enable.partition.eof"] = True
-    if fetch.max_poll_interval_ms is not None:
-        conf["max.poll.interval.ms"] = fetch.max_poll_interval_ms
-    return conf
-
-
-def group_consumer_config(settings: WardenSettings, group_id: str, fetch: Fetch = Fetch()) -> Config:
-    """A member of a consumer group: offsets committed by the runtime only, never automatically."""
-    return {**settings.kafka_config(), "group.id": group_id, "enable.auto.commit": False,
-            "auto.offset.reset": "earliest", "session.timeout.ms": settings.group_session_timeout_ms,
-            "heartbeat.interval.ms": max(500, settings.group_session_timeout_ms // 5), **_fetch(fetch)}
-
-
-def reader_config(settings: WardenSettings, group_id: str, fetch: Fetch = Fetch()) -> Config:
-    """A consumer whose partitions are assigned by hand (a follower); it never joins or commits."""
-    return {**settings.kafka_config(), "group.id": group_id, "enable.auto.commit": False,
-            "auto.offset.reset": "earliest", **_fetch(fetch)}
+def plain_producer(settings: WardenSettings) -> Producer:
+    """Without the guarantees: for records Warden must refuse (the demo's malformed ones)."""
+    return Producer(plain_producer_config(settings))
 
 
 def group_consumer(settings: WardenSettings, group_id: str, fetch: Fetch = Fetch()) -> Consumer:
@@ -71,3 +50,7 @@ def group_consumer(settings: WardenSettings, group_id: str, fetch: Fetch = Fetch
 
 def reader(settings: WardenSettings, group_id: str, fetch: Fetch = Fetch(), **extra: Any) -> Consumer:
     return Consumer({**reader_config(settings, group_id, fetch), **extra})
+
+
+def admin(settings: WardenSettings, **extra: Any) -> AdminClient:
+    return AdminClient({**admin_config(settings), **extra})

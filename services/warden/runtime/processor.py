@@ -9,14 +9,16 @@ checkpoints with the state), so a processor is idempotent without writing that i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from warden.core.output import Output
-from warden.runtime.clients import Fetch
+from warden.core.records import DeadLetter
+from warden.runtime.configs import Fetch
 
 S = TypeVar("S")
 
@@ -71,6 +73,16 @@ class Restored(Generic[S]):
     outbox: list[Output]
 
 
+@dataclass(frozen=True)
+class Clock:
+    """What ``advance`` knows of the wall clock: the runtime's monotonic time and how long each input
+    partition has been read to its end (only with ``Fetch(partition_eof=True)``)."""
+
+    now: float  # time.monotonic()
+    quiet_s: float  # since this state's last main record
+    at_end: Mapping[tuple[str, int], float] = field(default_factory=dict)  # base topic, partition -> seconds
+
+
 class Processor(Protocol[S]):
     name: str
     inputs: tuple[Input, ...]
@@ -103,6 +115,11 @@ class BaseProcessor(Generic[S]):
     # Where a WHOLE-scope state is checkpointed (default: the name); PARTITION states live under
     # (the first main topic, partition), as the snapshots written before the runtime did.
     whole_key: str | None = None
+    step_counter: ClassVar[str] = "processed"  # counted per record stepped
+    commit_sync: ClassVar[bool] = False  # commit offsets synchronously (the ledger-sink's recovery window)
+    # A WHOLE-scope state in a GROUP that needs every partition (the alerter's tenant windows): the
+    # runtime warns when another replica took some of them.
+    needs_every_partition: ClassVar[bool] = False
 
     def initial(self, partition: int) -> S:
         raise NotImplementedError
@@ -120,6 +137,39 @@ class BaseProcessor(Generic[S]):
         """Wall-clock work (idle flushes). Its outputs have no input offset to re-read, so the runtime
         writes them into the checkpoint (an outbox) before producing them, and re-produces after a crash."""
         return state, []
+
+    def advance(self, state: S, clock: Clock) -> tuple[S, list[Output]]:
+        """Wall-clock work after every poll whose outputs follow from records already read (the alerter
+        releases what its reorder buffers hold once a partition is idle): produced like a step's outputs,
+        not kept in an outbox, because re-reading from the checkpoint makes them again, with the same ids."""
+        return state, []
+
+    def assigned(self, state: S, topic: str, partition: int) -> S:
+        """An input partition (base topic name) now feeds this state: before any of its records."""
+        return state
+
+    def revoked(self, state: S, topic: str, partition: int) -> S:
+        """An input partition no longer feeds this state (revoked or lost); a PARTITION state is dropped after."""
+        return state
+
+    def due(self, state: S) -> bool | None:
+        """Whether to checkpoint now; None (the default): every ``checkpoint_every_s``. A batching sink
+        says when its batch is full or old enough."""
+        return None
+
+    def room(self, state: S) -> int:
+        """How many records the next poll may read into this state (a batching sink's free space)."""
+        return self.batch_max_rows
+
+    def dead_letter(self, letter: DeadLetter, spec: Input) -> DeadLetter | None:
+        """The letter produced for a record of ``spec`` that cannot be read (OnInvalid.DEAD_LETTER):
+        redact or seal it here; None produces none (the dead-letter topic's own unreadable records)."""
+        return letter
+
+    def sync(self, state: S) -> S:
+        """Make what the records stepped so far owe outside Kafka durable (a sink's outbox), before their
+        offsets are committed; the runtime calls it at every checkpoint, after outputs are confirmed."""
+        return state
 
     def refresh(self) -> None:
         """Called once per loop before polling: reload configuration (the policy bundle)."""

@@ -14,6 +14,7 @@ from its last checkpoint and makes the record again. A caller that answers for t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -30,8 +31,22 @@ class CheckedProducer:
         if err is not None:
             self._failed.append(f"{msg.topic()}: {err.str()}")
 
-    def produce(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        self._producer.produce(topic, value, key=key, on_delivery=self._delivered)
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None,
+                on_delivered: Callable[[Message], None] | None = None) -> None:
+        """``partition``: this one rather than the key's; ``on_delivered``: told of the record once acknowledged."""
+        if partition is None and on_delivered is None:
+            self._producer.produce(topic, value, key=key, on_delivery=self._delivered)
+            return
+
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            self._delivered(err, msg)
+            if err is None and on_delivered is not None:
+                on_delivered(msg)
+
+        if partition is None:
+            self._producer.produce(topic, value, key=key, on_delivery=delivered)
+        else:
+            self._producer.produce(topic, value, key=key, partition=partition, on_delivery=delivered)
 
     def poll(self, timeout_s: float = 0) -> int:
         return int(self._producer.poll(timeout_s))

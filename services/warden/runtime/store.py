@@ -1,9 +1,10 @@
 """Where checkpoints live: the StateStore interface, and the runtime's document inside a checkpoint.
 
-Today's store is the snapshot directory (warden.state.snapshots.SnapshotStore satisfies the
-interface as it is). A changelog-topic store (issue 14 point 2: state that a replica on another
-host restores without a shared filesystem, writes fenced by a generation) implements the same
-two calls; the runtime never looks behind them.
+Two stores implement it: the changelog topic (runtime/changelog.py, the default: state that a
+replica on another host restores without a shared filesystem, writes fenced by an epoch) and the
+snapshot directory alone (warden.state.snapshots.SnapshotStore: replicas must share it). The
+runtime saves every dirty state, then ``sync``s the store (what it saved is durable on return),
+then commits the input offsets; it never looks behind those calls.
 
 A checkpoint document holds the processor's own state (``dump``), the ids it has seen (the
 idempotence memory), the next offset of every input partition the state covers, and the outbox
@@ -25,9 +26,13 @@ MARK = "warden.runtime"
 
 
 class StateStore(Protocol):
+    def attach(self, consumer: Any) -> None: ...  # the task's consumer (whose group keeps a store's positions)
+
     def load(self, topic: str, partition: int) -> Snapshot | None: ...
 
     def save(self, topic: str, partition: int, next_offset: int, state: Any) -> Snapshot: ...
+
+    def sync(self) -> None: ...  # every save before it is durable on return
 
 
 @dataclass(frozen=True)

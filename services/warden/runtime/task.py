@@ -14,11 +14,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import BaseModel
 
 from warden.broker.consume import drain, records
-from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError, WardenError
+from warden.core.errors import BrokerError, BrokerUnavailableError, DecodeError, ValidationError, WardenError
 from warden.core.output import Output
 from warden.core.records import DeadLetterKind
 from warden.core.seen import SeenIds
@@ -27,7 +27,7 @@ from warden.core.wire import Wire
 from warden.runtime import clients
 from warden.runtime.deadletters import dead_letter_for
 from warden.runtime.ids import record_id
-from warden.runtime.processor import BaseProcessor, Input, Membership, OnInvalid, Record, Role, Scope
+from warden.runtime.processor import BaseProcessor, Clock, Input, Membership, OnInvalid, Record, Role, Scope
 from warden.runtime.producer import CheckedProducer
 from warden.runtime.store import Checkpoint, Pending, StateStore, from_document, is_runtime_document, to_document
 
@@ -45,6 +45,7 @@ class Slot(Generic[S]):
     quiet_since: float | None = None  # last record read (wall clock), for ticks
     outbox: list[Pending] = field(default_factory=list)
     forced: bool = False  # changed without input: save even though no position moved
+    at_end: dict[Where, float] = field(default_factory=dict)  # read to its end at (monotonic), no record since
 
 
 class Task(Generic[S]):
@@ -61,6 +62,7 @@ class Task(Generic[S]):
         self.service = service or processor.name
         self.log = logging.getLogger(f"warden.runtime.{processor.name}")
         self.inputs = {settings.topic(i.topic): i for i in processor.inputs}
+        self.base = {full: i.topic for full, i in self.inputs.items()}
         self.main = [t for t, i in self.inputs.items() if i.role == Role.MAIN]
         self.copartitioned = [t for t, i in self.inputs.items() if i.role == Role.COPARTITIONED]
         self.broadcast = [t for t, i in self.inputs.items() if i.role == Role.BROADCAST]
@@ -72,9 +74,16 @@ class Task(Generic[S]):
                                    else clients.reader(settings, group_id, fetch))
         self.co_consumer = clients.reader(settings, f"{group_id}-copartitioned", fetch) if self.copartitioned else None
         self.broadcast_consumer = clients.reader(settings, f"{group_id}-broadcast") if self.broadcast else None
+        if self.store is not None:
+            self.store.attach(self.consumer)
         self.slots: dict[int, Slot[S]] = {}
         self.assigned: set[Where] = set()
         self._has_tick = type(processor).tick is not BaseProcessor.tick
+        self._has_advance = type(processor).advance is not BaseProcessor.advance
+        self._has_sync = type(processor).sync is not BaseProcessor.sync
+        self._has_due = type(processor).due is not BaseProcessor.due
+        self._has_room = type(processor).room is not BaseProcessor.room
+        self._committing = True  # False once closed without a checkpoint (what a crash leaves)
         self._per_partition = processor.scope == Scope.PARTITION
         self._last_save = time.monotonic()
         self._closing = False
@@ -144,8 +153,27 @@ class Task(Generic[S]):
             if self.store is not None or not self.grouped:
                 tp.offset = slot.positions.get((tp.topic, tp.partition), OFFSET_BEGINNING)
             self.assigned.add((tp.topic, tp.partition))
+            slot.state = self.processor.assigned(slot.state, self.base[tp.topic], tp.partition)
+            for co in self.copartitioned:
+                slot.state = self.processor.assigned(slot.state, self.base[co], tp.partition)
         consumer.assign(partitions)
         self._follow_copartitioned()
+        if self.processor.needs_every_partition and self.grouped:
+            self._warn_if_partial(consumer)
+
+    def _warn_if_partial(self, consumer: Consumer) -> None:
+        """A state that needs every partition (windows over a whole tenant) says so loudly when it has not."""
+        try:
+            metadata = consumer.list_topics(timeout=5).topics
+        except KafkaException:  # metadata is only for this warning
+            return
+        for topic in self.main:
+            owned = sum(1 for t, _ in self.assigned if t == topic)
+            total = len(metadata[topic].partitions) if topic in metadata else 0
+            if total and owned < total:
+                self.log.warning("%s owns %d of %d partitions of %s: another replica runs in group %s, so what "
+                                 "spans partitions sees only part of the traffic; run one replica",
+                                 self.processor.name, owned, total, topic, self.group_id)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = {self._slot_key(tp.partition) for tp in partitions}
@@ -164,6 +192,11 @@ class Task(Generic[S]):
     def _drop(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.assigned.discard((tp.topic, tp.partition))
+            slot = self.slots.get(self._slot_key(tp.partition))
+            if slot is not None:
+                for topic in (tp.topic, *self.copartitioned):
+                    slot.state = self.processor.revoked(slot.state, self.base[topic], tp.partition)
+                    slot.at_end.pop((topic, tp.partition), None)
             if self.processor.scope == Scope.PARTITION:
                 self.slots.pop(tp.partition, None)
         self._follow_copartitioned()
@@ -183,9 +216,10 @@ class Task(Generic[S]):
             value = self.wire.decode(msg.value(), spec.record)
         except (DecodeError, ValidationError) as exc:
             kind = DeadLetterKind.DECODE if isinstance(exc, DecodeError) else DeadLetterKind.VALIDATE
-            letter = dead_letter_for(msg, str(exc), kind, self.service)
-            self.producer.produce(self.settings.topic("deadletter"), self.wire.encode(letter), key=msg.key())
-            self.counters[f"dead_letters:{kind.value}"] += 1
+            letter = self.processor.dead_letter(dead_letter_for(msg, str(exc), kind, self.service), spec)
+            if letter is not None:
+                self.producer.produce(self.settings.topic("deadletter"), self.wire.encode(letter), key=msg.key())
+                self.counters[f"dead_letters:{kind.value}"] += 1
             return None
         if spec.reads is not None and getattr(value, "event_type", None) not in spec.reads:
             self.counters["not_read"] += 1
@@ -226,7 +260,7 @@ class Task(Generic[S]):
                                rid)
             self.counters[self.processor.failure_counter] += 1
             return
-        self.counters["processed"] += 1
+        self.counters[self.processor.step_counter] += 1
         self._produce(outputs)
 
     def poll(self) -> int:
@@ -237,18 +271,41 @@ class Task(Generic[S]):
                 for slot in self.slots.values():
                     self._handle(msg, slot, self.inputs[msg.topic() or ""], dedupe=False)
         batch = self.processor.batch_max_rows
+        if self._has_room and self.slots:
+            batch = max(1, min(self.processor.room(slot.state) for slot in self.slots.values()))
+        now = time.monotonic()
         if self.co_consumer is not None and self.slots:
-            for msg in records(self.co_consumer.consume(batch, 0), self.counters):
+            for msg in self._records(self.co_consumer.consume(batch, 0), now):
                 handled += self._take(msg)
         messages = drain(self.consumer, batch, self.processor.poll_timeout_s)
         now = time.monotonic()
-        for msg in records(messages, self.counters):
+        for msg in self._records(messages, now):
             handled += self._take(msg, now)
         if messages and self.processor.checkpoint_every_s == 0:
             self.save()
         else:
             self.producer.poll(0)
         return handled
+
+    def _records(self, messages: list[Message], now: float) -> list[Message]:
+        """The records; an end-of-partition event (asked for with Fetch(partition_eof=True)) marks its
+        partition read to its end until its next record, other error events are counted."""
+        out = []
+        for msg in messages:
+            err = msg.error()
+            if err is None:
+                out.append(msg)
+                if self._has_advance:
+                    slot = self.slots.get(self._slot_key(msg.partition() or 0))
+                    if slot is not None and slot.at_end:
+                        slot.at_end.pop((msg.topic() or "", msg.partition() or 0), None)
+            elif err.code() == KafkaError._PARTITION_EOF:  # in order: after the records before it
+                slot = self.slots.get(self._slot_key(msg.partition() or 0))
+                if slot is not None:
+                    slot.at_end.setdefault((msg.topic() or "", msg.partition() or 0), now)
+            else:
+                self.counters["consumer_errors"] += 1
+        return out
 
     def _take(self, msg: Message, now: float | None = None) -> int:
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
@@ -267,6 +324,8 @@ class Task(Generic[S]):
     # -- ticks, checkpoints, shutdown -----------------------------------------------------------
 
     def tick(self) -> None:
+        if self._has_advance:
+            self._advance()
         if not self._has_tick:
             return
         now = time.monotonic()
@@ -284,7 +343,20 @@ class Task(Generic[S]):
             slot.outbox = []  # the next checkpoint drops them
             self.counters["idle_flushes"] += 1
 
+    def _advance(self) -> None:
+        now = time.monotonic()
+        for slot in list(self.slots.values()):
+            quiet = now - slot.quiet_since if slot.quiet_since is not None else 0.0
+            ends = {(self.base[t], p): now - at for (t, p), at in slot.at_end.items()}
+            slot.state, outputs = self.processor.advance(slot.state, Clock(now, quiet, ends))
+            self._produce(outputs)
+
     def maybe_save(self) -> bool:
+        if self._has_due:
+            if not any(self.processor.due(slot.state) for slot in self.slots.values()):
+                return False
+            self.save()
+            return True
         every = self.processor.checkpoint_every_s
         if every <= 0 or time.monotonic() - self._last_save < every:
             return False
@@ -294,6 +366,8 @@ class Task(Generic[S]):
     def save(self, only: set[int] | None = None) -> None:
         """Outputs confirmed delivered, then the checkpoint, then the group offsets it covers."""
         self._last_save = time.monotonic()
+        if not self._committing:
+            return
         dirty = [key for key, slot in self.slots.items()
                  if (only is None or key in only) and (slot.forced or slot.positions != slot.saved)]
         if not dirty:
@@ -302,6 +376,8 @@ class Task(Generic[S]):
         commit: dict[Where, int] = {}
         for key in dirty:
             slot = self.slots[key]
+            if self._has_sync:
+                slot.state = self.processor.sync(slot.state)
             if self.store is not None:
                 store_topic, store_partition = self._store_key(key)
                 main = slot.positions.get((store_topic, store_partition), 0) \
@@ -311,15 +387,25 @@ class Task(Generic[S]):
             slot.saved = dict(slot.positions)
             slot.forced = False
             commit.update({w: o for w, o in slot.positions.items() if w in self.assigned})
+        if self.store is not None:
+            self.store.sync()
         if self.grouped and commit:
             try:
-                self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in commit.items()],
-                                     asynchronous=True)
-            except KafkaException as exc:  # a lost commit only re-reads records whose outputs have the same ids
+                offsets = [TopicPartition(t, p, o) for (t, p), o in commit.items()]
+                if self.processor.commit_sync:
+                    self.consumer.commit(offsets=offsets, asynchronous=False)
+                else:
+                    self.consumer.commit(offsets=offsets, asynchronous=True)
+            except KafkaException as exc:
+                if self.processor.commit_sync:  # its recovery depends on this commit: stop rather than read on
+                    raise BrokerError(f"{self.processor.name}: offset commit failed: {exc}") from exc
+                # a lost commit only re-reads records whose outputs have the same ids
                 self.log.warning("offset commit failed: %s", exc)
 
-    def close(self) -> None:
+    def close(self, checkpoint: bool = True) -> None:
+        """``checkpoint=False``: leave without saving or committing anything more (what a crash leaves)."""
         self._closing = True
+        self._committing = checkpoint
         try:
             self.save()
         except (WardenError, KafkaException) as exc:  # the last checkpoint stands; re-reading covers the rest

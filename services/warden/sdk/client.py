@@ -24,6 +24,7 @@ from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS
 from warden.core.wire import Wire, wire_for
+from warden.runtime import clients, configs
 from warden.sdk.redact import before_producing
 from warden.sdk.run import Run
 
@@ -34,11 +35,7 @@ if TYPE_CHECKING:
     from warden.sdk.gate import DecisionWatcher, GateVerdict
 
 AGENT_EVENT_RECORD = "warden.AgentEvent"
-# How the SDK batches: benchmarks that stand in for agent platforms produce with the same settings.
-# linger 50 ms: a gated call does not wait for it (authorize flushes), and fuller batches keep the
-# embedded broker's fetch cost from climbing (docs/decisions/0007-embedded-broker-fetch-cost.md).
-PRODUCER_DEFAULTS: dict[str, Any] = {"enable.idempotence": True, "acks": "all", "linger.ms": 50,
-                                     "compression.type": "lz4"}
+PRODUCER_DEFAULTS = configs.SDK_PRODUCER  # how the SDK batches (and the benchmarks that stand in for agents)
 
 # Delivery errors that mean "no broker took the event in time" rather than "a broker refused it".
 _UNAVAILABLE = frozenset({
@@ -60,7 +57,7 @@ def _flush_at_exit() -> None:
 def _new_producer(conf: dict[str, Any], compression_chosen_by_caller: bool) -> Producer:
     """lz4 halves the bytes on the wire, but a librdkafka built without it must still work."""
     try:
-        return Producer(conf)
+        return clients.raw_producer(conf)
     except KafkaException as exc:
         if not compression_chosen_by_caller and "compression" in str(exc):
             return _new_producer({**conf, "compression.type": "none"}, True)
@@ -82,15 +79,14 @@ class WardenClient:
         self._schema_ready = False
         if self._register_at_init:
             self._register_schema()  # once, up front: never on the agent's first emit
-        self._producer = _new_producer({
-            **self.settings.producer_config(),
+        self._producer = _new_producer(configs.producer_config(self.settings, **{
             **PRODUCER_DEFAULTS,
             # librdkafka wants the linger shorter than the delivery timeout
             "linger.ms": min(PRODUCER_DEFAULTS["linger.ms"], max(0, int(max_wait_s * 1000) - 1)),
             "message.timeout.ms": max(1, int(max_wait_s * 1000)),
             "queue.buffering.max.messages": 500_000,
             **(producer_config or {}),
-        }, compression_chosen_by_caller="compression.type" in (producer_config or {}))
+        }), compression_chosen_by_caller="compression.type" in (producer_config or {}))
         # Counters are touched by the caller's threads (emit) and by whichever thread serves
         # delivery reports (the poller, or the caller inside flush): one lock keeps them exact.
         self._lock = threading.Lock()

@@ -21,14 +21,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer
-
 from warden.broker.consume import assign_at_end, drain
 from warden.core import topics
 from warden.core.errors import DecodeError, ValidationError
 from warden.core.records import ApprovalDecision, Decision, PolicyDecision, RiskScore
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
+from warden.runtime import clients
+from warden.runtime.configs import Fetch
 
 ALLOWED = {"allow", "approved"}
 MAX_KEPT = 100_000
@@ -55,9 +55,7 @@ class DecisionWatcher:
         self._risk: dict[str, RiskScore] = {}
         self._risk_silent = False  # a score timed out; do not wait again until one arrives
         self._changed = threading.Condition()
-        self._consumer = Consumer({**settings.kafka_config(), "group.id": "warden-sdk-gate",
-                                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                                   "fetch.wait.max.ms": 10})
+        self._consumer = clients.reader(settings, "warden-sdk-gate", Fetch(wait_ms=10))
         names = [settings.topic(topics.POLICY_DECISIONS), settings.topic(topics.APPROVAL_DECISIONS),
                  settings.topic(topics.RISK_SCORES)]
         assign_at_end(self._consumer, names, "the gate", settings.bootstrap_servers)

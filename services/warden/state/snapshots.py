@@ -74,6 +74,12 @@ class SnapshotStore:
             os.close(directory)
         return snapshot
 
+    def attach(self, consumer: Any) -> None:
+        """Files need no consumer (the runtime's StateStore interface)."""
+
+    def sync(self) -> None:
+        """Every save is fsynced before it returns (the runtime's StateStore interface)."""
+
     def load(self, topic: str, partition: int) -> Snapshot | None:
         target = self.path(topic, partition)
         try:

@@ -16,14 +16,14 @@ import asyncio
 import logging
 import threading
 
-from confluent_kafka import Consumer
-
 from warden.broker.consume import assign_at_end, drain
 from warden.core import topics
 from warden.core.errors import DecodeError, ValidationError
 from warden.core.records import ApprovalDecision
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
+from warden.runtime import clients
+from warden.runtime.configs import Fetch
 
 log = logging.getLogger("warden.tool_proxy")
 _Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Future[ApprovalDecision], str]
@@ -34,9 +34,7 @@ class ApprovalFollower:
         self._wire = wire_for(settings)
         self._lock = threading.Lock()
         self._waiters: dict[str, list[_Waiter]] = {}
-        self._consumer = Consumer({**settings.kafka_config(), "group.id": "warden-tool-proxy-approvals",
-                                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                                   "fetch.wait.max.ms": 10})
+        self._consumer = clients.reader(settings, "warden-tool-proxy-approvals", Fetch(wait_ms=10))
         name = settings.topic(topics.APPROVAL_DECISIONS)
         assign_at_end(self._consumer, [name], "the tool proxy", settings.bootstrap_servers)
         self._stop = threading.Event()

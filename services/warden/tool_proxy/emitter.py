@@ -11,27 +11,26 @@ import logging
 import threading
 from typing import Any
 
-from confluent_kafka import Producer
 from pydantic import BaseModel
 
 from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
 from warden.core.wire import Wire, wire_for
+from warden.runtime import clients, configs
 
 log = logging.getLogger("warden.tool_proxy")
 
 
 def producer_config(settings: WardenSettings) -> dict[str, Any]:
     """The proxy's one producer config (idempotent, acks=all, a short linger for many small records)."""
-    return {**settings.producer_config(), "enable.idempotence": True, "acks": "all", "linger.ms": 5,
-            "queue.buffering.max.messages": 200_000}
+    return configs.producer_config(settings, linger_ms=5, **{"queue.buffering.max.messages": 200_000})
 
 
 class Emitter:
     def __init__(self, settings: WardenSettings) -> None:
         self.settings = settings
         self.wire: Wire = wire_for(settings)
-        self.producer = Producer(producer_config(settings))
+        self.producer = clients.raw_producer(producer_config(settings))
         self.undelivered = 0
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="tool-proxy-producer", daemon=True)
