@@ -117,6 +117,11 @@ def denied_by_switch(env: dict[str, str], run_id: str, switch: str) -> bool:
                                         for line in done.stdout.splitlines() if line.strip())
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "known loss window, not fixed (ADR 0014): Tansu's S3 engine records an idempotent producer's "
+    "sequence and the watermark before it writes the batch; a kill -9 in between leaves the batch "
+    "unwritten, and the producer's retry gets DUPLICATE_SEQUENCE_NUMBER, which librdkafka reports "
+    "as delivered. Seen: 348 acknowledged events of one partition missing in 2 of 5 runs."))
 def test_kill_9_of_the_broker_and_a_restart_of_warden_up_lose_no_acknowledged_event(tmp_path: Path) -> None:
     port = free_port()
     data = tmp_path / "w"
