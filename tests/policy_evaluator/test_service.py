@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -106,3 +107,46 @@ def test_a_hostile_event_is_skipped_and_the_calls_around_it_are_decided(topics: 
     seen = Decisions(topics).wait(2)
     assert {c.event_id for c in calls} <= set(seen)
     assert evaluator.counters["skipped_invalid"] >= 1
+
+
+def test_run_facts_move_to_a_replica_with_its_own_data_dir(topics: WardenSettings, tmp_path: Path) -> None:
+    """Issue 14 point 2: the run facts (spend, denials) were in memory only and reset on restart; now
+    they are checkpointed to the changelog, so another replica, sharing no directory, resumes them."""
+    from tests.running import in_thread
+    from warden.policy_evaluator.processor import EvaluatorState, RunFacts
+    from warden.policy_evaluator.settings import PolicyEvaluatorSettings
+
+    events = [e for e in simulated(1500, "facts", seed=11) if e.event_type != "run_completed"]  # runs stay open
+    group = f"pe-{uuid.uuid4().hex[:8]}"
+
+    def settings(host: str) -> PolicyEvaluatorSettings:
+        (tmp_path / host).mkdir(exist_ok=True)  # a host of its own; the schema registry is shared, as in production
+        shutil.copy(topics.registry_path, tmp_path / host / topics.registry_path.name)
+        return PolicyEvaluatorSettings(**{**topics.model_dump(), "group_id": group, "snapshot_every_s": 0.2,
+                                          "data_dir": tmp_path / host})
+
+    def facts(states: dict[int, EvaluatorState]) -> dict[str, RunFacts]:
+        return {run: f for state in states.values() for run, f in state.runs.items()}
+
+    produce(topics, events)
+    with in_thread(PolicyEvaluator(settings("host-a")).start()) as first:
+        wait_for(lambda: first.counters["events"] >= len(events), what="every event read")
+        before = facts(first.states)  # on stopping, its last checkpoint covers every event
+    assert sum(1 for f in before.values() if f.spend_usd > 0) > 10
+    second = PolicyEvaluator(settings("host-b")).start()  # another host: nothing in its data dir
+    try:
+        partitions = topics_partitions(topics)
+        wait_for(lambda: len(second.states) == partitions and facts(second.states) == before,
+                 step=second.poll_once, what="the run facts restored")
+    finally:
+        second.close()
+    assert second.counters["events"] == 0  # restored at the checkpoint's positions: nothing read again
+
+
+def topics_partitions(settings: WardenSettings) -> int:
+    name = settings.topic(topics.AGENT_EVENTS)
+    consumer = Consumer({**settings.kafka_config(), "group.id": "partitions"})
+    try:
+        return len(consumer.list_topics(name, timeout=10).topics[name].partitions)
+    finally:
+        consumer.close()

@@ -16,10 +16,12 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 
 from warden.core import topics
+from warden.core.errors import StateError
 from warden.core.events import AgentEvent, EventType, LlmCall, RunStarted, ToolCallRequested
 from warden.core.output import Output
 from warden.core.records import Control, ControlKind, Decision, PolicyDecision
@@ -51,6 +53,20 @@ class EvaluatorState:
     switches: Switches = field(default_factory=Switches)
     seen: SeenIds = field(default_factory=lambda: SeenIds(100_000))  # ids of READS events, all partitions
     rollouts: RolloutBook = field(default_factory=RolloutBook)
+
+    def to_json(self) -> dict[str, Any]:
+        """The run facts and the ids counted; switches and rollout stages are the control topic's, which
+        a restored state reads again."""
+        return {"runs": [[run_id, f.spend_usd, f.denials, f.candidate] for run_id, f in self.runs.items()],
+                "seen": self.seen.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], capacity: int) -> EvaluatorState:
+        try:
+            runs = OrderedDict((str(r), RunFacts(float(s), int(d), bool(c))) for r, s, d, c in data["runs"])
+            return cls(capacity, runs, seen=SeenIds.from_json(data["seen"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(f"an evaluator checkpoint is missing or has a malformed field: {exc!r}") from exc
 
     def run(self, run_id: str) -> RunFacts:
         facts = self.runs.get(run_id)

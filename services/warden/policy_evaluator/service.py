@@ -1,10 +1,13 @@
 """The policy-evaluator shell: agent.events and control in, decisions (and switches) out, on the runtime.
 
-At-least-once with deterministic ids: the runtime confirms every batch's decisions delivered
-before it commits the batch's offsets; a replay after a crash re-produces identical records
+At-least-once with deterministic ids: the runtime confirms the decisions delivered before each
+checkpoint of the run facts (spend and denials so far, per partition, on the changelog topic, so
+they move with the partition and survive a restart) and commits the offsets it covers; after a
+crash the partition is restored and re-read from there, and re-produced decisions are identical
 (same decision_id), which the ledger lands once. The control topic is a broadcast input (every
 partition from the beginning, on every replica), polled before each batch, so a switch set by an
-operator refuses calls within one poll. The run facts are not checkpointed yet (issue 14 point 2).
+operator refuses calls within one poll; a stop-ship switch one partition sets applies to the other
+partitions of this replica at once (the runtime applies a state's writes to a table it reads).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from warden.core import topics
 from warden.core.output import Output
@@ -20,18 +24,16 @@ from warden.policy_evaluator.processor import READS, EvaluatorState, step
 from warden.policy_evaluator.settings import PolicyEvaluatorSettings
 from warden.runtime.app import App
 from warden.runtime.clients import Fetch
-from warden.runtime.processor import BaseProcessor, Input, Record, Role, Scope
+from warden.runtime.processor import BaseProcessor, Input, Record, Role
 
 log = logging.getLogger("warden.policy_evaluator")
 
 
 class EvaluatorProcessor(BaseProcessor[EvaluatorState]):
     name = "policy-evaluator"
-    scope = Scope.WHOLE  # the switches apply to every partition
-    durable = False  # run facts live in memory (issue 14 point 2 makes them portable)
-    dedupe = False  # as `warden replay`, which steps every event it reads
+    dedupe = False  # as `warden replay`, which steps every event it reads (the state counts ids itself)
+    seen_capacity = 0
     failure_counter = "evaluation_failures"
-    checkpoint_every_s = 0.0  # decisions confirmed and offsets committed after every batch
     # Tansu answers a fetch only when its max wait is up: keep it short, every SDK gate waits on us.
     fetch = Fetch(wait_ms=10)
 
@@ -40,11 +42,18 @@ class EvaluatorProcessor(BaseProcessor[EvaluatorState]):
         self.inputs = (Input(topics.AGENT_EVENTS, "warden.AgentEvent", reads=READS),
                        Input(topics.CONTROL, "warden.Control", Role.BROADCAST))
         self.batch_max_rows = settings.batch_max_rows
+        self.checkpoint_every_s = settings.snapshot_every_s
         self.watcher = BundleWatcher(settings.policies_dir)
         self._last_reload = time.monotonic()
 
     def initial(self, partition: int) -> EvaluatorState:
         return EvaluatorState(self.settings.run_cache_size)
+
+    def dump(self, state: EvaluatorState) -> Any:
+        return state.to_json()
+
+    def restore(self, data: Any, partition: int) -> EvaluatorState:
+        return EvaluatorState.from_json(data, self.settings.run_cache_size)
 
     def step(self, state: EvaluatorState, record: Record) -> tuple[EvaluatorState, list[Output]]:
         return step(state, self.watcher.bundle, record.value)
@@ -64,7 +73,7 @@ class PolicyEvaluator(App):
     def __init__(self, settings: PolicyEvaluatorSettings) -> None:
         super().__init__(settings, "policy-evaluator", linger_ms=2)
         self.processor = EvaluatorProcessor(settings)
-        self.task = self.add(self.processor, settings.group_id)
+        self.task = self.add(self.processor, settings.group_id, self.store_for(settings))
 
     def start(self) -> PolicyEvaluator:
         super().start()
@@ -73,8 +82,9 @@ class PolicyEvaluator(App):
         return self
 
     @property
-    def state(self) -> EvaluatorState:
-        return self.task.slots[0].state
+    def states(self) -> dict[int, EvaluatorState]:
+        """Per partition owned."""
+        return {p: slot.state for p, slot in self.task.slots.items()}
 
 
 def run_service(settings: PolicyEvaluatorSettings, stop: threading.Event) -> None:

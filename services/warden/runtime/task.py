@@ -78,13 +78,18 @@ class Task(Generic[S]):
             self.store.attach(self.consumer)
         self.slots: dict[int, Slot[S]] = {}
         self.assigned: set[Where] = set()
+        # PARTITION states with a broadcast table: every record of it read so far, for a state assigned
+        # later; and what a state writes to that table applies to the other states here at once (as one
+        # state over every partition would have it), before it comes back through the topic.
+        self._per_partition = processor.scope == Scope.PARTITION
+        self.broadcast_log: list[Message] = []
+        self._broadcast_bases = {self.base[t] for t in self.broadcast} if self._per_partition else set()
         self._has_tick = type(processor).tick is not BaseProcessor.tick
         self._has_advance = type(processor).advance is not BaseProcessor.advance
         self._has_sync = type(processor).sync is not BaseProcessor.sync
         self._has_due = type(processor).due is not BaseProcessor.due
         self._has_room = type(processor).room is not BaseProcessor.room
         self._committing = True  # False once closed without a checkpoint (what a crash leaves)
-        self._per_partition = processor.scope == Scope.PARTITION
         self._last_save = time.monotonic()
         self._closing = False
 
@@ -145,11 +150,16 @@ class Task(Generic[S]):
         return slot
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._closing:  # leaving: take nothing on (a load would need the consumer being closed)
+            consumer.assign(partitions)
+            return
         for tp in partitions:
             key = self._slot_key(tp.partition)
             slot = self.slots.get(key)
             if slot is None:
                 slot = self.slots[key] = self._load(key)
+                for msg in self.broadcast_log:  # the table as this replica has read it so far
+                    self._handle(msg, slot, self.inputs[msg.topic() or ""], dedupe=False)
             if self.store is not None or not self.grouped:
                 tp.offset = slot.positions.get((tp.topic, tp.partition), OFFSET_BEGINNING)
             self.assigned.add((tp.topic, tp.partition))
@@ -262,12 +272,26 @@ class Task(Generic[S]):
             return
         self.counters[self.processor.step_counter] += 1
         self._produce(outputs)
+        if self._broadcast_bases and outputs:
+            self._apply_here(outputs, slot)
+
+    def _apply_here(self, outputs: list[Output], origin: Slot[S]) -> None:
+        for out in outputs:
+            if out.topic not in self._broadcast_bases:
+                continue
+            record = Record(out.topic, -1, -1, out.key, record_id(out.record, out.topic, -1, -1), False, out.record)
+            for slot in self.slots.values():
+                if slot is not origin:
+                    slot.state, more = self.processor.step(slot.state, record)
+                    self._produce(more)
 
     def poll(self) -> int:
         """One batch of every input (broadcast first, so a switch applies to the batch read with it)."""
         handled = 0
         if self.broadcast_consumer is not None:
             for msg in records(self.broadcast_consumer.consume(100, 0), self.counters):
+                if self._per_partition:
+                    self.broadcast_log.append(msg)  # a partition assigned later starts from the whole table
                 for slot in self.slots.values():
                     self._handle(msg, slot, self.inputs[msg.topic() or ""], dedupe=False)
         batch = self.processor.batch_max_rows
