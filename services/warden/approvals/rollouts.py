@@ -41,6 +41,8 @@ class StartRequest(BaseModel):
     approval_after_step: int | None = None
     judge_every_minutes: float | None = None
     max_hold_minutes: float | None = None
+    require_eval: bool | None = None
+    eval_max_age_days: float | None = None
     gates: dict[str, float] = Field(default_factory=dict)
     reason: str
 
