@@ -86,13 +86,15 @@ class Platform:
     def clock(self) -> datetime:
         return self.sim.clock
 
-    def until(self, cutoff: datetime, weights: dict[str, float], spike: int = 0) -> list[AgentEvent]:
+    def until(self, cutoff: datetime | None, weights: dict[str, float], spike: int = 0,
+              events: int | None = None) -> list[AgentEvent]:
         """Runs in the mix of ``weights``, every one that starts before ``cutoff`` (the last ones may end
-        after it). ``spike``: that many runs of tenant initech use a far dearer model (the cost-spike alert)."""
+        after it), or until there are ``events``. ``spike``: that many runs of tenant initech use a far
+        dearer model (the cost-spike alert)."""
         names, shares = list(weights), list(weights.values())
         out: list[AgentEvent] = []
         spiked = 0
-        while self.clock < cutoff:
+        while (cutoff is None or self.clock < cutoff) and (events is None or len(out) < events):
             tenant = TENANTS[self.index % len(TENANTS)]
             workflow = self.rng.choices(names, shares)[0]
             special = None

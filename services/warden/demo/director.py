@@ -147,12 +147,12 @@ class Director:
         if self.with_rollouts:
             self.start_rollouts(start)
             self.rollout_steps()
-        else:  # the incident and the revive still happen
-            self.emit(self.platform.until(start + story.INCIDENT_AFTER, story.PHASE_3) + self.platform.incident())
+        else:  # the incident and the revive still happen, in --events' traffic
+            self.emit(self.platform.until(None, story.PHASE_3, events=minimum_events // 2) + self.platform.incident())
             self.wait_decided()
             self.after_incident()
             self.approver.work(self.say)
-            self.emit(self.platform.until(self.platform.clock + story.INCIDENT_AFTER, story.PHASE_3))
+            self.emit(self.platform.until(None, story.PHASE_3, events=minimum_events // 4))
             self.wait_decided()
         if self.switch_on:
             self.revive()
@@ -279,10 +279,15 @@ class Director:
         self.say(f"[green]revived[/] workflow:{story.INCIDENT_WORKFLOW} by {story.OPERATOR}: {reason}")
 
     def final(self, minimum_events: int) -> None:
-        until = self.platform.clock + story.PHASE_3_MIN
-        events = self.platform.until(until, story.PHASE_3, spike=story.SPIKE_RUNS)
-        while len(self.emitted) + len(events) < minimum_events:
-            events += self.platform.until(self.platform.clock + timedelta(minutes=10), story.PHASE_3)
+        """The last traffic: everything runs again; a short cost spike; as many events as --events asks."""
+        if self.with_rollouts:
+            events = self.platform.until(self.platform.clock + story.PHASE_3_MIN, story.PHASE_3,
+                                         spike=story.SPIKE_RUNS)
+        else:
+            events = self.platform.until(None, story.PHASE_3, spike=story.SPIKE_RUNS, events=minimum_events // 4)
+        missing = minimum_events - len(self.emitted) - len(events)
+        if missing > 0:
+            events += self.platform.until(None, story.PHASE_3, events=missing)
         self.emit(events)
         self.wait_decided()
         self.approver.work(self.say)

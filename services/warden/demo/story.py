@@ -38,7 +38,6 @@ INCIDENT_WORKFLOW = "triage_ticket"
 HOLD = timedelta(minutes=40)  # event time at a step before its first judgment (then every JUDGE_EVERY)
 
 JUDGE_EVERY = timedelta(minutes=20)  # a step still inconclusive at its cut-off is judged again this much later
-INCIDENT_AFTER = timedelta(minutes=60)  # without rollouts (--no-rollouts): when the incident comes
 
 PHASE_1 = {"export_report": 0.88, "refund_ticket": 0.09, "provision_access": 0.015, "triage_ticket": 0.015}
 PHASE_2 = {"export_report": 0.62, "refund_ticket": 0.14, "provision_access": 0.12, "triage_ticket": 0.12}
