@@ -33,9 +33,8 @@ from warden.cost.report import CostCheck, per_task
 from warden.cost.report import check as check_costs
 from warden.demo.agents import Platform
 from warden.demo.approver import APPROVER, Approver
-from warden.demo.director import Director
+from warden.demo.director import Director, query
 from warden.demo.simulator import malformed
-from warden.ledger import access
 from warden.report.build import build_report
 from warden.rollout.operate import Rollouts
 from warden.rollout_controller.settings import RolloutControllerSettings
@@ -137,7 +136,7 @@ def demo(
 
 def _prefix(settings: WardenSettings, seed: int) -> str:
     """demo-s<seed>-<n>: the n-th demo of this seed in this ledger (its ids must not repeat an earlier one's)."""
-    _, rows = access.query(settings, (
+    _, rows = query(settings, (
         f"SELECT max(toUInt32OrZero(extract(run_id, '^demo-s{seed}-([0-9]+)-'))) FROM warden.agent_events "
         f"WHERE run_id LIKE 'demo-s{seed}-%' AND event_type = 'run_started'"))
     return f"demo-s{seed}-{int(rows[0][0] or 0) + 1:03d}"
@@ -192,7 +191,7 @@ def _wait_landed(settings: WardenSettings, prefix: str, director: Director, bad:
     landed = dead = decided = scored = 0
     with console.status("waiting for the last records to land..."):
         while time.monotonic() < deadline:
-            _, rows = access.query(settings, sql)
+            _, rows = query(settings, sql)
             landed, dead, decided, scored = (int(v) for v in rows[0][:4])
             if landed >= len(simulated) and dead >= bad and decided >= calls and scored >= scorable:
                 return
@@ -223,7 +222,7 @@ def _settle_approvals(settings: WardenSettings, prefix: str, approver: Approver,
     with console.status(f"{APPROVER} works the approval queue..."):
         while time.monotonic() < deadline:
             approver.work()
-            _, rows = access.query(settings, sql)
+            _, rows = query(settings, sql)
             waiting = [i for i in approver.pending() if i["call_id"] != approver.tally.held]
             quiet = quiet + 1 if not waiting and int(rows[0][0]) >= approver.tally.decided else 0
             if quiet >= 3:  # the risk-scorer's last routed calls have had time to arrive
@@ -248,7 +247,7 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
             f"AND last_seen <= toDateTime64('{last + timedelta(minutes=10):%Y-%m-%d %H:%M:%S}', 3, 'UTC')")
     this = f"this demo: runs {prefix}-*"
     say("")
-    show(*access.query(settings, (
+    show(*query(settings, (
         "SELECT tenant_id, workflow, uniqExact(run_id) AS runs, count() AS events, "
         "countIf(event_type = 'tool_call_requested') AS tool_calls, "
         "countIf(event_type = 'tool_call_completed' AND status = 'error') AS tool_errors, "
@@ -256,23 +255,23 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
         f"FROM warden.agent_events WHERE {where} GROUP BY tenant_id, workflow ORDER BY tenant_id, workflow")),
         f"Events read back from ClickHouse (warden.agent_events; {this})")
     _rollouts_summary(settings, prefix, platform, rollout_ids, platform.start)
-    columns, rows = access.query(settings, (
+    columns, rows = query(settings, (
         "SELECT error_kind, reason, count() AS n FROM warden.dead_letters "
         f"WHERE source_key LIKE '{prefix}-bad-%' GROUP BY error_kind, reason ORDER BY error_kind, reason"))
     show(columns, rows, f"Dead letters (warden.dead_letters; this demo: keys {prefix}-bad-*)")
-    show(*access.query(settings, (
+    show(*query(settings, (
         "SELECT decision, arrayStringConcat(policy_ids, ', ') AS policies, countIf(stop_ship) AS stop_ship, "
         f"count() AS calls FROM warden.policy_decisions WHERE {where} GROUP BY decision, policies "
         "ORDER BY calls DESC, decision, policies LIMIT 12")), f"Policy decisions (warden.policy_decisions; {this})")
     _switches_summary(settings, prefix, platform)
-    show(*access.query(settings, (
+    show(*query(settings, (
         "SELECT workflow, count() AS calls, countIf(route_to_human) AS routed_to_human, "
         "round(100 * routed_to_human / calls, 1) AS routed_pct, "
         "countIf(reason LIKE '%not routed: policy%') AS top_share_left_to_policy, round(avg(score), 3) AS avg_score, "
         "round(quantile(0.95)(score), 3) AS p95_score FROM (SELECT * FROM warden.risk_scores "
         f"WHERE {where} AND subject = 'tool_call' ORDER BY event_id LIMIT 1 BY event_id) "
         "GROUP BY workflow ORDER BY workflow")), f"Risk scores of tool calls (warden.risk_scores; {this})")
-    _, rows = access.query(settings, (
+    _, rows = query(settings, (
         "SELECT run_id, workflow, score, reason FROM warden.risk_scores "
         f"WHERE {where} AND subject = 'run' ORDER BY score DESC, run_id LIMIT 1"))
     for run_id, workflow, score, reason in rows:
@@ -285,12 +284,12 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
         say(f"[green]cost stream = SQL over raw events[/] (whole ledger): ${costs.sql_usd:,.2f} on {costs.keys} "
             f"tenant/workflow/model/route keys; {costs.unpriced_calls} calls of a model missing from the price "
             "table counted as unpriced, not as $0")
-    _, rows = access.query(settings, (
+    _, rows = query(settings, (
         "SELECT severity, rule, summary FROM warden.alerts WHERE rule IN ('budget_soft', 'budget_hard') "
         f"AND {span} ORDER BY last_seen, summary"))
     for severity, rule, summary in rows:
         say(f"[yellow]budget {severity}[/] ({rule}, in this demo's event time): {summary}")
-    show(*access.query(settings, (
+    show(*query(settings, (
         "SELECT approver, toString(decision) AS decision, count() AS calls FROM warden.approvals "
         f"WHERE {where} OR run_id IN ({_quoted_list(['rollout:' + i for i in rollout_ids.values()])}) "
         "GROUP BY approver, decision ORDER BY approver, decision")),
@@ -322,12 +321,12 @@ def _rollouts_summary(settings: WardenSettings, prefix: str, platform: Platform,
     if not rollout_ids:
         return
     ids = _quoted_list(list(rollout_ids.values()))
-    show(*access.query(settings, (
+    show(*query(settings, (
         "SELECT workflow, coalesce(release, 'v3') AS release, uniqExact(run_id) AS runs FROM warden.agent_events "
         f"WHERE run_id LIKE '{prefix}-%' AND event_type = 'run_started' AND workflow IN "
         f"({_quoted_list(sorted(rollout_ids))}) GROUP BY workflow, release ORDER BY workflow, release")),
-        f"Releases the agents ran, as release_for assigned them (warden.agent_events; runs {prefix}-*)")
-    columns, rows = access.query(settings, (
+        f"Releases the agents ran, as release_for assigned them (warden.agent_events; this demo: runs {prefix}-*)")
+    columns, rows = query(settings, (
         f"SELECT workflow, dateDiff('minute', toDateTime64('{start:%Y-%m-%d %H:%M:%S}', 3, 'UTC'), decided_at) AS m, "
         "step, decision, next_step AS then_at, "
         "candidate_completed AS candidate_runs, baseline_completed AS baseline_runs, "
@@ -337,14 +336,14 @@ def _rollouts_summary(settings: WardenSettings, prefix: str, platform: Platform,
     offset = [[r[0], f"+{int(r[1]) // 60}:{int(r[1]) % 60:02d}", *r[2:]] for r in rows]
     show(["workflow", "event time", *columns[2:]], offset,
          "Rollouts: the controller's decisions (warden.rollout_decisions; this demo's two rollouts)")
-    _, holds = access.query(settings, (
+    _, holds = query(settings, (
         "SELECT workflow, count() FROM warden.rollout_decisions "
         f"WHERE rollout_id IN ({ids}) AND decision = 'hold' GROUP BY workflow ORDER BY workflow"))
     for workflow, n in holds:
         say(f"  {workflow}: {n} hold decisions besides (too few runs yet, or waiting for approval): "
             f".venv/bin/warden query \"SELECT decided_at, step, reason FROM warden.rollout_decisions WHERE "
             f"workflow = '{workflow}' ORDER BY decided_at\"")
-    _, pages = access.query(settings, (
+    _, pages = query(settings, (
         "SELECT rule, labels['gate'] AS gate, summary FROM warden.alerts "
         f"WHERE rule LIKE 'rollout%' AND labels['rollout_id'] IN ({ids}) ORDER BY first_seen"))
     for rule, gate, summary in pages:
@@ -356,7 +355,7 @@ def _rollouts_summary(settings: WardenSettings, prefix: str, platform: Platform,
 
 
 def _switches_summary(settings: WardenSettings, prefix: str, platform: Platform) -> None:
-    columns, rows = access.query(settings, (
+    columns, rows = query(settings, (
         "SELECT scope, if(active, 'set', 'cleared') AS change, actor, reason FROM warden.control_changes "
         f"WHERE reason LIKE '%{prefix}-%' AND scope NOT LIKE 'tool:rollout:%' ORDER BY at, active DESC"))
     show(columns, rows, "Kill switches (warden.control_changes; this demo: changes naming its runs)")
@@ -375,7 +374,7 @@ def _alerts_summary(settings: WardenSettings, where: str, span: str, scope: str)
     deadline, previous = time.monotonic() + 15, None
     with console.status("waiting for the anomaly-alerter's last alerts to land..."):
         while True:
-            columns, rows = access.query(settings, sql)
+            columns, rows = query(settings, sql)
             if (rows and rows == previous) or time.monotonic() > deadline:
                 break
             previous = rows

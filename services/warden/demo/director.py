@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
-from warden.core.errors import WardenError
+from warden.core.errors import LedgerError, WardenError
 from warden.core.events import AgentEvent, RunCompleted, RunStarted, ToolCallRequested
 from warden.core.records import ControlKind, RolloutAction, RolloutDecision, RolloutDecisionKind, RolloutStatus
 from warden.core.settings import WardenSettings
@@ -33,6 +34,21 @@ from warden.rollout.plan import RolloutPlan
 from warden.sdk import WardenClient
 
 Say = Callable[[str], None]
+
+
+def query(settings: WardenSettings, sql: str, attempts: int = 6) -> tuple[list[str], list[list[Any]]]:
+    """access.query through the running stack's endpoint, tried again when it fails: on a loaded machine the
+    endpoint's health check (1 s) can time out, and access.query then tries to open the ledger itself,
+    which the running ledger-sink holds."""
+    for attempt in range(attempts):
+        try:
+            columns, rows = access.query(settings, sql)
+            return columns, [list(r) for r in rows]
+        except LedgerError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 @dataclass
@@ -99,7 +115,7 @@ class Director:
     def counts(self) -> tuple[int, int, int]:
         """Events landed, policy decisions and risk scores of this demo's runs."""
         like = f"'{self.prefix}-%'"
-        _, rows = access.query(self.settings, (
+        _, rows = query(self.settings, (
             f"SELECT (SELECT count() FROM warden.agent_events WHERE run_id LIKE {like}), "
             f"(SELECT count() FROM warden.policy_decisions WHERE run_id LIKE {like}), "
             f"(SELECT uniqExact(event_id) FROM warden.risk_scores WHERE run_id LIKE {like} AND subject = 'tool_call')"))
