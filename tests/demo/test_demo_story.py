@@ -5,6 +5,7 @@ output that a log file shows whole."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from warden.ledger import access
 pytestmark = pytest.mark.integration
 
 
-def rows(demo: DemoLedger, sql: str) -> list[list[object]]:
+def rows(demo: DemoLedger, sql: str) -> list[list[Any]]:
     return [list(r) for r in access.query(demo.settings, sql)[1]]
 
 
