@@ -29,8 +29,9 @@ from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.cost.prices import PriceTable
-from warden.cost.report import CostCheck, per_task
+from warden.cost.report import CostCheck
 from warden.cost.report import check as check_costs
+from warden.cost.sql import per_task_sql
 from warden.demo.agents import Platform
 from warden.demo.approver import APPROVER, Approver
 from warden.demo.director import Director, query
@@ -276,7 +277,8 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
         f"WHERE {where} AND subject = 'run' ORDER BY score DESC, run_id LIMIT 1"))
     for run_id, workflow, score, reason in rows:
         say(f"riskiest run of this demo: {run_id} ({workflow}) scored {score:.3f}: {reason}")
-    show(*per_task(settings), "Cost per task (warden.cost_rollups; whole ledger: .venv/bin/warden cost summary)")
+    show(*query(settings, per_task_sql(settings.clickhouse_database)),
+         "Cost per task (warden.cost_rollups; whole ledger: .venv/bin/warden cost summary)")
     if costs.problems:
         say(f"[red]stream and SQL cost totals still differ[/] for {len(costs.problems)} keys (whole ledger; "
             ".venv/bin/warden cost check)")

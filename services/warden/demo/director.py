@@ -12,12 +12,15 @@ the decision the controller made.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
+
+import httpx
 
 from warden.core.errors import LedgerError, WardenError
 from warden.core.events import AgentEvent, RunCompleted, RunStarted, ToolCallRequested
@@ -27,7 +30,7 @@ from warden.core.workflows import contract_for, load_contracts
 from warden.demo import story
 from warden.demo.agents import Platform
 from warden.demo.approver import Approver
-from warden.ledger import access
+from warden.ledger.endpoint import ENDPOINT_FILE
 from warden.policy.control import publish
 from warden.rollout.operate import Rollouts
 from warden.rollout.plan import RolloutPlan
@@ -37,18 +40,25 @@ Say = Callable[[str], None]
 
 
 def query(settings: WardenSettings, sql: str, attempts: int = 6) -> tuple[list[str], list[list[Any]]]:
-    """access.query through the running stack's endpoint, tried again when it fails: on a loaded machine the
-    endpoint's health check (1 s) can time out, and access.query then tries to open the ledger itself,
-    which the running ledger-sink holds."""
+    """Read-only SQL through the running stack's ledger endpoint, and only through it, tried again when it
+    fails. Not access.query: on a loaded machine its 1 s health check of the endpoint can time out, and it
+    then opens the ledger itself, which the running ledger-sink holds (chDB allows one process a path)."""
+    path = settings.data_dir / ENDPOINT_FILE
     for attempt in range(attempts):
         try:
-            columns, rows = access.query(settings, sql)
-            return columns, [list(r) for r in rows]
-        except LedgerError:
+            found = json.loads(path.read_text())
+            response = httpx.post(f"{found['url']}/query", json={"sql": sql}, timeout=120,
+                                  headers={"Authorization": f"Bearer {found['token']}"})
+            body = response.json()
+            if response.status_code == 200:
+                return body["columns"], [list(r) for r in body["rows"]]
+            if response.status_code < 500:
+                raise LedgerError(f"the ledger refused the demo's query: {body.get('error', response.text)}")
+        except (OSError, ValueError, KeyError, httpx.HTTPError) as exc:
             if attempt == attempts - 1:
-                raise
-            time.sleep(0.5 * (attempt + 1))
-    raise AssertionError("unreachable")
+                raise LedgerError(f"the ledger endpoint of the running stack ({path}) did not answer: {exc}") from exc
+        time.sleep(0.5 * (attempt + 1))
+    raise LedgerError(f"the ledger endpoint of the running stack ({path}) kept failing")
 
 
 @dataclass
