@@ -240,10 +240,11 @@ class Director:
             self.wait_for(f"the rollout-controller's decision on {tracked.plan.workflow} at {cutoff:%H:%M}",
                           partial(self._decided, tracked, cutoff), 0.1)
             self.apply(tracked, self.rollouts.decisions.latest[tracked.plan.workflow], cutoff)
-        awaiting = [t for t in due if t.live and self._status(t) == RolloutStatus.AWAITING_APPROVAL]
+        awaiting = [t for t in due if t.decisions and t.decisions[-1].status == RolloutStatus.AWAITING_APPROVAL]
         if awaiting:
-            self.wait_for("the promotion requests to reach the approvals service", lambda: all(
-                any(i["call_id"] == self._approval_call(t) for i in self.approver.pending()) for t in awaiting))
+            wanted = {t.decisions[-1].approval_call_id for t in awaiting}
+            self.wait_for("the promotion requests to reach the approvals service",
+                          lambda: wanted <= {i["call_id"] for i in self.approver.pending()})
             self.approver.work(self.say)
             for tracked in awaiting:
                 self.wait_for(f"the promotion of {tracked.plan.workflow} after its approval",
@@ -251,14 +252,6 @@ class Director:
                 self.apply(tracked, self.rollouts.decisions.latest[tracked.plan.workflow], cutoff)
         if self.switch_on and self.incident_cutoff is not None and cutoff > self.incident_cutoff and past_first_step:
             self.revive()  # on-call has had the whole second step to investigate
-
-    def _status(self, tracked: Tracked) -> RolloutStatus | None:
-        stage = self.rollouts.stage(tracked.plan.workflow)
-        return None if stage is None else stage.status
-
-    def _approval_call(self, tracked: Tracked) -> str | None:
-        stage = self.rollouts.stage(tracked.plan.workflow)
-        return None if stage is None else stage.approval_call_id
 
     def _decided(self, tracked: Tracked, cutoff: datetime, after: RolloutDecisionKind | None = None) -> bool:
         latest = self.rollouts.decisions.latest.get(tracked.plan.workflow)
