@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -51,6 +53,9 @@ from warden.rollout.plan import Gates, RolloutPlan
 from warden.rollout_controller.service import RolloutController, source
 from warden.rollout_controller.settings import RolloutControllerSettings
 from warden.sdk import WardenClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.rollout.helpers import run, traffic
 
 WORKFLOW = "export_report"
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -132,6 +137,9 @@ def live_rate(settings: WardenSettings, events: list[AgentEvent], p: RolloutPlan
         last[key] = max(last.get(key, 0), int(event.occurred_at.timestamp() * 1000))
     fields = {**settings.model_dump(), "group_id": f"bench-{uuid.uuid4().hex[:8]}", "rollout_idle_after_s": 30.0}
     app = RolloutController(RolloutControllerSettings(**fields)).start()
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    runner.start()
     try:
         first = None
         deadline = time.monotonic() + 300
@@ -141,10 +149,11 @@ def live_rate(settings: WardenSettings, events: list[AgentEvent], p: RolloutPlan
                 first = time.perf_counter()
             if first is not None and all(newest.get(k) == v for k, v in last.items()):
                 return len(events) / (time.perf_counter() - first)
-            time.sleep(0.001)
+            time.sleep(0.01)  # not more often: this thread shares the GIL with the controller's
         raise SystemExit("the controller did not read the backlog within 300 s")
     finally:
-        app.close()
+        stop.set()
+        runner.join(30)
 
 
 def sdk_figures(client: WardenClient, events: list[AgentEvent], calls: int) -> tuple[float, float]:
@@ -174,8 +183,6 @@ def rollback_round(settings: WardenSettings, operated: Rollouts, client: WardenC
         if time.monotonic() > deadline:
             raise SystemExit("the SDK never saw the rollout start")
         time.sleep(0.005)
-    from tests.rollout.helpers import run, traffic
-
     steps = traffic(start + timedelta(seconds=1), 110, every_s=5, candidate_cost=0.10, baseline_cost=0.05,
                     vary=0.005, prefix=f"b{n}-")
     steps = [e.model_copy(update={"workflow": WORKFLOW}) for e in steps]
