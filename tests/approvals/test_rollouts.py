@@ -6,7 +6,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,8 +15,10 @@ import pytest
 from tests.approvals.test_service import TOKENS, auth, serve
 from tests.ledger_sink.helpers import produce, wait_for
 from tests.rollout.helpers import traffic
+from tests.rollout.test_evidence import eval_run, landed
 from tests.running import in_thread
 from warden.core.settings import WardenSettings
+from warden.ledger.client import Ledger
 from warden.rollout_controller.service import RolloutController
 from warden.rollout_controller.settings import RolloutControllerSettings
 from warden.stack import warden_command
@@ -112,3 +114,25 @@ def test_changing_a_rollout_takes_global_switches_and_a_refusal_is_recorded(topi
             assert httpx.post(f"{url}/v1/rollouts/refund_ticket/rollback", json={"reason": "x"}, headers=sam,
                               timeout=30).status_code == 403
             assert httpx.get(f"{url}/v1/rollouts/refund_ticket/gate", headers=sam, timeout=30).status_code == 200
+
+
+@pytest.fixture
+def evaluated_api(topics: WardenSettings, ledger: Ledger, chdb_url: str) -> Iterator[str]:
+    """The approvals app reading the test's ledger (eval_runs), and a live controller."""
+    fields: dict[str, Any] = {**topics.model_dump(), "group_id": f"rc-{uuid.uuid4().hex[:8]}"}
+    with in_thread(RolloutController(RolloutControllerSettings(**fields)).start()):
+        yield from serve(topics, clickhouse_url=chdb_url, clickhouse_database=ledger.database)
+
+
+def test_a_plan_that_requires_an_eval_starts_only_with_a_passing_one_in_the_ledger(ledger: Ledger,
+                                                                                   evaluated_api: str) -> None:
+    body = {**START, "require_eval": True, "eval_max_age_days": 2}
+    refused = post(evaluated_api, "refund_ticket/start", body)
+    assert refused.status_code == 409, refused.text
+    assert "requires a passing eval of release v4 of refund_ticket" in refused.text
+    assert "none completed in the last 2 days" in refused.text
+    landed(ledger, eval_run("eval-v4", datetime.now(UTC) - timedelta(hours=1), True))
+    started = post(evaluated_api, "refund_ticket/start", body)
+    assert started.status_code == 200, started.text
+    wait_for(lambda: "eval eval-v4 of v4 met its targets" in get(evaluated_api, "refund_ticket")["reason"],
+             what="the start decision naming the eval")

@@ -70,3 +70,32 @@ def test_a_new_record_type_on_the_control_topic_is_what_readers_from_before_refu
     other = now.encode(next(r for r in every_record() if isinstance(r, RolloutDecision)))  # any other record type
     with pytest.raises(DecodeError, match=r"expected warden\.Control on this topic"):
         now.decode(other, NAME)
+
+
+def schema_before_eval_run_id() -> dict[str, dict[str, Any]]:
+    schema = json.loads((SCHEMAS_DIR / "control.avsc").read_text())
+    old = copy.deepcopy(schema)
+    field = next(f for f in old["fields"] if f["name"] == "rollout_command")
+    command = next(t for t in field["type"] if isinstance(t, dict))
+    command["fields"] = [f for f in command["fields"] if f["name"] != "eval_run_id"]
+    return {NAME: old}
+
+
+def test_a_start_command_with_its_eval_run_id_and_one_from_before_it_read_both_ways(
+        registry: FileSchemaRegistry) -> None:
+    from warden.core.records import RolloutAction, RolloutCommand
+    from warden.rollout.controller import command_record
+
+    before, now = AvroCodec(registry, schema_before_eval_run_id()), Wire(AvroCodec(registry))
+    command = RolloutCommand(command_id="c1", action=RolloutAction.START, workflow="refund_ticket", plan="{}",
+                             rationale="ship", eval_run_id="eval-1")
+    record = command_record(command, "owner@acme", AT)
+    _, fields = before.decode(now.encode(record), NAME)
+    old_view = validate(Control, fields)
+    assert old_view.rollout_command is not None and old_view.rollout_command.eval_run_id is None
+    assert old_view.rollout_command.command_id == "c1"
+    written = record.to_avro()
+    written["rollout_command"] = {k: v for k, v in written["rollout_command"].items() if k != "eval_run_id"}
+    decoded = now.decode(before.encode(NAME, written), NAME)
+    assert isinstance(decoded, Control) and decoded.rollout_command is not None
+    assert decoded.rollout_command.eval_run_id is None and decoded.rollout_command.plan == "{}"

@@ -44,6 +44,8 @@ class StartRequest(BaseModel):
     max_hold_minutes: float | None = None
     confidence: float | None = None
     start_at: datetime | None = None
+    require_eval: bool | None = None
+    eval_max_age_days: float | None = None
     gates: dict[str, float] = Field(default_factory=dict)
     reason: str
 

@@ -1,82 +1,133 @@
-"""`warden demo`: start the embedded stack, simulate three tenants' agents, show what landed."""
+"""`warden demo`: start the embedded stack, play the story (warden.demo.story) with three tenants'
+simulated agents, show what landed.
+
+Deterministic for a seed on a fresh ledger: the event times start on a whole hour, the simulated
+agents ask the SDK for their release only once the controller's decision is known, the approver
+decides on what a request asks, and nothing in the summary depends on the machine's speed (the
+timings printed aside). README "After make demo" says what to look at.
+"""
 
 from __future__ import annotations
 
 import json
-import random
 import secrets
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.live import Live
+from rich.console import Console
 from rich.table import Table
 
 from warden.approvals.settings import ApprovalsSettings
-from warden.cli.output import console, fail, table
+from warden.cli.output import console, fail
 from warden.core import topics
 from warden.core.errors import WardenError
-from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.cost.prices import PriceTable
-from warden.cost.report import CostCheck, per_task
+from warden.cost.report import CostCheck
 from warden.cost.report import check as check_costs
-from warden.demo.approver import APPROVER, ApproverTally, work_queue
-from warden.demo.simulator import Simulator, malformed
-from warden.ledger import access
+from warden.cost.sql import per_task_sql
+from warden.demo.agents import Platform
+from warden.demo.approver import APPROVER, Approver
+from warden.demo.director import Director, query
+from warden.demo.simulator import malformed
 from warden.report.build import build_report
+from warden.rollout.operate import Rollouts
+from warden.rollout_controller.settings import RolloutControllerSettings
 from warden.runtime import clients
 from warden.sdk import WardenClient
 from warden.stack import Stack
 
+DEMO_APPROVAL_TIMEOUT_S = 3 * 24 * 3600  # the story's requests are hours old in event time: they wait for the approver
+# The story's event time runs some 500 times faster than the wall clock, so a partition that lags the others
+# by a fraction of a second lags by minutes of event time: the alerter's ordering allowance is sized for that
+# (docs/decisions/0003-alerting-on-event-time.md), or its records come out late and its alerts vary run to run.
+DEMO_ALERT_LATENESS_MS = 15 * 60 * 1000
+YOU = "you@warden.local"  # --interactive: the person running the demo, an approver too
+STORY_HOURS = 6  # event time the story spans with its own traffic (a larger --events adds to it)
 
-def _progress(emitted: int, target: int, landed: int, dead: int, decided: int, elapsed: float,
-              scored: int = 0) -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_row("[bold]emitted[/]", f"{emitted:,} / {target:,}", "[bold]landed in ClickHouse[/]",
-                 f"{landed:,}", "[bold]policy decisions[/]", f"{decided:,}", "[bold]risk scores[/]", f"{scored:,}",
-                 "[bold]dead letters[/]", f"{dead:,}",
-                 f"{landed / elapsed:,.0f} events/s" if elapsed > 0 else "")
-    return grid
+
+def _out() -> Console:
+    """On a terminal, the terminal's width; otherwise wide enough that no id or reason is cut."""
+    return console if console.is_terminal else Console(width=max(console.width, 240), soft_wrap=True)
+
+
+def say(text: str) -> None:
+    _out().print(text, highlight=False, soft_wrap=True)
+
+
+class _Progress:
+    """Story lines with the wall time since the story began (one line each: readable in a log too)."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+
+    def __call__(self, text: str) -> None:
+        say(f"[dim]{time.monotonic() - self.began:6.1f} s[/] {text}")
+
+
+def _table(columns: list[str], rows: list[list[Any]] | list[tuple[Any, ...]], title: str) -> Table:
+    out = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        out.add_column(column, overflow="fold")
+    for row in rows:
+        out.add_row(*("∅" if v is None else str(v) for v in row))
+    return out
+
+
+def show(columns: list[str], rows: list[list[Any]] | list[tuple[Any, ...]], title: str) -> None:
+    _out().print(_table(columns, rows, title))
+
+
+def story_start(now: datetime, events: int) -> datetime:
+    """A whole hour, far enough back that every event is in the past: the story's windows (alerts, cost
+    rollups) fall the same way on every run, so its summaries are the same."""
+    extra_h = max(0, events - 35_000) * 0.55 / 3600
+    hours = STORY_HOURS + int(extra_h) + 2
+    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours)
 
 
 def demo(
-    events: int = typer.Option(20_000, "--events", "-n", help="How many agent events to simulate."),
+    events: int = typer.Option(20_000, "--events", "-n",
+                               help="At least this many agent events (the story's own traffic is about 33,000)."),
     bad: int = typer.Option(14, "--bad", help="Malformed records a buggy client sends among them."),
-    seed: int = typer.Option(7, help="Simulation seed (same seed, same runs)."),
+    seed: int = typer.Option(7, help="Simulation seed (same seed, same story)."),
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the stack up afterwards."),
-    timeout_s: float = typer.Option(300.0, "--timeout", help="Give up waiting for the ledger after this."),
+    interactive: bool = typer.Option(False, "--interactive",
+                                     help="Leave one approval request for you to decide; keeps the stack up."),
+    rollouts: bool = typer.Option(True, "--rollouts/--no-rollouts", help="Play the two rollouts (most of the "
+                                  "story's traffic); without them the incident and the revive still happen."),
+    timeout_s: float = typer.Option(600.0, "--timeout", help="Give up waiting for the stack after this."),
 ) -> None:
     """Run Warden end to end on this machine with simulated agent platforms."""
     settings = WardenSettings()
-    prefix = f"demo-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
-    now = datetime.now(UTC).replace(microsecond=0)
-    # The simulated runs end about now: dashboards over "the last hours" show them, and approval
-    # requests older than the approval timeout expire while the recent ones wait for the approver.
-    probe = list(Simulator(seed, now, prefix).events(events))
-    simulator = Simulator(seed, now - (probe[-1].occurred_at - probe[0].occurred_at) - timedelta(seconds=30), prefix)
-    simulated = list(simulator.events(events))
     approvals = ApprovalsSettings()
-    token = secrets.token_urlsafe(24)
-    tokens = approvals.approver_tokens_env()
-    approver_env = {"WARDEN_APPROVER_TOKENS": json.dumps({**tokens, APPROVER: token})}
+    tokens = {**approvals.approver_tokens_env(), APPROVER: secrets.token_urlsafe(24)}
+    if interactive:
+        tokens[YOU] = secrets.token_urlsafe(24)
+        keep_running = True
+    env = {"WARDEN_APPROVER_TOKENS": json.dumps(tokens), "WARDEN_APPROVAL_TIMEOUT_S": str(DEMO_APPROVAL_TIMEOUT_S),
+           "WARDEN_ALERT_LATENESS_MS": str(DEMO_ALERT_LATENESS_MS)}
     host = "127.0.0.1" if approvals.approvals_host in ("0.0.0.0", "::") else approvals.approvals_host
-    approver = (f"http://{host}:{approvals.approvals_port}", token)
-    console.print(f"[bold]Warden demo[/] {prefix}: {len(simulated):,} events from {simulator.seen.runs:,} runs "
-                  f"of 3 tenants and 4 workflows, plus {bad} malformed records")
+    url = f"http://{host}:{approvals.approvals_port}"
+    say(f"[bold]Warden demo[/], seed {seed}: three tenants' agents run the four reference workflows; two "
+        f"releases roll out, a stop-ship trips, an operator revives, a human approves (plus {bad} malformed records)")
     try:
         with console.status("starting the embedded broker (Tansu) and the services..."):
-            stack = Stack(settings, env=approver_env).start()
+            stack = Stack(settings, env=env).start()
     except WardenError as exc:
         fail(str(exc))
     try:
-        live_settings = settings.model_copy(update={"kafka_bootstrap_servers": stack.bootstrap})
-        _run(live_settings, settings, simulated, simulator, prefix, bad, seed, timeout_s, approver)
+        live = settings.model_copy(update={"kafka_bootstrap_servers": stack.bootstrap})
+        _run(live, settings, seed, events, bad, rollouts, timeout_s, Approver(url, tokens[APPROVER], interactive))
+        if interactive:
+            _interactive(url, tokens[YOU])
         if keep_running:
-            console.print("The stack stays up (Ctrl-C stops it).")
+            say("The stack stays up (Ctrl-C stops it).")
             stop = threading.Event()
             from warden.cli.stack import stop_on_signals
 
@@ -89,65 +140,71 @@ def demo(
             stack.stop()
 
 
-def _run(live: WardenSettings, settings: WardenSettings, simulated: list[AgentEvent], simulator: Simulator,
-         prefix: str, bad: int, seed: int, timeout_s: float, approver: tuple[str, str]) -> None:
-    wire = wire_for(live)
-    bad_records = malformed(wire.codec.encode, seed, simulated[0].occurred_at, bad, prefix)
-    emitted = [0]
-    failure: list[BaseException] = []
+def _prefix(settings: WardenSettings, seed: int) -> str:
+    """demo-s<seed>-<n>: the n-th demo of this seed in this ledger (its ids must not repeat an earlier one's)."""
+    _, rows = query(settings, (
+        f"SELECT max(toUInt32OrZero(extract(run_id, '^demo-s{seed}-([0-9]+)-'))) FROM warden.agent_events "
+        f"WHERE run_id LIKE 'demo-s{seed}-%' AND event_type = 'run_started'"))
+    return f"demo-s{seed}-{int(rows[0][0] or 0) + 1:03d}"
 
-    def emit() -> None:
-        try:
-            with WardenClient(live) as client:
-                for i, event in enumerate(simulated):
-                    client.emit(event)
-                    emitted[0] = i + 1
-            raw = clients.plain_producer(live)  # no guarantees: it stands in for a foreign client
-            for key, value in bad_records:
-                raw.produce(live.topic(topics.AGENT_EVENTS), value, key=key)
-            raw.flush(30)
-        except BaseException as exc:  # reported by the main thread
-            failure.append(exc)
 
+def _run(live: WardenSettings, settings: WardenSettings, seed: int, minimum: int, bad: int, rollouts: bool,
+         timeout_s: float, approver: Approver) -> None:
+    prefix = _prefix(settings, seed)
+    start = story_start(datetime.now(UTC), minimum)
     started = time.monotonic()
-    sender = threading.Thread(target=emit, name="demo-agents", daemon=True)
-    sender.start()
-    landed = dead = decided = scored = 0
-    calls = sum(1 for e in simulated if e.event_type == "tool_call_requested")
-    count_sql = (f"SELECT (SELECT count() FROM warden.agent_events WHERE run_id LIKE '{prefix}-%'), "
-                 f"(SELECT count() FROM warden.dead_letters WHERE source_key LIKE '{prefix}-bad-%'), "
-                 f"(SELECT count() FROM warden.policy_decisions WHERE run_id LIKE '{prefix}-%'), "
-                 f"(SELECT uniqExact(event_id) FROM warden.risk_scores WHERE run_id LIKE '{prefix}-%')")
-    scorable = calls + sum(1 for e in simulated if e.event_type == "run_completed")
-    with Live(_progress(0, len(simulated), 0, 0, 0, 0), console=console, refresh_per_second=4) as view:
-        while time.monotonic() - started < timeout_s:
-            if failure:
-                raise WardenError(f"the simulated agents could not emit: {failure[0]}")
-            _, rows = access.query(settings, count_sql)
-            landed, dead, decided, scored = (int(v) for v in rows[0][:4])
-            view.update(_progress(emitted[0], len(simulated), landed, dead, decided, time.monotonic() - started,
-                                  scored))
-            if landed >= len(simulated) and dead >= bad and decided >= calls and scored >= scorable:
-                break
-            time.sleep(0.5)
+    settle = timedelta(seconds=RolloutControllerSettings().rollout_settle_s)
+    say(f"runs {prefix}-*, event time from {start:%Y-%m-%d %H:%M} UTC")
+    with WardenClient(live) as client:
+        operated = Rollouts(live)
+        try:
+            platform = Platform(seed, start, prefix, client.release_for)
+            director = Director(settings, client, operated, platform, approver, _Progress(), settle, rollouts,
+                                timeout_s)
+            director.play(start, minimum)
+            ids = {w: s.rollout_id for w in operated.workflows() if (s := operated.stage(w)) is not None}
+        finally:
+            operated.close()
+    simulated = director.emitted
+    wire = wire_for(live)
+    raw = clients.plain_producer(live)  # no guarantees: it stands in for a foreign client
+    for key, value in malformed(wire.codec.encode, seed, simulated[0].occurred_at, bad, prefix):
+        raw.produce(live.topic(topics.AGENT_EVENTS), value, key=key)
+    raw.flush(30)
+    _wait_landed(settings, prefix, director, bad, started + timeout_s)
     elapsed = time.monotonic() - started
-    if landed < len(simulated) or dead < bad or decided < calls or scored < scorable:
-        raise WardenError(f"after {elapsed:.0f} s only {landed:,}/{len(simulated):,} events, {decided:,}/{calls:,} "
-                          f"policy decisions, {scored:,}/{scorable:,} risk scores and {dead}/{bad} dead letters "
-                          "landed; see the logs in "
-                          f"{settings.data_dir / 'logs'}")
     costs = _wait_for_costs(settings, max(30.0, timeout_s - elapsed))
-    tally = _approve(settings, prefix, approver, seed, started + timeout_s)
+    _settle_approvals(settings, prefix, approver, started + timeout_s)
     events_file = settings.data_dir / "demo-events.jsonl"
     with open(events_file, "w") as out:
         for event in simulated:
             out.write(json.dumps(event.to_json_view()) + "\n")
-    _summary(settings, prefix, elapsed, events_file, simulator, costs, simulated[0].occurred_at, tally)
+    _summary(settings, prefix, elapsed, events_file, platform, costs, simulated, approver, ids)
     with console.status("rendering the report..."):
         report, drawn, total = build_report(settings, settings.data_dir / "report.html")
-    console.print(f"\n[bold]Report[/] ({drawn} of {total} dashboard panels with data): [bold]{report}[/]\n"
-                  f"  open it in a browser; rebuild it any time with: .venv/bin/warden report --out report.html",
-                  highlight=False, soft_wrap=True)
+    say(f"\n[bold]Report[/] ({drawn} of {total} dashboard panels with data): [bold]{report}[/]\n"
+        f"  open it in a browser; rebuild it any time with: .venv/bin/warden report --out report.html")
+
+
+def _wait_landed(settings: WardenSettings, prefix: str, director: Director, bad: int, deadline: float) -> None:
+    simulated = director.emitted
+    calls = director.calls
+    scorable = calls + sum(1 for e in simulated if e.event_type == "run_completed")
+    sql = (f"SELECT (SELECT count() FROM warden.agent_events WHERE run_id LIKE '{prefix}-%'), "
+           f"(SELECT count() FROM warden.dead_letters WHERE source_key LIKE '{prefix}-bad-%'), "
+           f"(SELECT count() FROM warden.policy_decisions WHERE run_id LIKE '{prefix}-%'), "
+           f"(SELECT uniqExact(event_id) FROM warden.risk_scores WHERE run_id LIKE '{prefix}-%')")
+    landed = dead = decided = scored = 0
+    with console.status("waiting for the last records to land..."):
+        while time.monotonic() < deadline:
+            _, rows = query(settings, sql)
+            landed, dead, decided, scored = (int(v) for v in rows[0][:4])
+            if landed >= len(simulated) and dead >= bad and decided >= calls and scored >= scorable:
+                return
+            time.sleep(0.5)
+    raise WardenError(f"only {landed:,}/{len(simulated):,} events, {decided:,}/{calls:,} policy decisions, "
+                      f"{scored:,}/{scorable:,} risk scores and {dead}/{bad} dead letters landed in time; see the "
+                      f"logs in {settings.data_dir / 'logs'}")
 
 
 def _wait_for_costs(settings: WardenSettings, timeout_s: float) -> CostCheck:
@@ -163,119 +220,172 @@ def _wait_for_costs(settings: WardenSettings, timeout_s: float) -> CostCheck:
             time.sleep(1.0)
 
 
-def _approve(settings: WardenSettings, prefix: str, approver: tuple[str, str], seed: int,
-             deadline: float) -> ApproverTally:
-    """Work the approval queue until every request of this demo has an outcome in the ledger."""
-    url, token = approver
-    rng = random.Random(seed)
-    tally = ApproverTally()
-    count_sql = (f"SELECT (SELECT count() FROM warden.policy_decisions WHERE run_id LIKE '{prefix}-%' "
-                 f"AND decision = 'require_approval'), "
-                 f"(SELECT count() FROM warden.approvals WHERE run_id LIKE '{prefix}-%')")
-    with console.status("a simulated approver works the approval queue..."):
+def _settle_approvals(settings: WardenSettings, prefix: str, approver: Approver, deadline: float) -> None:
+    """Work the queue until every request of this demo is decided and landed (one left pending with
+    --interactive): nothing expires, the approval timeout is longer than the story."""
+    sql = f"SELECT count() FROM warden.approvals WHERE run_id LIKE '{prefix}-%' OR run_id LIKE 'rollout:%'"
+    quiet = 0
+    with console.status(f"{APPROVER} works the approval queue..."):
         while time.monotonic() < deadline:
-            work_queue(url, token, rng, tally)
-            _, rows = access.query(settings, count_sql)
-            if int(rows[0][1]) >= int(rows[0][0]):
-                return tally
+            approver.work()
+            _, rows = query(settings, sql)
+            waiting = [i for i in approver.pending() if i["call_id"] != approver.tally.held]
+            quiet = quiet + 1 if not waiting and int(rows[0][0]) >= approver.tally.decided else 0
+            if quiet >= 3:  # the risk-scorer's last routed calls have had time to arrive
+                return
             time.sleep(0.5)
-    raise WardenError(f"approval outcomes did not all land in time (approved {tally.approved}, rejected "
-                      f"{tally.rejected} so far); see the logs in {settings.data_dir / 'logs'}")
+    raise WardenError(f"approval outcomes did not all land in time (approved {approver.tally.approved}, rejected "
+                      f"{approver.tally.rejected} so far); see the logs in {settings.data_dir / 'logs'}")
 
 
-def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file: Path,
-             simulator: Simulator, costs: CostCheck, started: datetime, tally: ApproverTally) -> None:
+def _interactive(url: str, token: str) -> None:
+    say(f"\n[bold]Your turn[/]: one refund request waits for you ({YOU}). In another shell:\n"
+        f"  export WARDEN_APPROVALS_URL={url} WARDEN_APPROVER_TOKEN={token}\n"
+        "  .venv/bin/warden approvals list\n"
+        "  .venv/bin/warden approvals approve CALL_ID --rationale \"checked the order\"   # or: reject")
+
+
+def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file: Path, platform: Platform,
+             costs: CostCheck, simulated: list[Any], approver: Approver, rollout_ids: dict[str, str]) -> None:
     where = f"run_id LIKE '{prefix}-%'"
-    columns, rows = access.query(settings, (
+    first, last = simulated[0].occurred_at, simulated[-1].occurred_at
+    span = (f"last_seen >= toDateTime64('{first:%Y-%m-%d %H:%M:%S}', 3, 'UTC') "
+            f"AND last_seen <= toDateTime64('{last + timedelta(minutes=10):%Y-%m-%d %H:%M:%S}', 3, 'UTC')")
+    this = f"this demo: runs {prefix}-*"
+    say("")
+    show(*query(settings, (
         "SELECT tenant_id, workflow, uniqExact(run_id) AS runs, count() AS events, "
         "countIf(event_type = 'tool_call_requested') AS tool_calls, "
         "countIf(event_type = 'tool_call_completed' AND status = 'error') AS tool_errors, "
-        "round(sumIf(cost_usd, cost_usd IS NOT NULL), 2) AS priced_usd, sum(redactions) AS redactions "
-        f"FROM warden.agent_events WHERE {where} GROUP BY tenant_id, workflow ORDER BY tenant_id, workflow"))
-    console.print(table(columns, rows, title="Read back from ClickHouse (warden.agent_events)"))
-    columns, rows = access.query(settings, (
+        "round(sumIf(cost_usd, cost_usd IS NOT NULL), 2) AS reported_usd, sum(redactions) AS redactions "
+        f"FROM warden.agent_events WHERE {where} GROUP BY tenant_id, workflow ORDER BY tenant_id, workflow")),
+        f"Events read back from ClickHouse (warden.agent_events; {this})")
+    _rollouts_summary(settings, prefix, platform, rollout_ids, platform.start)
+    columns, rows = query(settings, (
         "SELECT error_kind, reason, count() AS n FROM warden.dead_letters "
         f"WHERE source_key LIKE '{prefix}-bad-%' GROUP BY error_kind, reason ORDER BY error_kind, reason"))
-    console.print(table(columns, [[k, r[:90], n] for k, r, n in rows], title="Dead letters (warden.dead_letters)"))
-    columns, rows = access.query(settings, (
+    show(columns, rows, f"Dead letters (warden.dead_letters; this demo: keys {prefix}-bad-*)")
+    show(*query(settings, (
         "SELECT decision, arrayStringConcat(policy_ids, ', ') AS policies, countIf(stop_ship) AS stop_ship, "
         f"count() AS calls FROM warden.policy_decisions WHERE {where} GROUP BY decision, policies "
-        "ORDER BY calls DESC LIMIT 12"))
-    console.print(table(columns, rows, title="Policy decisions (warden.policy_decisions)"))
-    columns, rows = access.query(settings, (
+        "ORDER BY calls DESC, decision, policies LIMIT 12")), f"Policy decisions (warden.policy_decisions; {this})")
+    _switches_summary(settings, prefix, platform)
+    show(*query(settings, (
         "SELECT workflow, count() AS calls, countIf(route_to_human) AS routed_to_human, "
         "round(100 * routed_to_human / calls, 1) AS routed_pct, "
         "countIf(reason LIKE '%not routed: policy%') AS top_share_left_to_policy, round(avg(score), 3) AS avg_score, "
         "round(quantile(0.95)(score), 3) AS p95_score FROM (SELECT * FROM warden.risk_scores "
         f"WHERE {where} AND subject = 'tool_call' ORDER BY event_id LIMIT 1 BY event_id) "
-        "GROUP BY workflow ORDER BY workflow"))
-    console.print(table(columns, rows, title="Risk scores of tool calls (warden.risk_scores)"))
-    _, rows = access.query(settings, (
+        "GROUP BY workflow ORDER BY workflow")), f"Risk scores of tool calls (warden.risk_scores; {this})")
+    _, rows = query(settings, (
         "SELECT run_id, workflow, score, reason FROM warden.risk_scores "
         f"WHERE {where} AND subject = 'run' ORDER BY score DESC, run_id LIMIT 1"))
     for run_id, workflow, score, reason in rows:
-        console.print(f"riskiest run: {run_id} ({workflow}) scored {score:.3f}: {str(reason)[:120]}", highlight=False)
-    _, rows = access.query(settings, (
-        "SELECT scope, actor, reason FROM warden.control_changes WHERE active AND actor = 'warden:stop-ship' "
-        f"AND reason LIKE '%{prefix}%' ORDER BY at"))
-    for scope, actor, reason in rows:
-        console.print(f"[red]kill switch {scope}[/] set by {actor}: {str(reason)[:140]}", highlight=False)
-    if rows:
-        console.print("  (stop-ship conditions; clear one with: .venv/bin/warden revive workflow:NAME --reason ...)",
-                      highlight=False)
-    columns, rows = per_task(settings)
-    console.print(table(columns, rows, title="Cost per task, whole ledger (warden.cost_rollups; .venv/bin/warden cost "
-                                             "summary)"))
+        say(f"riskiest run of this demo: {run_id} ({workflow}) scored {score:.3f}: {reason}")
+    show(*query(settings, per_task_sql(settings.clickhouse_database)),
+         "Cost per task (warden.cost_rollups; whole ledger: .venv/bin/warden cost summary)")
     if costs.problems:
-        console.print(f"[red]stream and SQL cost totals still differ[/] for {len(costs.problems)} keys "
-                      "(.venv/bin/warden cost check)", highlight=False)
+        say(f"[red]stream and SQL cost totals still differ[/] for {len(costs.problems)} keys (whole ledger; "
+            ".venv/bin/warden cost check)")
     else:
-        console.print(f"[green]cost stream = SQL over raw events[/]: ${costs.sql_usd:,.2f} on {costs.keys} "
-                      f"tenant/workflow/model/route keys; {costs.unpriced_calls} calls of a model missing from the "
-                      "price table counted as unpriced, not as $0", highlight=False)
-    _, rows = access.query(settings, (
+        say(f"[green]cost stream = SQL over raw events[/] (whole ledger): ${costs.sql_usd:,.2f} on {costs.keys} "
+            f"tenant/workflow/model/route keys; {costs.unpriced_calls} calls of a model missing from the price "
+            "table counted as unpriced, not as $0")
+    _, rows = query(settings, (
         "SELECT severity, rule, summary FROM warden.alerts WHERE rule IN ('budget_soft', 'budget_hard') "
-        f"AND last_seen >= toDateTime64('{started:%Y-%m-%d %H:%M:%S}', 3, 'UTC') ORDER BY last_seen"))
+        f"AND {span} ORDER BY last_seen, summary"))
     for severity, rule, summary in rows:
-        console.print(f"[yellow]budget {severity}[/] ({rule}): {summary}", highlight=False)
-    columns, rows = access.query(settings, (
+        say(f"[yellow]budget {severity}[/] ({rule}, in this demo's event time): {summary}")
+    show(*query(settings, (
         "SELECT approver, toString(decision) AS decision, count() AS calls FROM warden.approvals "
-        f"WHERE {where} GROUP BY approver, decision ORDER BY approver, decision"))
-    console.print(table(columns, rows, title="Approvals (warden.approvals)"))
-    console.print(f"  {APPROVER} approved {tally.approved} and rejected {tally.rejected} recent requests; "
-                  "older ones expired (nobody decided within the approval timeout)", highlight=False)
-    _alerts_summary(settings, started)
-    seen = simulator.seen
-    console.print(
-        f"In these runs for the later processors to catch: {seen.refunds_over_100} refunds over $100, "
-        f"{seen.exports_over_1000} exports over 1,000 rows, {seen.deletes} deletes, "
-        f"{seen.out_of_inventory} out-of-inventory tools, {seen.runaway_runs} runaway loops, "
-        f"{seen.tool_failures} tool failures, {seen.cost_spike_calls} cost-spike LLM calls.")
-    console.print(f"\nLanded in {elapsed:.1f} s. The ledger lives at [bold]{settings.ledger_url}[/].")
-    console.print("Query it (read-only) with, for example:")
-    console.print(f'  .venv/bin/warden query "SELECT event_type, count() FROM warden.agent_events '
-                  f"WHERE {where} GROUP BY event_type\"", highlight=False, soft_wrap=True)
-    console.print("  .venv/bin/warden ledger verify", highlight=False)
-    console.print(f"Replay the same events offline:\n  .venv/bin/warden replay {events_file} --out replay-out",
-                  highlight=False, soft_wrap=True)
+        f"WHERE {where} OR run_id IN ({_quoted_list(['rollout:' + i for i in rollout_ids.values()])}) "
+        "GROUP BY approver, decision ORDER BY approver, decision")),
+        f"Approvals (warden.approvals; {this} and its rollouts' promotions)")
+    tally = approver.tally
+    held = f"; one ({tally.held}) left pending for you" if tally.held else ""
+    say(f"  {APPROVER} approved {tally.approved} and rejected {tally.rejected} requests, each with its "
+        f"rationale (refunds over $500 and owner grants rejected){held}")
+    _alerts_summary(settings, where, span, this)
+    seen = platform.seen
+    say(f"In these runs for the later processors to catch: {seen.refunds_over_100} refunds over $100, "
+        f"{seen.exports_over_1000} export over 1,000 rows, {seen.deletes} delete and {seen.out_of_inventory} "
+        f"out-of-inventory tool (the incident), {seen.runaway_runs} runaway loops, {seen.tool_failures} tool "
+        f"failures, {seen.cost_spike_calls} cost-spike LLM calls.")
+    say(f"\nLanded in {elapsed:.1f} s. The ledger lives at [bold]{settings.ledger_url}[/].")
+    say("Query it (read-only) with, for example:")
+    say(f'  .venv/bin/warden query "SELECT event_type, count() FROM warden.agent_events WHERE {where} '
+        'GROUP BY event_type"')
+    say("  .venv/bin/warden ledger verify")
+    say(f"Replay the same events offline:\n  .venv/bin/warden replay {events_file} --out replay-out")
 
 
-def _alerts_summary(settings: WardenSettings, started: datetime) -> None:
+def _quoted_list(values: list[str]) -> str:
+    return ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values) or "''"
+
+
+def _rollouts_summary(settings: WardenSettings, prefix: str, platform: Platform, rollout_ids: dict[str, str],
+                      start: datetime) -> None:
+    if not rollout_ids:
+        return
+    ids = _quoted_list(list(rollout_ids.values()))
+    show(*query(settings, (
+        "SELECT workflow, coalesce(release, 'v3') AS release, uniqExact(run_id) AS runs FROM warden.agent_events "
+        f"WHERE run_id LIKE '{prefix}-%' AND event_type = 'run_started' AND workflow IN "
+        f"({_quoted_list(sorted(rollout_ids))}) GROUP BY workflow, release ORDER BY workflow, release")),
+        f"Releases the agents ran, as release_for assigned them (warden.agent_events; this demo: runs {prefix}-*)")
+    columns, rows = query(settings, (
+        f"SELECT workflow, dateDiff('minute', toDateTime64('{start:%Y-%m-%d %H:%M:%S}', 3, 'UTC'), decided_at) AS m, "
+        "step, decision, next_step AS then_at, "
+        "candidate_completed AS candidate_runs, baseline_completed AS baseline_runs, "
+        "coalesce(actor, '') AS actor, reason FROM warden.rollout_decisions "
+        f"WHERE rollout_id IN ({ids}) AND decision != 'hold' OR (rollout_id IN ({ids}) AND decision = 'hold' "
+        "AND status = 'awaiting_approval') ORDER BY workflow, decided_at, decision"))
+    offset = [[r[0], f"+{int(r[1]) // 60}:{int(r[1]) % 60:02d}", *r[2:]] for r in rows]
+    show(["workflow", "event time", *columns[2:]], offset,
+         "Rollouts: the controller's decisions (warden.rollout_decisions; this demo's two rollouts)")
+    _, holds = query(settings, (
+        "SELECT workflow, count() FROM warden.rollout_decisions "
+        f"WHERE rollout_id IN ({ids}) AND decision = 'hold' GROUP BY workflow ORDER BY workflow"))
+    for workflow, n in holds:
+        say(f"  {workflow}: {n} hold decisions besides (too few runs yet, or waiting for approval): "
+            f".venv/bin/warden query \"SELECT decided_at, step, reason FROM warden.rollout_decisions WHERE "
+            f"workflow = '{workflow}' ORDER BY decided_at\"")
+    _, pages = query(settings, (
+        "SELECT rule, labels['gate'] AS gate, summary FROM warden.alerts "
+        f"WHERE rule LIKE 'rollout%' AND labels['rollout_id'] IN ({ids}) ORDER BY first_seen"))
+    for rule, gate, summary in pages:
+        say(f"[red]page[/] {rule} (gate {gate}): {summary}")
+    fallbacks = platform.seen.fallbacks
+    for (workflow, fallback), n in sorted(fallbacks.items()):
+        say(f"  {n} {workflow} runs went to the fallback ({fallback}) while the kill switch was on "
+            "(release_for said so)")
+
+
+def _switches_summary(settings: WardenSettings, prefix: str, platform: Platform) -> None:
+    columns, rows = query(settings, (
+        "SELECT scope, if(active, 'set', 'cleared') AS change, actor, reason FROM warden.control_changes "
+        f"WHERE reason LIKE '%{prefix}-%' AND scope NOT LIKE 'tool:rollout:%' ORDER BY at, active DESC"))
+    show(columns, rows, "Kill switches (warden.control_changes; this demo: changes naming its runs)")
+
+
+def _alerts_summary(settings: WardenSettings, where: str, span: str, scope: str) -> None:
     """What on-call would have been told: the anomaly-alerter's pages and tickets, grouped by fingerprint.
     The alerter releases the last records once every partition is idle, so its count settles a moment
     after the events have landed."""
     sql = ("SELECT kind, rule, any(severity) AS severity, uniqExact(alert_id) AS alerts, "
            "countIf(status = 'resolved') AS resolved, max(count) AS largest_count FROM warden.alerts "
-           f"WHERE last_seen >= toDateTime64('{started:%Y-%m-%d %H:%M:%S}', 3, 'UTC') "
+           f"WHERE ({where} OR (run_id IS NULL AND {span})) "
            "AND kind IN ('unauthorized_action', 'repeated_tool_failures', 'runaway_steps', 'cost_spike', "
            "'success_rate_drop', 'policy_block_spike') AND rule NOT IN ('cost_regression') "
-           "GROUP BY kind, rule ORDER BY severity, kind, rule")
+           "AND rule NOT LIKE 'rollout%' GROUP BY kind, rule ORDER BY severity, kind, rule")
     deadline, previous = time.monotonic() + 15, None
     with console.status("waiting for the anomaly-alerter's last alerts to land..."):
         while True:
-            columns, rows = access.query(settings, sql)
+            columns, rows = query(settings, sql)
             if (rows and rows == previous) or time.monotonic() > deadline:
                 break
             previous = rows
             time.sleep(1.0)
-    console.print(table(columns, rows, title="Alerts for on-call (warden.alerts; receivers: see README 'On-call')"))
+    show(columns, rows, f"Alerts for on-call (warden.alerts; {scope}, and alerts about no one run in its event "
+                        "time; receivers: see README 'On-call')")
+

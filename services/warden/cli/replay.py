@@ -29,6 +29,8 @@ def replay(
     budgets: Path = typer.Option(DEFAULT_BUDGETS, "--budgets", help="Budgets and per-task ceilings (TOML)"),
     rollout: Path | None = typer.Option(None, "--rollout", help="A rollout plan (TOML [rollout]) to judge over the "
                                         "events: writes rollouts.jsonl"),
+    eval_run: str | None = typer.Option(None, "--eval-run", help="For a plan with require_eval: the passing eval "
+                                        "run of the candidate that the live start recorded"),
 ) -> None:
     """Run the live processors' code over recorded events, in file order."""
     if not events.is_file():
@@ -49,7 +51,8 @@ def replay(
         alerting = AnomalyAlerterSettings()  # the same thresholds, re-notify and lateness as the live alerter
         rules = load_rules(alerting.alert_rules_path, alerting.alert_renotify_minutes * 60)
         result = run_replay(events, out, policies or DEFAULT_POLICIES, prices, budgets, rules,
-                            alerting.alert_lateness_ms, partitions=partitions, rollout=plan)
+                            alerting.alert_lateness_ms, partitions=partitions, rollout=plan,
+                            eval_run_id=eval_run)
     except WardenError as exc:
         fail(str(exc), 2)
     for bad in result.bad:

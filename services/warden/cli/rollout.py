@@ -88,6 +88,10 @@ def start(
     approval_after_step: int | None = typer.Option(None, "--approval-after-step",
                                                    help="Promotion from this percent on waits for a human (25)"),
     gate: list[str] = typer.Option([], "--gate", help="KEY=VALUE, e.g. cost_increase_vs_baseline_max=0.2"),
+    require_eval: bool | None = typer.Option(None, "--require-eval/--no-require-eval",
+                                             help="Start only with a passing eval of the candidate in the ledger"),
+    eval_max_age_days: float | None = typer.Option(None, "--eval-max-age-days",
+                                                   help="How recent that eval must be (default 7)"),
     reason: str = REASON,
     token: str | None = TOKEN,
 ) -> None:
@@ -95,7 +99,8 @@ def start(
     try:  # checked here first, so a bad plan is exit 2 naming the problem before anything is sent
         plan = build_plan(workflow, candidate, baseline, steps, plan_file,
                           {"min_runs": min_runs, "hold_minutes": hold_minutes,
-                           "approval_after_step": approval_after_step}, gate, resolve=False)
+                           "approval_after_step": approval_after_step, "require_eval": require_eval,
+                           "eval_max_age_days": eval_max_age_days}, gate, resolve=False)
     except WardenError as exc:
         fail(str(exc), 2)
     body = json.loads(plan.model_dump_json(exclude={"workflow"}, exclude_none=True))

@@ -210,6 +210,7 @@ class RolloutCommand(_Record):
     rollout_id: str | None = None
     plan: str | None = None
     rationale: str = ""
+    eval_run_id: str | None = None  # start: the passing eval of the candidate the start path found (require_eval)
 
 
 ROLLOUT_SCOPE_PREFIX = "tool:rollout:"  # a scope no switch check reads (read_only never applies to tool:)

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from warden.alerting.config import AlertRules
 from warden.core import jsontext, topics
-from warden.core.errors import ValidationError
+from warden.core.errors import ConfigError, ValidationError
 from warden.core.events import AgentEvent, iso_millis
 from warden.core.lines import BadLine
 from warden.core.output import Output
@@ -137,11 +137,15 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
            budgets: Path = DEFAULT_BUDGETS, alert_rules: AlertRules | None = None,
            alert_lateness_ms: int = 100, risk: RiskConfig | None = None,
            partitions: int = topics.PARTITIONS[topics.AGENT_EVENTS], rollout: RolloutPlan | None = None,
-           rollout_config: rollouts.ControllerConfig | None = None) -> ReplayResult:
+           rollout_config: rollouts.ControllerConfig | None = None, eval_run_id: str | None = None) -> ReplayResult:
     """``risk`` defaults to the risk-scorer's settings (weights file, review share); ``partitions`` is the
     partition count of agent.events in the deployment the events came from (risk state is per partition).
     ``rollout``: a plan (gates already resolved against the workflow's targets) to judge; ``rollout_config``
-    defaults to the rollout-controller's settings (settle time, prices)."""
+    defaults to the rollout-controller's settings (settle time, prices). ``eval_run_id``: for a plan with
+    require_eval, the passing eval the live start found (replay takes it as given: it has no ledger to ask)."""
+    if rollout is not None and rollout.require_eval and not eval_run_id:
+        raise ConfigError(f"the rollout plan for {rollout.workflow} requires a passing eval of {rollout.candidate} "
+                          "before its first step: give the eval run's id (--eval-run), as the live start recorded it")
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReplayResult()
     bundle = load_bundle(policies)
@@ -195,7 +199,8 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
         at = rollout.start_at or first.occurred_at
         plan = rollout.model_copy(update={"start_at": at})
         command = RolloutCommand(command_id=rollouts.new_id("replay", plan.to_json()), action=RolloutAction.START,
-                                 workflow=plan.workflow, plan=plan.to_json(), rationale="warden replay --rollout")
+                                 workflow=plan.workflow, plan=plan.to_json(), rationale="warden replay --rollout",
+                                 eval_run_id=eval_run_id)
         judge(rollouts.command_record(command, "warden:replay", at))
 
     def route(outputs: list[Output]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from warden.core.records import RolloutStage, RolloutStatus
 from warden.core.workflows import Fallback
@@ -37,12 +38,20 @@ class Assignment:
         return self.fallback.value if self.fallback else self.release or ""
 
 
+NO_ROLLOUT = Assignment(None)
+
+
+@lru_cache(maxsize=1024)
+def _answer(release: str, rollout_id: str, percent: int, candidate: bool) -> Assignment:
+    """A stage has two answers (candidate or baseline): made once, not per call (release_for is per unit)."""
+    return Assignment(release, rollout_id=rollout_id, percent=percent, candidate=candidate)
+
+
 def assign(stage: RolloutStage | None, workflow: str, unit: str) -> Assignment:
     if stage is None:
-        return Assignment(None)
+        return NO_ROLLOUT
     if stage.status == RolloutStatus.COMPLETED:
-        return Assignment(stage.candidate, rollout_id=stage.rollout_id, percent=100, candidate=True)
+        return _answer(stage.candidate, stage.rollout_id, 100, True)
     percent = 0 if stage.status == RolloutStatus.ROLLED_BACK else stage.percent
     chosen = bucket(workflow, unit) < percent * (BUCKETS // 100)
-    return Assignment(stage.candidate if chosen else stage.baseline, rollout_id=stage.rollout_id, percent=percent,
-                      candidate=chosen)
+    return _answer(stage.candidate if chosen else stage.baseline, stage.rollout_id, percent, chosen)

@@ -494,7 +494,10 @@ class Step:
         if command.action == RolloutAction.START:
             if command.plan is None or (current is not None and current.stage.status.live):
                 return  # the CLI refuses these first; a racing second start is dropped here
-            self.start(control, command, RolloutPlan.from_json(command.plan))
+            plan = RolloutPlan.from_json(command.plan)
+            if plan.require_eval and not command.eval_run_id:
+                return  # the start path found no passing eval of the candidate (warden.rollout.evidence): fail closed
+            self.start(control, command, plan)
             return
         if current is None or current.stage.rollout_id != (command.rollout_id or current.stage.rollout_id) \
                 or not current.stage.status.live:
@@ -512,6 +515,8 @@ class Step:
             self.state.run_workflow.pop(workflow_run, None)
         self.state.rollouts[plan.workflow] = rollout
         reason = f"started by {control.actor}: {plan.baseline} -> {plan.candidate} over {list(plan.steps)}%"
+        if command.eval_run_id:
+            reason += f"; eval {command.eval_run_id} of {plan.candidate} met its targets"
         self.stage_changed(rollout, at, control.actor, reason)
         self.decide(rollout, RolloutDecisionKind.START, at, reason, 0, at, manual=True, actor=control.actor,
                     rationale=command.rationale or None)

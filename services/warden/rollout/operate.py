@@ -24,6 +24,7 @@ from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.policy.control import ControlView, publish_control
 from warden.rollout.controller import COMMAND_KEY, command_record
+from warden.rollout.evidence import EvalMissing, ledger_query, require_passing_eval
 from warden.rollout.gates import GATE_KEYS
 from warden.rollout.plan import RolloutPlan
 from warden.runtime import clients
@@ -134,10 +135,18 @@ class Rollouts:
         elif current is None or not current.status.live:
             state = "no rollout" if current is None else f"its last rollout is {current.status.value}"
             raise RolloutError(f"workflow {workflow} has no live rollout to {action.value} ({state})", 409)
+        eval_run_id = None
+        if action == RolloutAction.START and plan is not None and plan.require_eval:
+            try:
+                eval_run_id = require_passing_eval(ledger_query(self.settings), plan, datetime.now(UTC),
+                                                   self.settings.clickhouse_database).eval_run_id
+            except EvalMissing as exc:
+                raise RolloutError(f"rollout of {workflow} not started: {exc}", 409) from exc
         command = RolloutCommand(command_id=str(uuid.uuid4()), action=action, workflow=workflow,
                                  rollout_id=None if current is None or action == RolloutAction.START
                                  else current.rollout_id,
-                                 plan=plan.to_json() if plan else None, rationale=rationale.strip())
+                                 plan=plan.to_json() if plan else None, rationale=rationale.strip(),
+                                 eval_run_id=eval_run_id)
         publish_control(self.settings, command_record(command, actor, datetime.now(UTC)),
                         COMMAND_KEY.format(command_id=command.command_id), f"rollout {action.value} of {workflow}")
         deadline = time.monotonic() + wait_s

@@ -49,6 +49,8 @@ class RolloutPlan(BaseModel):
     max_hold_minutes: float | None = Field(None, gt=0,
                                            description="still inconclusive this long after a step began: rollback")
     start_at: datetime | None = Field(None, description="event time the first step starts (default: when started)")
+    require_eval: bool = Field(False, description="start only with a passing eval of the candidate in eval_runs")
+    eval_max_age_days: float = Field(7.0, gt=0, description="how recent that eval must be (require_eval)")
     gates: Gates = Gates()
 
     @field_validator("steps")
@@ -82,7 +84,8 @@ class RolloutPlan(BaseModel):
         return self.model_copy(update={"gates": self.gates.over(contract.targets)})
 
     def to_json(self) -> str:
-        return self.model_dump_json()
+        """Without the eval keys when no eval is required: a controller from before them reads the plan."""
+        return self.model_dump_json(exclude=None if self.require_eval else {"require_eval", "eval_max_age_days"})
 
     @classmethod
     def from_json(cls, text: str) -> RolloutPlan:

@@ -29,6 +29,9 @@ from warden.sdk.redact import before_producing
 from warden.sdk.run import Run
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from warden.core.records import RolloutStage
     from warden.core.workflows import WorkflowContract
     from warden.policy.control import ControlView
     from warden.rollout.assign import Assignment
@@ -44,6 +47,17 @@ _UNAVAILABLE = frozenset({
 })
 
 _open_clients: weakref.WeakSet[WardenClient] = weakref.WeakSet()
+_assign: Callable[[RolloutStage | None, str, str], Assignment] | None = None  # warden.rollout.assign.assign
+
+
+def _load_assign() -> Callable[[RolloutStage | None, str, str], Assignment]:
+    """Imported on first use, once (an import statement in release_for cost a third of the call), so an SDK
+    that never asks for a release does not load it."""
+    global _assign
+    from warden.rollout.assign import assign
+
+    _assign = assign
+    return assign
 
 
 @atexit.register
@@ -146,8 +160,7 @@ class WardenClient:
         policies/workflows.toml). The first call waits (up to max_wait_s) for the view to have read the
         whole control topic, so a unit is not assigned before its rollout is known.
         """
-        from warden.rollout.assign import Assignment, assign
-
+        assign = _assign or _load_assign()
         view = self._control_view()
         if not view.caught_up.is_set() and not view.caught_up.wait(self.max_wait_s):
             raise BrokerUnavailableError(
@@ -159,6 +172,7 @@ class WardenClient:
 
                 self._contracts = load_contracts()
             from warden.core.workflows import contract_for
+            from warden.rollout.assign import Assignment
 
             return Assignment(None, fallback=contract_for(self._contracts, workflow).fallback)
         return assign(view.rollouts.get(workflow), workflow, unit)

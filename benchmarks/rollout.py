@@ -1,0 +1,260 @@
+"""Rollout benchmark: the SDK's release_for against an emit, the controller against its pure step, and how
+long a rollback takes to reach an agent.
+
+In one run, on one embedded Tansu broker:
+  release_for  WardenClient.release_for(tenant, workflow, unit) with a rollout at 5% on the control topic,
+               per call over fresh units, and WardenClient.emit of demo events, per call, on the same
+               client: the ratio is release_for / emit (target <= 0.2).
+  controller   the rollout-controller (the runtime's App, in this process) reading a backlog of the demo's
+               agent events of a workflow under rollout, timed from its first to its last record, against
+               controller.step over the same events in a loop (target >= 0.5 of the pure step).
+  rollback     a real `warden run rollout-controller` process; each round starts a rollout whose candidate
+               costs twice the baseline, produces a step's runs, then the events that move every partition
+               past the cut-off and its settle time: the gate-failing judgment. Visible = from handing those
+               events to the producer to the SDK's release_for returning the baseline for a unit that was on
+               the candidate (target p95 <= 1 s).
+The last line printed is one JSON object with every figure.
+
+    .venv/bin/python benchmarks/rollout.py --events 40000 --rounds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from harness import percentile, service_env, spawn  # a sibling script, not a package
+from warden.broker.admin import ensure_topics
+from warden.broker.tansu import TansuBroker, free_port
+from warden.core import topics
+from warden.core.events import AgentEvent
+from warden.core.partitioning import partition_for
+from warden.core.records import RolloutAction, RolloutCommand
+from warden.core.settings import WardenSettings
+from warden.core.wire import wire_for
+from warden.demo.agents import Platform
+from warden.policy.control import publish_control
+from warden.replay.runner import default_rollout_config
+from warden.rollout import controller
+from warden.rollout.assign import BUCKETS, assign, bucket
+from warden.rollout.book import RolloutBook
+from warden.rollout.operate import Rollouts
+from warden.rollout.plan import Gates, RolloutPlan
+from warden.rollout_controller.service import RolloutController, source
+from warden.rollout_controller.settings import RolloutControllerSettings
+from warden.sdk import WardenClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.rollout.helpers import run, traffic
+
+WORKFLOW = "export_report"
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def plan(start: datetime, **changes: object) -> RolloutPlan:
+    base: dict[str, object] = {"workflow": WORKFLOW, "baseline": "v3", "candidate": "v4", "steps": (5, 25, 100),
+                               "min_runs": 20, "hold_minutes": 10, "judge_every_minutes": 10, "start_at": start,
+                               "gates": Gates(cost_increase_vs_baseline_max=0.2)}
+    return RolloutPlan.model_validate({**base, **changes})
+
+
+def start_record(p: RolloutPlan, command_id: str) -> controller.Control:
+    return controller.command_record(RolloutCommand(command_id=command_id, action=RolloutAction.START,
+                                                    workflow=p.workflow, plan=p.to_json(), rationale="bench"),
+                                     "bench", p.start_at or T0)
+
+
+def demo_events(n: int, prefix: str, p: RolloutPlan) -> list[AgentEvent]:
+    """The demo's agents at the plan's first step (the pure assignment the SDK would give)."""
+    book = RolloutBook()
+    state = controller.ControllerState()
+    _, outputs = controller.step(state, default_rollout_config(), start_record(p, f"{prefix}-start"))
+    for output in outputs:
+        if isinstance(output.record, controller.Control):
+            book.apply(output.record)
+    agents = Platform(5, T0, prefix, lambda tenant, workflow, unit: assign(book.get(workflow), workflow, unit))
+    weights = {"export_report": 0.7, "refund_ticket": 0.1, "provision_access": 0.1, "triage_ticket": 0.1}
+    return agents.until(None, weights, events=n)
+
+
+def pure_rate(events: list[AgentEvent], p: RolloutPlan, repeat: int = 3) -> float:
+    config = default_rollout_config()
+    best = 0.0
+    for _ in range(repeat):
+        state = controller.ControllerState()
+        controller.step(state, config, start_record(p, "pure-start"))
+        began = time.perf_counter()
+        for event in events:
+            controller.step(state, config, event, "replay")
+        best = max(best, len(events) / (time.perf_counter() - began))
+    return best
+
+
+def produce(settings: WardenSettings, events: list[AgentEvent], linger_ms: int = 20) -> None:
+    wire = wire_for(settings)
+    producer = Producer({**settings.producer_config(), "linger.ms": linger_ms, "enable.idempotence": True,
+                         "acks": "all", "queue.buffering.max.messages": 1_000_000})
+    topic = settings.topic(topics.AGENT_EVENTS)
+    for event in events:
+        while True:
+            try:
+                producer.produce(topic, wire.encode(event), key=event.run_id.encode())
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    producer.flush(60)
+
+
+def live_rate(settings: WardenSettings, events: list[AgentEvent], p: RolloutPlan) -> float:
+    """The runtime's controller reading the backlog: first record to last, from its own state."""
+    publish_control(settings, start_record(p, "live-start"), "rollout-command:live-start", "start")
+    produce(settings, events)
+    last: dict[str, int] = {}
+    parts = topics.PARTITIONS[topics.AGENT_EVENTS]
+    for event in events:
+        key = source(partition_for(event.run_id, parts))
+        last[key] = max(last.get(key, 0), int(event.occurred_at.timestamp() * 1000))
+    fields = {**settings.model_dump(), "group_id": f"bench-{uuid.uuid4().hex[:8]}", "rollout_idle_after_s": 30.0}
+    app = RolloutController(RolloutControllerSettings(**fields)).start()
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        first = None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            newest = app.state.clock.newest if app.task.slots else {}
+            if first is None and any(v is not None for v in newest.values()):
+                first = time.perf_counter()
+            if first is not None and all(newest.get(k) == v for k, v in last.items()):
+                return len(events) / (time.perf_counter() - first)
+            time.sleep(0.01)  # not more often: this thread shares the GIL with the controller's
+        raise SystemExit("the controller did not read the backlog within 300 s")
+    finally:
+        stop.set()
+        runner.join(30)
+
+
+def sdk_figures(client: WardenClient, events: list[AgentEvent], calls: int) -> tuple[float, float]:
+    units = [f"acme/user-{i}" for i in range(calls)]
+    client.release_for("acme", WORKFLOW, "warm")
+    release_ns: list[float] = []
+    for unit in units:
+        began = time.perf_counter_ns()
+        client.release_for("acme", WORKFLOW, unit)
+        release_ns.append(time.perf_counter_ns() - began)
+    emit_ns: list[float] = []
+    for event in events[:calls]:
+        began = time.perf_counter_ns()
+        client.emit(event)
+        emit_ns.append(time.perf_counter_ns() - began)
+    client.flush(60)
+    return percentile(release_ns, 0.5), percentile(emit_ns, 0.5)
+
+
+def rollback_round(settings: WardenSettings, operated: Rollouts, client: WardenClient, n: int) -> float:
+    start = T0 + timedelta(days=30 + n)
+    p = plan(start)
+    operated.send(RolloutAction.START, WORKFLOW, "bench", f"round {n}", p)
+    unit = next(u for u in (f"globex/user-{i}" for i in range(10_000)) if bucket(WORKFLOW, u) < 5 * BUCKETS // 100)
+    deadline = time.monotonic() + 30
+    while client.release_for("globex", WORKFLOW, unit).release != "v4":
+        if time.monotonic() > deadline:
+            raise SystemExit("the SDK never saw the rollout start")
+        time.sleep(0.005)
+    steps = traffic(start + timedelta(seconds=1), 110, every_s=5, candidate_cost=0.10, baseline_cost=0.05,
+                    vary=0.005, prefix=f"b{n}-")
+    steps = [e.model_copy(update={"workflow": WORKFLOW}) for e in steps]
+    produce(settings, steps)
+    time.sleep(1.0)  # the controller has read the step's runs and gone idle below the cut-off
+    cutoff = start + timedelta(minutes=p.hold_minutes)
+    past = cutoff + timedelta(seconds=11)
+    parts = topics.PARTITIONS[topics.AGENT_EVENTS]
+    triggers: list[AgentEvent] = []
+    for i in range(200):
+        run_id = f"t{n}-{i}"
+        if partition_for(run_id, parts) in {partition_for(e.run_id, parts) for e in triggers}:
+            continue
+        triggers.append(run(run_id, "v3", past, workflow=WORKFLOW)[0])
+        if len(triggers) == parts:
+            break
+    began = time.perf_counter()
+    produce(settings, triggers, linger_ms=0)
+    deadline = time.monotonic() + 30
+    while client.release_for("globex", WORKFLOW, unit).release != "v3":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"round {n}: the rollback never reached the SDK")
+        time.sleep(0.0005)
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=40_000, help="backlog the controller reads")
+    parser.add_argument("--calls", type=int, default=50_000, help="release_for and emit calls timed")
+    parser.add_argument("--rounds", type=int, default=20, help="rollbacks timed")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, TansuBroker(free_port(), log_path=Path(tmp) / "tansu.log") as broker:
+        settings = WardenSettings(data_dir=Path(tmp) / "w", kafka_bootstrap_servers=broker.bootstrap,
+                                  topic_prefix=f"rb{uuid.uuid4().hex[:6]}.", kafka_extra_config={"log_level": 0})
+        ensure_topics(settings)
+        p = plan(T0)
+        events = demo_events(args.events, "rb", p)
+        pure = pure_rate(events, p)
+        print(f"pure step: {pure:,.0f} events/s over {len(events):,} demo events")
+        live = live_rate(settings, events, p)
+        print(f"rollout-controller on the runtime: {live:,.0f} events/s ({live / pure:.2f}x the pure step)")
+
+        fresh = settings.model_copy(update={"topic_prefix": f"rr{uuid.uuid4().hex[:6]}."})
+        ensure_topics(fresh)
+        env = service_env(fresh, WARDEN_ROLLOUT_IDLE_AFTER_S="0.2")
+        child = spawn("rollout-controller", env, Path(tmp) / "controller.log")
+        try:
+            with WardenClient(fresh) as client:
+                operated = Rollouts(fresh)
+                try:
+                    visible = [rollback_round(fresh, operated, client, n) for n in range(args.rounds)]
+                    operated.send(RolloutAction.START, WORKFLOW, "bench", "sdk figures", plan(T0 + timedelta(days=400)))
+                    release_ns, emit_ns = sdk_figures(client, demo_events(args.calls, "sdk", p), args.calls)
+                finally:
+                    operated.close()
+        finally:
+            child.terminate()
+            child.wait(30)
+    print(f"release_for: p50 {release_ns:,.0f} ns; emit: p50 {emit_ns:,.0f} ns ({release_ns / emit_ns:.3f}x an emit)")
+    print(f"rollback visible to the SDK: p50 {percentile(visible, 0.5):.3f} s, p95 {percentile(visible, 0.95):.3f} s "
+          f"over {len(visible)} rounds")
+    print(json.dumps({
+        "cpu": cpu_model(), "events": len(events), "calls": args.calls, "rounds": len(visible),
+        "release_for_ns_p50": round(release_ns), "emit_ns_p50": round(emit_ns),
+        "release_for_vs_emit": round(release_ns / emit_ns, 4),
+        "controller_events_per_s": round(live), "pure_step_events_per_s": round(pure),
+        "controller_vs_pure": round(live / pure, 3),
+        "rollback_visible_s_p50": round(percentile(visible, 0.5), 4),
+        "rollback_visible_s_p95": round(percentile(visible, 0.95), 4),
+    }))
+
+
+if __name__ == "__main__":
+    main()
