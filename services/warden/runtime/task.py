@@ -355,6 +355,9 @@ class Task(Generic[S]):
         now = time.monotonic()
         for key, slot in list(self.slots.items()):
             if slot.quiet_since is None:
+                # Restored or assigned with no record since: its quiet time starts now, so a partition
+                # that stays silent after a restart still flushes the windows its checkpoint holds.
+                slot.quiet_since = now
                 continue
             slot.state, outputs = self.processor.tick(slot.state, now - slot.quiet_since)
             if not outputs:
