@@ -173,7 +173,8 @@ def sdk_figures(client: WardenClient, events: list[AgentEvent], calls: int) -> t
     return percentile(release_ns, 0.5), percentile(emit_ns, 0.5)
 
 
-def rollback_round(settings: WardenSettings, operated: Rollouts, client: WardenClient, n: int) -> float:
+def rollback_round(settings: WardenSettings, operated: Rollouts, client: WardenClient, trigger: Producer,
+                   n: int) -> float:
     start = T0 + timedelta(days=30 + n)
     p = plan(start)
     operated.send(RolloutAction.START, WORKFLOW, "bench", f"round {n}", p)
@@ -199,14 +200,22 @@ def rollback_round(settings: WardenSettings, operated: Rollouts, client: WardenC
         triggers.append(run(run_id, "v3", past, workflow=WORKFLOW)[0])
         if len(triggers) == parts:
             break
-    began = time.perf_counter()
-    produce(settings, triggers, linger_ms=0)
+    wire = wire_for(settings)
+    encoded = [(wire.encode(e), e.run_id.encode()) for e in triggers]
+    topic = settings.topic(topics.AGENT_EVENTS)
+    began = time.perf_counter()  # handed to a producer that is already connected, as an agent's is
+    for value, key in encoded:
+        trigger.produce(topic, value, key=key)
+    trigger.flush(10)
     deadline = time.monotonic() + 30
     while client.release_for("globex", WORKFLOW, unit).release != "v3":
         if time.monotonic() > deadline:
             raise SystemExit(f"round {n}: the rollback never reached the SDK")
         time.sleep(0.0005)
-    return time.perf_counter() - began
+    visible = time.perf_counter() - began
+    while (stage := operated.stage(WORKFLOW)) is None or stage.status.live:  # its own view, for the next start
+        time.sleep(0.01)
+    return visible
 
 
 def main() -> None:
@@ -234,7 +243,10 @@ def main() -> None:
             with WardenClient(fresh) as client:
                 operated = Rollouts(fresh)
                 try:
-                    visible = [rollback_round(fresh, operated, client, n) for n in range(args.rounds)]
+                    trigger = Producer({**fresh.producer_config(), "linger.ms": 0, "enable.idempotence": True,
+                                        "acks": "all"})
+                    trigger.list_topics(timeout=10)  # connected before the first round
+                    visible = [rollback_round(fresh, operated, client, trigger, n) for n in range(args.rounds)]
                     operated.send(RolloutAction.START, WORKFLOW, "bench", "sdk figures", plan(T0 + timedelta(days=400)))
                     release_ns, emit_ns = sdk_figures(client, demo_events(args.calls, "sdk", p), args.calls)
                 finally:

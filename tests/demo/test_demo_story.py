@@ -35,8 +35,8 @@ def test_one_candidate_rolls_back_on_the_cost_gate_at_5_and_the_other_is_approve
     assert [r[:4] for r in decided if r[0] == story.PROMOTED_ROLLOUT] == [
         [story.PROMOTED_ROLLOUT, "start", 0, 5], [story.PROMOTED_ROLLOUT, "promote", 5, 25],
         [story.PROMOTED_ROLLOUT, "complete", 25, 100]]
-    promoted = [r for r in decided if r[0] == story.PROMOTED_ROLLOUT]
-    assert promoted[-1][5] == APPROVER  # 25 -> 100 waited for the approver, through the approvals service
+    complete = next(r for r in decided if r[1] == "complete")
+    assert complete[5] == APPROVER  # 25 -> 100 waited for the approver, through the approvals service
     pages = rows(demo_ledger, "SELECT labels['gate'], severity, kind FROM warden.alerts "
                               "WHERE rule = 'rollout_rollback'")
     assert pages and all(p == ["cost_increase_vs_baseline", "page", "cost_spike"] for p in pages)

@@ -152,8 +152,9 @@ class Platform:
             sim.seen.runaway_runs += 1
             tools = [tools[0]] * 30
         failures = special == "failures"
-        for tool_action in tools:
-            yield self._llm(event, model, provider, profile, special == "spike")
+        for n, tool_action in enumerate(tools):
+            if profile is None or n == 0:  # a release under rollout plans its calls in one turn
+                yield self._llm(event, model, provider, profile, special == "spike")
             yield from self._call(event, tool_action, failing=failures and tool_action == tools[0])
             if failures and tool_action == tools[0]:
                 break  # the agent gives up after its retries

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -148,7 +149,8 @@ class Director:
         for plan in story.plans(start):
             resolved = plan.resolved(contract_for(contracts, plan.workflow))
             stage = self.rollouts.send(RolloutAction.START, plan.workflow, story.OPERATOR,
-                                       f"release {plan.candidate} of {plan.workflow} (demo)", resolved)
+                                       f"release {plan.candidate} of {plan.workflow} (demo)", resolved,
+                                       command_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.prefix}/{plan.workflow}")))
             self.tracked[plan.workflow] = Tracked(resolved, start, stage.percent,
                                                   start + timedelta(minutes=resolved.hold_minutes))
             self.wait_for(f"the SDK to see the rollout of {plan.workflow}",

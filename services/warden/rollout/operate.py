@@ -117,8 +117,9 @@ class Rollouts:
         return sorted(self.control.rollouts.stages)
 
     def send(self, action: RolloutAction, workflow: str, actor: str, rationale: str,
-             plan: RolloutPlan | None = None, wait_s: float = 15.0) -> RolloutStage:
-        """Publish the command and wait until the controller's stage record shows it applied."""
+             plan: RolloutPlan | None = None, wait_s: float = 15.0, command_id: str | None = None) -> RolloutStage:
+        """Publish the command and wait until the controller's stage record shows it applied. ``command_id``
+        (default: a fresh uuid4) becomes the rollout's id on a start: the demo names its own, so it repeats."""
         if not actor.strip():
             raise RolloutError("a named actor is required", 422)
         if not rationale.strip():
@@ -142,7 +143,7 @@ class Rollouts:
                                                    self.settings.clickhouse_database).eval_run_id
             except EvalMissing as exc:
                 raise RolloutError(f"rollout of {workflow} not started: {exc}", 409) from exc
-        command = RolloutCommand(command_id=str(uuid.uuid4()), action=action, workflow=workflow,
+        command = RolloutCommand(command_id=command_id or str(uuid.uuid4()), action=action, workflow=workflow,
                                  rollout_id=None if current is None or action == RolloutAction.START
                                  else current.rollout_id,
                                  plan=plan.to_json() if plan else None, rationale=rationale.strip(),
