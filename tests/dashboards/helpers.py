@@ -24,6 +24,7 @@ NOT_IN_DEMO = {
     "Eval runs": "the demo runs no eval", "Eval success rate": "the demo runs no eval",
     "Failed eval items": "the demo runs no eval",
     "Ledger verification": "the demo never runs `warden ledger verify` (the stack owns the ledger)",
+    "Active kill switches": "the demo revives the one stop-ship switch it trips (issue 18 point 3)",
 }
 TOPIC_OF = {table.model: topic for topic, table in TABLES.items()}
 OPTIONS = {"tenant": ["acme", "globex"], "workflow": ["export_report", "refund_ticket"]}
