@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import tempfile
+import uuid
 from collections import defaultdict
 from pathlib import Path
 
+from confluent_kafka import Consumer
+
+from warden.core import topics as names
 from warden.core.events import AgentEvent
 from warden.core.records import Alert, CostRollup
+from warden.core.settings import WardenSettings
+from warden.core.wire import wire_for
 from warden.replay.runner import replay
 
 Key = tuple[str, str, str, str]
@@ -38,3 +44,21 @@ def totals(rollups: list[CostRollup], window: str = "1m") -> dict[Key, float]:
 def same_totals(got: dict[Key, float], want: dict[Key, float], tolerance_usd: float = 2e-6) -> bool:
     """Equal keys and dollars up to float summation order (a millionth of a cent is not money)."""
     return got.keys() == want.keys() and all(abs(got[k] - want[k]) < tolerance_usd for k in want)
+
+
+class RollupReader:
+    """Every cost rollup on the test's topic, from the beginning, for tests of live aggregators."""
+
+    def __init__(self, settings: WardenSettings) -> None:
+        self.consumer = Consumer({**settings.kafka_config(), "group.id": f"r-{uuid.uuid4().hex[:6]}",
+                                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        self.consumer.subscribe([settings.topic(names.COST_ROLLUPS)])
+        self.wire = wire_for(settings)
+        self.seen: list[CostRollup] = []
+
+    def read(self) -> None:
+        for msg in self.consumer.consume(500, 0.1):
+            if msg.error() is None:
+                record = self.wire.decode(msg.value(), "warden.CostRollup")
+                assert isinstance(record, CostRollup)
+                self.seen.append(record)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from tests.cost_aggregator.helpers import expected, same_totals, totals
+from tests.cost_aggregator.helpers import RollupReader, expected, same_totals, totals
 from tests.ledger_sink.helpers import produce, simulated, wait_for
 from tests.ledger_sink.test_crash import service_env
 from tests.running import start_service
@@ -38,18 +38,8 @@ def test_kill_9_then_restart_loses_nothing_and_duplicates_only_identical_rows(
                       WARDEN_SNAPSHOT_EVERY_S="0.3", WARDEN_BATCH_MAX_ROWS="200")
     log = tmp_path / "cost.log"
     service = start_service("cost-aggregator", env, log)
-    reader = Consumer({**topics.kafka_config(), "group.id": f"r-{uuid.uuid4().hex[:6]}",
-                       "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    reader.subscribe([topics.topic(names.COST_ROLLUPS)])
-    wire = wire_for(topics)
-    seen: list[CostRollup] = []
-
-    def read() -> None:
-        for msg in reader.consume(500, 0.1):
-            if msg.error() is None:
-                record = wire.decode(msg.value(), "warden.CostRollup")
-                assert isinstance(record, CostRollup)
-                seen.append(record)
+    rollups = RollupReader(topics)
+    reader, seen, read = rollups.consumer, rollups.seen, rollups.read
 
     def trickle() -> None:
         for i in range(0, len(events), 100):

@@ -19,13 +19,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 
-from tests.cost_aggregator.helpers import expected, same_totals, totals
+from tests.cost_aggregator.helpers import RollupReader, expected, same_totals, totals
 from tests.ledger_sink.helpers import produce, simulated, wait_for
 from tests.ledger_sink.test_crash import service_env
 from tests.running import start_service
-from warden.core import topics as names
 from warden.core.records import CostRollup
 from warden.core.settings import WardenSettings
 from warden.core.wire import RECORD_NAMES, wire_for
@@ -59,18 +57,8 @@ def test_a_killed_owners_partitions_resume_on_the_other_host_from_the_changelog(
     group = f"moves-{uuid.uuid4().hex[:8]}"
     logs = {name: tmp_path / f"{name}.log" for name in ("a", "b")}
     envs = {name: host(topics, tmp_path, f"host-{name}", group) for name in logs}
-    reader = Consumer({**topics.kafka_config(), "group.id": f"r-{uuid.uuid4().hex[:6]}",
-                       "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    reader.subscribe([topics.topic(names.COST_ROLLUPS)])
-    wire = wire_for(topics)
-    seen: list[CostRollup] = []
-
-    def read() -> None:
-        for msg in reader.consume(500, 0.1):
-            if msg.error() is None:
-                record = wire.decode(msg.value(), "warden.CostRollup")
-                assert isinstance(record, CostRollup)
-                seen.append(record)
+    rollups = RollupReader(topics)
+    reader, seen, read = rollups.consumer, rollups.seen, rollups.read
 
     def trickle() -> None:
         for i in range(0, len(events), 100):
