@@ -20,11 +20,9 @@ from warden.ledger_sink.processor import ChainHeads, Incoming, land
 # Panels whose source the demo does not fill: they must run on the demo's ledger, and show data on the
 # small ledgers of test_ledger_panels.py.
 NOT_IN_DEMO = {
-    "Rollout decisions": "the demo runs no rollout yet (issue 11 point 6)",
     "Eval runs": "the demo runs no eval", "Eval success rate": "the demo runs no eval",
     "Failed eval items": "the demo runs no eval",
     "Ledger verification": "the demo never runs `warden ledger verify` (the stack owns the ledger)",
-    "Active kill switches": "the demo revives the one stop-ship switch it trips (issue 18 point 3)",
 }
 TOPIC_OF = {table.model: topic for topic, table in TABLES.items()}
 OPTIONS = {"tenant": ["acme", "globex"], "workflow": ["export_report", "refund_ticket"]}

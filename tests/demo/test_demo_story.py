@@ -56,6 +56,7 @@ def test_stop_ship_trips_once_an_operator_revives_and_the_workflow_runs_again(de
     changes = rows(demo_ledger, "SELECT scope, active, actor FROM warden.control_changes "
                                 "WHERE scope NOT LIKE 'tool:rollout:%' ORDER BY at")
     assert changes == [["workflow:triage_ticket", True, "warden:stop-ship"],
+                       ["tool:crm.delete_record", True, story.OPERATOR],
                        ["workflow:triage_ticket", False, story.OPERATOR]]
     denied = rows(demo_ledger, "SELECT countIf(decision = 'deny'), count() FROM warden.policy_decisions")[0]
     assert 1 <= int(denied[0]) <= 3 and int(denied[1]) > 5000  # governing, not switching everything off

@@ -114,8 +114,9 @@ def demo(
            "WARDEN_ALERT_LATENESS_MS": str(DEMO_ALERT_LATENESS_MS)}
     host = "127.0.0.1" if approvals.approvals_host in ("0.0.0.0", "::") else approvals.approvals_host
     url = f"http://{host}:{approvals.approvals_port}"
-    say(f"[bold]Warden demo[/], seed {seed}: three tenants' agents run the four reference workflows; two "
-        f"releases roll out, a stop-ship trips, an operator revives, a human approves (plus {bad} malformed records)")
+    rolled = "two releases roll out, " if rollouts else ""
+    say(f"[bold]Warden demo[/], seed {seed}: three tenants' agents run the four reference workflows; {rolled}a "
+        f"stop-ship trips, an operator revives, a human approves (plus {bad} malformed records)")
     try:
         with console.status("starting the embedded broker (Tansu) and the services..."):
             stack = Stack(settings, env=env).start()

@@ -292,12 +292,16 @@ class Director:
         reason = (f"investigated by {story.ONCALL}: run {run_id} followed instructions in the ticket's text "
                   "(prompt injection) to delete the customer and export every record; the delete was denied "
                   "before it ran, the triage agent's tool filter now drops crm.delete_record")
+        publish(self.settings, ControlKind.KILL, f"tool:{story.HELD_TOOL}", True, story.OPERATOR,
+                f"after run {run_id}: {story.HELD_TOOL} stays off for every workflow until the triage agent's "
+                "fix is reviewed")  # the blast radius narrowed to the tool before the workflow comes back
         publish(self.settings, ControlKind.KILL, f"workflow:{story.INCIDENT_WORKFLOW}", False, story.OPERATOR, reason)
         self.wait_for("the revive to reach the SDK",
                       lambda: self.client.release_for("globex", story.INCIDENT_WORKFLOW, "probe").fallback is None)
         time.sleep(1.5)  # the policy-evaluator polls the control topic before each batch: let it read the revive
         self.switch_on = False
-        self.say(f"[green]revived[/] workflow:{story.INCIDENT_WORKFLOW} by {story.OPERATOR}: {reason}")
+        self.say(f"[green]revived[/] workflow:{story.INCIDENT_WORKFLOW} by {story.OPERATOR}: {reason}; the kill switch "
+                 f"tool:{story.HELD_TOOL} stays on until the fix is reviewed")
 
     def final(self, minimum_events: int) -> None:
         """The last traffic: everything runs again; a short cost spike; as many events as --events asks."""

@@ -9,7 +9,8 @@ The story, in event time from ``start``:
   phase 2  export_report at 25%; triage_ticket is switched off, so its agents take the fallback.
   cut-off  export_report passes again; past 25% the promotion waits for a human, and the demo
            approver approves it through the approvals service: 100%, complete. On-call has
-           investigated the incident meanwhile, and an operator revives triage_ticket.
+           investigated the incident meanwhile, and an operator revives triage_ticket, keeping the tool
+           crm.delete_record switched off until the agent's fix is reviewed (the one switch left on).
   phase 3  everything runs again, export_report's v4 for every user; a short cost spike.
 
 Sizing (the gates are the controller's own, and decide for real): a gate passes only when its whole
@@ -35,6 +36,7 @@ ONCALL = "demo-oncall@warden.local"
 COST_ROLLOUT = "refund_ticket"
 PROMOTED_ROLLOUT = "export_report"
 INCIDENT_WORKFLOW = "triage_ticket"
+HELD_TOOL = "crm.delete_record"  # switched off by the operator when the workflow is revived, and left off
 HOLD = timedelta(minutes=40)  # event time at a step before its first judgment (then every JUDGE_EVERY)
 
 JUDGE_EVERY = timedelta(minutes=20)  # a step still inconclusive at its cut-off is judged again this much later
