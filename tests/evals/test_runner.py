@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,33 @@ def test_too_many_steps_an_exception_and_an_unfinished_run_fail_the_item() -> No
     forgot = run_one(forgets, item(**REFUND)).result
     assert forgot.reasons == ["the agent did not complete the run (the harness completed it as aborted)",
                               "status: expected succeeded, the run completed aborted"]
+
+
+def test_an_agent_past_its_item_timeout_fails_the_item_and_nothing_it_does_after_counts() -> None:
+    release, after = threading.Event(), threading.Event()
+    tried: list[BaseException] = []
+
+    def hangs(case: Case) -> None:
+        case.run.llm_call("gpt-4o-mini", "openai", input_tokens=10, output_tokens=1, latency_ms=1.0)
+        release.wait(30)  # the model "hangs" until the harness has given up on the item
+        try:
+            case.tools.call("payments", "refund", {"order_id": "o-1", "amount_usd": 20})
+        except BaseException as exc:
+            tried.append(exc)
+        finally:
+            after.set()
+
+    ran = run_one(hangs, item(**REFUND), EvalConfig(item_timeout_s=0.2))
+    release.set()
+    assert after.wait(30)
+    result = ran.result
+    assert result.reasons[0] == "timed out after 0.2 s (item timeout): nothing the agent did after that counts"
+    assert result.status == "aborted" and result.state_change == {} and not result.passed
+    assert [type(e).__name__ for e in tried] == ["ItemTimedOut"]
+    assert [e.event_type.value for e in ran.events] == ["run_started", "llm_call", "run_completed"]
+    assert run_one(good, item(**REFUND), EvalConfig(item_timeout_s=30)).result.passed  # in time: as without one
+    with pytest.raises(ConfigError, match="item timeout must be positive"):
+        run_eval(Path("unused.jsonl"), spec(good), Path("."), EvalConfig(item_timeout_s=0))
 
 
 def _dataset(tmp_path: Path, n: int, bad_line: bool = False) -> Path:

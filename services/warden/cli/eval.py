@@ -32,6 +32,8 @@ def run(
     out: Path = typer.Option(..., "--out", help="Directory for results.jsonl, summary.json, events.jsonl"),
     release: str | None = typer.Option(None, "--release", help="The release under test (RunStarted.release)"),
     concurrency: int = typer.Option(1, "--concurrency", min=1, help="Items run at once (threads)"),
+    item_timeout: float = typer.Option(300.0, "--item-timeout", min=0.0,
+                                       help="Seconds an item's agent may take before the item fails (0: no limit)"),
     tags: list[str] = typer.Option([], "--tags", help="Only items with any of these tags (repeat or comma-separate)"),
     model: str | None = typer.Option(None, "--model", help="Override the model the agent declares"),
     prompt_version: str | None = typer.Option(None, "--prompt-version", help="Override the agent's prompt version"),
@@ -56,7 +58,8 @@ def run(
     try:
         spec = load_agent(agent, model, prompt_version)
         config = EvalConfig(policies=policies, inventory=inventory, workflows=workflows, tenant_id=tenant,
-                            release=release, concurrency=concurrency, tags=_tags(tags))
+                            release=release, concurrency=concurrency, tags=_tags(tags),
+                            item_timeout_s=item_timeout or None)
         report = run_eval(dataset, spec, out, config)
     except WardenError as exc:
         fail(str(exc), 2)

@@ -8,6 +8,6 @@ Cedar bundle as the pipeline). Modules: dataset (format), world (sandbox and ref
 (scoring), tools (the checks), runner, summary (results files), records (ledger landing).
 """
 
-from warden.evals.errors import Denied, ToolFailed
+from warden.evals.errors import Denied, ItemTimedOut, ToolFailed
 
-__all__ = ["Denied", "ToolFailed"]
+__all__ = ["Denied", "ItemTimedOut", "ToolFailed"]

@@ -26,3 +26,8 @@ class ToolFailed(WardenError):
     def __init__(self, tool: str, code: str, reason: str) -> None:
         super().__init__(f"{tool} failed ({code}): {reason}")
         self.tool, self.code, self.reason = tool, code, reason
+
+
+class ItemTimedOut(WardenError):
+    """Raised in an agent's thread that ran past its item's timeout, at its next event or tool call:
+    Python cannot stop a thread, so the harness stops listening to it instead."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -109,6 +110,7 @@ class EvalConfig:
     release: str | None = None
     concurrency: int = 1
     tags: tuple[str, ...] = ()
+    item_timeout_s: float | None = 300.0  # None: an agent may take as long as it likes
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,34 @@ def _first(events: list[AgentEvent], kind: EventType) -> AgentEvent | None:
     return next((e for e in events if e.event_type == kind), None)
 
 
+def _call_agent(func: Agent, case: Case, recorder: Recorder,
+                timeout_s: float | None) -> tuple[Exception | None, bool]:
+    """(what the agent raised, whether it timed out). With a timeout the agent runs in a thread of its
+    own; one still running at the timeout is abandoned (a thread cannot be stopped): the recorder then
+    refuses its events and tool effects, so the verdict is on what happened before the timeout."""
+    if timeout_s is None:
+        try:
+            func(case)
+        except Exception as exc:
+            return exc, False
+        return None, False
+    raised: list[Exception] = []
+
+    def agent() -> None:
+        try:
+            func(case)
+        except Exception as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=agent, name=f"warden-eval-{case.id}", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        recorder.abandon(thread.ident)
+        return None, True
+    return (raised[0] if raised else None), False
+
+
 def run_item(item: Item, ctx: EvalContext) -> ItemRun:
     """One item, start to verdict; never raises for what the agent does (that is a reason)."""
     recorder = Recorder(ctx.bundle)
@@ -163,12 +193,16 @@ def run_item(item: Item, ctx: EvalContext) -> ItemRun:
     case = Case(item.id, item.workflow, copy.deepcopy(item.input), run, ToolBox(world, ctx.inventory, run, recorder),
                 list(item.tags))
     reasons: list[str] = []
-    try:
-        ctx.agent.func(case)
-    except Exception as exc:  # the agent's failure is the item's result, never the harness's
-        reasons.append(f"the agent raised {type(exc).__name__}: {str(exc)[:300]}")
+    raised, timed_out = _call_agent(ctx.agent.func, case, recorder, ctx.config.item_timeout_s)
+    if timed_out:
+        reasons.append(f"timed out after {ctx.config.item_timeout_s:g} s (item timeout): nothing the agent did "
+                       "after that counts")
         if not run.is_completed:
-            run.completed("failed", state_change={"error": type(exc).__name__})
+            run.completed("aborted", state_change={"error": "timeout"})
+    elif raised is not None:  # the agent's failure is the item's result, never the harness's
+        reasons.append(f"the agent raised {type(raised).__name__}: {str(raised)[:300]}")
+        if not run.is_completed:
+            run.completed("failed", state_change={"error": type(raised).__name__})
     if not run.is_completed:
         reasons.append("the agent did not complete the run (the harness completed it as aborted)")
         run.completed("aborted")
@@ -217,6 +251,8 @@ def run_eval(dataset_path: Path, agent: AgentSpec, out_dir: Path, config: EvalCo
     """
     if config.concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {config.concurrency}")
+    if config.item_timeout_s is not None and config.item_timeout_s <= 0:
+        raise ConfigError(f"the item timeout must be positive seconds (or none), got {config.item_timeout_s}")
     dataset = load(dataset_path)
     contracts: dict[str, WorkflowContract] = load_contracts(config.workflows)
     ctx = context(agent, config, eval_run_id)

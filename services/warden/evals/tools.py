@@ -18,8 +18,9 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from warden.core import topics
 from warden.core.errors import WardenError
@@ -27,7 +28,7 @@ from warden.core.events import AgentEvent, EventType, ToolCallRequested
 from warden.core.params import check_input
 from warden.core.records import Decision, PolicyDecision
 from warden.core.schema_check import FieldError
-from warden.evals.errors import Denied, ToolFailed
+from warden.evals.errors import Denied, ItemTimedOut, ToolFailed
 from warden.evals.world import REFERENCE_TOOLS, World
 from warden.policy.bundle import Bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
@@ -37,6 +38,9 @@ from warden.tool_proxy.processor import output_refusal, params_text, redacted
 if TYPE_CHECKING:
     from warden.sdk.gate import DecisionWatcher, GateVerdict
     from warden.sdk.run import Run
+
+
+T = TypeVar("T")
 
 
 def params_errors(spec: ActionSpec, params: Any) -> list[FieldError]:
@@ -78,9 +82,26 @@ class Recorder:
     attempted: list[str] = field(default_factory=list)  # tool.action of every call attempt, in order
     state: EvaluatorState = field(default_factory=EvaluatorState)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _abandoned: int | None = None  # the thread of an agent that ran past its item's timeout
+
+    def abandon(self, thread_id: int | None) -> None:
+        """From now on that thread's events, refusals and tool effects raise ItemTimedOut and change nothing."""
+        with self._lock:
+            self._abandoned = thread_id
+
+    def _refuse_abandoned(self) -> None:
+        if self._abandoned is not None and threading.get_ident() == self._abandoned:
+            raise ItemTimedOut("this item's timeout has passed: the harness no longer records this agent")
+
+    def apply(self, effect: Callable[[], T]) -> T:
+        """Run a tool's effect on the world unless its agent was abandoned, never while the harness reads it."""
+        with self._lock:
+            self._refuse_abandoned()
+            return effect()
 
     def emit(self, event: AgentEvent) -> None:
         with self._lock:
+            self._refuse_abandoned()
             self.events.append(event)
             self.state, outputs = step(self.state, self.bundle, event)
             for out in outputs:
@@ -100,6 +121,7 @@ class Recorder:
     def refused_early(self, violation: Violation) -> None:
         """A call refused before policy (bad params): no event, like the proxy, but a violation all the same."""
         with self._lock:
+            self._refuse_abandoned()
             self.attempted.append(violation.tool)
             self.violations.append(violation)
 
@@ -154,14 +176,21 @@ class ToolBox:
         if effect is None or spec is None:
             self._completed(call_id, tool, "error", started, None, "no_sandbox_tool")
             raise ToolFailed(name, "no_sandbox_tool", f"{name} has no sandbox implementation in warden.evals.world")
-        saved = copy.deepcopy(self.world.collections)
+        def act() -> dict[str, Any]:
+            saved = copy.deepcopy(self.world.collections)
+            try:
+                output = effect(self.world, copy.deepcopy(params))
+                invalid = output_refusal(spec, output)
+                if invalid is not None:
+                    raise ToolFailed(name, invalid.code, invalid.reason)
+            except ToolFailed:
+                self.world.collections = saved  # a failed call changes nothing
+                raise
+            return output
+
         try:
-            output = effect(self.world, copy.deepcopy(params))
-            invalid = output_refusal(spec, output)
-            if invalid is not None:
-                raise ToolFailed(name, invalid.code, invalid.reason)
+            output = self.recorder.apply(act)
         except ToolFailed as exc:
-            self.world.collections = saved  # a failed call changes nothing
             self._completed(call_id, tool, "error", started, None, exc.code)
             raise
         self._completed(call_id, tool, "ok", started, output, None)
