@@ -46,6 +46,7 @@ from warden.core.wire import Wire, wire_for
 from warden.demo.simulator import Simulator
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
+from warden.runtime import configs
 from warden.sdk.client import PRODUCER_DEFAULTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -122,7 +123,7 @@ def latency(settings: WardenSettings, work: Path, rate: int, seconds: float, pro
     env = service_env(settings, WARDEN_ALERTMANAGER_URL=receiver.url)
     services = [spawn(name, env, work / f"{name}.log") for name in SERVICES]
     wire = wire_for(settings)
-    producer = Producer({**settings.producer_config(), **PRODUCER_DEFAULTS, "linger.ms": linger_ms,
+    producer = Producer({**configs.producer_config(settings), **PRODUCER_DEFAULTS, "linger.ms": linger_ms,
                          "queue.buffering.max.messages": 1_000_000})
     topic = settings.topic(topics.AGENT_EVENTS)
     sent: dict[str, float] = {}

@@ -30,6 +30,7 @@ from warden.broker.embedded import EmbeddedBroker
 from warden.broker.tansu import free_port
 from warden.core import topics
 from warden.core.settings import WardenSettings
+from warden.runtime import configs
 from warden.sdk.client import PRODUCER_DEFAULTS
 
 
@@ -63,7 +64,7 @@ def main() -> None:
         stop, read = threading.Event(), [0]
         reader = threading.Thread(target=tail, args=(settings, topic, stop, read))
         reader.start()
-        producer = Producer({**settings.producer_config(), **PRODUCER_DEFAULTS,
+        producer = Producer({**configs.producer_config(settings), **PRODUCER_DEFAULTS,
                              "queue.buffering.max.messages": 1_000_000})
         value, started, sent = b"x" * 300, time.monotonic(), 0
         for checkpoint in checkpoints:

@@ -35,6 +35,7 @@ from warden.broker.embedded import EmbeddedBroker
 from warden.broker.tansu import free_port
 from warden.core import topics
 from warden.core.settings import WardenSettings
+from warden.runtime import configs
 from warden.sdk.client import PRODUCER_DEFAULTS
 
 
@@ -53,7 +54,7 @@ def prefill(settings: WardenSettings, topic: str, records: int, batch: int,
                 ends[msg.partition()] = max(ends.get(msg.partition(), 0), msg.offset() + 1)  # type: ignore[attr-defined]
 
     def write(first: int, count: int) -> None:
-        producer = Producer({**settings.producer_config(), **PRODUCER_DEFAULTS, "linger.ms": 1000,
+        producer = Producer({**configs.producer_config(settings), **PRODUCER_DEFAULTS, "linger.ms": 1000,
                              "batch.num.messages": batch, "queue.buffering.max.messages": 1_000_000})
         value = b"x" * 300
         for i in range(first, first + count):
@@ -121,7 +122,7 @@ def one_run(linger_ms: int, rate: int, seconds: float, consumers: int, storage: 
         def counted(stats: str) -> None:
             requests[0] = sum(b["req"].get("Produce", 0) for b in json.loads(stats)["brokers"].values())
 
-        producer = Producer({**settings.producer_config(), **PRODUCER_DEFAULTS, "linger.ms": linger_ms,
+        producer = Producer({**configs.producer_config(settings), **PRODUCER_DEFAULTS, "linger.ms": linger_ms,
                              "statistics.interval.ms": 1000, "stats_cb": counted})
         processes = [psutil.Process(pid) for pid in broker.pids()]
         value = b"x" * 300

@@ -198,3 +198,23 @@ def test_no_offset_is_committed_past_a_dead_letter_the_broker_did_not_acknowledg
 
 def void(_: object) -> None:
     """wait_for's step returns nothing."""
+
+
+def test_an_agent_event_a_producer_re_sends_long_after_is_landed_once(topics: WardenSettings, ledger: Ledger) -> None:
+    """On the embedded broker's durable storage producers are at least once (ADR 0014): a batch
+    retried after a broker restart may come back well past the sink's recovery window."""
+    events = simulated(60, f"resent{uuid.uuid4().hex[:6]}")
+    sink = LedgerSink(sink_settings(topics, ledger, batch_max_rows=10), ledger).start()
+    try:
+        produce(topics, events)
+        wait_for(lambda: count(ledger, "agent_events", f"run_id LIKE '{events[0].run_id[:12]}%'") == 60,
+                 step=sink.poll_once, what="the first copies to land")
+        produce(topics, events[:5])  # re-sent: 60 records after the first copies, far past 2 x 10
+        marker = events[-1].model_copy(update={"event_id": str(uuid.uuid4())})
+        produce(topics, [marker])
+        wait_for(lambda: count(ledger, "agent_events", f"event_id = '{marker.event_id}'") == 1,
+                 step=sink.poll_once, what="a record produced after the re-sent ones")
+    finally:
+        sink.close()
+    ids = ", ".join(f"'{e.event_id}'" for e in events[:5])
+    assert count(ledger, "agent_events", f"event_id IN ({ids})") == 5

@@ -14,6 +14,19 @@ def test_every_producer_is_idempotent_acks_all_and_murmur2() -> None:
     assert conf["partitioner"] == PARTITIONER and conf["linger.ms"] == 3 and conf["bootstrap.servers"] == "h:1"
 
 
+def test_on_the_embedded_durable_broker_producers_are_at_least_once_in_order() -> None:
+    """Tansu's S3 engine can acknowledge an idempotent batch it never wrote (ADR 0014): there
+    a retry is written again and consumers drop the copy by record id."""
+    durable = clients.producer_config(WardenSettings(embedded_broker_port=9999, embedded_storage="s3"))
+    assert durable["enable.idempotence"] is False and durable["acks"] == "all"
+    assert durable["max.in.flight.requests.per.connection"] == 1
+    memory = clients.producer_config(WardenSettings(embedded_broker_port=9999, embedded_storage="memory"))
+    assert memory["enable.idempotence"] is True
+    sdk_like = clients.producer_config(WardenSettings(embedded_broker_port=9999), linger_ms=50,
+                                       **{"compression.type": "lz4"})
+    assert sdk_like["enable.idempotence"] is False  # s3 is the embedded default
+
+
 def test_a_group_consumer_never_auto_commits_and_takes_session_timeouts_from_settings() -> None:
     settings = WardenSettings(kafka_bootstrap_servers="h:1", group_session_timeout_ms=9000,
                               kafka_extra_config={"ssl.ca.location": "/ca.pem"})

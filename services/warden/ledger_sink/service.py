@@ -22,6 +22,7 @@ from warden.core import topics
 from warden.core.errors import LedgerError
 from warden.core.output import Output
 from warden.core.records import DeadLetter
+from warden.core.seen import SeenIds
 from warden.core.wire import RECORD_NAMES
 from warden.ledger.checkpoint_log import CheckpointLog
 from warden.ledger.client import Ledger
@@ -40,7 +41,8 @@ log = logging.getLogger("warden.ledger_sink")
 # Records Warden itself produces at least once (decisions, approvals, switches, dead letters...)
 # are checked against the ledger on every flush: a producer's replay after a crash may re-send
 # them at any time, not only right after this sink's own restart. Agent events rely on the
-# idempotent SDK producer and the recovery window (docs/decisions/0001).
+# SDK producer, the recovery window (docs/decisions/0001) and, for a producer that re-sent one
+# (at least once on the embedded broker's durable storage, ADR 0014), the ids landed lately.
 ALWAYS_CHECKED = frozenset(TABLES) - {topics.AGENT_EVENTS}
 SERVICE = "ledger-sink"
 
@@ -86,6 +88,7 @@ class SinkProcessor(BaseProcessor[Batch]):
                             for t in TABLES)
         self.batch_max_rows = self.settings.batch_max_rows
         self.recovery: dict[tuple[str, int], int] = {}
+        self.recent = SeenIds(self.settings.recent_event_ids)  # agent event record ids this sink landed
         self.failed: LedgerError | None = None
 
     def initial(self, partition: int) -> Batch:
@@ -163,6 +166,10 @@ class SinkProcessor(BaseProcessor[Batch]):
             raise
         if sink.checkpoints is not None:
             sink.checkpoints.landed(landed.heads)
+        events = TABLES[topics.AGENT_EVENTS]
+        for item in batch:
+            if item.topic == topics.AGENT_EVENTS:
+                self.recent.first_time(events.record_id(item.message))
         counters = sink.metrics.counters
         counters["duplicates_skipped"] += landed.duplicates
         counters["redactions"] += landed.redactions
@@ -174,15 +181,18 @@ class SinkProcessor(BaseProcessor[Batch]):
 
     def _already_landed(self, batch: list[Incoming]) -> set[tuple[str, str]]:
         wanted: dict[str, list[str]] = {}
+        found: set[tuple[str, str]] = set()
         for item in batch:
             where = (item.src_topic, item.partition)
             budget = self.recovery.get(where, 0)
-            if budget > 0 or item.topic in ALWAYS_CHECKED:
-                table = TABLES[item.topic]
-                wanted.setdefault(table.name, []).append(table.record_id(item.message))
-                if budget > 0:
-                    self.recovery[where] = budget - 1
-        found: set[tuple[str, str]] = set()
+            table = TABLES[item.topic]
+            record_id = table.record_id(item.message)
+            if item.topic == topics.AGENT_EVENTS and record_id in self.recent:
+                found.add((table.name, record_id))  # re-sent after this sink landed it
+            elif budget > 0 or item.topic in ALWAYS_CHECKED:
+                wanted.setdefault(table.name, []).append(record_id)
+            if budget > 0:
+                self.recovery[where] = budget - 1
         ledger = self.sink.ledger
         for name, ids in wanted.items():
             rows = ledger.rows(f"SELECT record_id FROM {ledger.database}.{name} WHERE record_id IN %(ids)s",

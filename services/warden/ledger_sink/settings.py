@@ -19,6 +19,9 @@ class LedgerSinkSettings(WardenSettings):
         default_factory=dict, description='Per-table TTL in years, e.g. {"dead_letters": 1}.'
     )
     chain_cache_size: int = Field(200_000, description="Chain heads kept in memory; older ones are re-read.")
+    recent_event_ids: int = Field(
+        100_000, ge=1, description="Agent event ids remembered after landing, so one a producer re-sent (the "
+                                   "embedded broker's at-least-once producers, ADR 0014) is skipped without a query.")
     serve_queries: bool = Field(True, description="Serve the loopback query endpoint (embedded mode).")
     ledger_keys: dict[str, SecretStr] = Field(
         default_factory=dict,

@@ -1,10 +1,12 @@
 """Every Kafka client configuration Warden writes, as plain dicts built from settings; nothing else.
 
-The delivery guarantees (idempotence, acks=all) are written here once, beside the murmur2
-partitioner ``WardenSettings.producer_config`` adds: a producer with another partitioner would split
-a run's records from its decisions (replay recomputes partitions from keys), and one without
-idempotence could duplicate on retries. No confluent_kafka import: the SDK and the CLI take their
-configs from here without importing any client or loop they do not use (clients.py builds clients).
+The delivery guarantees are written here once, beside the murmur2 partitioner
+``WardenSettings.producer_config`` adds: a producer with another partitioner would split a run's
+records from its decisions (replay recomputes partitions from keys). On Kafka every producer is
+idempotent; on the embedded broker's durable storage it is not, because Tansu's S3 engine can
+acknowledge an idempotent batch it never wrote across a kill -9 (``guarantees``, ADR 0014).
+No confluent_kafka import: the SDK and the CLI take their configs from here without importing any
+client or loop they do not use (clients.py builds clients).
 """
 
 from __future__ import annotations
@@ -16,10 +18,22 @@ from warden.core.settings import WardenSettings
 
 Config = dict[str, Any]
 GUARANTEES: Config = {"enable.idempotence": True, "acks": "all"}
+# Tansu's S3 engine stores an idempotent producer's sequence and the watermark before the batch: a
+# kill -9 in between leaves no batch, and the retry after the restart is answered
+# DUPLICATE_SEQUENCE_NUMBER, which librdkafka reports as delivered (acknowledged, lost). Without
+# idempotence a retry is written again instead: at least once, in order with one request in flight,
+# and every consumer already counts a record id once (the runtime's SeenIds, the ledger's record_id).
+AT_LEAST_ONCE: Config = {"enable.idempotence": False, "acks": "all", "max.in.flight.requests.per.connection": 1}
 # How the SDK batches (benchmarks that stand in for agent platforms produce with the same settings).
 # linger 50 ms: a gated call does not wait for it (authorize flushes), and fuller batches keep the
 # embedded broker's fetch cost from climbing (docs/decisions/0007-embedded-broker-fetch-cost.md).
-SDK_PRODUCER: Config = {**GUARANTEES, "linger.ms": 50, "compression.type": "lz4"}
+SDK_PRODUCER: Config = {"linger.ms": 50, "compression.type": "lz4"}
+
+
+def guarantees(settings: WardenSettings) -> Config:
+    """Idempotent on Kafka and on the embedded broker's memory storage; at least once on its S3 storage."""
+    durable_tansu = settings.embedded and settings.embedded_storage == "s3"
+    return AT_LEAST_ONCE if durable_tansu else GUARANTEES
 
 
 @dataclass(frozen=True)
@@ -34,8 +48,9 @@ class Fetch:
 
 
 def producer_config(settings: WardenSettings, linger_ms: int | None = None, **extra: Any) -> Config:
-    """Idempotent, acks=all, murmur2; ``extra``: librdkafka settings beyond those (queue sizes, timeouts)."""
-    conf: Config = {**settings.producer_config(), **GUARANTEES}
+    """``guarantees``, acks=all, murmur2; ``extra``: librdkafka settings beyond those (batching, queue sizes,
+    timeouts)."""
+    conf: Config = {**settings.producer_config(), **guarantees(settings)}
     if linger_ms is not None:
         conf["linger.ms"] = linger_ms
     return {**conf, **extra}
