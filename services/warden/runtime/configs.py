@@ -30,10 +30,13 @@ AT_LEAST_ONCE: Config = {"enable.idempotence": False, "acks": "all", "max.in.fli
 SDK_PRODUCER: Config = {"linger.ms": 50, "compression.type": "lz4"}
 
 
+def _durable_tansu(settings: WardenSettings) -> bool:
+    return settings.embedded and settings.embedded_storage == "s3"
+
+
 def guarantees(settings: WardenSettings) -> Config:
     """Idempotent on Kafka and on the embedded broker's memory storage; at least once on its S3 storage."""
-    durable_tansu = settings.embedded and settings.embedded_storage == "s3"
-    return AT_LEAST_ONCE if durable_tansu else GUARANTEES
+    return AT_LEAST_ONCE if _durable_tansu(settings) else GUARANTEES
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,16 @@ def plain_producer_config(settings: WardenSettings) -> Config:
     return settings.producer_config()
 
 
-def _fetch(fetch: Fetch) -> Config:
+def _fetch(settings: WardenSettings, fetch: Fetch) -> Config:
+    """On the embedded durable storage every fetch LISTs each partition's batches on SeaweedFS, and
+    Tansu answers it only when the wait is up: with 10 ms waits six tailing consumers read 43% of
+    1,000 records/s, with 50 ms all of it (benchmarks/tansu_fetch.py, ADR 0007), hence the floor."""
     conf: Config = {}
-    if fetch.wait_ms is not None:
-        conf["fetch.wait.max.ms"] = fetch.wait_ms
+    wait = fetch.wait_ms
+    if wait is not None and _durable_tansu(settings):
+        wait = max(wait, settings.embedded_fetch_wait_ms)
+    if wait is not None:
+        conf["fetch.wait.max.ms"] = wait
     if fetch.min_bytes is not None:
         conf["fetch.min.bytes"] = fetch.min_bytes
     if fetch.partition_eof:
@@ -79,14 +88,14 @@ def group_consumer_config(settings: WardenSettings, group_id: str, fetch: Fetch 
     """A member of a consumer group: offsets committed by the runtime only, never automatically."""
     return {**settings.kafka_config(), "group.id": group_id, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "session.timeout.ms": settings.group_session_timeout_ms,
-            "heartbeat.interval.ms": max(500, settings.group_session_timeout_ms // 5), **_fetch(fetch)}
+            "heartbeat.interval.ms": max(500, settings.group_session_timeout_ms // 5), **_fetch(settings, fetch)}
 
 
 def reader_config(settings: WardenSettings, group_id: str, fetch: Fetch = Fetch()) -> Config:
     """A consumer whose partitions are assigned by hand (a follower, a view); it never joins or commits
     on its own."""
     return {**settings.kafka_config(), "group.id": group_id, "enable.auto.commit": False,
-            "auto.offset.reset": "earliest", **_fetch(fetch)}
+            "auto.offset.reset": "earliest", **_fetch(settings, fetch)}
 
 
 def admin_config(settings: WardenSettings) -> Config:
