@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint setup clean browser
+.PHONY: demo test lint setup clean browser kcat
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Warden needs Python 3.11+, found " + sys.version.split()[0]'
@@ -18,7 +18,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/warden demo $(ARGS)
 
-test: $(STAMP) browser
+test: $(STAMP) browser kcat
 	$(VENV)/bin/pytest -q $(ARGS)
 
 # The report's test opens it in headless Chromium: Debian's package, installed here when missing
@@ -28,6 +28,13 @@ browser:
 	  echo "installing Debian's chromium for the report's browser test"; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "could not install chromium (not root?): run 'apt-get install -y chromium' as root"; }
+
+# tests/broker/test_kcat.py runs Debian's kcat against the embedded broker (the README's librdkafka note).
+kcat:
+	@command -v kcat >/dev/null 2>&1 || { \
+	  echo "installing Debian's kcat for the stock-client test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; } || \
+	  echo "could not install kcat (not root?): run 'apt-get install -y kcat' as root"; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check services tests benchmarks

@@ -1,4 +1,5 @@
-"""Schema registries: stable file-backed ids, and a client for the Confluent REST API.
+"""Schema registries: stable file-backed ids, and a client for the Confluent REST API (checked against the
+API's contract, not a real registry: see tests/core/confluent_contract.py).
 
 Ids are written into every message, so an id that changed after a restart would make the
 whole retained history of a topic unreadable; hence the stability checks.
@@ -9,14 +10,13 @@ from __future__ import annotations
 import json
 import re
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.core.confluent_contract import ConfluentContract, contract_registry
 from warden.core.catalog import load_schemas
 from warden.core.errors import SchemaError
 from warden.core.registry import FileSchemaRegistry, HttpSchemaRegistry, canonical
@@ -95,91 +95,38 @@ def test_file_that_is_not_json_is_a_schema_error(tmp_path: Path) -> None:
         FileSchemaRegistry(path).schema(1)
 
 
-# --- HttpSchemaRegistry against a real HTTP server -----------------------------------------------
-
-
-class ConfluentSubset(BaseHTTPRequestHandler):
-    """The two endpoints of the Confluent Schema Registry REST API that Warden uses."""
-
-    schemas: dict[int, str] = {}
-    requests: list[tuple[str, str, str]] = []
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _json(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _not_found(self) -> None:
-        self._json(404, {"error_code": 40403, "message": "Schema not found"})
-
-    def do_POST(self) -> None:
-        self.requests.append(("POST", self.path, self.headers.get("Content-Type", "")))
-        if not re.fullmatch(r"/subjects/[\w.-]+/versions", self.path):
-            self._not_found()
-            return
-        schema = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["schema"]
-        assert isinstance(schema, str), "the Confluent API takes the schema as JSON text"
-        for sid, known in self.schemas.items():
-            if known == schema:
-                self._json(200, {"id": sid})
-                return
-        sid = len(self.schemas) + 100
-        self.schemas[sid] = schema
-        self._json(200, {"id": sid})
-
-    def do_GET(self) -> None:
-        self.requests.append(("GET", self.path, self.headers.get("Content-Type", "")))
-        match = re.fullmatch(r"/schemas/ids/(\d+)", self.path)
-        if match and int(match.group(1)) in self.schemas:
-            self._json(200, {"schema": self.schemas[int(match.group(1))]})
-        else:
-            self._not_found()
+# --- HttpSchemaRegistry: a contract test (tests/core/confluent_contract.py says why not a real registry) ---
 
 
 @pytest.fixture
 def registry_url() -> Iterator[str]:
-    ConfluentSubset.schemas = {}
-    ConfluentSubset.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ConfluentSubset)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with contract_registry() as url:
+        yield url
 
 
-def test_http_registry_registers_and_fetches(registry_url: str) -> None:
+def test_http_contract_registers_and_fetches(registry_url: str) -> None:
     client = HttpSchemaRegistry(registry_url + "/")  # a trailing slash in the setting is tolerated
     sid = client.register("warden.RiskScore", SCHEMA)
     assert client.register("warden.RiskScore", SCHEMA) == sid
     assert client.register("warden.Alert", OTHER) != sid
-    assert ConfluentSubset.requests[0] == (
+    assert ConfluentContract.requests[0] == (
         "POST", "/subjects/warden.RiskScore/versions", "application/vnd.schemaregistry.v1+json"
     )
 
     fresh = HttpSchemaRegistry(registry_url)  # another process: nothing cached
     assert fresh.schema(sid) == SCHEMA
-    assert ConfluentSubset.requests[-1][:2] == ("GET", f"/schemas/ids/{sid}")
-    calls = len(ConfluentSubset.requests)
+    assert ConfluentContract.requests[-1][:2] == ("GET", f"/schemas/ids/{sid}")
+    calls = len(ConfluentContract.requests)
     assert fresh.schema(sid) == SCHEMA
-    assert len(ConfluentSubset.requests) == calls, "a schema id never changes meaning: fetch it once"
+    assert len(ConfluentContract.requests) == calls, "a schema id never changes meaning: fetch it once"
 
 
-def test_http_unknown_id_is_named(registry_url: str) -> None:
+def test_http_contract_unknown_id_is_named(registry_url: str) -> None:
     with pytest.raises(SchemaError, match=r"unknown schema id 9\b.*40403"):
         HttpSchemaRegistry(registry_url).schema(9)
 
 
-def test_http_refusal_is_a_schema_error_naming_the_url(registry_url: str) -> None:
+def test_http_contract_refusal_is_a_schema_error_naming_the_url(registry_url: str) -> None:
     with pytest.raises(SchemaError, match=re.escape(registry_url)):
         HttpSchemaRegistry(registry_url).register("bad subject/with slash", SCHEMA)
 
@@ -199,3 +146,22 @@ def test_http_unreachable_registry_names_the_url() -> None:
         client.register("warden.RiskScore", SCHEMA)
     with pytest.raises(SchemaError, match=r"unknown schema id 5\b.*" + re.escape(url)):
         client.schema(5)
+
+
+def test_http_contract_lists_every_version_of_every_subject(registry_url: str) -> None:
+    client = HttpSchemaRegistry(registry_url)
+    changed = {**SCHEMA, "fields": [*SCHEMA["fields"], {"name": "model", "type": ["null", "string"], "default": None}]}
+    v1, v2 = client.register("warden.RiskScore", SCHEMA), client.register("warden.RiskScore", changed)
+    alert = client.register("warden.Alert", OTHER)
+    listed = [(r.subject, r.version, r.schema_id, r.schema) for r in HttpSchemaRegistry(registry_url).subjects()]
+    assert listed == [("warden.Alert", 1, alert, OTHER), ("warden.RiskScore", 1, v1, SCHEMA),
+                      ("warden.RiskScore", 2, v2, changed)]
+    assert ("GET", "/subjects/warden.RiskScore/versions/2") in [r[:2] for r in ConfluentContract.requests]
+
+
+def test_file_lists_every_version_of_every_subject(tmp_path: Path) -> None:
+    registry = FileSchemaRegistry(tmp_path / "registry.json")
+    assert registry.subjects() == []
+    a, b = registry.register("warden.RiskScore", SCHEMA), registry.register("warden.Alert", OTHER)
+    listed = [(r.subject, r.version, r.schema_id) for r in FileSchemaRegistry(tmp_path / "registry.json").subjects()]
+    assert listed == [("warden.Alert", 1, b), ("warden.RiskScore", 1, a)]

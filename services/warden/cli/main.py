@@ -19,6 +19,7 @@ from warden.cli import (
     replay,
     report,
     rollout,
+    schemas,
     stack,
     switches,
     token,
@@ -68,6 +69,7 @@ app.add_typer(eval_cli.eval_app, name="eval")
 eval_suites.register(eval_cli.eval_app)  # import, compare, watch
 app.add_typer(rollout.rollout_app, name="rollout")
 app.add_typer(workflow.workflow_app, name="workflow")
+app.add_typer(schemas.schemas_app, name="schemas")
 
 if __name__ == "__main__":
     app()

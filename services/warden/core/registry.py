@@ -11,8 +11,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 
@@ -23,6 +25,16 @@ def canonical(schema: dict[str, Any] | str) -> str:
     """One text per schema, so the same schema always finds the same id."""
     parsed = json.loads(schema) if isinstance(schema, str) else schema
     return json.dumps(parsed, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One version of one subject, as `warden schemas list` shows it."""
+
+    subject: str
+    version: int
+    schema_id: int
+    schema: dict[str, Any]
 
 
 class SchemaRegistry(Protocol):
@@ -79,6 +91,13 @@ class FileSchemaRegistry:
             self._cache[schema_id] = stored
         return self._cache[schema_id]
 
+    def subjects(self) -> list[Registered]:
+        """Every version of every subject, versions numbered from 1 in the order they were registered."""
+        data = self._load()
+        return [Registered(subject, number, sid, data["schemas"][str(sid)])
+                for subject, ids in sorted(data["subjects"].items())
+                for number, sid in enumerate(ids, start=1)]
+
 
 class HttpSchemaRegistry:
     """Client for the Confluent Schema Registry REST API (and compatible servers)."""
@@ -88,7 +107,7 @@ class HttpSchemaRegistry:
         self._http = httpx.Client(base_url=self.url, auth=auth, timeout=timeout_s)
         self._cache: dict[int, dict[str, Any]] = {}
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(
                 method, path, headers={"Content-Type": "application/vnd.schemaregistry.v1+json"}, **kwargs
@@ -102,11 +121,14 @@ class HttpSchemaRegistry:
                 f"schema registry at {self.url} refused {method} {path}: "
                 f"HTTP {response.status_code} {response.text[:200]}"
             )
-        body: dict[str, Any] = response.json()
-        return body
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise SchemaError(f"schema registry at {self.url}: {method} {path} did not return JSON "
+                              f"({response.text[:80]!r})") from exc
 
     def register(self, subject: str, schema: dict[str, Any]) -> int:
-        body = self._call("POST", f"/subjects/{subject}/versions", json={"schema": canonical(schema)})
+        body = self._call("POST", f"/subjects/{quote(subject, safe='')}/versions", json={"schema": canonical(schema)})
         schema_id = int(body["id"])
         self._cache[schema_id] = json.loads(canonical(schema))
         return schema_id
@@ -119,3 +141,19 @@ class HttpSchemaRegistry:
                 raise SchemaError(f"unknown schema id {schema_id}: {exc}") from exc
             self._cache[schema_id] = json.loads(body["schema"])
         return self._cache[schema_id]
+
+    def subjects(self) -> list[Registered]:
+        """Every version of every subject (GET /subjects, then each subject's versions)."""
+        found = []
+        for subject in sorted(self._get_list("/subjects")):
+            path = f"/subjects/{quote(subject, safe='')}/versions"
+            for number in sorted(self._get_list(path)):
+                body = self._call("GET", f"{path}/{number}")
+                found.append(Registered(subject, int(body["version"]), int(body["id"]), json.loads(body["schema"])))
+        return found
+
+    def _get_list(self, path: str) -> list[Any]:
+        body: Any = self._call("GET", path)
+        if not isinstance(body, list):
+            raise SchemaError(f"schema registry at {self.url}: GET {path} returned {str(body)[:80]}, expected a list")
+        return body

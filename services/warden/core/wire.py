@@ -104,15 +104,18 @@ class Wire:
             return None
 
 
-def wire_for(settings: WardenSettings) -> Wire:
-    """The codec every process uses: the HTTP registry when one is configured, else the shared file."""
-    registry: SchemaRegistry
+def registry_for(settings: WardenSettings) -> FileSchemaRegistry | HttpSchemaRegistry:
+    """The HTTP registry when one is configured, else the shared file."""
     if settings.schema_registry_url:
         auth = None
         if settings.schema_registry_auth is not None:
             user, _, password = settings.schema_registry_auth.get_secret_value().partition(":")
             auth = (user, password)
-        registry = HttpSchemaRegistry(settings.schema_registry_url, auth)
-    else:
-        registry = FileSchemaRegistry(settings.registry_path)
+        return HttpSchemaRegistry(settings.schema_registry_url, auth)
+    return FileSchemaRegistry(settings.registry_path)
+
+
+def wire_for(settings: WardenSettings) -> Wire:
+    """The codec every process uses, on the registry of ``registry_for``."""
+    registry: SchemaRegistry = registry_for(settings)
     return Wire(AvroCodec(registry))
