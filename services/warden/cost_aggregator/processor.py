@@ -20,7 +20,7 @@ from warden.core.output import Output
 from warden.core.records import Alert, AlertKind, Severity
 from warden.core.seen import SeenIds
 from warden.cost.budgets import BudgetConfig
-from warden.cost.prices import PriceTable, Priced
+from warden.cost.prices import Priced, PriceTable
 from warden.cost.windows import RUNS, SpendWindows
 
 _FLAGS = uuid.UUID("9a4c7e21-5f3b-4d08-b6e2-1e8f0c3a7d95")
