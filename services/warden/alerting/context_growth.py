@@ -4,10 +4,11 @@ An agent that sends the whole transcript to every call pays for each earlier ste
 one: input tokens grow linearly with the step, so a run's spend grows with the square of its length.
 Per run, over its llm_calls (cache hits excluded: no model read them), the rule keeps the least-squares
 slope of input tokens against the step number, in integers (exact, so live and replay agree to the
-token). A ticket fires once the run has made `context_growth_min_calls` calls, the slope is at least the
-workflow's `context_growth_tokens_per_step`, the last call's input is at least
-`context_growth_min_ratio` times the first's, and the last call did not shrink (still growing). It names
-the run and the growth; it resolves after `quiet_resolve_s` without another growing call.
+token). A ticket fires once the run's last `context_growth_min_calls` calls each read more input than
+the one before (it keeps growing), the slope over the whole run is at least the workflow's
+`context_growth_tokens_per_step`, and the last call's input is at least `context_growth_min_ratio` times
+the first's. It names the run and the growth; each further growing call counts on the same ticket, which
+resolves after `quiet_resolve_s` without one.
 The kind is `cost_spike` with rule `context_growth`: a new AlertKind symbol would break every reader of
 the alerts topic from before (ADR 0010's finding for ControlKind holds for any Avro enum).
 """
@@ -37,12 +38,12 @@ class RunContext:
     first_tokens: int = 0
     last_step: int = 0
     last_tokens: int = 0
-    previous_tokens: int = 0
+    streak: int = 0  # calls in a row, ending with the last, each reading more input than the one before
 
     def add(self, step: int, tokens: int) -> None:
         if self.n == 0:
             self.first_step, self.first_tokens = step, tokens
-        self.previous_tokens = self.last_tokens if self.n else tokens
+        self.streak = self.streak + 1 if self.n and tokens > self.last_tokens else 1
         self.n += 1
         self.sx, self.sy, self.sxx, self.sxy = self.sx + step, self.sy + tokens, self.sxx + step * step, \
             self.sxy + step * tokens
@@ -75,8 +76,8 @@ def context_growth(state: ContextState, book: AlertBook, rules: AlertRules, even
     run.add(event.step, body.input_tokens)
     limit = rules.for_workflow(event.workflow)
     slope = run.slope()
-    if (run.n < limit.context_growth_min_calls or slope is None or slope < limit.context_growth_tokens_per_step
-            or run.last_tokens < run.previous_tokens
+    if (run.streak < limit.context_growth_min_calls or slope is None
+            or slope < limit.context_growth_tokens_per_step
             or run.last_tokens < limit.context_growth_min_ratio * max(run.first_tokens, 1)):
         return []
     ratio = run.last_tokens / max(run.first_tokens, 1)
@@ -89,7 +90,8 @@ def context_growth(state: ContextState, book: AlertBook, rules: AlertRules, even
                  f"({ratio:.1f}x, +{slope:,.0f} tokens per step over {run.n} calls), past the workflow's "
                  f"{limit.context_growth_tokens_per_step:,.0f} per step: the transcript is sent whole to every call; "
                  "retrieve what the step needs and summarise the rest"),
-        labels={"agent_id": event.agent_id, "calls": str(run.n), "first_input_tokens": str(run.first_tokens),
+        labels={"agent_id": event.agent_id, "calls": str(run.n), "growing_calls": str(run.streak),
+                "first_input_tokens": str(run.first_tokens),
                 "last_input_tokens": str(run.last_tokens), "first_step": str(run.first_step),
                 "last_step": str(run.last_step), "growth_ratio": f"{ratio:.2f}",
                 "tokens_per_step": f"{slope:.1f}"},
