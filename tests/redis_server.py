@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,12 +23,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def running_redis(data: Path) -> Iterator[str]:
+    """A redis-server on a free loopback port with no persistence, its log in `data`; yields its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail("redis-server is not installed: run 'apt-get install -y redis-server' (make test does, as root)")
-    port, data = _free_port(), Path(tmp_path_factory.mktemp("redis"))
+        raise RuntimeError("redis-server is not installed: run 'apt-get install -y redis-server' "
+                           "(make test does, as root)")
+    port = _free_port()
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
                                 "no", "--dir", str(data), "--protected-mode", "yes"],
                                stdout=(data / "redis.log").open("w"), stderr=subprocess.STDOUT)
@@ -39,10 +42,19 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                pytest.fail(f"redis-server did not start: {(data / 'redis.log').read_text()[-500:]}")
+                raise RuntimeError(f"redis-server did not start: {(data / 'redis.log').read_text()[-500:]}") from None
             time.sleep(0.05)
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    try:
+        with running_redis(Path(tmp_path_factory.mktemp("redis"))) as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
