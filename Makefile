@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint setup clean browser kcat
+.PHONY: demo test lint setup clean programs
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Warden needs Python 3.11+, found " + sys.version.split()[0]'
@@ -18,23 +18,21 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/warden demo $(ARGS)
 
-test: $(STAMP) browser kcat
+test: $(STAMP) programs
 	$(VENV)/bin/pytest -q $(ARGS)
 
-# The report's test opens it in headless Chromium: Debian's package, installed here when missing
-# (as root, as on CI); anyone else is told what to install and that one test fails without it.
-browser:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the report's browser test"; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-	  echo "could not install chromium (not root?): run 'apt-get install -y chromium' as root"; }
-
-# tests/broker/test_kcat.py runs Debian's kcat against the embedded broker (the README's librdkafka note).
-kcat:
-	@command -v kcat >/dev/null 2>&1 || { \
-	  echo "installing Debian's kcat for the stock-client test"; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; } || \
-	  echo "could not install kcat (not root?): run 'apt-get install -y kcat' as root"; }
+# Real third-party programs the tests run, Debian's packages, installed here when missing (as root,
+# as on CI; one apt-get update for all): chromium (the report's browser test), kcat (the stock
+# librdkafka client test), redis-server (the SDK cache's shared store). Anyone else is told what to
+# install; only the tests that need a missing one fail. Each pair: command:package.
+TEST_PROGRAMS := chromium:chromium kcat:kcat redis-server:redis-server
+programs:
+	@missing=""; for pair in $(TEST_PROGRAMS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian's$$missing for the tests that run them"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
+	  echo "could not install$$missing (not root?): run 'apt-get install -y$$missing' as root"; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check services tests benchmarks

@@ -28,7 +28,7 @@ from warden.replay.runner import replay
 pytestmark = pytest.mark.integration
 
 ALERTER_RULES = {"out_of_inventory", "stop_ship", "tool_error_burst", "step_limit", "spend_rate_baseline",
-                 "success_rate_baseline", "deny_count_baseline"}
+                 "success_rate_baseline", "deny_count_baseline", "context_growth"}
 
 
 class Alerts:

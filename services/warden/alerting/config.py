@@ -40,6 +40,9 @@ class Thresholds:
     block_mad_k: float = 6.0
     block_min_ratio: float = 3.0
     block_min_count: int = 5
+    context_growth_min_calls: int = 4  # growing llm_calls in a row (each reading more input) before it fires
+    context_growth_tokens_per_step: float = 250.0  # input tokens added per step (least squares) that fire
+    context_growth_min_ratio: float = 2.0  # and the last call's input at least this times the first's
 
 
 @dataclass(frozen=True)

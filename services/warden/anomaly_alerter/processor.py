@@ -1,7 +1,7 @@
 """The alerter's pure step: (state, event or decision in event-time order) -> (state, alerts).
 
 Two lanes, each a pure function of its own input in its own total order:
-- ``events``: runaway steps, repeated tool failures, success rate, spend. Reads agent.events only,
+- ``events``: runaway steps, repeated tool failures, success rate, spend, context growth. Reads agent.events only,
   so these alerts never wait for the policy-evaluator.
 - ``decisions``: unauthorized action attempts and policy-block spikes. Reads the decisions plus
   the tool-call requests they answer (for the workflow and the tool), so it moves at the pace of
@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from warden.alerting import rules as r
 from warden.alerting.book import AlertBook
 from warden.alerting.config import AlertRules
+from warden.alerting.context_growth import ContextState, context_growth
 from warden.core.events import AgentEvent, LlmCall, ToolCallRequested
 from warden.core.records import Alert, PolicyDecision
 from warden.core.seen import SeenIds
@@ -51,6 +52,7 @@ class AlerterState:
     counts: dict[str, int] = field(default_factory=dict)
     seen: SeenIds = field(default_factory=lambda: SeenIds(DEDUPE_CAPACITY))  # snapshots from before: none
     duplicates: int = 0
+    context: ContextState = field(default_factory=ContextState)  # the events lane's runs, for context growth
 
     @classmethod
     def new(cls, lane: Lane, alert_rules: AlertRules, call_capacity: int = 200_000,
@@ -102,6 +104,7 @@ def step(state: AlerterState, alert_rules: AlertRules, message: BaseModel,
             out += r.runaway_steps(rs, alert_rules, message)
             out += r.tool_failures(rs, alert_rules, message)
             out += r.run_outcome(rs, alert_rules, message)
+            out += context_growth(state.context, rs.book, alert_rules, message)
             if isinstance(message.body, LlmCall):
                 out += r.cost_spike(rs, alert_rules, message, price(message, message.body))
     elif isinstance(message, AgentEvent):

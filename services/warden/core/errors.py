@@ -58,3 +58,7 @@ class QueryLimitError(LedgerError):
 
 class TamperedLedgerError(LedgerError):
     """A hash chain did not verify: a ledger record changed after it was written."""
+
+
+class CacheError(WardenError):
+    """The SDK cache's shared store (Redis) failed a read or a write; the SDK treats it as a miss."""

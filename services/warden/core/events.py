@@ -98,6 +98,23 @@ class LlmCall(_Body):
     latency_ms: NonNegFloat
     cost_usd: NonNegFloat | None = None
     route: str | None = None
+    # The SDK cache (warden.sdk.cache): the entry looked up or offered, a hit, what the redactor found
+    cache_key: str | None = None
+    cache_hit: bool = False
+    cache_pii: str | None = None
+    saved_input_tokens: NonNegInt = 0
+    saved_output_tokens: NonNegInt = 0
+    saved_usd: NonNegFloat | None = None
+
+    @model_validator(mode="after")
+    def _cache_facts(self) -> LlmCall:
+        """A hit names its entry; only a hit saves anything."""
+        if self.cache_hit and not self.cache_key:
+            raise ValueError("cache_hit needs the cache_key of the entry it was served from")
+        if not self.cache_hit and (self.saved_input_tokens or self.saved_output_tokens or self.saved_usd):
+            raise ValueError(f"saved_* are for cache hits only, got saved_input_tokens={self.saved_input_tokens}, "
+                             f"saved_output_tokens={self.saved_output_tokens}, saved_usd={self.saved_usd}")
+        return self
 
 
 class ToolCallRequested(_Body):

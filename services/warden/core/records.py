@@ -99,6 +99,9 @@ class CostRollup(_Record):
     unpriced_calls: int = Field(0, ge=0)
     price_version: str = ""
     runs_over_ceiling: int = Field(0, ge=0)
+    cache_hits: int = Field(0, ge=0)
+    saved_tokens: int = Field(0, ge=0)
+    saved_usd: float = Field(0.0, ge=0)
 
 
 class AlertKind(StrEnum):

@@ -62,6 +62,8 @@ class WorkflowContract(BaseModel):
     targets: Targets = Targets()
     fallback: Fallback = Fallback.HUMAN_QUEUE
     stop_ship_scope: StopShipScope = StopShipScope.WORKFLOW
+    cache: bool = False  # the SDK cache may keep this workflow's answers and embeddings (warden.sdk.cache)
+    cache_ttl_s: float = Field(3600.0, gt=0)  # how long a cached answer is served, from when it was made
 
 
 def load_contracts(path: Path = DEFAULT_WORKFLOWS_FILE) -> dict[str, WorkflowContract]:

@@ -46,16 +46,22 @@ class Delta:
     runs_succeeded: int = 0
     runs_over_ceiling: int = 0
     versions: set[str] = field(default_factory=set)
+    cache_hits: int = 0
+    saved_tokens: int = 0
+    saved_usd: float = 0.0
 
     def to_json(self) -> list[Any]:
         return [self.first, self.input_tokens, self.output_tokens, self.cached_tokens, self.calls,
                 self.unpriced_calls, self.cost_usd, self.runs_completed, self.runs_succeeded,
-                self.runs_over_ceiling, sorted(self.versions)]
+                self.runs_over_ceiling, sorted(self.versions), self.cache_hits, self.saved_tokens, self.saved_usd]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> Delta:
-        first, inp, out, cached, calls, unpriced, cost, completed, succeeded, over, versions = data
-        return cls(first, inp, out, cached, calls, unpriced, cost, completed, succeeded, over, set(versions))
+        """Snapshots written before the cache fields hold 11 values."""
+        first, inp, out, cached, calls, unpriced, cost, completed, succeeded, over, versions = data[:11]
+        hits, saved_tokens, saved_usd = data[11:14] if len(data) >= 14 else (0, 0, 0.0)
+        return cls(first, inp, out, cached, calls, unpriced, cost, completed, succeeded, over, set(versions),
+                   hits, saved_tokens, saved_usd)
 
 
 @dataclass
@@ -109,7 +115,8 @@ class SpendWindows:
             cost_usd=delta.cost_usd, runs_completed=delta.runs_completed, runs_succeeded=delta.runs_succeeded,
             rollup_id=str(rollup_id), window=window, route=route, cached_tokens=delta.cached_tokens,
             calls=delta.calls, unpriced_calls=delta.unpriced_calls, price_version=",".join(sorted(delta.versions)),
-            runs_over_ceiling=delta.runs_over_ceiling,
+            runs_over_ceiling=delta.runs_over_ceiling, cache_hits=delta.cache_hits, saved_tokens=delta.saved_tokens,
+            saved_usd=delta.saved_usd,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from warden.core import topics
@@ -19,7 +20,7 @@ from warden.core.output import Output
 from warden.core.records import Alert, AlertKind, Severity
 from warden.core.seen import SeenIds
 from warden.cost.budgets import BudgetConfig
-from warden.cost.prices import PriceTable
+from warden.cost.prices import Priced, PriceTable
 from warden.cost.windows import RUNS, SpendWindows
 
 _FLAGS = uuid.UUID("9a4c7e21-5f3b-4d08-b6e2-1e8f0c3a7d95")
@@ -70,6 +71,12 @@ def route_of(call: LlmCall) -> str:
     return call.route or call.provider
 
 
+def saved_cost(prices: PriceTable, call: LlmCall, at: datetime) -> Priced:
+    """What a cache hit did not spend: its entry's reported cost, else its saved tokens at the price in force."""
+    return prices.price(LlmCall(model=call.model, provider=call.provider, input_tokens=call.saved_input_tokens,
+                                output_tokens=call.saved_output_tokens, latency_ms=0.0, cost_usd=call.saved_usd), at)
+
+
 def step(state: SpendState, prices: PriceTable, budgets: BudgetConfig, event: AgentEvent,
          position: int) -> tuple[SpendState, list[Output]]:
     """`position` is the event's place in its source (offset, or line number in replay)."""
@@ -80,6 +87,7 @@ def step(state: SpendState, prices: PriceTable, budgets: BudgetConfig, event: Ag
         return state, outputs  # a re-sent event: counted when it first came
     if isinstance(body, LlmCall):
         priced = prices.price(body, event.occurred_at)
+        saved_usd = saved_cost(prices, body, event.occurred_at).cost_usd if body.cache_hit else 0.0
         for delta in state.windows.delta(event.occurred_at, position, event.tenant_id, event.workflow,
                                          body.model, route_of(body)):
             delta.calls += 1
@@ -89,6 +97,10 @@ def step(state: SpendState, prices: PriceTable, budgets: BudgetConfig, event: Ag
             delta.cost_usd += priced.cost_usd
             delta.unpriced_calls += not priced.known
             delta.versions.add(priced.version)
+            if body.cache_hit:
+                delta.cache_hits += 1
+                delta.saved_tokens += body.saved_input_tokens + body.saved_output_tokens
+                delta.saved_usd += saved_usd
         run = state.run(event.run_id)
         run.cost_usd += priced.cost_usd
         run.unpriced_calls += not priced.known

@@ -33,10 +33,12 @@ CHAIN_COLUMNS = ("record_id", "chain_key", "chain_seq")
 SOURCE_COLUMNS = ("src_topic", "src_partition", "src_offset")
 LINK_COLUMNS = ("prev_hash", "hash", "hash_key_id")  # hash_key_id: the ledger key that linked it ("" legacy)
 
+_CACHE_COLUMNS = ("cache_key", "cache_hit", "cache_pii", "saved_input_tokens", "saved_output_tokens", "saved_usd")
 _BODY_COLUMNS = (
     "workflow_version", "prompt_version", "model", "provider", "input_tokens", "output_tokens",
     "cached_tokens", "latency_ms", "cost_usd", "call_id", "tool", "action", "resource", "params",
     "status", "error_code", "output", "state_change", "route", "release",
+    *_CACHE_COLUMNS,
 )
 _EVENT_BODIES = (RunStarted, LlmCall, ToolCallRequested, ToolCallCompleted, RunCompleted)
 
@@ -173,7 +175,8 @@ TABLES: dict[str, Table] = {
     t.topic: t
     for t in (
         Table("agent_events", topics.AGENT_EVENTS, AgentEvent, _EVENT_COLUMNS,
-              lambda m: m.event_id, event_row, added=(("route", None), ("release", None))),
+              lambda m: m.event_id, event_row,
+              added=(("route", None), ("release", None), *((c, None) for c in _CACHE_COLUMNS))),
         Table("policy_decisions", topics.POLICY_DECISIONS, records.PolicyDecision, _fields(records.PolicyDecision),
               lambda m: m.decision_id, added=(("stop_ship", False),)),
         Table("risk_scores", topics.RISK_SCORES, records.RiskScore, _fields(records.RiskScore),

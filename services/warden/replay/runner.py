@@ -8,7 +8,9 @@ run_id, where the same per-partition step as the live service scores it), the an
 cost-aggregator (costs.jsonl: rollup deltas whose sums per window and key equal live's, though
 live splits them differently by partition and idle flushes; its budget alerts and per-task
 ceiling flags go to alerts.jsonl too, and a hard budget's kill switch reaches the evaluator as
-live). With a rollout plan, the rollout-controller's step judges the plan's candidate over the same
+live), and the SDK cache's decisions (cache.jsonl: each answer offered to the cache stored or refused
+with its reason, each hit; warden.cache.decide, the function the SDK stores by). With a rollout plan,
+the rollout-controller's step judges the plan's candidate over the same
 events, decisions and alerts (rollouts.jsonl: one gate decision a line; its rollback pages go to
 alerts.jsonl); the rollout starts at the plan's start_at, else at the first event.
 
@@ -30,6 +32,8 @@ from typing import IO, Any
 from pydantic import BaseModel
 
 from warden.alerting.config import AlertRules
+from warden.cache import decide as cache_decide
+from warden.cache.rules import CacheRules
 from warden.core import jsontext, topics
 from warden.core.errors import ConfigError, ValidationError
 from warden.core.events import AgentEvent, iso_millis
@@ -60,7 +64,7 @@ from warden.rollout import controller as rollouts
 from warden.rollout.plan import RolloutPlan
 from warden.rollout.views import decision_view
 
-OUTPUT_FILES = ("decisions.jsonl", "risk.jsonl", "alerts.jsonl", "costs.jsonl")
+OUTPUT_FILES = ("decisions.jsonl", "risk.jsonl", "alerts.jsonl", "costs.jsonl", "cache.jsonl")
 # The ledger table each file mirrors: its record_id is what a file keeps once.
 LEDGER_TABLES: dict[str, Table] = {
     "events.jsonl": TABLES[topics.AGENT_EVENTS], "decisions.jsonl": TABLES[topics.POLICY_DECISIONS],
@@ -154,6 +158,9 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
     spend = cost.SpendState(SpendWindows("replay"))
     tracker = TrackerState()
     scorer = KeyedRisk(risk or default_risk_config(), partitions)
+    # the SDK cache's decisions: the same rules files as the bundle's (workflows.toml, tools/inventory.yaml)
+    cache_rules = CacheRules.load(policies / "workflows.toml", policies / "tools" / "inventory.yaml")
+    cache_state, last_at = cache_decide.DeciderState(), None
     names = (*OUTPUT_FILES, "events.jsonl", *((ROLLOUTS_FILE,) if rollout else ()))
     handles = {name: open(out_dir / name, "w") for name in names}  # noqa: SIM115
     landed = {name: SeenIds(REPLAY_DEDUPE_CAPACITY) for name in handles}
@@ -233,6 +240,9 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
                     handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
                     start_rollout(item)
                     judge(item)  # the live controller's runtime passes a re-sent event over, as here
+                    for decided in cache_decide.step(cache_state, cache_rules, item):  # the SDK observes once
+                        handles["cache.jsonl"].write(json.dumps(record_view(decided)) + "\n")
+                    last_at = max(last_at or item.occurred_at, item.occurred_at)
                 state, outputs = step(state, bundle, item)
                 alerter.feed(item)
                 route(outputs)
@@ -248,6 +258,9 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
         spend, outputs = cost.flush(spend)
         route(outputs)
         alerter.finish()
+        if last_at is not None:
+            for decided in cache_decide.finish(cache_state, last_at, cache_rules):
+                handles["cache.jsonl"].write(json.dumps(record_view(decided)) + "\n")
     finally:
         for handle in handles.values():
             handle.close()

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from warden.core.workflows import WorkflowContract
     from warden.policy.control import ControlView
     from warden.rollout.assign import Assignment
+    from warden.sdk.cache import AnswerCache
     from warden.sdk.gate import DecisionWatcher, GateVerdict
 
 AGENT_EVENT_RECORD = "warden.AgentEvent"
@@ -114,6 +115,7 @@ class WardenClient:
         self._read_only: frozenset[str] = frozenset()
         self._contracts: dict[str, WorkflowContract] | None = None
         self._read_only_loaded = False
+        self._cache: AnswerCache | None = None
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="warden-sdk-delivery", daemon=True)
         self._poller.start()
@@ -176,6 +178,19 @@ class WardenClient:
 
             return Assignment(None, fallback=contract_for(self._contracts, workflow).fallback)
         return assign(view.rollouts.get(workflow), workflow, unit)
+
+    @property
+    def cache(self) -> AnswerCache:
+        """The SDK cache of this client's runs (`run.cache`), its store from WARDEN_CACHE_BACKEND (first use)."""
+        if self._cache is None:
+            from warden.sdk.cache import AnswerCache
+
+            self._cache = AnswerCache.from_settings()
+        return self._cache
+
+    @cache.setter
+    def cache(self, cache: AnswerCache) -> None:
+        self._cache = cache
 
     # -- the gate ---------------------------------------------------------------------------------
 
@@ -305,6 +320,8 @@ class WardenClient:
                 self._control.close()
             if self._gate is not None:
                 self._gate.close()
+            if self._cache is not None:
+                self._cache.close()
 
     def __enter__(self) -> WardenClient:
         return self

@@ -23,6 +23,7 @@ from warden.core.events import (
 from warden.core.wire import validate
 
 if TYPE_CHECKING:
+    from warden.sdk.cache import RunCache
     from warden.sdk.gate import DecisionWatcher, GateVerdict
 
 
@@ -124,6 +125,22 @@ class Run:
                  user_id: str | None) -> None:
         self.client = client
         self.events = RunEvents(tenant_id, workflow, agent_id, run_id, user_id)
+        self._cache: RunCache | None = None
+
+    @property
+    def cache(self) -> RunCache:
+        """The SDK cache for this run's repeated answers and embeddings (warden.sdk.cache)."""
+        if self._cache is None:
+            from warden.sdk.cache import RunCache, cache_of
+
+            self._cache = RunCache(self, cache_of(self.client))
+        return self._cache
+
+    def _observed(self, event: AgentEvent) -> AgentEvent:
+        """A run that used the cache shows it each event: what its answers led to decides what is kept."""
+        if self._cache is not None:
+            self._cache.cache.observe(event)
+        return event
 
     @property
     def run_id(self) -> str:
@@ -154,7 +171,7 @@ class Run:
             event = self.events.llm_call(model, provider, input_tokens, output_tokens, latency_ms,
                                          cached_tokens, cost_usd, at, route)
             self.client.emit(event)
-        return event
+        return self._observed(event)
 
     def tool_call_requested(self, tool: str, action: str, params: dict[str, Any] | str, *,
                             resource: str | None = None, call_id: str | None = None,
@@ -162,7 +179,7 @@ class Run:
         with self.events.lock:
             event = self.events.tool_call_requested(tool, action, params, resource, call_id, at)
             self.client.emit(event)
-        return event.body.call_id  # type: ignore[union-attr]
+        return self._observed(event).body.call_id  # type: ignore[union-attr]
 
     def authorize(self, tool: str, action: str, params: dict[str, Any] | str, *, resource: str | None = None,
                   timeout_s: float = 10.0, approval_timeout_s: float = 900.0, risk_timeout_s: float = 2.0,
@@ -190,7 +207,7 @@ class Run:
         with self.events.lock:
             event = self.events.run_completed(status, state_change, at)
             self.client.emit(event)
-        return event
+        return self._observed(event)
 
     def __enter__(self) -> Run:
         return self
