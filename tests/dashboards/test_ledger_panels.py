@@ -57,6 +57,9 @@ def records() -> list[Any]:
         out.append(event("run_started", run, at, 1, tenant, workflow, workflow_version="v1", prompt_version="p",
                          model="gpt-4o-mini", release=release))
         out.append(event("run_completed", run, at + timedelta(seconds=30), 5, tenant, workflow, status="succeeded"))
+    # one model call, free, so the input-tokens-per-step panel has a row and no cost figure moves
+    out.append(event("llm_call", "run-3", at + timedelta(seconds=10), 2, model="gpt-4o-mini", provider="openai",
+                     input_tokens=1200, output_tokens=40, latency_ms=300.0, cost_usd=0.0))
     # run-0: policy sends c-0 to a human; run-1: policy allows c-1 but the risk-scorer routes it
     out.append(decision("run-0", "c-0", Decision.REQUIRE_APPROVAL, ["refund-over-100"], at + timedelta(seconds=1)))
     out.append(decision("run-1", "c-1", Decision.ALLOW, ["allow-inventory"], at + timedelta(seconds=1), "b2"))
