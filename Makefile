@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint setup clean browser
+.PHONY: demo test lint setup clean browser prometheus-tools
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Warden needs Python 3.11+, found " + sys.version.split()[0]'
@@ -18,7 +18,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/warden demo $(ARGS)
 
-test: $(STAMP) browser
+test: $(STAMP) browser prometheus-tools
 	$(VENV)/bin/pytest -q $(ARGS)
 
 # The report's test opens it in headless Chromium: Debian's package, installed here when missing
@@ -28,6 +28,15 @@ browser:
 	  echo "installing Debian's chromium for the report's browser test"; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "could not install chromium (not root?): run 'apt-get install -y chromium' as root"; }
+
+# tests/notifier/test_alertmanager_real.py runs Debian's Alertmanager, tests/infra/test_metrics_promtool.py
+# Prometheus's promtool: Debian's packages, installed here when missing, the same way.
+prometheus-tools:
+	@{ command -v prometheus-alertmanager >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || { \
+	  echo "installing Debian's prometheus-alertmanager and prometheus (promtool) for their tests"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    prometheus-alertmanager prometheus >/dev/null; } || \
+	  echo "could not install them (not root?): run 'apt-get install -y prometheus-alertmanager prometheus' as root"; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check services tests benchmarks
