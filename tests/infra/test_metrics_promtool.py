@@ -152,3 +152,9 @@ def test_every_service_serves_metrics_promtool_accepts(topics: WardenSettings, t
             assert "# TYPE warden_producer_delivery_failures_total counter" in text, name
     finally:
         stack.stop()
+
+
+def test_the_compose_prometheus_config_is_valid() -> None:
+    config = Path(__file__).resolve().parents[2] / "infra" / "prometheus" / "prometheus.yml"
+    checked = subprocess.run([promtool(), "check", "config", str(config)], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
