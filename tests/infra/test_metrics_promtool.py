@@ -105,20 +105,29 @@ def test_every_service_serves_metrics_promtool_accepts(topics: WardenSettings, t
                     run.tool_call_requested("crm", "lookup", {"customer_id": f"c-{i}"})
                     run.completed("succeeded")
         urls = {name: f"http://127.0.0.1:{base + METRICS_PORT_OFFSETS[name]}/metrics" for name in services}
+        last: list[str] = ["nothing scraped yet"]
 
         def up() -> bool:
             for name, child in stack.children.items():
                 assert child.process.poll() is None, f"{name} exited: {(stack.log_dir / (name + '.log')).read_text()}"
-            try:
-                texts = {name: scrape(url) for name, url in urls.items()}
-            except httpx.HTTPError:
-                return False
+            texts = {}
+            for name, url in urls.items():
+                try:
+                    texts[name] = scrape(url)
+                except httpx.HTTPError as exc:
+                    last[0] = f"{name} at {url}: {exc!r}"
+                    return False
             evaluator, sink = texts["policy-evaluator"], texts["ledger-sink"]
-            return ((sample(evaluator, "warden_records_processed_total", service="policy-evaluator") or 0) >= 80
-                    and sample(evaluator, "warden_consumer_lag", service="policy-evaluator") is not None
-                    and (sample(sink, "warden_ledger_sink_rows_landed_total", table="agent_events") or 0) >= 80)
+            figures = (sample(evaluator, "warden_records_processed_total", service="policy-evaluator"),
+                       sample(evaluator, "warden_consumer_lag", service="policy-evaluator"),
+                       sample(sink, "warden_ledger_sink_rows_landed_total", table="agent_events"))
+            last[0] = f"processed, lag, landed: {figures}"
+            return (figures[0] or 0) >= 80 and figures[1] is not None and (figures[2] or 0) >= 80
 
-        wait_for(up, timeout_s=240, what="every service's /metrics, with the traffic counted")
+        try:
+            wait_for(up, timeout_s=240, what="every service's /metrics, with the traffic counted")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last: {last[0]}") from exc
         texts = {name: scrape(url) for name, url in urls.items()}
         for name, text in texts.items():
             lint(text, f"{name} at {urls[name]}")
