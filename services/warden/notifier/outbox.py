@@ -122,11 +122,11 @@ class Outbox:
             self._db.execute("UPDATE outbox SET parked_at = ?, parked_reason = ?, attempts = attempts + 1, "
                              "last_error = ? WHERE seq = ?", (now, reason[:2000], reason[:500], seq))
 
-    def unreported(self, limit: int = 100) -> list[Entry]:
+    def unreported(self, receiver: str, limit: int = 100) -> list[Entry]:
         """Parked entries whose dead letter the broker has not acknowledged yet."""
         with self._lock:
-            rows = self._db.execute(f"SELECT {_ENTRY} FROM outbox WHERE parked_at IS NOT NULL AND reported_at IS "
-                                    "NULL ORDER BY seq LIMIT ?", (limit,)).fetchall()
+            rows = self._db.execute(f"SELECT {_ENTRY} FROM outbox WHERE receiver = ? AND parked_at IS NOT NULL AND "
+                                    "reported_at IS NULL ORDER BY seq LIMIT ?", (receiver, limit)).fetchall()
         return [Entry(*row) for row in rows]
 
     def reported(self, seqs: list[int], now: float) -> None:

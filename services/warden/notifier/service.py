@@ -195,7 +195,7 @@ class ReceiverWorker:
         if self.reporter is None or time.monotonic() - self._reported_at < 5.0:
             return
         self._reported_at = time.monotonic()
-        entries = [e for e in self.outbox.unreported() if e.receiver == self.receiver.name]
+        entries = self.outbox.unreported(self.receiver.name)
         if entries and self.reporter.report(entries):
             self.outbox.reported([e.seq for e in entries], time.time())
 
