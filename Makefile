@@ -23,16 +23,26 @@ test: $(STAMP) programs
 
 # Real third-party programs the tests run, Debian's packages, installed here when missing (as root,
 # as on CI; one apt-get update for all): chromium (the report's browser test), kcat (the stock
-# librdkafka client test), redis-server (the SDK cache's shared store). Anyone else is told what to
-# install; only the tests that need a missing one fail. Each pair: command:package.
-TEST_PROGRAMS := chromium:chromium kcat:kcat redis-server:redis-server
+# librdkafka client test), redis-server (the SDK cache's shared store), prometheus-alertmanager
+# (the notifier's Alertmanager test) and prometheus's promtool (the metrics test). Anyone else is
+# told what to install; only the tests that need a missing one fail. Each pair: command:package.
+# Chromium comes with its recommended packages (fonts); the others without (prometheus would
+# bring an exporter and a web UI's assets).
+TEST_BROWSER := chromium:chromium
+TEST_PROGRAMS := kcat:kcat redis-server:redis-server prometheus-alertmanager:prometheus-alertmanager \
+	promtool:prometheus
 programs:
-	@missing=""; for pair in $(TEST_PROGRAMS); do \
+	@missing=""; bare=""; for pair in $(TEST_BROWSER); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian's$$missing for the tests that run them"; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
-	  echo "could not install$$missing (not root?): run 'apt-get install -y$$missing' as root"; fi
+	for pair in $(TEST_PROGRAMS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || bare="$$bare $${pair##*:}"; done; \
+	if [ -n "$$missing$$bare" ]; then \
+	  echo "installing Debian's$$missing$$bare for the tests that run them"; \
+	  { apt-get update -qq && \
+	    { [ -z "$$missing" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } && \
+	    { [ -z "$$bare" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      $$bare >/dev/null; }; } || \
+	  echo "could not install$$missing$$bare (not root?): run 'apt-get install -y$$missing$$bare' as root"; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check services tests benchmarks

@@ -79,6 +79,7 @@ class Stack:
         env["WARDEN_TOPIC_PREFIX"] = self.settings.topic_prefix
         env["WARDEN_QUERY_PORT"] = str(self.settings.query_port)
         env.update(self.extra_env)
+        env.pop("WARDEN_METRICS_PORT", None)  # one port per process: each child takes base + its offset
         return env
 
     def start(self, ready_timeout_s: float = 60.0) -> Stack:

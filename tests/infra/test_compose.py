@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES_IN_COMPOSE: dict[str, Any] = COMPOSE["services"]
 WARDEN = {name: svc for name, svc in SERVICES_IN_COMPOSE.items() if "build" in svc}
-PINNED = re.compile(r"^[\w./-]+:\d+(\.\d+)+[\w.-]*$")
+PINNED = re.compile(r"^[\w./-]+:v?\d+(\.\d+)+[\w.-]*$")  # prom/prometheus tags are v2.53.3
 DOCKERFILE = (ROOT / "infra" / "Dockerfile").read_text()
 
 
@@ -134,7 +134,7 @@ def test_every_service_scales_by_replicas(service: str) -> None:
     assert "container_name" not in svc  # a fixed name allows one container only
 
 
-@pytest.mark.parametrize("name", ["kafka", "clickhouse", "grafana"])
+@pytest.mark.parametrize("name", ["kafka", "clickhouse", "grafana", "prometheus"])
 def test_infrastructure_has_health_checks(name: str) -> None:
     assert SERVICES_IN_COMPOSE[name]["healthcheck"]["test"]
 
@@ -229,3 +229,16 @@ def test_image_runs_warden_as_a_non_root_user() -> None:
     assert users and users[-1] not in {"root", "0"}, users
     assert re.search(r'^ENTRYPOINT \["warden"\]$', DOCKERFILE, re.M)
     assert re.search(r'^CMD \["run", "ledger-sink"\]$', DOCKERFILE, re.M)
+
+
+def test_prometheus_scrapes_every_service_on_the_port_each_container_serves_metrics_on() -> None:
+    env = COMPOSE["x-warden-service"]["environment"]
+    assert env["WARDEN_METRICS_HOST"] == "0.0.0.0" and env["WARDEN_METRICS_PORT"] == "9464"
+    for name, svc in WARDEN.items():  # a container with its own environment keeps the shared one
+        assert svc["environment"]["WARDEN_METRICS_PORT"] == "9464", name
+    config = yaml.safe_load((ROOT / "infra" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job["dns_sd_configs"][0] for job in config["scrape_configs"]}
+    assert set(jobs) == set(runs().values()) == set(CLI_SERVICES)
+    assert all(sd["names"] == [name] and sd["port"] == 9464 for name, sd in jobs.items())
+    mounted = SERVICES_IN_COMPOSE["prometheus"]["volumes"][0]
+    assert mounted.startswith("./infra/prometheus/prometheus.yml:")

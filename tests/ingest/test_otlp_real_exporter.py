@@ -142,9 +142,9 @@ def test_a_pydantic_ai_run_lands_in_the_ledger_with_policy_decisions(
         spans = kept.get_finished_spans()
         assert OTLPSpanExporter(endpoint=f"{base}/v1/traces").export(spans) == SpanExportResult.SUCCESS
         metrics = httpx.get(f"{base}/metrics").text
-        assert "warden_otlp_ingest_runs_ingested_total 1\n" in metrics
-        assert "warden_otlp_ingest_events_produced_total 10\n" in metrics
-        assert f"warden_otlp_ingest_spans_duplicate_total {len(spans)}\n" in metrics
+        assert "warden_otlp_ingest_runs_ingested_total 1.0\n" in metrics
+        assert "warden_otlp_ingest_events_produced_total 10.0\n" in metrics
+        assert f"warden_otlp_ingest_spans_duplicate_total {float(len(spans))}\n" in metrics
 
 
 def test_spans_without_a_tenant_are_refused_and_dead_lettered(topics: WardenSettings, ledger: Ledger) -> None:

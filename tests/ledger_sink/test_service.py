@@ -57,8 +57,8 @@ def test_good_events_land_once_and_every_kind_of_bad_record_is_dead_lettered(
         "WHERE reason LIKE '%0x7b%'")[0]
     assert base64.b64decode(raw).startswith(b'{"not"')
     assert topic == topics.topic("agent.events") and offset >= 0
-    assert sink.metrics.counters['dead_letters:kind="decode",topic="agent.events"'] == 3
-    assert sink.metrics.counters['dead_letters:kind="validate",topic="agent.events"'] == 4
+    assert sink.sink_metrics.counters['dead_letters:kind="decode",topic="agent.events"'] == 3
+    assert sink.sink_metrics.counters['dead_letters:kind="validate",topic="agent.events"'] == 4
     assert verify(ledger, sink.settings.chain_keys()).ok
 
 
@@ -112,7 +112,7 @@ def test_a_flush_that_landed_but_never_committed_is_not_landed_twice(
         second.close()
     assert count(ledger, "agent_events") == 900
     assert ledger.scalar(f"SELECT uniqExact(event_id) FROM {ledger.database}.agent_events") == 900
-    assert second.metrics.counters["duplicates_skipped"] > 0
+    assert second.sink_metrics.counters["duplicates_skipped"] > 0
     assert verify(ledger, settings.chain_keys()).ok
 
 
@@ -185,7 +185,7 @@ def test_no_offset_is_committed_past_a_dead_letter_the_broker_did_not_acknowledg
     sink.producer = sink.task.producer = lost  # every dead letter it produces fails for good
     sink.start()
     try:
-        wait_for(lambda: sink.metrics.counters["consumed"] >= 31, step=lambda: void(sink.fill_buffer()),
+        wait_for(lambda: sink.sink_metrics.counters["consumed"] >= 31, step=lambda: void(sink.fill_buffer()),
                  what="every record read")
         with pytest.raises(DeliveryError, match="not delivered"):
             sink.flush()

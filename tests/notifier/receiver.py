@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,6 +18,7 @@ class Receiver:
         self.bodies: list[dict[str, Any]] = []
         self.arrivals: list[float] = []  # time.time() of each accepted POST
         self.fail_with: int | None = None  # answer this status instead of 202
+        self.refuse: Callable[[Any], int | None] = lambda body: None  # a status for this one body, or None
         self.attempts = 0
         self.server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
@@ -33,7 +35,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with owner._lock:
                     owner.attempts += 1
-                    status = owner.fail_with or 202
+                    status = owner.fail_with or owner.refuse(json.loads(body)) or 202
                     if status < 300:
                         owner.bodies.append(json.loads(body))
                         owner.arrivals.append(time.time())

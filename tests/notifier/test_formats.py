@@ -9,7 +9,7 @@ from pydantic import SecretStr
 from tests.alerting.events import at
 from warden.core.records import Alert, AlertKind, Severity
 from warden.notifier import formats
-from warden.notifier.processor import backoff_s, deliveries, receivers, record_id
+from warden.notifier.processor import backoff_s, deliveries, permanent, receivers, record_id
 from warden.notifier.settings import NotifierSettings
 
 
@@ -22,7 +22,7 @@ def alert(status: str = "firing", severity: Severity = Severity.PAGE) -> Alert:
 
 
 def test_alertmanager_webhook_v4() -> None:
-    body = formats.alertmanager(alert(), "oncall")
+    body = formats.alertmanager_webhook(alert(), "oncall")
     assert body["version"] == "4" and body["status"] == "firing" and body["receiver"] == "oncall"
     assert set(body) >= {"groupKey", "truncatedAlerts", "groupLabels", "commonLabels", "commonAnnotations",
                          "externalURL", "alerts"}
@@ -30,7 +30,8 @@ def test_alertmanager_webhook_v4() -> None:
     assert one["labels"]["alertname"] == "unauthorized_action" and one["labels"]["severity"] == "page"
     assert one["startsAt"] == "2026-11-02T08:00:00.000Z" and one["endsAt"] == formats.ZERO_TIME
     assert one["fingerprint"] == "fp1" and "summary" in one["annotations"]
-    resolved = formats.alertmanager(alert("resolved"), "oncall")["alerts"][0]
+    assert "run_id" not in one["labels"] and one["annotations"]["run_id"] == "run-9"  # one label value per run: no
+    resolved = formats.alertmanager_webhook(alert("resolved"), "oncall")["alerts"][0]
     assert resolved["status"] == "resolved" and resolved["endsAt"] == "2026-11-02T08:01:00.000Z"
 
 
@@ -52,18 +53,21 @@ def test_pagerduty_events_v2_trigger_and_resolve_share_the_dedup_key() -> None:
 
 
 def test_receivers_from_settings_route_by_severity_and_keep_secrets_out_of_payloads() -> None:
-    settings = NotifierSettings(alertmanager_url="http://127.0.0.1:1/am",
+    settings = NotifierSettings(alertmanager_url="http://127.0.0.1:1/am/", webhook_url="http://127.0.0.1:1/hook",
                                 slack_webhook_url=SecretStr("http://127.0.0.1:1/slack"),
                                 pagerduty_routing_key=SecretStr("R0UTING-KEY"), pagerduty_url="http://127.0.0.1:1/pd")
     targets = receivers(settings)
-    assert [r.name for r in targets] == ["alertmanager", "slack", "pagerduty"]
+    assert [r.name for r in targets] == ["alertmanager", "webhook", "slack", "pagerduty"]
+    assert targets[0].url.get_secret_value() == "http://127.0.0.1:1/am/api/v2/alerts"
     page = deliveries(targets, alert())
-    assert [d.receiver for d in page] == ["alertmanager", "slack", "pagerduty"]
+    assert [d.receiver for d in page] == ["alertmanager", "webhook", "slack", "pagerduty"]
     assert all("R0UTING-KEY" not in d.payload for d in page)
     assert {d.record_id for d in page} == {record_id(alert())} == {"a-1:3"}
-    ticket = deliveries(targets, alert(severity=Severity.TICKET))
-    assert [d.receiver for d in ticket] == ["alertmanager", "slack"]  # PagerDuty takes pages only by default
-    assert json.loads(ticket[0].payload)["version"] == "4"
+    ticket = deliveries(targets, alert(severity=Severity.TICKET), partition=2, offset=41)
+    assert [d.receiver for d in ticket] == ["alertmanager", "webhook", "slack"]  # PagerDuty: pages only by default
+    assert Alert.model_validate_json(ticket[0].payload) == alert(severity=Severity.TICKET)  # posted at send time
+    assert json.loads(ticket[1].payload)["version"] == "4"
+    assert (ticket[0].source_partition, ticket[0].source_offset) == (2, 41)
     assert record_id(alert("resolved")) == "a-1:3:resolved"
     assert receivers(NotifierSettings()) == []
     assert "R0UTING-KEY" not in repr(settings)
@@ -74,5 +78,10 @@ def test_backoff_doubles_and_is_capped() -> None:
 
 
 def test_an_empty_receiver_setting_means_not_configured() -> None:
-    settings = NotifierSettings(alertmanager_url="", slack_webhook_url=SecretStr(""), pagerduty_routing_key=" ")
+    settings = NotifierSettings(alertmanager_url="", webhook_url=" ", slack_webhook_url=SecretStr(""),
+                                pagerduty_routing_key=" ")
     assert receivers(settings) == []
+
+
+def test_only_a_permanent_4xx_parks() -> None:
+    assert [s for s in (400, 401, 404, 408, 413, 422, 425, 429, 500, 503) if permanent(s)] == [400, 401, 404, 413, 422]

@@ -80,7 +80,7 @@ def test_partial_success_gzip_and_the_records_on_the_topics(
     assert isinstance(letter, DeadLetter) and letter.source_key == trace and letter.service == "otlp-ingest"
     assert json.loads(letter.raw)["name"] == "GET /"
     metrics = client.get("/metrics").text
-    assert 'warden_otlp_ingest_spans_dead_lettered_total{reason="not_genai"} 1' in metrics
+    assert 'warden_otlp_ingest_spans_dead_lettered_total{reason="not_genai"} 1.0' in metrics
     assert "# TYPE warden_otlp_ingest_events_produced_total counter" in metrics
     assert service.state.pending == {}
 

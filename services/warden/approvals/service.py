@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 from confluent_kafka import TopicPartition
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import Depends, FastAPI, Header, HTTPException, Response
+from prometheus_client.core import Metric
 from pydantic import BaseModel, Field
 
 from warden.approvals.details import UNKNOWN, Details
@@ -38,8 +40,21 @@ from warden.core.wire import wire_for
 from warden.policy.control import publish
 from warden.runtime import clients
 from warden.runtime.configs import Fetch
+from warden.runtime.metrics import (
+    EXPOSITION,
+    SAMPLE_EVERY_S,
+    Lag,
+    consumer_lag,
+    expose,
+    gauge,
+    lag_family,
+    producer_families,
+    render,
+)
 
 log = logging.getLogger("warden.approvals")
+SERVICE = "approvals"
+FOLLOWER_GROUP = "warden-approvals-follower"
 FOLLOWED = {topics.APPROVAL_REQUESTS: "warden.PolicyDecision", topics.APPROVAL_DECISIONS: "warden.ApprovalDecision",
             topics.RISK_SCORES: "warden.RiskScore"}
 
@@ -56,7 +71,7 @@ class Approvals:
         self.timeout = timedelta(seconds=settings.approval_timeout_s)
         self.details = Details(settings)
         self.producer = clients.producer(settings, linger_ms=1)
-        self.consumer = clients.reader(settings, "warden-approvals-follower", Fetch(wait_ms=None))
+        self.consumer = clients.reader(settings, FOLLOWER_GROUP, Fetch(wait_ms=None))
         names = {settings.topic(t): t for t in FOLLOWED}
         metadata = self.consumer.list_topics(timeout=10).topics
         missing = [n for n in names if n not in metadata]
@@ -64,6 +79,9 @@ class Approvals:
             raise BrokerUnavailableError(f"topics {missing} do not exist at {settings.bootstrap_servers}")
         self.consumer.assign([TopicPartition(n, p, 0) for n in names for p in metadata[n].partitions])
         self._names = names
+        self.lags: list[Lag] = []  # sampled by the follower thread, which owns the consumer
+        self._sampled_at = 0.0
+        self.metrics = expose(self.families)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._follow, daemon=True, name="approvals-follow"),
                          threading.Thread(target=self._expire_loop, daemon=True, name="approvals-expire")]
@@ -73,6 +91,9 @@ class Approvals:
     def _follow(self) -> None:
         while not self._stop.is_set():
             messages = drain(self.consumer, 500, 0.1)
+            if time.monotonic() - self._sampled_at >= SAMPLE_EVERY_S:
+                self._sampled_at = time.monotonic()
+                self.lags = consumer_lag(self.consumer, FOLLOWER_GROUP)
             if not messages:
                 self.caught_up.set()  # nothing more to read: decisions made before we started are known
             for msg in messages:
@@ -172,7 +193,15 @@ class Approvals:
             })
         return views
 
+    def families(self) -> list[Metric]:
+        with self.lock:
+            pending = len(self.state.pending)
+        return [gauge("warden_approvals_pending", "Approval requests waiting for a human now", {}, pending),
+                lag_family(SERVICE, self.lags),
+                *producer_families(SERVICE, self.producer.failures, self.producer.queued())]
+
     def close(self) -> None:
+        EXPOSITION.remove(self.metrics)
         self._stop.set()
         for thread in self._threads:
             thread.join(5)
@@ -207,6 +236,11 @@ def create_app(service: Approvals) -> FastAPI:
     @app.get("/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        body, content_type = render()
+        return Response(body, media_type=content_type)
 
     @app.get("/v1/approvals")
     def pending(who: str = who_is) -> list[dict[str, Any]]:

@@ -123,6 +123,9 @@ def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES + 
         fail(f"unknown service {service!r}; expected one of {', '.join(sorted(services))}", 2)
     stop = threading.Event()
     stop_on_signals(stop)
+    from warden.runtime.metrics import serve
+
+    serve(WardenSettings(), service)  # Prometheus /metrics of this process (WARDEN_METRICS_*)
     try:
         services[service](stop)
     except WardenError as exc:

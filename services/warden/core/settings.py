@@ -58,6 +58,14 @@ class WardenSettings(BaseSettings):
     query_max_result_bytes: int = Field(256 * 2**20, ge=1, description="Bytes one analyst query may return.")
     query_max_memory_bytes: int = Field(2 * 2**30, ge=1, description="Memory one analyst query may use.")
     query_max_threads: int = Field(2, ge=1, description="Threads one analyst query may use.")
+    metrics_host: str = Field(EMBEDDED_HOST, description="Where every service serves Prometheus /metrics: "
+                              "loopback; 0.0.0.0 in a container (docker-compose.yml).")
+    metrics_port_base: int = Field(
+        9464, ge=0, le=65535, description="Service i of warden.runtime.metrics.METRICS_PORT_OFFSETS serves /metrics "
+        "on this port + i (9464 ledger-sink ... 9473 otlp-ingest); 0: no metrics server.")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="This process's /metrics port instead (one service per process or "
+        "container; `warden up` ignores it); 0: no metrics server.")
     group_session_timeout_ms: int = Field(
         6000, description="Short on purpose: Tansu's group join takes about half of it."
     )

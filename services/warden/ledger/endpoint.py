@@ -2,7 +2,7 @@
 
 chDB locks its directory, so while the stack runs `warden query`, reports and APIs ask
 this endpoint instead of opening the path a second time. It listens on 127.0.0.1 only,
-answers read-only SQL (POST /query), and serves the sink's counters (GET /metrics).
+answers read-only SQL (POST /query), and serves the process's Prometheus metrics (GET /metrics).
 Queries need the random token written (mode 0600) to the endpoint file, a JSON body and a
 loopback Host header, so neither another local user nor a web page in a browser can use it.
 """
@@ -45,7 +45,7 @@ def jsonable(value: Any) -> Any:
 
 class QueryEndpoint:
     def __init__(self, ledger: Ledger, data_dir: Path, port: int = 0,
-                 metrics: Callable[[], str] | None = None, limits: QueryLimits | None = None) -> None:
+                 metrics: Callable[[], tuple[bytes, str]] | None = None, limits: QueryLimits | None = None) -> None:
         """Queries run on sessions of their own (warden.ledger.readonly), never on `ledger`'s
         connection, which stays the sink's alone."""
         self.ledger = ledger
@@ -69,7 +69,8 @@ class QueryEndpoint:
                 if self.path == "/health":
                     self._send(200, b'{"status":"ok"}')
                 elif self.path == "/metrics" and metrics is not None:
-                    self._send(200, metrics().encode(), "text/plain; version=0.0.4")
+                    body, content_type = metrics()
+                    self._send(200, body, content_type)
                 else:
                     self._send(404, b'{"error":"not found"}')
 

@@ -18,6 +18,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client.core import Metric
+
 from warden.core import topics
 from warden.core.errors import LedgerError
 from warden.core.output import Output
@@ -35,6 +37,7 @@ from warden.ledger_sink.processor import ChainHeads, Incoming, chain_of, land
 from warden.ledger_sink.settings import LedgerSinkSettings
 from warden.runtime.app import App
 from warden.runtime.clients import Fetch
+from warden.runtime.metrics import counter_families, gauge, render
 from warden.runtime.processor import BaseProcessor, Clock, Input, OnInvalid, Record, Scope
 
 log = logging.getLogger("warden.ledger_sink")
@@ -47,19 +50,27 @@ ALWAYS_CHECKED = frozenset(TABLES) - {topics.AGENT_EVENTS}
 SERVICE = "ledger-sink"
 
 
+SINK_COUNTERS = {
+    "consumed": "Records read from every landed topic",
+    "rows_landed": "Rows inserted into the ledger, by table",
+    "dead_letters": "Records the sink dead-lettered (decode or validate), by kind and source topic",
+    "duplicates_skipped": "Records already in the ledger (a redelivery or replay), not inserted again",
+    "redactions": "Values redacted before storage",
+    "flushes": "Batches landed",
+}
+
+
 class SinkMetrics:
+    """The sink's own figures; keys ``name`` or ``name:label="value",...`` (warden.runtime.metrics.split_key)."""
+
     def __init__(self) -> None:
         self.counters: Counter[str] = Counter()
         self.last_flush_s = 0.0
 
-    def prometheus(self) -> str:
-        lines = []
-        for name, value in sorted(self.counters.items()):
-            metric, _, label = name.partition(":")
-            labels = f'{{{label}}}' if label else ""
-            lines.append(f"warden_ledger_sink_{metric}_total{labels} {value}")
-        lines.append(f"warden_ledger_sink_last_flush_seconds {self.last_flush_s:.6f}")
-        return "\n".join(lines) + "\n"
+    def families(self) -> list[Metric]:
+        return [*counter_families(dict(self.counters), "warden_ledger_sink_", SINK_COUNTERS),
+                gauge("warden_ledger_sink_last_flush_seconds", "How long the last batch took to land", {},
+                      self.last_flush_s)]
 
 
 @dataclass
@@ -106,7 +117,7 @@ class SinkProcessor(BaseProcessor[Batch]):
         return state
 
     def dead_letter(self, letter: DeadLetter, spec: Input) -> DeadLetter | None:
-        counters = self.sink.metrics.counters
+        counters = self.sink.sink_metrics.counters
         counters[f"dead_letters:kind=\"{letter.error_kind.value}\",topic=\"{spec.topic}\""] += 1
         counters["consumed"] += 1
         where = f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
@@ -124,7 +135,7 @@ class SinkProcessor(BaseProcessor[Batch]):
             state.first_at = time.monotonic()
         state.items.append(Incoming(record.topic, record.partition, record.offset, record.key, message,
                                     self.settings.topic(record.topic)))
-        self.sink.metrics.counters["consumed"] += 1
+        self.sink.sink_metrics.counters["consumed"] += 1
         return state, []
 
     def due(self, state: Batch) -> bool:
@@ -170,13 +181,13 @@ class SinkProcessor(BaseProcessor[Batch]):
         for item in batch:
             if item.topic == topics.AGENT_EVENTS:
                 self.recent.first_time(events.record_id(item.message))
-        counters = sink.metrics.counters
+        counters = sink.sink_metrics.counters
         counters["duplicates_skipped"] += landed.duplicates
         counters["redactions"] += landed.redactions
         for table, n in landed.rows.items():
             counters[f"rows_landed:table=\"{table}\""] += n
         counters["flushes"] += 1
-        sink.metrics.last_flush_s = time.monotonic() - started
+        sink.sink_metrics.last_flush_s = time.monotonic() - started
         return batch
 
     def _already_landed(self, batch: list[Incoming]) -> set[tuple[str, str]]:
@@ -225,7 +236,8 @@ class LedgerSink(App):
         super().__init__(settings, SERVICE, linger_ms=5)
         self.settings: LedgerSinkSettings = settings
         self.ledger = ledger or Ledger.from_settings(settings)
-        self.metrics = SinkMetrics()
+        self.sink_metrics = SinkMetrics()
+        self.metrics.extra.append(self.sink_metrics.families)
         self.heads = ChainHeads(settings.chain_cache_size)
         self.key = settings.chain_keys(create=True).current
         self.sealer = sealer_from(settings.dead_letter_keys, settings.dead_letter_key_id)
@@ -245,7 +257,7 @@ class LedgerSink(App):
                                          self.settings.checkpoint_file).start()
         if self.ledger.embedded and self.settings.serve_queries:
             self._endpoint = QueryEndpoint(self.ledger, self.settings.data_dir, self.settings.query_port,
-                                           self.metrics.prometheus, QueryLimits.from_settings(self.settings)).start()
+                                           render, QueryLimits.from_settings(self.settings)).start()
         super().start()
         return self
 

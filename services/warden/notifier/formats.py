@@ -1,7 +1,9 @@
 """An Alert in each receiver's own wire format (payloads checked against the vendors' docs).
 
-- Alertmanager webhook (version "4"): the body Alertmanager POSTs to a webhook_config, one
-  alert per message, so anything that takes Alertmanager webhooks takes Warden's.
+- Alertmanager's webhook body (version "4"): what Alertmanager itself POSTs to a webhook_config
+  receiver, one alert per message, for receivers built to take Alertmanager's notifications
+  (WARDEN_WEBHOOK_URL). Alertmanager itself takes alerts from sources in another format, the v2
+  alerts array (alertmanager.py, WARDEN_ALERTMANAGER_URL).
 - Slack incoming webhook: ``text`` (the notification fallback) plus Block Kit ``blocks``.
 - PagerDuty Events API v2: trigger / resolve with ``dedup_key`` = the alert's fingerprint-derived
   alert_id, so a resolve closes the incident its trigger opened. The routing key is added at
@@ -25,9 +27,7 @@ def labels(alert: Alert) -> dict[str, str]:
            "tenant_id": alert.tenant_id, "workflow": alert.workflow, "service": "warden"}
     if alert.tool:
         out["tool"] = alert.tool
-    if alert.run_id:
-        out["run_id"] = alert.run_id
-    return out
+    return out  # a run id is an annotation: one label value per run would make every run its own alert
 
 
 def details(alert: Alert) -> dict[str, Any]:
@@ -36,12 +36,13 @@ def details(alert: Alert) -> dict[str, Any]:
             "value": alert.value, "threshold": alert.threshold, **{f"label_{k}": v for k, v in alert.labels.items()}}
 
 
-def alertmanager(alert: Alert, receiver: str) -> dict[str, Any]:
+def alertmanager_webhook(alert: Alert, receiver: str) -> dict[str, Any]:
     alert_labels = labels(alert)
     resolved = alert.status == "resolved"
     annotations = {"summary": alert.summary, "count": str(alert.count),
                    "value": "" if alert.value is None else f"{alert.value:g}",
-                   "threshold": "" if alert.threshold is None else f"{alert.threshold:g}", "alert_id": alert.alert_id}
+                   "threshold": "" if alert.threshold is None else f"{alert.threshold:g}", "alert_id": alert.alert_id,
+                   **({"run_id": alert.run_id} if alert.run_id else {})}
     group_labels = {"alertname": alert_labels["alertname"], "tenant_id": alert.tenant_id}
     return {
         "version": "4",

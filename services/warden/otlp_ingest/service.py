@@ -16,6 +16,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request, Response
+from prometheus_client.core import Metric
 from starlette.concurrency import run_in_threadpool
 
 from warden.broker.admin import admin_client
@@ -39,6 +40,7 @@ from warden.otlp_ingest.spans import (
     spans_of,
 )
 from warden.runtime import clients
+from warden.runtime.metrics import EXPOSITION, counter_families, expose, gauge, producer_families, render
 from warden.state.snapshots import SnapshotStore
 
 log = logging.getLogger("warden.otlp_ingest")
@@ -74,6 +76,7 @@ class OtlpIngest:
         self._dirty = False
         self._check_topics()
         self.producer = clients.producer(settings, linger_ms=5)
+        self.metrics = expose(self.families)
 
     def _check_topics(self) -> None:
         wanted = [self.settings.topic(topics.AGENT_EVENTS), self.settings.topic(topics.DEADLETTER)]
@@ -144,21 +147,14 @@ class OtlpIngest:
             self._saved_at = time.monotonic()
             self._dirty = False
 
-    def prometheus(self) -> str:
-        lines = []
-        for name, help_text in COUNTERS.items():
-            family = f"warden_otlp_ingest_{name}_total"
-            lines += [f"# HELP {family} {help_text}", f"# TYPE {family} counter"]
-            samples = sorted((k, v) for k, v in self.counters.items() if k.partition(":")[0] == name)
-            for key, value in samples or [(name, 0)]:
-                label = key.partition(":")[2]
-                lines.append(f"{family}{{{label}}} {value}" if label else f"{family} {value}")
-        lines += ["# HELP warden_otlp_ingest_spans_waiting spans waiting for their invoke_agent span now",
-                  "# TYPE warden_otlp_ingest_spans_waiting gauge",
-                  f"warden_otlp_ingest_spans_waiting {len(self.state.pending)}"]
-        return "\n".join(lines) + "\n"
+    def families(self) -> list[Metric]:
+        return [*counter_families(dict(self.counters), "warden_otlp_ingest_", COUNTERS, label="reason"),
+                gauge("warden_otlp_ingest_spans_waiting", "Spans waiting for their invoke_agent span now", {},
+                      len(self.state.pending)),
+                *producer_families(SERVICE, self.producer.failures, self.producer.queued())]
 
     def close(self) -> None:
+        EXPOSITION.remove(self.metrics)
         with self.lock:
             self._save(force=True)
         self.producer.close(10)
@@ -200,7 +196,8 @@ def create_app(service: OtlpIngest) -> FastAPI:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(service.prometheus(), media_type="text/plain; version=0.0.4")
+        body, content_type = render()
+        return Response(body, media_type=content_type)
 
     @app.post("/v1/traces")
     async def traces(request: Request) -> Response:

@@ -18,6 +18,7 @@ from warden.core.settings import StatefulServiceSettings, WardenSettings
 from warden.core.wire import Wire, wire_for
 from warden.runtime import clients
 from warden.runtime.changelog import ChangelogStore
+from warden.runtime.metrics import RuntimeMetrics
 from warden.runtime.processor import BaseProcessor
 from warden.runtime.store import StateStore
 from warden.runtime.task import Task
@@ -36,6 +37,7 @@ class App:
         self.tasks: list[Task[Any]] = []
         self._stores: list[ChangelogStore] = []
         self._closed = False
+        self.metrics = RuntimeMetrics(self)  # Prometheus: warden.runtime.metrics
 
     def add(self, processor: BaseProcessor[Any], group_id: str, store: StateStore | None = None,
             counters: Counter[str] | None = None) -> Task[Any]:
@@ -61,6 +63,7 @@ class App:
     def start(self) -> Self:
         for task in self.tasks:
             task.start()
+        self.metrics.publish()
         return self
 
     def poll_once(self) -> int:
@@ -70,6 +73,7 @@ class App:
             handled += task.poll()
             task.tick()
             task.maybe_save()
+        self.metrics.sample()
         return handled
 
     def run(self, stop: threading.Event) -> None:
@@ -84,6 +88,7 @@ class App:
         if self._closed:
             return
         self._closed = True
+        self.metrics.withdraw()
         try:
             for task in self.tasks:
                 task.close(checkpoint)
@@ -91,13 +96,3 @@ class App:
                 store.close()
         finally:
             self.producer.close(10)
-
-    def prometheus(self) -> str:
-        """Counters in the Prometheus text format, ``warden_<service>_<counter>_total{topic=...}``."""
-        prefix = "warden_" + self.name.replace("-", "_")
-        lines = []
-        for name, value in sorted(self.counters.items()):
-            metric, _, label = name.partition(":")
-            labels = f'{{topic="{label}"}}' if label else ""
-            lines.append(f"{prefix}_{metric}_total{labels} {value}")
-        return "\n".join(lines) + "\n"

@@ -26,9 +26,11 @@ class CheckedProducer:
     def __init__(self, config: dict[str, Any]) -> None:
         self._producer = Producer(config)
         self._failed: list[str] = []
+        self.failures = 0  # every failed delivery report since start (metrics), forgotten or not
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
+            self.failures += 1
             self._failed.append(f"{msg.topic()}: {err.str()}")
 
     def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None,
@@ -59,6 +61,10 @@ class CheckedProducer:
             problems = ([f"{queued} still queued after {timeout_s:g} s"] if queued else []) + failed[:3]
             more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
             raise DeliveryError(f"{what} not delivered to the broker: {'; '.join(problems)}{more}")
+
+    def queued(self) -> int:
+        """Records produced and not yet acknowledged (or failed)."""
+        return len(self._producer)
 
     def forget_failures(self) -> None:
         self._failed = []

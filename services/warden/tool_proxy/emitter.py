@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from typing import Any
 
+from prometheus_client.core import CounterMetricFamily, Metric
 from pydantic import BaseModel
 
 from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
 from warden.core.wire import Wire, wire_for
 from warden.runtime import clients, configs
+from warden.runtime.metrics import producer_families
 
 log = logging.getLogger("warden.tool_proxy")
+SERVICE = "tool-proxy"
 
 
 def producer_config(settings: WardenSettings) -> dict[str, Any]:
@@ -32,6 +36,7 @@ class Emitter:
         self.wire: Wire = wire_for(settings)
         self.producer = clients.raw_producer(producer_config(settings))
         self.undelivered = 0
+        self.produced: Counter[str] = Counter()  # records queued, by topic (metrics)
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="tool-proxy-producer", daemon=True)
         self._poller.start()
@@ -49,8 +54,16 @@ class Emitter:
         try:
             self.producer.produce(self.settings.topic(topic), self.wire.encode(record), key=key.encode(),
                                   on_delivery=self._delivered)
+            self.produced[topic] += 1
         except BufferError as exc:
             raise WardenError("the proxy's record queue to Kafka is full; refusing calls until it drains") from exc
+
+    def families(self) -> list[Metric]:
+        produced = CounterMetricFamily("warden_records_produced", "Records the service produced, by topic",
+                                       labels=["service", "topic"])
+        for topic, value in sorted(dict(self.produced).items()):
+            produced.add_metric([SERVICE, topic], value)
+        return [produced, *producer_families(SERVICE, self.undelivered, len(self.producer))]
 
     def nudge(self) -> None:
         """Hand queued records to librdkafka now (an approval request should not wait for the linger)."""

@@ -1,5 +1,5 @@
 """The tool proxy's HTTP app: ``POST /v1/tools/{tool}/{action}`` for agents, the token API for
-platforms, ``/health``, and the MCP endpoint ``/mcp`` (mcp_gateway.py) on the same port.
+platforms, ``/health``, ``/metrics`` (Prometheus), and the MCP endpoint ``/mcp`` (mcp_gateway.py) on the same port.
 
 The tool route reads the run token itself, in the pipeline's first check, rather than through a
 FastAPI dependency: a refused token must leave its ProxyCall like every other refusal, and
@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from warden.core import jsontext
+from warden.runtime.metrics import render
 from warden.tool_proxy import pipeline
 from warden.tool_proxy.mcp_gateway import McpGateway
 from warden.tool_proxy.pipeline import Call, Reply
@@ -95,6 +96,11 @@ def create_app(proxy: ToolProxy) -> FastAPI:
         return {"status": "ok", "inventory": proxy.inventory.version, "policy_version": proxy.bundle.bundle.version,
                 "access_lists": proxy.access.lists.version, "undelivered_records": proxy.undelivered,
                 "store": proxy.store.mode, "shared_store": proxy.store.mode != "memory"}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        body, content_type = render()
+        return Response(body, media_type=content_type)
 
     async def call_tool(request: Request) -> JSONResponse:
         """A plain Starlette route: FastAPI's parameter resolution is measurable on the hot path."""

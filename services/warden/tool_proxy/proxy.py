@@ -17,6 +17,7 @@ from confluent_kafka import Producer
 from warden.policy.bundle import BundleWatcher
 from warden.policy.control import ControlView
 from warden.policy.switches import Switches
+from warden.runtime.metrics import EXPOSITION, expose
 from warden.tool_proxy import processor as p
 from warden.tool_proxy.access import AccessWatcher
 from warden.tool_proxy.approvals_wait import ApprovalFollower
@@ -53,6 +54,7 @@ class ToolProxy:
         self.state.evaluator.switches = self._control.switches if self._control else (switches or Switches())
         self.approvals = ApprovalFollower(settings)
         self.emitter = Emitter(settings)
+        self.metrics = expose(self.emitter.families)
         self._tokens: OrderedDict[str, TokenClaims] = OrderedDict()
         self._last_bundle_check = time.monotonic()
         missing = sorted(self.inventory.secrets - set(self.upstreams.secrets))
@@ -110,6 +112,7 @@ class ToolProxy:
                 log.info("policy bundle reloaded: version %s", self.bundle.bundle.version)
 
     def close(self) -> None:
+        EXPOSITION.remove(self.metrics)
         self.emitter.close()
         self.approvals.close()
         if self._control is not None:
