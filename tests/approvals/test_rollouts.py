@@ -69,7 +69,10 @@ def test_start_pause_resume_promote_and_a_gate_rollback_over_http(topics: Warden
     # the candidate costs twice the baseline: judged 10 minutes (event time) into the 25% step
     produce(topics, traffic(step_start + timedelta(seconds=1), 80, candidate_cost=0.10, baseline_cost=0.05,
                             vary=0.005))
-    wait_for(lambda: get(api, "refund_ticket/gate")["verdict"] == "fail", what="the rollback")
+    # the verdict follows the control topic, the decision the decisions topic: two followers, so under
+    # load one may be a moment behind the other
+    wait_for(lambda: (lambda g: (g["verdict"], g["decision"]) == ("fail", "rollback"))(get(api, "refund_ticket/gate")),
+             what="the rollback")
     gate = get(api, "refund_ticket/gate")
     assert gate["status"] == "rolled_back" and gate["decision"] == "rollback" and gate["percent"] == 0
     assert gate["metrics"]["cost_increase_vs_baseline"]["verdict"] == "fail"
