@@ -23,7 +23,7 @@ from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, DeliveryError, WardenError
 from warden.core.seen import SeenIds
 from warden.core.wire import wire_for
-from warden.ledger.dead_letters import protect, sealer_from
+from warden.ledger_rows.dead_letters import protect, sealer_from
 from warden.otlp_ingest import processor, semconv
 from warden.otlp_ingest.letters import SERVICE, dead_letter
 from warden.otlp_ingest.settings import OtlpIngestSettings
