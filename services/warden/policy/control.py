@@ -16,10 +16,10 @@ from warden.broker.consume import drain
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError
 from warden.core.records import Control, ControlKind
+from warden.core.rollout_book import RolloutBook
 from warden.core.settings import WardenSettings
+from warden.core.switches import Switches
 from warden.core.wire import validate, wire_for
-from warden.policy.switches import Switches
-from warden.rollout.book import RolloutBook
 from warden.runtime import clients
 from warden.runtime.configs import Fetch
 

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from warden.core.records import RolloutStage
+    from warden.core.rollout_assign import Assignment
     from warden.core.workflows import WorkflowContract
     from warden.policy.control import ControlView
-    from warden.rollout.assign import Assignment
     from warden.sdk.gate import DecisionWatcher, GateVerdict
 
 AGENT_EVENT_RECORD = "warden.AgentEvent"
@@ -47,14 +47,14 @@ _UNAVAILABLE = frozenset({
 })
 
 _open_clients: weakref.WeakSet[WardenClient] = weakref.WeakSet()
-_assign: Callable[[RolloutStage | None, str, str], Assignment] | None = None  # warden.rollout.assign.assign
+_assign: Callable[[RolloutStage | None, str, str], Assignment] | None = None  # warden.core.rollout_assign.assign
 
 
 def _load_assign() -> Callable[[RolloutStage | None, str, str], Assignment]:
     """Imported on first use, once (an import statement in release_for cost a third of the call), so an SDK
     that never asks for a release does not load it."""
     global _assign
-    from warden.rollout.assign import assign
+    from warden.core.rollout_assign import assign
 
     _assign = assign
     return assign
@@ -171,8 +171,8 @@ class WardenClient:
                 from warden.core.workflows import load_contracts
 
                 self._contracts = load_contracts()
+            from warden.core.rollout_assign import Assignment
             from warden.core.workflows import contract_for
-            from warden.rollout.assign import Assignment
 
             return Assignment(None, fallback=contract_for(self._contracts, workflow).fallback)
         return assign(view.rollouts.get(workflow), workflow, unit)
