@@ -45,7 +45,7 @@ from warden.core.rollout_book import RolloutBook
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.demo.agents import Platform
-from warden.policy.control import publish_control
+from warden.kafka.control import publish_control
 from warden.replay.runner import default_rollout_config
 from warden.rollout import controller
 from warden.rollout.operate import Rollouts

@@ -13,7 +13,7 @@ from warden.core.records import ControlKind, RolloutStatus
 from warden.core.rollout_assign import bucket
 from warden.core.settings import WardenSettings
 from warden.core.workflows import Fallback
-from warden.policy.control import publish, publish_control
+from warden.kafka.control import publish, publish_control
 from warden.rollout.controller import stage_record
 from warden.sdk.client import WardenClient
 

@@ -35,10 +35,10 @@ from warden.demo.agents import Platform
 from warden.demo.approver import APPROVER, Approver
 from warden.demo.director import Director, query
 from warden.demo.simulator import malformed
+from warden.kafka import clients
 from warden.report.build import build_report
 from warden.rollout.operate import Rollouts
 from warden.rollout_controller.settings import RolloutControllerSettings
-from warden.runtime import clients
 from warden.sdk import WardenClient
 from warden.stack import Stack
 

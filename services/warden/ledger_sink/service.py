@@ -23,6 +23,7 @@ from warden.core.errors import LedgerError
 from warden.core.output import Output
 from warden.core.records import DeadLetter
 from warden.core.wire import RECORD_NAMES
+from warden.kafka.clients import Fetch
 from warden.ledger.checkpoint_log import CheckpointLog
 from warden.ledger.client import Ledger
 from warden.ledger.endpoint import QueryEndpoint
@@ -33,7 +34,6 @@ from warden.ledger_rows.tables import TABLES, TABLES_BY_NAME
 from warden.ledger_sink.processor import ChainHeads, Incoming, chain_of, land
 from warden.ledger_sink.settings import LedgerSinkSettings
 from warden.runtime.app import App
-from warden.runtime.clients import Fetch
 from warden.runtime.processor import BaseProcessor, Clock, Input, OnInvalid, Record, Scope
 
 log = logging.getLogger("warden.ledger_sink")

@@ -21,11 +21,11 @@ import httpx
 from warden.core import topics
 from warden.core.output import Output
 from warden.core.records import Alert
+from warden.kafka.clients import Fetch
 from warden.notifier.outbox import Entry, Outbox
 from warden.notifier.processor import Delivery, Receiver, ReceiverKind, backoff_s, deliveries, receivers
 from warden.notifier.settings import NotifierSettings
 from warden.runtime.app import App
-from warden.runtime.clients import Fetch
 from warden.runtime.processor import BaseProcessor, Clock, Input, Record, Scope
 
 log = logging.getLogger("warden.notifier")

@@ -24,7 +24,7 @@ from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS
 from warden.core.wire import Wire, wire_for
-from warden.runtime import clients, configs
+from warden.kafka import clients, configs
 from warden.sdk.redact import before_producing
 from warden.sdk.run import Run
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from warden.core.records import RolloutStage
     from warden.core.rollout_assign import Assignment
     from warden.core.workflows import WorkflowContract
-    from warden.policy.control import ControlView
+    from warden.kafka.control import ControlView
     from warden.sdk.gate import DecisionWatcher, GateVerdict
 
 AGENT_EVENT_RECORD = "warden.AgentEvent"
@@ -145,7 +145,7 @@ class WardenClient:
 
     def _control_view(self) -> ControlView:
         if self._control is None:
-            from warden.policy.control import ControlView
+            from warden.kafka.control import ControlView
 
             self._control = ControlView(self.settings)
         return self._control
