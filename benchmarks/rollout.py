@@ -48,8 +48,8 @@ from warden.demo.agents import Platform
 from warden.kafka.control import publish_control
 from warden.replay.runner import default_rollout_config
 from warden.rollout import controller
-from warden.rollout.operate import Rollouts
 from warden.rollout.plan import Gates, RolloutPlan
+from warden.rollout_controller.operate import Rollouts
 from warden.rollout_controller.service import RolloutController, source
 from warden.rollout_controller.settings import RolloutControllerSettings
 from warden.sdk import WardenClient

@@ -25,10 +25,19 @@ from warden.kafka import clients
 from warden.kafka.configs import Fetch
 from warden.kafka.consume import drain
 from warden.kafka.control import ControlView, publish_control
+from warden.ledger import access
 from warden.rollout.controller import COMMAND_KEY, command_record
-from warden.rollout.evidence import EvalMissing, ledger_query, require_passing_eval
+from warden.rollout.evidence import EvalMissing, Query, require_passing_eval
 from warden.rollout.gates import GATE_KEYS
 from warden.rollout.plan import RolloutPlan
+
+
+def ledger_query(settings: WardenSettings) -> Query:
+    """The ledger wherever it lives (warden.ledger.access: through a running stack, or the ledger itself)."""
+    def query(sql: str) -> tuple[list[str], list[list[Any]]]:
+        columns, rows = access.query(settings, sql)
+        return columns, [list(r) for r in rows]
+    return query
 
 
 def gate_verdict(stage: RolloutStage, judged: RolloutDecision | None) -> str:
