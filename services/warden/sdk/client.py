@@ -135,10 +135,11 @@ class WardenClient:
         queue or read-only behaviour without calling the tool.
         """
         if self._control is None or not self._read_only_loaded:
-            from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
+            from warden.core.workflows import load_workflows, workflow_or_default
 
             self._control_view()
-            self._read_only = load_bundle(DEFAULT_POLICIES).workflow(workflow).read_only_tools
+            defaults, workflows = load_workflows()
+            self._read_only = workflow_or_default(defaults, workflows, workflow).read_only_tools
             self._read_only_loaded = True
         assert self._control is not None
         return self._control.is_enabled(tenant_id, workflow, tool, action, self._read_only)
