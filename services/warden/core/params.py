@@ -28,8 +28,9 @@ from jsonschema import Draft202012Validator
 
 from warden.core.errors import ConfigError
 from warden.core.schema_check import FieldError, check, compile_schema
+from warden.core.shipped import POLICIES
 
-DEFAULT_INVENTORY = Path(__file__).resolve().parents[3] / "policies" / "tools" / "inventory.yaml"
+DEFAULT_INVENTORY = POLICIES / "tools" / "inventory.yaml"
 
 # What the ledger's redaction (warden.core.redaction.TOKENS) puts in place of a secret or PII. The
 # tool proxy emits params redacted, after checking the real input against the same schema: a string

@@ -17,9 +17,10 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from warden.core.errors import ConfigError
+from warden.core.shipped import POLICIES
 from warden.core.tomlfile import read_toml
 
-DEFAULT_WORKFLOWS_FILE = Path(__file__).resolve().parents[3] / "policies" / "workflows.toml"
+DEFAULT_WORKFLOWS_FILE = POLICIES / "workflows.toml"
 
 
 class Fallback(StrEnum):

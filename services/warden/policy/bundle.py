@@ -17,9 +17,10 @@ import cedarpy
 
 from warden.core.errors import ConfigError
 from warden.core.params import ToolSchemas, load_tool_schemas
+from warden.core.shipped import POLICIES
 from warden.core.workflows import Workflow, load_workflows, workflow_or_default
 
-DEFAULT_POLICIES = Path(__file__).resolve().parents[3] / "policies"
+DEFAULT_POLICIES = POLICIES
 SCHEMA_FILE = "warden.cedarschema"
 WORKFLOWS_FILE = "workflows.toml"
 INVENTORY_FILE = Path("tools") / "inventory.yaml"
