@@ -1,16 +1,18 @@
 # The two entry points of the README. Each one sets itself up: a .venv in the repository
-# with the warden CLI at .venv/bin/warden, rebuilt when pyproject.toml changes.
+# with the warden CLI at .venv/bin/warden, rebuilt when pyproject.toml or sdk/pyproject.toml changes.
+# Both distributions install editable from this checkout: warden-sdk (sdk/) first in the same
+# command, so the server's `warden-sdk==0.1.0` is this one, never a package of that name on PyPI.
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint setup clean programs
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sdk/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Warden needs Python 3.11+, found " + sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -e ./sdk -e '.[dev]'
 	@touch $(STAMP)
 
 setup: $(STAMP)

@@ -44,9 +44,9 @@ from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
 from warden.core.wire import Wire, wire_for
 from warden.demo.simulator import Simulator
+from warden.kafka import configs
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
-from warden.runtime import configs
 from warden.sdk.client import PRODUCER_DEFAULTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

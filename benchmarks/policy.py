@@ -32,10 +32,10 @@ from warden.broker.tansu import TansuBroker, free_port
 from warden.core import topics
 from warden.core.events import AgentEvent, ToolCallRequested
 from warden.core.settings import WardenSettings
+from warden.core.switches import Switches
 from warden.demo.simulator import Simulator
 from warden.policy.bundle import load_bundle
 from warden.policy.engine import PolicyRequest, agent_entities, cedar_request, evaluate
-from warden.policy.switches import Switches
 from warden.sdk import WardenClient
 
 

@@ -1,6 +1,6 @@
 """Redaction and tamper-evidence benchmark (issue 13, points 5 and 6), in-process, no broker.
 
-  corpus   recall and false positives of warden.ledger.redaction on tests/ledger/redaction_corpus.jsonl
+  corpus   recall and false positives of warden.core.redaction on tests/core/redaction_corpus.jsonl
            (PII and secrets that must go, near-misses that must stay), the same figures the test asserts;
   redact   µs per simulated demo event to redact its params, output and state change (what event_row
            does on every landed event), fastest of three passes;
@@ -22,14 +22,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.ledger's corpus loader and scorer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.core's corpus loader and scorer
 
-from tests.ledger.test_redaction_corpus import load_corpus, score
+from tests.core.test_redaction_corpus import load_corpus, score
 
+from warden.core.redaction import redact_many
 from warden.demo.simulator import Simulator
-from warden.ledger.chain import GENESIS, ChainKey, link
-from warden.ledger.redaction import redact_many
-from warden.ledger.tables import TABLES_BY_NAME
+from warden.ledger_rows.chain import GENESIS, ChainKey, link
+from warden.ledger_rows.tables import TABLES_BY_NAME
 
 
 def cpu_model() -> str:

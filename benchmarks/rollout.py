@@ -40,16 +40,16 @@ from warden.core import topics
 from warden.core.events import AgentEvent
 from warden.core.partitioning import partition_for
 from warden.core.records import RolloutAction, RolloutCommand
+from warden.core.rollout_assign import BUCKETS, assign, bucket
+from warden.core.rollout_book import RolloutBook
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.demo.agents import Platform
-from warden.policy.control import publish_control
+from warden.kafka.control import publish_control
 from warden.replay.runner import default_rollout_config
 from warden.rollout import controller
-from warden.rollout.assign import BUCKETS, assign, bucket
-from warden.rollout.book import RolloutBook
-from warden.rollout.operate import Rollouts
 from warden.rollout.plan import Gates, RolloutPlan
+from warden.rollout_controller.operate import Rollouts
 from warden.rollout_controller.service import RolloutController, source
 from warden.rollout_controller.settings import RolloutControllerSettings
 from warden.sdk import WardenClient

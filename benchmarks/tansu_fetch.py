@@ -35,7 +35,7 @@ from warden.broker.embedded import EmbeddedBroker
 from warden.broker.tansu import free_port
 from warden.core import topics
 from warden.core.settings import WardenSettings
-from warden.runtime import configs
+from warden.kafka import configs
 from warden.sdk.client import PRODUCER_DEFAULTS
 
 

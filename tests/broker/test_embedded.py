@@ -25,7 +25,7 @@ from warden.broker.tansu import CLUSTER_ID, free_port
 from warden.core import topics
 from warden.core.records import ControlKind
 from warden.core.settings import WardenSettings
-from warden.policy.control import ControlView, publish
+from warden.kafka.control import ControlView, publish
 
 TOPIC = "agent.events"
 

@@ -26,8 +26,8 @@ from warden.core.records import ControlKind
 from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS
 from warden.core.wire import wire_for
-from warden.policy.control import publish
-from warden.runtime import configs
+from warden.kafka import configs
+from warden.kafka.control import publish
 from warden.sdk import WardenClient
 from warden.sdk.client import PRODUCER_DEFAULTS
 from warden.stack import warden_command

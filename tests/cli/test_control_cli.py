@@ -15,9 +15,9 @@ from tests.ledger_sink.helpers import sink_settings, wait_for
 from tests.running import in_thread
 from warden.broker.tansu import free_port
 from warden.core.settings import WardenSettings
+from warden.kafka.control import ControlView
 from warden.ledger.client import Ledger
 from warden.ledger_sink.service import LedgerSink
-from warden.policy.control import ControlView
 from warden.stack import warden_command
 
 SCOPED = {**TOKENS, "sam@globex.com": {"token": "tok-sam-5d1e", "tenants": ["globex"]}}

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from tests.core.samples import every_record
-from tests.rollout.test_assign import stage
+from tests.core.test_rollout_assign import stage
 from warden.core.catalog import SCHEMAS_DIR
 from warden.core.codec import AvroCodec
 from warden.core.errors import DecodeError
 from warden.core.records import Control, ControlKind, RolloutDecision
 from warden.core.registry import FileSchemaRegistry
+from warden.core.switches import Switches
 from warden.core.wire import Wire, validate
-from warden.policy.switches import Switches
 from warden.rollout.controller import stage_record
 
 NAME = "warden.Control"

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from warden.core.params import REDACTED, cedar_decimal, check_params, default_tool_schemas
-from warden.ledger.redaction import TOKENS
+from warden.core.redaction import TOKENS
 
 
 def test_valid_params_have_no_errors_and_each_broken_rule_is_named() -> None:

@@ -14,7 +14,7 @@ from warden.core.events import AgentEvent
 from warden.dashboards.macros import Selection, TimeRange, render
 from warden.ledger.client import Ledger
 from warden.ledger.readonly import run_readonly
-from warden.ledger.tables import TABLES
+from warden.ledger_rows.tables import TABLES
 from warden.ledger_sink.processor import ChainHeads, Incoming, land
 
 # Panels whose source the demo does not fill: they must run on the demo's ledger, and show data on the

@@ -1,7 +1,7 @@
 """The demo's story, pure: the same seed makes the same runs, and its plans are sized so the real
 controller, fed those runs, rolls one candidate back on the cost gate and promotes the other.
 
-The assignment is the pure one the SDK's release_for computes (warden.rollout.assign over the stage the
+The assignment is the pure one the SDK's release_for computes (warden.core.rollout_assign over the stage the
 controller wrote), so these runs are the ones the live demo makes at each step.
 """
 
@@ -14,6 +14,8 @@ from pydantic import BaseModel
 
 from warden.core.events import AgentEvent
 from warden.core.records import Control, RolloutAction, RolloutCommand, RolloutDecision, RolloutStatus
+from warden.core.rollout_assign import Assignment, assign
+from warden.core.rollout_book import RolloutBook
 from warden.core.workflows import contract_for, load_contracts
 from warden.demo import story
 from warden.demo.agents import Platform
@@ -23,8 +25,6 @@ from warden.policy_evaluator.processor import EvaluatorState
 from warden.policy_evaluator.processor import step as evaluate
 from warden.replay.runner import default_rollout_config
 from warden.rollout import controller
-from warden.rollout.assign import Assignment, assign
-from warden.rollout.book import RolloutBook
 
 START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 

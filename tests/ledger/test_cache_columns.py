@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from tests.ledger_sink.test_processor import event, incoming
 from warden.core.events import AgentEvent, new_event_id
-from warden.ledger.chain import GENESIS, link
 from warden.ledger.client import Ledger
-from warden.ledger.tables import TABLES_BY_NAME
 from warden.ledger.verify import verify
+from warden.ledger_rows.chain import GENESIS, link
+from warden.ledger_rows.tables import TABLES_BY_NAME
 from warden.ledger_sink.processor import ChainHeads, land
 
 EVENTS = TABLES_BY_NAME["agent_events"]

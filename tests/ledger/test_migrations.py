@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from warden.ledger.client import Ledger
 from warden.ledger.migrations import discover, migrate
-from warden.ledger.tables import TABLES
+from warden.ledger_rows.tables import TABLES
 
 
 def test_every_ledger_table_exists_with_its_contract_columns(ledger: Ledger) -> None:

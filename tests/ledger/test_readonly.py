@@ -9,7 +9,7 @@ import pytest
 from warden.core.errors import LedgerError, QueryLimitError, ReadOnlyQueryError
 from warden.ledger.client import Ledger
 from warden.ledger.readonly import QueryLimits, check_readonly, run_readonly
-from warden.ledger.tables import TABLES_BY_NAME
+from warden.ledger_rows.tables import TABLES_BY_NAME
 
 
 @pytest.mark.parametrize("sql", [

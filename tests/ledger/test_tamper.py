@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.ledger_sink.test_processor import event, incoming
-from warden.ledger.chain import ChainKey
 from warden.ledger.checkpoint_log import CheckpointLog
 from warden.ledger.client import Ledger
 from warden.ledger.keys import LedgerKeys
-from warden.ledger.tables import TABLES_BY_NAME
 from warden.ledger.verify import VerifyReport, verify
+from warden.ledger_rows.chain import ChainKey
+from warden.ledger_rows.tables import TABLES_BY_NAME
 from warden.ledger_sink.processor import ChainHeads, land
 
 K1 = ChainKey("k1", b"k1-" + b"s" * 40)

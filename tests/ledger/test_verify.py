@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tests.ledger_sink.test_processor import event, incoming
 from warden.ledger.client import Ledger
-from warden.ledger.tables import TABLES_BY_NAME
 from warden.ledger.verify import verify
+from warden.ledger_rows.tables import TABLES_BY_NAME
 from warden.ledger_sink.processor import ChainHeads, land
 
 
@@ -52,8 +52,8 @@ def test_rows_written_before_a_column_was_added_still_verify(ledger: Ledger) -> 
     """policy_decisions.stop_ship came in migration 0002: a row hashed without it stays valid."""
     from tests.core.samples import every_record
     from warden.core.records import PolicyDecision
-    from warden.ledger.chain import GENESIS, link
-    from warden.ledger.tables import TABLES_BY_NAME
+    from warden.ledger_rows.chain import GENESIS, link
+    from warden.ledger_rows.tables import TABLES_BY_NAME
 
     table = TABLES_BY_NAME["policy_decisions"]
     decision = next(r for r in every_record() if isinstance(r, PolicyDecision))

@@ -18,8 +18,8 @@ from warden.core.settings import WardenSettings
 from warden.core.topics import DEADLETTER
 from warden.core.wire import wire_for
 from warden.ledger.client import Ledger
-from warden.ledger.dead_letters import sealer_from
 from warden.ledger.verify import verify
+from warden.ledger_rows.dead_letters import sealer_from
 from warden.ledger_sink.service import LedgerSink
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from warden.core.events import AgentEvent, new_event_id
 from warden.core.topics import AGENT_EVENTS
-from warden.ledger.chain import GENESIS, link
-from warden.ledger.tables import TABLES
+from warden.ledger_rows.chain import GENESIS, link
+from warden.ledger_rows.tables import TABLES
 from warden.ledger_sink.processor import ChainHeads, Incoming, land
 
 EVENTS = TABLES[AGENT_EVENTS]

@@ -17,10 +17,10 @@ from warden.core.settings import WardenSettings
 from warden.core.topics import DEADLETTER
 from warden.core.wire import wire_for
 from warden.demo.simulator import malformed
+from warden.kafka.producer import CheckedProducer
 from warden.ledger.client import Ledger
 from warden.ledger.verify import verify
 from warden.ledger_sink.service import LedgerSink
-from warden.runtime.producer import CheckedProducer
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from warden.core.records import Control, ControlKind, Decision
+from warden.core.switches import STOP_SHIP_ACTOR, Switches
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy.engine import PolicyRequest, evaluate
-from warden.policy.switches import STOP_SHIP_ACTOR, Switches
-from warden.policy.tooling import run_cases
+from warden.replay.policy import run_cases
 
 BUNDLE = load_bundle()
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)

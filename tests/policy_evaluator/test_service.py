@@ -16,7 +16,7 @@ from warden.core import topics
 from warden.core.records import ControlKind, Decision, PolicyDecision
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
-from warden.policy.control import publish
+from warden.kafka.control import publish
 from warden.policy_evaluator.service import PolicyEvaluator
 from warden.replay.runner import replay
 from warden.sdk import WardenClient

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.core.samples import AT, event
-from tests.rollout.test_assign import stage
+from tests.core.test_rollout_assign import stage
 from warden.core import topics
 from warden.core.errors import ConfigError
 from warden.core.events import AgentEvent

@@ -14,7 +14,7 @@ from warden.core import topics
 from warden.core.records import EvalRun, RolloutAction, RolloutCommand
 from warden.ledger.client import Ledger
 from warden.ledger.readonly import run_readonly
-from warden.ledger.tables import TABLES_BY_NAME
+from warden.ledger_rows.tables import TABLES_BY_NAME
 from warden.ledger_sink.processor import ChainHeads, Incoming, land
 from warden.rollout.controller import ControllerState, command_record
 from warden.rollout.evidence import EvalMissing, require_passing_eval

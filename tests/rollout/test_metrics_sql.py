@@ -14,7 +14,7 @@ from warden.core.metrics import RunOutcome, summarize
 from warden.core.records import Alert, AlertKind, Severity
 from warden.cost.prices import PriceTable
 from warden.ledger.client import Ledger
-from warden.ledger.tables import TABLES_BY_NAME
+from warden.ledger_rows.tables import TABLES_BY_NAME
 from warden.ledger_sink.processor import ChainHeads, Incoming, land
 from warden.rollout.metrics_sql import COLUMNS, workflow_metrics_sql
 

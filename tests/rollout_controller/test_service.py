@@ -22,7 +22,7 @@ from warden.core.records import RolloutDecision, RolloutStatus
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.cost.prices import PriceTable
-from warden.policy.control import publish_control
+from warden.kafka.control import publish_control
 from warden.replay.runner import replay
 from warden.rollout.controller import ControllerConfig
 from warden.rollout.plan import Gates

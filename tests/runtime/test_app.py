@@ -22,9 +22,9 @@ from warden.core.records import Control, ControlKind, DeadLetter
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.demo.simulator import malformed
+from warden.kafka.producer import CheckedProducer
 from warden.runtime.app import App
 from warden.runtime.processor import BaseProcessor, Input, OnInvalid, Record
-from warden.runtime.producer import CheckedProducer
 from warden.runtime.task import Task
 from warden.state.snapshots import SnapshotStore
 

@@ -11,9 +11,9 @@ import pytest
 
 from warden.core.errors import StateError
 from warden.core.settings import WardenSettings
-from warden.runtime import clients
+from warden.kafka import clients
+from warden.kafka.configs import Fetch
 from warden.runtime.changelog import CHUNK_BYTES, ChangelogStore, Newest, StaleStateError, encode
-from warden.runtime.configs import Fetch
 from warden.state.snapshots import SnapshotStore
 
 pytestmark = pytest.mark.integration

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
-from tests.rollout.test_assign import stage
+from tests.core.test_rollout_assign import stage
 from warden.core.records import ControlKind, RolloutStatus
+from warden.core.rollout_assign import bucket
 from warden.core.settings import WardenSettings
 from warden.core.workflows import Fallback
-from warden.policy.control import publish, publish_control
-from warden.rollout.assign import bucket
+from warden.kafka.control import publish, publish_control
 from warden.rollout.controller import stage_record
 from warden.sdk.client import WardenClient
 

@@ -26,7 +26,7 @@ from warden.core import topics as t
 from warden.core.events import AgentEvent, ToolCallCompleted, ToolCallRequested
 from warden.core.records import ApprovalOutcome, ControlKind, ProxyCall
 from warden.core.settings import WardenSettings
-from warden.policy.control import publish
+from warden.kafka.control import publish
 from warden.policy_evaluator.service import PolicyEvaluator
 from warden.tool_proxy.http_api import create_app
 from warden.tool_proxy.reference_upstream import Upstream

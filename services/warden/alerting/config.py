@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from warden.core.errors import ConfigError
+from warden.core.shipped import POLICIES
 
-DEFAULT_ALERT_RULES = Path(__file__).resolve().parents[3] / "policies" / "alerts.toml"
+DEFAULT_ALERT_RULES = POLICIES / "alerts.toml"
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from warden.core import topics
 from warden.core.events import AgentEvent, LlmCall
 from warden.core.output import Output
 from warden.cost.prices import PriceTable
+from warden.kafka.clients import Fetch
 from warden.runtime.app import App
-from warden.runtime.clients import Fetch
 from warden.runtime.processor import BaseProcessor, Clock, Input, Record, Restored, Scope
 
 log = logging.getLogger("warden.anomaly_alerter")

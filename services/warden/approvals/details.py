@@ -2,7 +2,7 @@
 
 An approval request (a PolicyDecision on approvals.requests) names the call but not its tool,
 params, workflow or agent: those are on the tool_call_requested event, which the ledger has
-already landed, with its params redacted (warden.ledger.redaction) on the way in. Reading them
+already landed, with its params redacted (warden.core.redaction) on the way in. Reading them
 from the ledger at list time keeps the request records and their producers as they are and
 shows the approver exactly what the auditors will see. In embedded mode only the running
 stack's query endpoint is used, never the chDB files themselves (one process per path: the

@@ -24,9 +24,9 @@ from warden.core.errors import ConfigError, WardenError
 from warden.core.records import RolloutAction
 from warden.core.settings import WardenSettings
 from warden.core.workflows import contract_for, load_contracts
-from warden.rollout.operate import RolloutError, Rollouts
 from warden.rollout.plan import parse_plan
 from warden.rollout.views import stage_view
+from warden.rollout_controller.operate import RolloutError, Rollouts
 
 
 class Reason(BaseModel):

@@ -32,14 +32,14 @@ from warden.approvals.processor import (
 )
 from warden.approvals.scopes import ALL, ApproverGrant, identify, refusal_alert
 from warden.approvals.settings import ApprovalsSettings
-from warden.broker.consume import drain
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, DeliveryError, ValidationError, WardenError
 from warden.core.records import Alert, ApprovalDecision, ApprovalOutcome, ControlKind, PolicyDecision
 from warden.core.wire import wire_for
-from warden.policy.control import publish
-from warden.runtime import clients
-from warden.runtime.configs import Fetch
+from warden.kafka import clients
+from warden.kafka.configs import Fetch
+from warden.kafka.consume import drain
+from warden.kafka.control import publish
 from warden.runtime.metrics import (
     EXPOSITION,
     SAMPLE_EVERY_S,

@@ -10,7 +10,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from warden.core.errors import BrokerError, BrokerUnavailableError
 from warden.core.settings import WardenSettings
 from warden.core.topics import TOPICS, TopicSpec, topic_config
-from warden.runtime import clients
+from warden.kafka import clients
 
 
 def admin_client(settings: WardenSettings) -> AdminClient:

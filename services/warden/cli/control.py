@@ -21,8 +21,8 @@ from warden.core import topics
 from warden.core.errors import WardenError
 from warden.core.records import Alert, Control, ControlKind
 from warden.core.wire import wire_for
-from warden.policy.control import publish
-from warden.runtime import clients
+from warden.kafka import clients
+from warden.kafka.control import publish
 
 SCOPE_HELP = "global | tenant:<id> | workflow:<name> | tool:<tool> | tool:<tool.action>"
 DIRECT = typer.Option(False, "--direct", help="The approvals service is down: check your token against this "

@@ -10,8 +10,8 @@ from warden.cli.output import console, fail, table
 from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
 from warden.cost.prices import DEFAULT_PRICES, PriceTable
-from warden.cost.report import check as run_check
-from warden.cost.report import per_task
+from warden.ledger.cost_report import check as run_check
+from warden.ledger.cost_report import per_task
 
 cost_app = typer.Typer(help="Token spend, cost per task, budgets.", no_args_is_help=True)
 

@@ -28,17 +28,17 @@ from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.cost.prices import PriceTable
-from warden.cost.report import CostCheck
-from warden.cost.report import check as check_costs
 from warden.cost.sql import per_task_sql
 from warden.demo.agents import Platform
 from warden.demo.approver import APPROVER, Approver
 from warden.demo.director import Director, query
 from warden.demo.simulator import malformed
+from warden.kafka import clients
+from warden.ledger.cost_report import CostCheck
+from warden.ledger.cost_report import check as check_costs
 from warden.report.build import build_report
-from warden.rollout.operate import Rollouts
+from warden.rollout_controller.operate import Rollouts
 from warden.rollout_controller.settings import RolloutControllerSettings
-from warden.runtime import clients
 from warden.sdk import WardenClient
 from warden.stack import Stack
 

@@ -16,12 +16,12 @@ from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
 from warden.ledger import access
 from warden.ledger.client import Ledger
-from warden.ledger.dead_letters import sealer_from
 from warden.ledger.endpoint import jsonable
 from warden.ledger.keys import rotate
 from warden.ledger.migrations import migrate
 from warden.ledger.verifications import record as record_verification
 from warden.ledger.verify import verify as verify_ledger
+from warden.ledger_rows.dead_letters import sealer_from
 from warden.ledger_sink.settings import LedgerSinkSettings
 
 ledger_app = typer.Typer(help="The immutable ledger.", no_args_is_help=True)

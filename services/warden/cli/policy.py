@@ -9,8 +9,8 @@ import typer
 from warden.cli.output import console, fail, table
 from warden.core.errors import WardenError
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
-from warden.policy.tooling import diff as diff_bundles
-from warden.policy.tooling import run_cases
+from warden.replay.policy import diff as diff_bundles
+from warden.replay.policy import run_cases
 
 policy_app = typer.Typer(help="Policy bundles: validate, unit-test and diff them before deploy.",
                          no_args_is_help=True)

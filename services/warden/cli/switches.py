@@ -1,7 +1,7 @@
 """`warden switches`: the kill switches and read-only modes in force, and how they got there.
 
 In force is what the control topic says now (the same view the evaluator, the SDK and the proxy
-keep, warden.policy.control.ControlView); history is the ledger's `control_changes`, which keeps
+keep, warden.kafka.control.ControlView); history is the ledger's `control_changes`, which keeps
 every change (also those of an embedded broker that has since restarted empty).
 """
 
@@ -20,8 +20,8 @@ from warden.core.errors import WardenError
 from warden.core.events import iso_millis
 from warden.core.records import Control
 from warden.core.settings import WardenSettings
+from warden.kafka.control import ControlView
 from warden.ledger import access
-from warden.policy.control import ControlView
 
 READ_S = 10.0
 

@@ -12,8 +12,9 @@ from pydantic import BaseModel
 from warden.core import records
 from warden.core.errors import SchemaError
 from warden.core.events import AgentEvent
+from warden.core.shipped import SCHEMAS
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[3] / "schemas"
+SCHEMAS_DIR = SCHEMAS
 
 MODELS: dict[str, type[BaseModel]] = {
     "warden.AgentEvent": AgentEvent,

@@ -28,10 +28,11 @@ from jsonschema import Draft202012Validator
 
 from warden.core.errors import ConfigError
 from warden.core.schema_check import FieldError, check, compile_schema
+from warden.core.shipped import POLICIES
 
-DEFAULT_INVENTORY = Path(__file__).resolve().parents[3] / "policies" / "tools" / "inventory.yaml"
+DEFAULT_INVENTORY = POLICIES / "tools" / "inventory.yaml"
 
-# What the ledger's redaction (warden.ledger.redaction.TOKENS) puts in place of a secret or PII. The
+# What the ledger's redaction (warden.core.redaction.TOKENS) puts in place of a secret or PII. The
 # tool proxy emits params redacted, after checking the real input against the same schema: a string
 # holding a token may then fail its format, pattern or length, and only those rules are waived for it.
 REDACTED = re.compile(r"\[REDACTED:[a-z_]+\]")

@@ -153,7 +153,7 @@ class DeadLetter(_Record):
     source_key: str | None = None
     error_kind: DeadLetterKind
     reason: str
-    raw: bytes  # redacted (warden.ledger.dead_letters.protect) before it is produced or stored
+    raw: bytes  # redacted (warden.ledger_rows.dead_letters.protect) before it is produced or stored
     failed_at: datetime
     service: str
     raw_sealed: bytes | None = None  # the original bytes, encrypted, only with a configured key

@@ -1,13 +1,14 @@
 """The workflow contract of checklist §1: what a workflow is for, and the targets it is judged on.
 
-`policies/workflows.toml` already holds each workflow's tool inventory and stop-ship policies (read by
-the Cedar bundle, warden.policy.bundle). The same file gives, per workflow, a description of its start
-and end state and its targets; this module reads those parts only, with no Cedar, so the SDK, the
-rollout-controller, the eval runner and the report read one contract without loading policies.
+`policies/workflows.toml` holds each workflow's tool inventory, stop-ship policies and read-only tools
+(`load_workflows`, which the Cedar bundle, warden.policy.bundle, builds on), and per workflow a
+description of its start and end state and its targets (`load_contracts`). No Cedar here, so the SDK,
+the rollout-controller, the eval runner and the report read one contract without loading policies.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,10 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from warden.core.errors import ConfigError
+from warden.core.shipped import POLICIES
 from warden.core.tomlfile import read_toml
 
-DEFAULT_WORKFLOWS_FILE = Path(__file__).resolve().parents[3] / "policies" / "workflows.toml"
+DEFAULT_WORKFLOWS_FILE = POLICIES / "workflows.toml"
 
 
 class Fallback(StrEnum):
@@ -89,3 +91,50 @@ def load_contracts(path: Path = DEFAULT_WORKFLOWS_FILE) -> dict[str, WorkflowCon
 def contract_for(contracts: dict[str, WorkflowContract], workflow: str) -> WorkflowContract:
     """A workflow the file does not name gets no targets (nothing is judged) and the default fallback."""
     return contracts.get(workflow) or WorkflowContract(name=workflow)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A workflow's tools and switches as policies/workflows.toml gives them (the Cedar bundle checks calls
+    against them; the SDK reads the read-only tools for is_enabled, without Cedar)."""
+
+    name: str
+    tools: frozenset[str]
+    stop_ship: frozenset[str]
+    read_only_tools: frozenset[str]
+    stop_ship_scope: StopShipScope = StopShipScope.WORKFLOW  # how far its automatic kill switch reaches
+
+
+def workflow_or_default(defaults: Workflow, workflows: dict[str, Workflow], name: str) -> Workflow:
+    """A workflow the file does not name has no tools and the defaults' stop-ship and read-only tools."""
+    return workflows.get(name) or Workflow(name, frozenset(), defaults.stop_ship, defaults.read_only_tools,
+                                           defaults.stop_ship_scope)
+
+
+def load_workflows(path: Path = DEFAULT_WORKFLOWS_FILE,
+                   error: type[ConfigError] = ConfigError) -> tuple[Workflow, dict[str, Workflow]]:
+    """The `[defaults]` and each workflow's tool inventory, stop-ship and read-only tools; ``error`` is the
+    kind of ConfigError a bad file raises (the Cedar bundle raises its own)."""
+    data = read_toml(path, "workflows file", error).document
+    base = data.get("defaults", {})
+    defaults = Workflow("*", frozenset(), frozenset(base.get("stop_ship", [])),
+                        frozenset(base.get("read_only_tools", [])), _scope(path, "defaults", base, error))
+    flows = {}
+    for name, spec in data.get("workflows", {}).items():
+        if not isinstance(spec.get("tools"), list) or not spec["tools"]:
+            raise error(f"{path}: workflow {name!r} needs a non-empty list `tools`")
+        flows[name] = Workflow(name, frozenset(spec["tools"]),
+                               frozenset(spec.get("stop_ship", defaults.stop_ship)),
+                               frozenset(spec.get("read_only_tools", defaults.read_only_tools)),
+                               _scope(path, name, spec, error, defaults.stop_ship_scope))
+    return defaults, flows
+
+
+def _scope(path: Path, name: str, spec: dict[str, object], error: type[ConfigError],
+           default: StopShipScope = StopShipScope.WORKFLOW) -> StopShipScope:
+    value = spec.get("stop_ship_scope", default)
+    try:
+        return StopShipScope(str(value))
+    except ValueError:
+        raise error(f"{path}: workflow {name!r}: stop_ship_scope must be one of "
+                    f"{', '.join(s.value for s in StopShipScope)}, got {value!r}") from None

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from warden.core.errors import ConfigError
+from warden.core.shipped import POLICIES
 from warden.core.tomlfile import read_toml
 
-DEFAULT_BUDGETS = Path(__file__).resolve().parents[3] / "policies" / "budgets.toml"
+DEFAULT_BUDGETS = POLICIES / "budgets.toml"
 PERIODS = ("day", "month")
 ANY = "*"
 

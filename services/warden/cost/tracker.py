@@ -20,9 +20,9 @@ from warden.core import topics
 from warden.core.output import Output
 from warden.core.records import Alert, AlertKind, Control, ControlKind, CostRollup, Severity
 from warden.core.seen import SeenIds
+from warden.core.switches import BUDGET_ACTOR
 from warden.cost.budgets import BudgetConfig, Ceiling
 from warden.cost.windows import RUNS, from_millis, millis
-from warden.policy.switches import BUDGET_ACTOR
 
 _ALERTS = uuid.UUID("3c1f8e0a-6b2d-4e47-9f15-7a0d2c4b8e61")
 ALL_TENANTS = "*"

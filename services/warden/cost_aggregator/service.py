@@ -27,8 +27,8 @@ from warden.cost.tracker import TrackerState, track
 from warden.cost.windows import SpendWindows
 from warden.cost_aggregator.processor import SpendState, flush, step
 from warden.cost_aggregator.settings import CostAggregatorSettings
+from warden.kafka.clients import Fetch
 from warden.runtime.app import App
-from warden.runtime.clients import Fetch
 from warden.runtime.processor import BaseProcessor, Input, Membership, Record, Restored, Scope
 
 log = logging.getLogger("warden.cost_aggregator")

@@ -2,7 +2,7 @@
 
 Every run asks ``assign(tenant, workflow, unit)`` first, the signature of the SDK's
 ``WardenClient.release_for`` (the demo passes exactly that; tests pass the pure
-``warden.rollout.assign.assign`` over a known stage): it runs the release it is given, and when the
+``warden.core.rollout_assign.assign`` over a known stage): it runs the release it is given, and when the
 workflow is switched off it takes the workflow's fallback and calls no tool. The unit is the
 tenant's user, so a user in a candidate's 5% stays in it at 25%.
 
@@ -24,8 +24,8 @@ from datetime import datetime
 from typing import Any
 
 from warden.core.events import AgentEvent
+from warden.core.rollout_assign import Assignment
 from warden.demo.simulator import MODELS, NAMES, SPIKE_MODEL, TENANTS, Behaviour, Simulator
-from warden.rollout.assign import Assignment
 
 Assign = Callable[[str, str, str], Assignment]
 

@@ -31,10 +31,10 @@ from warden.core.workflows import contract_for, load_contracts
 from warden.demo import story
 from warden.demo.agents import Platform
 from warden.demo.approver import Approver
+from warden.kafka.control import publish
 from warden.ledger.endpoint import ENDPOINT_FILE
-from warden.policy.control import publish
-from warden.rollout.operate import Rollouts
 from warden.rollout.plan import RolloutPlan
+from warden.rollout_controller.operate import Rollouts
 from warden.sdk import WardenClient
 
 Say = Callable[[str], None]

@@ -18,7 +18,7 @@ from warden.core.records import EvalResult, EvalRun
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.evals.summary import ItemResult
-from warden.runtime import clients
+from warden.kafka import clients
 
 _RESULTS = uuid.UUID("9a3d6e21-7c45-4b8f-a0e2-5f1b8c7d3e64")
 

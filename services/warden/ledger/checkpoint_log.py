@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from warden.core.errors import ConfigError, LedgerError
-from warden.ledger.chain import ChainKey
-from warden.ledger.checkpoints import COLUMNS, TABLE, ChainId, Checkpoint, CheckpointWriter, from_row
 from warden.ledger.client import Ledger
-from warden.ledger.tables import TABLES
+from warden.ledger_rows.chain import ChainKey
+from warden.ledger_rows.checkpoints import COLUMNS, TABLE, ChainId, Checkpoint, CheckpointWriter, from_row
+from warden.ledger_rows.tables import TABLES
 
-log = logging.getLogger("warden.ledger.checkpoints")
+log = logging.getLogger("warden.ledger_rows.checkpoints")
 
 
 def all_heads(ledger: Ledger) -> dict[ChainId, tuple[int, str]]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from warden.core.errors import ConfigError
-from warden.ledger.chain import ChainKey
+from warden.ledger_rows.chain import ChainKey
 
 MIN_SECRET_CHARS = 32
 KEY_FILE = Path("keys") / "ledger-keys.json"

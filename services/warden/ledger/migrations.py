@@ -14,7 +14,7 @@ from pathlib import Path
 
 from warden.core.errors import ConfigError
 from warden.ledger.client import Ledger
-from warden.ledger.tables import TABLES
+from warden.ledger_rows.tables import TABLES
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "infra" / "clickhouse" / "migrations"
 _NAME = re.compile(r"^(\d{4})_[\w-]+\.sql$")

@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from warden.ledger.chain import GENESIS, link
 from warden.ledger.checkpoint_log import file_checkpoints, stored_checkpoints
-from warden.ledger.checkpoints import ChainId, Checkpoint, signature_ok
 from warden.ledger.client import Ledger
 from warden.ledger.keys import NO_KEYS, LedgerKeys
-from warden.ledger.tables import LINK_COLUMNS, TABLES, Table
+from warden.ledger_rows.chain import GENESIS, link
+from warden.ledger_rows.checkpoints import ChainId, Checkpoint, signature_ok
+from warden.ledger_rows.tables import LINK_COLUMNS, TABLES, Table
 
 
 @dataclass(frozen=True)

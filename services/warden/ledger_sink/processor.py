@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from warden.ledger.chain import GENESIS, ChainKey, link
-from warden.ledger.tables import TABLES, Table
+from warden.ledger_rows.chain import GENESIS, ChainKey, link
+from warden.ledger_rows.tables import TABLES, Table
 
 ChainId = tuple[str, str]  # (table, chain_key)
 

@@ -26,17 +26,17 @@ from warden.core.output import Output
 from warden.core.records import DeadLetter
 from warden.core.seen import SeenIds
 from warden.core.wire import RECORD_NAMES
+from warden.kafka.clients import Fetch
 from warden.ledger.checkpoint_log import CheckpointLog
 from warden.ledger.client import Ledger
-from warden.ledger.dead_letters import protect, sealer_from
 from warden.ledger.endpoint import QueryEndpoint
 from warden.ledger.migrations import migrate
 from warden.ledger.readonly import QueryLimits
-from warden.ledger.tables import TABLES, TABLES_BY_NAME
+from warden.ledger_rows.dead_letters import protect, sealer_from
+from warden.ledger_rows.tables import TABLES, TABLES_BY_NAME
 from warden.ledger_sink.processor import ChainHeads, Incoming, chain_of, land
 from warden.ledger_sink.settings import LedgerSinkSettings
 from warden.runtime.app import App
-from warden.runtime.clients import Fetch
 from warden.runtime.metrics import counter_families, gauge, render
 from warden.runtime.processor import BaseProcessor, Clock, Input, OnInvalid, Record, Scope
 

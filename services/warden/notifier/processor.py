@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from warden.core import topics
 from warden.core.records import Alert, Severity
-from warden.ledger.tables import TABLES
+from warden.ledger_rows.tables import TABLES
 from warden.notifier import alertmanager, formats
 from warden.notifier.settings import NotifierSettings
 

@@ -29,7 +29,9 @@ from warden.core.errors import DeliveryError
 from warden.core.output import Output
 from warden.core.records import Alert, DeadLetter, DeadLetterKind
 from warden.core.wire import wire_for
-from warden.ledger.dead_letters import protect, sealer_from
+from warden.kafka import clients
+from warden.kafka.clients import Fetch
+from warden.ledger_rows.dead_letters import protect, sealer_from
 from warden.notifier import alertmanager
 from warden.notifier.outbox import Entry, Outbox
 from warden.notifier.processor import (
@@ -42,9 +44,7 @@ from warden.notifier.processor import (
     receivers,
 )
 from warden.notifier.settings import NotifierSettings
-from warden.runtime import clients
 from warden.runtime.app import App
-from warden.runtime.clients import Fetch
 from warden.runtime.processor import BaseProcessor, Clock, Input, Record, Scope
 
 log = logging.getLogger("warden.notifier")

@@ -24,7 +24,8 @@ from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, DeliveryError, WardenError
 from warden.core.seen import SeenIds
 from warden.core.wire import wire_for
-from warden.ledger.dead_letters import protect, sealer_from
+from warden.kafka import clients
+from warden.ledger_rows.dead_letters import protect, sealer_from
 from warden.otlp_ingest import processor, semconv
 from warden.otlp_ingest.letters import SERVICE, dead_letter
 from warden.otlp_ingest.settings import OtlpIngestSettings
@@ -39,7 +40,6 @@ from warden.otlp_ingest.spans import (
     response,
     spans_of,
 )
-from warden.runtime import clients
 from warden.runtime.metrics import EXPOSITION, counter_families, expose, gauge, producer_families, render
 from warden.state.snapshots import SnapshotStore
 

@@ -17,10 +17,10 @@ import cedarpy
 
 from warden.core.errors import ConfigError
 from warden.core.params import ToolSchemas, load_tool_schemas
-from warden.core.tomlfile import read_toml
-from warden.core.workflows import StopShipScope
+from warden.core.shipped import POLICIES
+from warden.core.workflows import Workflow, load_workflows, workflow_or_default
 
-DEFAULT_POLICIES = Path(__file__).resolve().parents[3] / "policies"
+DEFAULT_POLICIES = POLICIES
 SCHEMA_FILE = "warden.cedarschema"
 WORKFLOWS_FILE = "workflows.toml"
 INVENTORY_FILE = Path("tools") / "inventory.yaml"
@@ -29,15 +29,6 @@ APPROVAL = "require_approval"
 
 class PolicyBundleError(ConfigError):
     """The bundle does not parse or does not validate against Warden's Cedar schema."""
-
-
-@dataclass(frozen=True)
-class Workflow:
-    name: str
-    tools: frozenset[str]
-    stop_ship: frozenset[str]
-    read_only_tools: frozenset[str]
-    stop_ship_scope: StopShipScope = StopShipScope.WORKFLOW  # how far its automatic kill switch reaches
 
 
 @dataclass(frozen=True)
@@ -62,8 +53,7 @@ class Bundle:
     files: tuple[str, ...] = field(default=())
 
     def workflow(self, name: str) -> Workflow:
-        return self.workflows.get(name) or Workflow(name, frozenset(), self.defaults.stop_ship,
-                                                    self.defaults.read_only_tools, self.defaults.stop_ship_scope)
+        return workflow_or_default(self.defaults, self.workflows, name)
 
 
 def _fingerprint(paths: list[Path]) -> str:
@@ -77,32 +67,6 @@ def bundle_files(directory: Path) -> list[Path]:
     """What decides a call, so what the version hashes and the watcher reloads on."""
     return sorted([*directory.glob("*.cedar"), directory / SCHEMA_FILE, directory / WORKFLOWS_FILE,
                    directory / INVENTORY_FILE], key=lambda p: p.name)
-
-
-def _workflows(path: Path) -> tuple[Workflow, dict[str, Workflow]]:
-    data = read_toml(path, "workflows file", PolicyBundleError).document
-    base = data.get("defaults", {})
-    defaults = Workflow("*", frozenset(), frozenset(base.get("stop_ship", [])),
-                        frozenset(base.get("read_only_tools", [])), _scope(path, "defaults", base))
-    flows = {}
-    for name, spec in data.get("workflows", {}).items():
-        if not isinstance(spec.get("tools"), list) or not spec["tools"]:
-            raise PolicyBundleError(f"{path}: workflow {name!r} needs a non-empty list `tools`")
-        flows[name] = Workflow(name, frozenset(spec["tools"]),
-                               frozenset(spec.get("stop_ship", defaults.stop_ship)),
-                               frozenset(spec.get("read_only_tools", defaults.read_only_tools)),
-                               _scope(path, name, spec, defaults.stop_ship_scope))
-    return defaults, flows
-
-
-def _scope(path: Path, name: str, spec: dict[str, object],
-           default: StopShipScope = StopShipScope.WORKFLOW) -> StopShipScope:
-    value = spec.get("stop_ship_scope", default)
-    try:
-        return StopShipScope(str(value))
-    except ValueError:
-        raise PolicyBundleError(f"{path}: workflow {name!r}: stop_ship_scope must be one of "
-                                f"{', '.join(s.value for s in StopShipScope)}, got {value!r}") from None
 
 
 def load_bundle(directory: Path = DEFAULT_POLICIES) -> Bundle:
@@ -150,7 +114,7 @@ def load_bundle(directory: Path = DEFAULT_POLICIES) -> Bundle:
             str(e.error).replace(e.policy_id, names.get(e.policy_id, e.policy_id)) for e in result.errors
         )
         raise PolicyBundleError(f"policies in {directory} do not validate against {SCHEMA_FILE}: {problems}")
-    defaults, workflows = _workflows(directory / WORKFLOWS_FILE)
+    defaults, workflows = load_workflows(directory / WORKFLOWS_FILE, PolicyBundleError)
     files = bundle_files(directory)
     kept = {k: v for k, v in parsed.items() if policies[k].outcome != APPROVAL}
     without = cedarpy.PolicySet.from_json_str(json.dumps({"staticPolicies": kept, "templates": {},

@@ -27,8 +27,8 @@ import cedarpy
 
 from warden.core.params import CEDAR_MAX, CEDAR_SCALE, cedar_decimal, check_params
 from warden.core.records import Decision
+from warden.core.switches import Switches
 from warden.policy.bundle import APPROVAL, Bundle
-from warden.policy.switches import Switches
 
 
 @dataclass(frozen=True)

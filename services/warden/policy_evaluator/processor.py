@@ -25,11 +25,11 @@ from warden.core.errors import StateError
 from warden.core.events import AgentEvent, EventType, LlmCall, RunStarted, ToolCallRequested
 from warden.core.output import Output
 from warden.core.records import Control, ControlKind, Decision, PolicyDecision
+from warden.core.rollout_book import RolloutBook
 from warden.core.seen import SeenIds
+from warden.core.switches import STOP_SHIP_ACTOR, Switches, stop_ship_scope
 from warden.policy.bundle import Bundle
 from warden.policy.engine import PolicyRequest, evaluate
-from warden.policy.switches import STOP_SHIP_ACTOR, Switches, stop_ship_scope
-from warden.rollout.book import RolloutBook
 
 # The event types step acts on; the shell skips the rest before validating them (a third of the
 # traffic). tests/policy_evaluator/test_processor.py checks every other type leaves the state alone.

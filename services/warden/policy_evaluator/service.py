@@ -19,11 +19,11 @@ from typing import Any
 
 from warden.core import topics
 from warden.core.output import Output
+from warden.kafka.clients import Fetch
 from warden.policy.bundle import BundleWatcher
 from warden.policy_evaluator.processor import READS, EvaluatorState, step
 from warden.policy_evaluator.settings import PolicyEvaluatorSettings
 from warden.runtime.app import App
-from warden.runtime.clients import Fetch
 from warden.runtime.processor import BaseProcessor, Input, Record, Role
 
 log = logging.getLogger("warden.policy_evaluator")

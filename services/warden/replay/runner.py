@@ -55,7 +55,7 @@ from warden.cost.prices import DEFAULT_PRICES, PriceTable
 from warden.cost.tracker import TrackerState, track
 from warden.cost.windows import SpendWindows
 from warden.cost_aggregator import processor as cost
-from warden.ledger.tables import TABLES, Table, event_row
+from warden.ledger_rows.tables import TABLES, Table, event_row
 from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
 from warden.policy_evaluator.processor import EvaluatorState, step
 from warden.replay.alerts import AlertReplay

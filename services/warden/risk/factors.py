@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from warden.ledger.redaction import redact
+from warden.core.redaction import redact
 from warden.risk.config import FACTORS, RiskWeights
 
 FAILED_STATUSES = frozenset({"error", "denied"})

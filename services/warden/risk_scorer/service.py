@@ -16,10 +16,10 @@ from typing import Any
 
 from warden.core import topics
 from warden.core.output import Output
+from warden.kafka.clients import Fetch
 from warden.risk_scorer.processor import PartitionState, RiskConfig, step
 from warden.risk_scorer.settings import RiskScorerSettings
 from warden.runtime.app import App
-from warden.runtime.clients import Fetch
 from warden.runtime.processor import BaseProcessor, Input, Record, Restored, Role
 
 log = logging.getLogger("warden.risk_scorer")

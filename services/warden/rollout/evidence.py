@@ -17,8 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from warden.core.errors import WardenError
-from warden.core.settings import WardenSettings
-from warden.ledger import access
 from warden.rollout.plan import RolloutPlan
 
 
@@ -53,14 +51,6 @@ def latest_evals_sql(plan: RolloutPlan, since: datetime, database: str = "warden
 
 
 Query = Callable[[str], tuple[list[str], list[list[Any]]]]
-
-
-def ledger_query(settings: WardenSettings) -> Query:
-    """The ledger wherever it lives (warden.ledger.access: through a running stack, or the ledger itself)."""
-    def query(sql: str) -> tuple[list[str], list[list[Any]]]:
-        columns, rows = access.query(settings, sql)
-        return columns, [list(r) for r in rows]
-    return query
 
 
 def require_passing_eval(query: Query, plan: RolloutPlan, now: datetime, database: str = "warden") -> EvalEvidence:

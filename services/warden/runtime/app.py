@@ -16,7 +16,7 @@ from typing import Any, Self
 
 from warden.core.settings import StatefulServiceSettings, WardenSettings
 from warden.core.wire import Wire, wire_for
-from warden.runtime import clients
+from warden.kafka import clients
 from warden.runtime.changelog import ChangelogStore
 from warden.runtime.metrics import RuntimeMetrics
 from warden.runtime.processor import BaseProcessor

@@ -36,9 +36,9 @@ from warden.broker.admin import ensure_topics
 from warden.core.errors import StateError
 from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS, PARTITIONS, TopicSpec
-from warden.runtime import clients
-from warden.runtime.configs import Fetch
-from warden.runtime.producer import CheckedProducer
+from warden.kafka import clients
+from warden.kafka.configs import Fetch
+from warden.kafka.producer import CheckedProducer
 from warden.state.snapshots import Snapshot, SnapshotStore
 
 VERSION = 1

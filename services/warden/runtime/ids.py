@@ -1,4 +1,4 @@
-"""A record's own id: the one the ledger lands it by (warden.ledger.tables), so "seen before" here
+"""A record's own id: the one the ledger lands it by (warden.ledger_rows.tables), so "seen before" here
 and "already landed" there agree."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from warden.ledger.tables import TABLES
+from warden.ledger_rows.tables import TABLES
 
 _IDS: dict[type[BaseModel], Callable[[Any], str]] = {table.model: table.record_id for table in TABLES.values()}
 

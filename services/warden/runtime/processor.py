@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from warden.core.output import Output
 from warden.core.records import DeadLetter
-from warden.runtime.configs import Fetch
+from warden.kafka.configs import Fetch
 
 S = TypeVar("S")
 

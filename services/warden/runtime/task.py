@@ -17,18 +17,18 @@ from typing import Generic, TypeVar
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import BaseModel
 
-from warden.broker.consume import drain, records
 from warden.core.errors import BrokerError, BrokerUnavailableError, DecodeError, ValidationError, WardenError
 from warden.core.output import Output
 from warden.core.records import DeadLetterKind
 from warden.core.seen import SeenIds
 from warden.core.settings import WardenSettings
 from warden.core.wire import Wire
-from warden.runtime import clients
+from warden.kafka import clients
+from warden.kafka.consume import drain, records
+from warden.kafka.producer import CheckedProducer
 from warden.runtime.deadletters import dead_letter_for
 from warden.runtime.ids import record_id
 from warden.runtime.processor import BaseProcessor, Clock, Input, Membership, OnInvalid, Record, Role, Scope
-from warden.runtime.producer import CheckedProducer
 from warden.runtime.store import Checkpoint, Pending, StateStore, from_document, is_runtime_document, to_document
 
 S = TypeVar("S")

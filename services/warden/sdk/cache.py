@@ -34,8 +34,8 @@ from warden.cache.keys import as_text, cache_key
 from warden.cache.rules import CacheRules
 from warden.core.errors import CacheError
 from warden.core.events import AgentEvent, EventType, LlmCall
+from warden.core.redaction import redact
 from warden.core.wire import validate
-from warden.ledger.redaction import redact
 
 if TYPE_CHECKING:
     from warden.sdk.run import Run

@@ -24,7 +24,7 @@ from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS
 from warden.core.wire import Wire, wire_for
-from warden.runtime import clients, configs
+from warden.kafka import clients, configs
 from warden.sdk.redact import before_producing
 from warden.sdk.run import Run
 
@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from warden.core.records import RolloutStage
+    from warden.core.rollout_assign import Assignment
     from warden.core.workflows import WorkflowContract
-    from warden.policy.control import ControlView
-    from warden.rollout.assign import Assignment
+    from warden.kafka.control import ControlView
     from warden.sdk.cache import AnswerCache
     from warden.sdk.gate import DecisionWatcher, GateVerdict
 
@@ -48,14 +48,14 @@ _UNAVAILABLE = frozenset({
 })
 
 _open_clients: weakref.WeakSet[WardenClient] = weakref.WeakSet()
-_assign: Callable[[RolloutStage | None, str, str], Assignment] | None = None  # warden.rollout.assign.assign
+_assign: Callable[[RolloutStage | None, str, str], Assignment] | None = None  # warden.core.rollout_assign.assign
 
 
 def _load_assign() -> Callable[[RolloutStage | None, str, str], Assignment]:
     """Imported on first use, once (an import statement in release_for cost a third of the call), so an SDK
     that never asks for a release does not load it."""
     global _assign
-    from warden.rollout.assign import assign
+    from warden.core.rollout_assign import assign
 
     _assign = assign
     return assign
@@ -137,17 +137,18 @@ class WardenClient:
         queue or read-only behaviour without calling the tool.
         """
         if self._control is None or not self._read_only_loaded:
-            from warden.policy.bundle import DEFAULT_POLICIES, load_bundle
+            from warden.core.workflows import load_workflows, workflow_or_default
 
             self._control_view()
-            self._read_only = load_bundle(DEFAULT_POLICIES).workflow(workflow).read_only_tools
+            defaults, workflows = load_workflows()
+            self._read_only = workflow_or_default(defaults, workflows, workflow).read_only_tools
             self._read_only_loaded = True
         assert self._control is not None
         return self._control.is_enabled(tenant_id, workflow, tool, action, self._read_only)
 
     def _control_view(self) -> ControlView:
         if self._control is None:
-            from warden.policy.control import ControlView
+            from warden.kafka.control import ControlView
 
             self._control = ControlView(self.settings)
         return self._control
@@ -173,8 +174,8 @@ class WardenClient:
                 from warden.core.workflows import load_contracts
 
                 self._contracts = load_contracts()
+            from warden.core.rollout_assign import Assignment
             from warden.core.workflows import contract_for
-            from warden.rollout.assign import Assignment
 
             return Assignment(None, fallback=contract_for(self._contracts, workflow).fallback)
         return assign(view.rollouts.get(workflow), workflow, unit)

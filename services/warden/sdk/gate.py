@@ -21,14 +21,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from warden.broker.consume import assign_at_end, drain
 from warden.core import topics
 from warden.core.errors import DecodeError, ValidationError
 from warden.core.records import ApprovalDecision, Decision, PolicyDecision, RiskScore
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
-from warden.runtime import clients
-from warden.runtime.configs import Fetch
+from warden.kafka import clients
+from warden.kafka.configs import Fetch
+from warden.kafka.consume import assign_at_end, drain
 
 ALLOWED = {"allow", "approved"}
 MAX_KEPT = 100_000

@@ -11,7 +11,7 @@ again before storage whatever the SDK did.
 from __future__ import annotations
 
 from warden.core.events import AgentEvent, RunCompleted, ToolCallCompleted, ToolCallRequested
-from warden.ledger.redaction import redact
+from warden.core.redaction import redact
 
 
 def before_producing(event: AgentEvent, outputs: bool, params: bool) -> AgentEvent:

@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 
 from warden.core.errors import ConfigError
+from warden.core.shipped import POLICIES
 
-DEFAULT_ACCESS = Path(__file__).resolve().parents[3] / "policies" / "tools" / "access.yaml"
+DEFAULT_ACCESS = POLICIES / "tools" / "access.yaml"
 log = logging.getLogger("warden.tool_proxy")
 
 

@@ -16,14 +16,14 @@ import asyncio
 import logging
 import threading
 
-from warden.broker.consume import assign_at_end, drain
 from warden.core import topics
 from warden.core.errors import DecodeError, ValidationError
 from warden.core.records import ApprovalDecision
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
-from warden.runtime import clients
-from warden.runtime.configs import Fetch
+from warden.kafka import clients
+from warden.kafka.configs import Fetch
+from warden.kafka.consume import assign_at_end, drain
 
 log = logging.getLogger("warden.tool_proxy")
 _Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Future[ApprovalDecision], str]

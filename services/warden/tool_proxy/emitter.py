@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
 from warden.core.wire import Wire, wire_for
-from warden.runtime import clients, configs
+from warden.kafka import clients, configs
 from warden.runtime.metrics import producer_families
 
 log = logging.getLogger("warden.tool_proxy")

@@ -19,10 +19,10 @@ from typing import Any
 from warden.core.events import AgentEvent, EventType, ToolCallCompleted, ToolCallRequested, ToolStatus
 from warden.core.params import check_input
 from warden.core.records import Decision, PolicyDecision, ProxyCall, ProxyCallKind, ProxyOutcome
+from warden.core.redaction import redact_many
 from warden.core.schema_check import FieldError, check
-from warden.ledger.redaction import redact_many
+from warden.core.switches import Switches
 from warden.policy.bundle import Bundle
-from warden.policy.switches import Switches
 from warden.policy_evaluator.processor import EvaluatorState, Output, step
 from warden.tool_proxy.access import AccessLists
 from warden.tool_proxy.inventory import ActionSpec, Inventory, ToolSpec

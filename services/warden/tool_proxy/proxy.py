@@ -14,9 +14,9 @@ from collections import OrderedDict
 
 from confluent_kafka import Producer
 
+from warden.core.switches import Switches
+from warden.kafka.control import ControlView
 from warden.policy.bundle import BundleWatcher
-from warden.policy.control import ControlView
-from warden.policy.switches import Switches
 from warden.runtime.metrics import EXPOSITION, expose
 from warden.tool_proxy import processor as p
 from warden.tool_proxy.access import AccessWatcher

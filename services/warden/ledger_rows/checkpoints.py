@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from warden.ledger.chain import GENESIS, ChainKey, canonical
+from warden.ledger_rows.chain import GENESIS, ChainKey, canonical
 
 ChainId = tuple[str, str]  # (table, chain_key)
 COLUMNS = ("checkpoint_id", "writer", "writer_seq", "at", "entries", "tables", "chain_keys", "lengths", "heads",

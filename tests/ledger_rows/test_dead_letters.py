@@ -17,8 +17,8 @@ from warden.core.errors import ConfigError
 from warden.core.records import DeadLetter, DeadLetterKind
 from warden.core.registry import FileSchemaRegistry
 from warden.core.wire import validate
-from warden.ledger.dead_letters import protect, redact_bytes, sealer_from
-from warden.ledger.tables import TABLES_BY_NAME
+from warden.ledger_rows.dead_letters import protect, redact_bytes, sealer_from
+from warden.ledger_rows.tables import TABLES_BY_NAME
 
 SECRET_BODY = json.dumps({
     "to": "jöhn.müller@exämple.de", "iban": "DE89 3704 0044 0532 0130 00", "ssn": "123456789",

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from warden.core.records import RolloutStage, RolloutStatus
-from warden.rollout.assign import assign, bucket
-from warden.rollout.book import RolloutBook
+from warden.core.rollout_assign import assign, bucket
+from warden.core.rollout_book import RolloutBook
 from warden.rollout.controller import stage_record
 
 AT = datetime(2026, 12, 1, tzinfo=UTC)

@@ -12,16 +12,16 @@ from datetime import UTC, datetime
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from warden.broker.consume import drain
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError
 from warden.core.records import Control, ControlKind
+from warden.core.rollout_book import RolloutBook
 from warden.core.settings import WardenSettings
+from warden.core.switches import Switches
 from warden.core.wire import validate, wire_for
-from warden.policy.switches import Switches
-from warden.rollout.book import RolloutBook
-from warden.runtime import clients
-from warden.runtime.configs import Fetch
+from warden.kafka import clients
+from warden.kafka.configs import Fetch
+from warden.kafka.consume import drain
 
 
 def publish(settings: WardenSettings, kind: ControlKind, scope: str, active: bool, actor: str,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from warden.ledger.chain import GENESIS, canonical, link
+from warden.ledger_rows.chain import GENESIS, canonical, link
 
 
 def test_naive_utc_and_aware_datetimes_are_one_value() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from warden.core.partitioning import PARTITIONER
 from warden.core.settings import WardenSettings
-from warden.runtime import clients
-from warden.runtime.clients import Fetch
+from warden.kafka import clients
+from warden.kafka.clients import Fetch
 
 
 def test_every_producer_is_idempotent_acks_all_and_murmur2() -> None:

@@ -16,19 +16,28 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from warden.broker.consume import drain
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError, WardenError
 from warden.core.records import RolloutAction, RolloutCommand, RolloutDecision, RolloutStage, RolloutStatus
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
-from warden.policy.control import ControlView, publish_control
+from warden.kafka import clients
+from warden.kafka.configs import Fetch
+from warden.kafka.consume import drain
+from warden.kafka.control import ControlView, publish_control
+from warden.ledger import access
 from warden.rollout.controller import COMMAND_KEY, command_record
-from warden.rollout.evidence import EvalMissing, ledger_query, require_passing_eval
+from warden.rollout.evidence import EvalMissing, Query, require_passing_eval
 from warden.rollout.gates import GATE_KEYS
 from warden.rollout.plan import RolloutPlan
-from warden.runtime import clients
-from warden.runtime.configs import Fetch
+
+
+def ledger_query(settings: WardenSettings) -> Query:
+    """The ledger wherever it lives (warden.ledger.access: through a running stack, or the ledger itself)."""
+    def query(sql: str) -> tuple[list[str], list[list[Any]]]:
+        columns, rows = access.query(settings, sql)
+        return columns, [list(r) for r in rows]
+    return query
 
 
 def gate_verdict(stage: RolloutStage, judged: RolloutDecision | None) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Producer
 
-from warden.broker.produce import CheckedProducer
 from warden.broker.tansu import free_port
 from warden.core.errors import DeliveryError
 from warden.core.settings import WardenSettings
 from warden.core.topics import ALERTS
+from warden.kafka.producer import CheckedProducer
 
 
 def unreachable(timeout_ms: int) -> dict[str, object]:

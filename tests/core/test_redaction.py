@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from warden.ledger.redaction import TOKENS, Redaction, luhn_ok, redact, redact_many
+from warden.core.redaction import TOKENS, Redaction, luhn_ok, redact, redact_many
 
 
 def redacted(text: str, kind: str, n: int = 1) -> str:

@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
 from warden.core.settings import WardenSettings
-from warden.runtime.configs import (
+from warden.kafka.configs import (
     GUARANTEES,
     Config,
     Fetch,
@@ -24,7 +24,7 @@ from warden.runtime.configs import (
     producer_config,
     reader_config,
 )
-from warden.runtime.producer import CheckedProducer
+from warden.kafka.producer import CheckedProducer
 
 __all__ = ["GUARANTEES", "Config", "Fetch", "admin", "group_consumer", "group_consumer_config", "plain_producer",
            "producer", "producer_config", "raw_producer", "reader", "reader_config"]

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from warden.core.errors import ConfigError
 from warden.core.records import DeadLetter
-from warden.ledger.redaction import redact
+from warden.core.redaction import redact
 
 
 @dataclass(frozen=True)

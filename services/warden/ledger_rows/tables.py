@@ -26,8 +26,8 @@ from warden.core.events import (
     ToolCallCompleted,
     ToolCallRequested,
 )
-from warden.ledger.dead_letters import redact_bytes
-from warden.ledger.redaction import redact, redact_many
+from warden.core.redaction import redact, redact_many
+from warden.ledger_rows.dead_letters import redact_bytes
 
 CHAIN_COLUMNS = ("record_id", "chain_key", "chain_seq")
 SOURCE_COLUMNS = ("src_topic", "src_partition", "src_offset")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from warden.ledger.redaction import redact
+from warden.core.redaction import redact
 
 CORPUS = Path(__file__).with_name("redaction_corpus.jsonl")
 

@@ -44,7 +44,7 @@ class Switches:
 
     def apply(self, control: Control) -> None:
         if not control.is_switch:
-            return  # a rollout's stage or command (warden.rollout.book follows those)
+            return  # a rollout's stage or command (warden.core.rollout_book follows those)
         if control.active:
             self.active[control.key] = control
         else:
