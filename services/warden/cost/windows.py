@@ -20,7 +20,7 @@ from warden.core.records import CostRollup
 
 _ROLLUPS = uuid.UUID("0b7e5a52-9d0c-4f61-8a3e-2c5d7f1e9b44")
 WINDOWS: dict[str, int] = {"1m": 60_000, "1h": 3_600_000}
-RUNS = ""  # the model and route of rows that count run outcomes rather than tokens
+RUNS = ""  # the model of rows that count run outcomes rather than tokens (and their route, for unrouted runs)
 
 Key = tuple[str, int, str, str, str, str]  # window, start ms, tenant, workflow, model, route
 
@@ -46,16 +46,21 @@ class Delta:
     runs_succeeded: int = 0
     runs_over_ceiling: int = 0
     versions: set[str] = field(default_factory=set)
+    runs_escalated: int = 0
+    run_cost_usd: float = 0.0
 
     def to_json(self) -> list[Any]:
         return [self.first, self.input_tokens, self.output_tokens, self.cached_tokens, self.calls,
                 self.unpriced_calls, self.cost_usd, self.runs_completed, self.runs_succeeded,
-                self.runs_over_ceiling, sorted(self.versions)]
+                self.runs_over_ceiling, sorted(self.versions), self.runs_escalated, self.run_cost_usd]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> Delta:
-        first, inp, out, cached, calls, unpriced, cost, completed, succeeded, over, versions = data
-        return cls(first, inp, out, cached, calls, unpriced, cost, completed, succeeded, over, set(versions))
+        """Snapshots from before runs_escalated and run_cost_usd have 11 items."""
+        first, inp, out, cached, calls, unpriced, cost, completed, succeeded, over, versions = data[:11]
+        escalated, run_cost = data[11:13] if len(data) >= 13 else (0, 0.0)
+        return cls(first, inp, out, cached, calls, unpriced, cost, completed, succeeded, over, set(versions),
+                   escalated, run_cost)
 
 
 @dataclass
@@ -109,7 +114,8 @@ class SpendWindows:
             cost_usd=delta.cost_usd, runs_completed=delta.runs_completed, runs_succeeded=delta.runs_succeeded,
             rollup_id=str(rollup_id), window=window, route=route, cached_tokens=delta.cached_tokens,
             calls=delta.calls, unpriced_calls=delta.unpriced_calls, price_version=",".join(sorted(delta.versions)),
-            runs_over_ceiling=delta.runs_over_ceiling,
+            runs_over_ceiling=delta.runs_over_ceiling, runs_escalated=delta.runs_escalated,
+            run_cost_usd=delta.run_cost_usd,
         )
 
     def to_json(self) -> dict[str, Any]:
