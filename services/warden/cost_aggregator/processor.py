@@ -3,8 +3,9 @@
 Stage one, per input partition: price each llm_call, add it to its 1-minute and 1-hour
 windows, count run outcomes, and flag a completed run whose cost passed its workflow's
 per-task ceiling. A routing decision (an llm_call carrying route_decision, ADR 0015) is no call:
-it gives the run its route, under which the run's outcome, escalation and whole spend are counted. Stage two (warden.cost.tracker) reads the 1-minute rollups of every
-partition for budgets and regression, since a tenant's or a workflow's spend spans partitions.
+it gives the run its route, under which the run's outcome, escalation and whole spend are counted.
+Stage two (warden.cost.tracker) reads the 1-minute rollups of every partition for budgets and
+regression, since a tenant's or a workflow's spend spans partitions.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ class RoutingWatcher:
         self.policy = load_routing(self.path)  # no last good one yet: a bad file is the caller's error
         self.last_error: str | None = None
         self._stamp = self._mtime()
-        self._next = time.monotonic() + check_every_s
+        self._checked = time.monotonic()
 
     def _mtime(self) -> int | None:
         try:
@@ -32,13 +32,13 @@ class RoutingWatcher:
             return None
 
     def current(self) -> RoutingPolicy:
-        if time.monotonic() >= self._next:
+        if time.monotonic() - self._checked >= self.check_every_s:
             self.check()
         return self.policy
 
     def check(self) -> bool:
         """True when a new policy was loaded."""
-        self._next = time.monotonic() + self.check_every_s
+        self._checked = time.monotonic()
         stamp = self._mtime()
         if stamp == self._stamp:
             return False

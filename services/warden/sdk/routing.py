@@ -1,0 +1,105 @@
+"""run.route / run.escalate: a routing decision from the local routing file, recorded on the run's events.
+
+The decision is made in memory (no round trip) and its event is built later, off the agent's path: the
+step number and time are taken at once, under the run's lock, and the client builds, encodes and sends
+the event before the next event it sends (or at flush/close), so it stays in step order. A client that
+cannot defer (an eval's recorder) gets the event at once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from warden.core.errors import ValidationError
+from warden.core.events import AgentEvent, DecisionKind, EventType, LlmCall, RouteDecision, new_event_id
+from warden.core.wire import validate
+from warden.routing.features import Features, Value, check_features
+from warden.routing.matcher import decide, escalate, task_features
+from warden.routing.policy import DEFAULT_ROUTING, RouteChoice, RoutingPolicy
+from warden.routing.watcher import RoutingWatcher
+
+if TYPE_CHECKING:
+    from warden.sdk.run import Run, RunEvents
+
+_default: RoutingWatcher | None = None
+_default_lock = threading.Lock()
+
+
+class Deferring(Protocol):
+    def emit_later(self, build: Callable[[], AgentEvent]) -> None: ...
+
+
+def default_watcher() -> RoutingWatcher:
+    """The shipped policies/routing.toml, for a client with no routing file of its own."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = RoutingWatcher(DEFAULT_ROUTING)
+        return _default
+
+
+def policy_of(client: object) -> RoutingPolicy:
+    watcher = getattr(client, "routing", None)
+    return (watcher if isinstance(watcher, RoutingWatcher) else default_watcher()).current()
+
+
+def decision_event(events: RunEvents, step: int, at: float, choice: RouteChoice, kind: DecisionKind,
+                   features: Features | None, from_route: str | None, reason: str | None,
+                   confidence: float | None) -> AgentEvent:
+    """The llm_call that carries the decision (ADR 0015): the chosen model and route, no tokens, $0."""
+    decision = RouteDecision(
+        kind=kind, rule=choice.rule, policy_version=choice.policy_version,
+        features="{}" if features is None else json.dumps(features, separators=(",", ":"), sort_keys=True),
+        from_route=from_route, reason=reason, confidence=confidence, exhausted=choice.exhausted)
+    body = LlmCall(model=choice.model, provider=choice.provider, input_tokens=0, output_tokens=0, latency_ms=0.0,
+                   cost_usd=0.0, route=choice.route, route_decision=decision)
+    return validate(AgentEvent, {
+        "event_id": new_event_id(), "event_type": EventType.LLM_CALL, "occurred_at": datetime.fromtimestamp(at, UTC),
+        "tenant_id": events.tenant_id, "workflow": events.workflow, "run_id": events.run_id,
+        "agent_id": events.agent_id, "user_id": events.user_id, "step": step, "body": body})
+
+
+def _record(run: Run, choice: RouteChoice, kind: DecisionKind, features: Features | None,
+            from_route: str | None, reason: str | None, confidence: float | None) -> None:
+    events = run.events
+    with events.lock:
+        events.step += 1
+        step, at = events.step, time.time()
+        run.current_route = choice.route
+
+        def build() -> AgentEvent:
+            return decision_event(events, step, at, choice, kind, features, from_route, reason, confidence)
+
+        later = getattr(run.client, "emit_later", None)
+        if later is not None:
+            later(build)
+        else:
+            run.client.emit(build())
+
+
+def route(run: Run, features: dict[str, Value]) -> RouteChoice:
+    policy = policy_of(run.client)
+    seen = task_features(policy, run.events.tenant_id, run.events.workflow, check_features(features))
+    choice = decide(policy, seen)
+    _record(run, choice, DecisionKind.ROUTE, seen, None, None, None)
+    return choice
+
+
+def escalate_run(run: Run, reason: str, confidence: float | None) -> RouteChoice:
+    if not isinstance(reason, str) or not reason or len(reason) > 512:
+        raise ValidationError(f"invalid escalation reason: expected a non-empty string of at most 512 "
+                              f"characters, got {reason!r:.60}")
+    if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, int | float)
+                                   or not math.isfinite(confidence) or not 0 <= confidence <= 1):
+        raise ValidationError(f"invalid escalation confidence: expected a number in 0..1, got {confidence!r}")
+    current = run.current_route
+    choice = escalate(policy_of(run.client), current)
+    _record(run, choice, DecisionKind.ESCALATE, None, current, reason,
+            None if confidence is None else float(confidence))
+    return choice
