@@ -75,7 +75,7 @@ def test_bad_features_and_escalations_are_refused_at_once_taking_no_step(tmp_pat
     try:
         run = client.run("acme", "refund_ticket", "agent-1")
         with pytest.raises(ValidationError, match="amount_usd: expected a number, got '42'"):
-            run.route(amount_usd="42")  # type: ignore[arg-type]
+            run.route(amount_usd="42")
         with pytest.raises(ValidationError, match=r"confidence: expected a number in 0\.\.1, got 1\.5"):
             run.escalate("unsure", confidence=1.5)
         with pytest.raises(ValidationError, match="reason"):
