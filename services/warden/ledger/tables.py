@@ -57,7 +57,9 @@ def event_row(event: BaseModel) -> dict[str, Any]:
     for name in type(event.body).model_fields:
         row[name] = _plain(getattr(event.body, name))
     if isinstance(event.body, LlmCall) and event.body.route_decision is not None:  # a routing decision (ADR 0015)
-        row["route_decision"] = _json(event.body.route_decision)  # its features: redacted like params
+        decision = event.body.route_decision.model_dump(mode="json")
+        decision["features"] = json.loads(decision["features"])  # one JSON object, not JSON in a string
+        row["route_decision"] = json.dumps(decision, sort_keys=True, separators=(",", ":"))  # redacted like params
     texts, counts = redact_many(row["params"], row["output"], row["state_change"], row["route_decision"])
     row["params"], row["output"], row["state_change"], row["route_decision"] = texts
     row["redactions"] = sum(counts.values())
