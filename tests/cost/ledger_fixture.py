@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel
+
 from tests.routing.runs import routed_runs
 from warden.core import topics
 from warden.core.events import AgentEvent
@@ -33,9 +35,9 @@ def aggregate(events: list[AgentEvent]) -> list[CostRollup]:
     return rows + [o.record for o in flush(state)[1] if isinstance(o.record, CostRollup)]
 
 
-def eval_records(model: str, passed: dict[str, int], cost: float, at: datetime) -> list[object]:
+def eval_records(model: str, passed: dict[str, int], cost: float, at: datetime) -> list[BaseModel]:
     run_id = f"ev-{model}"
-    out: list[object] = [EvalRun(
+    out: list[BaseModel] = [EvalRun(
         eval_run_id=run_id, started_at=at, completed_at=at, dataset="evals/golden/reference.jsonl",
         dataset_sha256="ab" * 32, agent="m:f", tenant_id="eval", model=model, prompt_version="p1",
         tool_schema_hash="t", policy_bundle_hash="b", items=52 * len(passed), passed=sum(passed.values()),
@@ -53,11 +55,11 @@ class Landed:
     rollups: list[CostRollup]
 
 
-def land_all(ledger: Ledger, records: list[object]) -> None:
-    topic_of = {AgentEvent: topics.AGENT_EVENTS, CostRollup: topics.COST_ROLLUPS, EvalRun: topics.EVAL_RUNS,
-                EvalResult: topics.EVAL_RESULTS}
+def land_all(ledger: Ledger, records: list[BaseModel]) -> None:
+    topic_of: dict[type[BaseModel], str] = {AgentEvent: topics.AGENT_EVENTS, CostRollup: topics.COST_ROLLUPS,
+                                            EvalRun: topics.EVAL_RUNS, EvalResult: topics.EVAL_RESULTS}
     batch = [Incoming(topic_of[type(r)], 0, n, getattr(r, "run_id", None) or getattr(r, "tenant_id", "k"), r)
-             for n, r in enumerate(records)]  # type: ignore[arg-type]
+             for n, r in enumerate(records)]
     _, landed = land(ChainHeads(), batch, set())
     for table, columns in landed.columns.items():
         ledger.insert(table, TABLES_BY_NAME[table].insert_columns, columns)

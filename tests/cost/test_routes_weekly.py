@@ -34,7 +34,7 @@ def test_routes_figures_and_the_cheapest_route_meeting_the_target(chdb_url: str,
         f = got[(workflow, route)]
         assert (f.runs, f.succeeded, f.escalated) == (completed, succeeded, escalated)
         assert f.cost_per_success_usd == pytest.approx(spend / succeeded)
-        assert f.interval == wilson(succeeded, completed)
+        assert f.interval == wilson(int(succeeded), int(completed))
         assert f.escalation_rate == pytest.approx(escalated / completed)
     total = got[("refund_ticket", "*")]
     assert total.runs == sum(v[0] for k, v in want.items() if k[0] == "refund_ticket")

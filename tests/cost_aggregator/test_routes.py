@@ -93,5 +93,6 @@ def test_a_snapshot_mid_run_keeps_the_route_and_escalation() -> None:
 
 
 def test_snapshots_from_before_routes_still_load() -> None:
-    assert RunSpend(*[0.5, 1]) == RunSpend(0.5, 1, "", 0)
+    old: list[object] = [0.5, 1]  # a snapshot from before: cost and unpriced calls only
+    assert RunSpend(*old) == RunSpend(0.5, 1, "", 0)  # type: ignore[arg-type]
     assert Delta.from_json([3, 1, 2, 0, 1, 0, 0.1, 1, 1, 0, ["v"]]) == Delta(3, 1, 2, 0, 1, 0, 0.1, 1, 1, 0, {"v"})
