@@ -10,7 +10,8 @@ live splits them differently by partition and idle flushes; its budget alerts an
 ceiling flags go to alerts.jsonl too, and a hard budget's kill switch reaches the evaluator as
 live). With a rollout plan, the rollout-controller's step judges the plan's candidate over the same
 events, decisions and alerts (rollouts.jsonl: one gate decision a line; its rollback pages go to
-alerts.jsonl); the rollout starts at the plan's start_at, else at the first event.
+alerts.jsonl); the rollout starts at the plan's start_at, else at the first event. Routing decisions
+(run.route, run.escalate) are decided again with the routing file (routes.jsonl, warden.routing.replay).
 
 An event that appears twice (a client's re-send: same event_id) goes through every processor as
 live, where each counts it once; each output file then keeps one record per ledger id (events by
@@ -59,8 +60,10 @@ from warden.risk_scorer.processor import KeyedRisk, RiskConfig
 from warden.rollout import controller as rollouts
 from warden.rollout.plan import RolloutPlan
 from warden.rollout.views import decision_view
+from warden.routing.policy import DEFAULT_ROUTING, load_routing
+from warden.routing.replay import RouteReplay
 
-OUTPUT_FILES = ("decisions.jsonl", "risk.jsonl", "alerts.jsonl", "costs.jsonl")
+OUTPUT_FILES = ("decisions.jsonl", "risk.jsonl", "alerts.jsonl", "costs.jsonl", "routes.jsonl")
 # The ledger table each file mirrors: its record_id is what a file keeps once.
 LEDGER_TABLES: dict[str, Table] = {
     "events.jsonl": TABLES[topics.AGENT_EVENTS], "decisions.jsonl": TABLES[topics.POLICY_DECISIONS],
@@ -137,7 +140,8 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
            budgets: Path = DEFAULT_BUDGETS, alert_rules: AlertRules | None = None,
            alert_lateness_ms: int = 100, risk: RiskConfig | None = None,
            partitions: int = topics.PARTITIONS[topics.AGENT_EVENTS], rollout: RolloutPlan | None = None,
-           rollout_config: rollouts.ControllerConfig | None = None, eval_run_id: str | None = None) -> ReplayResult:
+           rollout_config: rollouts.ControllerConfig | None = None, eval_run_id: str | None = None,
+           routing: Path = DEFAULT_ROUTING) -> ReplayResult:
     """``risk`` defaults to the risk-scorer's settings (weights file, review share); ``partitions`` is the
     partition count of agent.events in the deployment the events came from (risk state is per partition).
     ``rollout``: a plan (gates already resolved against the workflow's targets) to judge; ``rollout_config``
@@ -154,6 +158,7 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
     spend = cost.SpendState(SpendWindows("replay"))
     tracker = TrackerState()
     scorer = KeyedRisk(risk or default_risk_config(), partitions)
+    routes = RouteReplay(load_routing(routing))
     names = (*OUTPUT_FILES, "events.jsonl", *((ROLLOUTS_FILE,) if rollout else ()))
     handles = {name: open(out_dir / name, "w") for name in names}  # noqa: SIM115
     landed = {name: SeenIds(REPLAY_DEDUPE_CAPACITY) for name in handles}
@@ -233,6 +238,9 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
                     handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
                     start_rollout(item)
                     judge(item)  # the live controller's runtime passes a re-sent event over, as here
+                    decided = routes.feed(item)
+                    if decided is not None:
+                        handles["routes.jsonl"].write(json.dumps(decided) + "\n")
                 state, outputs = step(state, bundle, item)
                 alerter.feed(item)
                 route(outputs)
