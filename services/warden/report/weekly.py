@@ -36,22 +36,23 @@ def render(shown: list[Figure], rises: list[Rise], config: BudgetConfig) -> str:
     size = config.regression_period_ms
     rows = [[f.workflow, f.scope, f"{period_start(f.period, size):%Y-%m-%d}", _usd(f.value), _usd(f.previous),
              "-" if f.change is None else f"{f.change:+.0%}"] for f in shown]
-    panels = [f'<figure class="panel wide" data-panel="cost per successful outcome"><h3>Per workflow, route and '
+    # <div>, not <figure>: the report's figures are the dashboards' panels, one each
+    panels = [f'<div class="panel wide" data-weekly="cost per successful outcome"><h3>Per workflow, route and '
               f"model</h3><p class=\"desc\">Periods of {size / 3_600_000:g} h as the cost-regression ticket's; model "
               "rows: that model's spend divided by the workflow's successes.</p>"
               + (_table(["workflow", "scope", "period from", "cost per success", "previous", "change"], rows,
                         {3, 4, 5}) if rows else '<div class="nodata">no cost rollups in these periods</div>')
-              + "</figure>"]
+              + "</div>"]
     for rise in rises:
         drivers = [[d.name, d.before, d.after, "-" if d.effect_usd is None else f"{d.effect_usd:+.4f}"]
                    for d in rise.drivers]
         panels.append(
-            f'<figure class="panel wide" data-panel="rise {escape(rise.workflow)}"><h3>{escape(rise.workflow)}: '
+            f'<div class="panel wide" data-weekly="rise {escape(rise.workflow)}"><h3>{escape(rise.workflow)}: '
             f"{_usd(rise.previous_usd)} to {_usd(rise.current_usd)} ({rise.change:+.0%}), period from "
             f"{period_start(rise.period, size):%Y-%m-%d}</h3><p class=\"desc\">Each driver before and after; effect: "
             "how much lower the figure would be with that driver as in the previous period (one at a time).</p>"
             + _table(["driver", "previous period", "this period", "effect on cost per success ($)"], drivers, {3})
-            + "</figure>")
+            + "</div>")
     if not rises:
         panels.append(f'<p class="dash-desc">No rise over {config.regression_threshold:.0%} in these periods.</p>')
     return section("".join(panels))
