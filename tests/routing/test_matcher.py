@@ -152,3 +152,31 @@ def test_the_choice_names_the_model_provider_and_file_version(tmp_path: Path) ->
 def test_the_shipped_routing_file(workflow: str, features: dict[str, object], expected: str) -> None:
     p = load_routing(DEFAULT_ROUTING)
     assert decide(p, task_features(p, "acme", workflow, features)).route == expected  # type: ignore[arg-type]
+
+
+def naive(p: object, features: dict[str, object]) -> str:
+    """Every rule, every condition, in file order: what the per-workflow index must agree with."""
+    for rule in p.rules:  # type: ignore[attr-defined]
+        if all(c.check(features) for c in rule.conditions):
+            return str(rule.id)
+    return "default"
+
+
+def test_the_per_workflow_index_decides_as_every_rule_in_order_would(tmp_path: Path) -> None:
+    import random
+
+    p = policy(tmp_path, RULES)
+    shipped = load_routing(DEFAULT_ROUTING)
+    rng = random.Random(3)
+    for _ in range(3000):
+        features: dict[str, object] = {"workflow": rng.choice(["refund_ticket", "triage_ticket", "provision_access",
+                                                               "export_report", "other"])}
+        for name, make in (("amount_usd", lambda: rng.choice([rng.uniform(0, 200), 100, 100.0])),
+                           ("risk_score", rng.random), ("input_tokens", lambda: rng.randint(0, 8000)),
+                           ("tool", lambda: rng.choice(["crm.lookup", "x"])), ("vip", lambda: rng.choice([True, 1])),
+                           ("tenant_tier", lambda: rng.choice(["enterprise", "free"])),
+                           ("role", lambda: rng.choice(["admin", "viewer"])), ("retries", lambda: 3)):
+            if rng.random() < 0.5:
+                features[name] = make()
+        for chosen in (p, shipped):
+            assert decide(chosen, features).rule == naive(chosen, features), features  # type: ignore[arg-type]

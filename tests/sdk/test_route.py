@@ -144,3 +144,22 @@ def test_a_client_that_cannot_defer_gets_the_event_at_once() -> None:
     assert choice.route == "cheap" and len(recorder.events) == 1
     assert decision(recorder.events[0]) == ("cheap", "gpt-4o-mini", DecisionKind.ROUTE.value, "triage-cheap")
     assert decision_event(run.events, 9, 0.0, choice, DecisionKind.ROUTE, None, None, None, None).step == 9
+
+
+def test_the_sdk_completes_features_as_the_pure_matcher_does() -> None:
+    """run.route fills the run's workflow, tenant and tier in place; warden.routing.matcher.task_features
+    (which replay and the tests use) must see the same features."""
+    from warden.routing.matcher import task_features
+    from warden.sdk.routing import default_watcher
+
+    recorder = Recorder()
+    policy = default_watcher().current()
+    for tenant, given in (("initech", {"amount_usd": 5.0}), ("initech", {"tenant_tier": "free"}),
+                          ("acme", {"workflow": "other", "tenant": "x", "vip": True})):
+        from warden.sdk.run import Run
+
+        run = Run(recorder, tenant, "refund_ticket", "agent-1", f"r-{tenant}", None)  # type: ignore[arg-type]
+        run.route(**given)
+        body = recorder.events[-1].body
+        assert isinstance(body, LlmCall) and body.route_decision is not None
+        assert json.loads(body.route_decision.features) == task_features(policy, tenant, "refund_ticket", given)  # type: ignore[arg-type]

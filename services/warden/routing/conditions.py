@@ -47,7 +47,20 @@ def _any_of(feature: str, values: list[Any]) -> Check:
     return lambda f: type(got := f.get(feature)) is kind and got in choices
 
 
+_NUMBERS = (int, float)
+
+
 def _range(feature: str, bounds: dict[str, float]) -> Check:
+    """One bound (the usual rule) gets a closure of its own: run.route runs these on every call."""
+    if len(bounds) == 1:
+        ((op, x),) = bounds.items()
+        if op == "lt":
+            return lambda f: type(got := f.get(feature)) in _NUMBERS and got < x  # type: ignore[operator]
+        if op == "le":
+            return lambda f: type(got := f.get(feature)) in _NUMBERS and got <= x  # type: ignore[operator]
+        if op == "gt":
+            return lambda f: type(got := f.get(feature)) in _NUMBERS and got > x  # type: ignore[operator]
+        return lambda f: type(got := f.get(feature)) in _NUMBERS and got >= x  # type: ignore[operator]
     lt, le, gt, ge = (bounds.get(b) for b in BOUNDS)
 
     def check(f: Features) -> bool:

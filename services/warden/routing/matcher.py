@@ -19,7 +19,9 @@ def task_features(policy: RoutingPolicy, tenant_id: str, workflow: str, features
 
 def decide(policy: RoutingPolicy, features: Features) -> RouteChoice:
     """The first rule whose every condition holds, else the default route."""
-    for checks, choice in policy.compiled:
+    workflow = features.get("workflow")
+    rules = policy.by_workflow.get(workflow, policy.compiled) if type(workflow) is str else policy.compiled
+    for checks, choice in rules:
         for check in checks:
             if not check(features):
                 break

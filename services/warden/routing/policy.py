@@ -71,8 +71,10 @@ class RoutingPolicy:
     escalation: tuple[str, ...]
     rules: tuple[Rule, ...]
     tiers: dict[str, str] = field(default_factory=dict)
-    # Precomputed for the matcher: the checks of each rule and the choice it returns.
+    # Precomputed for the matcher: per workflow, the rules that can match it (in file order, their workflow
+    # condition already met) with their other checks and the choice each returns; `compiled` for any other.
     compiled: tuple[tuple[tuple[Any, ...], RouteChoice], ...] = ()
+    by_workflow: dict[str, tuple[tuple[tuple[Any, ...], RouteChoice], ...]] = field(default_factory=dict)
     default_choice: RouteChoice | None = None
     next_choice: dict[str, RouteChoice] = field(default_factory=dict)
 
@@ -124,6 +126,7 @@ def load_routing(path: Path = DEFAULT_ROUTING) -> RoutingPolicy:
     rules = _rules(reader, doc.get("rules", []), routes)
     policy = RoutingPolicy(path, source.digest, routes, default, escalation, rules, dict(tiers))
     compiled = tuple((tuple(c.check for c in rule.conditions), policy.choice(rule.route, rule.id)) for rule in rules)
+    by_workflow = _by_workflow(policy, rules)
     following = {}
     for route in routes:
         order = escalation.index(route) if route in escalation else -1
@@ -131,8 +134,32 @@ def load_routing(path: Path = DEFAULT_ROUTING) -> RoutingPolicy:
             following[route] = policy.choice(escalation[order + 1], "escalation")
         else:  # the last route of the order (or one outside it): nowhere stronger to go
             following[route] = policy.choice(route, "escalation", exhausted=True)
-    return RoutingPolicy(path, source.digest, routes, default, escalation, rules, dict(tiers), compiled,
+    return RoutingPolicy(path, source.digest, routes, default, escalation, rules, dict(tiers), compiled, by_workflow,
                          policy.choice(default, "default"), following)
+
+
+def _workflows_of(rule: Rule) -> frozenset[str] | None:
+    """The workflows a rule's workflow condition names (None: it has none, so it may match any)."""
+    for condition in rule.conditions:
+        if condition.feature == "workflow":
+            spec = condition.spec
+            return frozenset(spec if isinstance(spec, list) else [spec])
+    return None
+
+
+def _by_workflow(policy: RoutingPolicy, rules: tuple[Rule, ...]) -> dict[str, tuple[tuple[tuple[Any, ...],
+                                                                                          RouteChoice], ...]]:
+    named = {w for rule in rules for w in (_workflows_of(rule) or ())}
+    out = {}
+    for workflow in named:
+        applicable = []
+        for rule in rules:
+            workflows = _workflows_of(rule)
+            if workflows is None or workflow in workflows:
+                checks = tuple(c.check for c in rule.conditions if c.feature != "workflow")
+                applicable.append((checks, policy.choice(rule.route, rule.id)))
+        out[workflow] = tuple(applicable)
+    return out
 
 
 def _routes(reader: _Reader, table: Any) -> dict[str, Route]:

@@ -21,6 +21,7 @@ from warden.core.events import (
     new_event_id,
 )
 from warden.core.wire import validate
+from warden.sdk import routing  # a module attribute: an import statement per call cost a third of run.route
 
 if TYPE_CHECKING:
     from warden.routing.features import Value
@@ -165,16 +166,12 @@ class Run:
         Features: tool, intent, amount_usd, risk_score, input_tokens, tenant_tier and any label; the run's
         workflow and tenant are added. No round trip; the decision is recorded on the run's events.
         """
-        from warden.sdk.routing import route
-
-        return route(self, features)
+        return routing.route(self, features)
 
     def escalate(self, reason: str, *, confidence: float | None = None) -> RouteChoice:
         """Move to the next route of the routing file's escalation order, recorded with the reason and
         the agent's confidence (0..1); at the last route the choice says ``exhausted`` (hand it to a human)."""
-        from warden.sdk.routing import escalate_run
-
-        return escalate_run(self, reason, confidence)
+        return routing.escalate_run(self, reason, confidence)
 
     def tool_call_requested(self, tool: str, action: str, params: dict[str, Any] | str, *,
                             resource: str | None = None, call_id: str | None = None,
