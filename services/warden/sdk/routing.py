@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from warden.core.errors import ValidationError
@@ -45,7 +46,9 @@ def default_watcher() -> RoutingWatcher:
 
 
 def policy_of(client: object) -> RoutingPolicy:
-    watcher = getattr(client, "routing", None)
+    watcher = getattr(client, "_routing", None)  # a WardenClient's, once loaded (its `routing` property loads it)
+    if watcher is None:
+        watcher = getattr(client, "routing", None)
     return (watcher if isinstance(watcher, RoutingWatcher) else default_watcher()).current()
 
 
@@ -70,12 +73,9 @@ def _record(run: Run, choice: RouteChoice, kind: DecisionKind, features: Feature
     events = run.events
     with events.lock:
         events.step += 1
-        step, at = events.step, time.time()
         run.current_route = choice.route
-
-        def build() -> AgentEvent:
-            return decision_event(events, step, at, choice, kind, features, from_route, reason, confidence)
-
+        build = partial(decision_event, events, events.step, time.time(), choice, kind, features, from_route, reason,
+                        confidence)
         later = getattr(run.client, "emit_later", None)
         if later is not None:
             later(build)
