@@ -72,3 +72,10 @@ def test_weekly_finds_the_rise_and_its_drivers(chdb_url: str, ledger: Ledger) ->
     assert drivers["price version"].effect_usd == pytest.approx(0.0, abs=1e-12)  # one version in force
     assert drivers["SDK cache hit rate"].before == NOT_RECORDED
     assert drivers["volume (completed runs)"].effect_usd is None
+
+
+def test_cost_check_agrees_on_a_ledger_with_decisions(chdb_url: str, ledger: Ledger) -> None:
+    """Decisions are llm_calls with no tokens: the stream counts no call for them, nor may the SQL."""
+    two_weeks(ledger)
+    result = report.check(settings_for(chdb_url, ledger), PriceTable.load())
+    assert result.problems == [] and result.keys > 0
