@@ -163,3 +163,24 @@ def test_the_sdk_completes_features_as_the_pure_matcher_does() -> None:
         body = recorder.events[-1].body
         assert isinstance(body, LlmCall) and body.route_decision is not None
         assert json.loads(body.route_decision.features) == task_features(policy, tenant, "refund_ticket", given)  # type: ignore[arg-type]
+
+
+def test_the_asyncio_run_routes_and_escalates_the_same(topics: WardenSettings, tmp_path: Path) -> None:
+    import asyncio
+
+    from warden.sdk import AsyncWardenClient
+
+    settings = topics.model_copy(update={"routing_file": write(tmp_path, RULES)})
+
+    async def main() -> tuple[str, str, bool]:
+        async with AsyncWardenClient(settings) as client:
+            run = client.run("acme", "refund_ticket", "agent-1", run_id="r-async")
+            first = await run.route(amount_usd=12.5)
+            up = await run.escalate("unsure", confidence=0.2)
+            await run.completed("succeeded")
+            return first.route, up.route, up.exhausted
+
+    assert asyncio.run(main()) == ("cheap", "default", False)
+    events = assert_one_run_in_order(read_back(settings, 3), "r-async", 3)
+    assert [decision(e)[:3] for e in events[:2]] == [("cheap", "gpt-4o-mini", "route"),
+                                                     ("default", "gpt-4o", "escalate")]

@@ -12,10 +12,9 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from warden.core.errors import ValidationError
 from warden.core.events import AgentEvent, DecisionKind, EventType, LlmCall, RouteDecision, new_event_id
@@ -30,10 +29,6 @@ if TYPE_CHECKING:
 
 _default: RoutingWatcher | None = None
 _default_lock = threading.Lock()
-
-
-class Deferring(Protocol):
-    def emit_later(self, build: Callable[[], AgentEvent]) -> None: ...
 
 
 def default_watcher() -> RoutingWatcher:
@@ -68,22 +63,36 @@ def decision_event(events: RunEvents, step: int, at: float, choice: RouteChoice,
         "agent_id": events.agent_id, "user_id": events.user_id, "step": step, "body": body})
 
 
-def _record(run: Run, choice: RouteChoice, kind: DecisionKind, features: Features | None,
-            from_route: str | None, reason: str | None, confidence: float | None) -> None:
+class Routed(Protocol):
+    """A sync or asyncio run: its events, its client and the route it is on."""
+
+    events: RunEvents
+    current_route: str | None
+
+    @property
+    def client(self) -> Any: ...
+
+
+def _reserve(run: Routed, choice: RouteChoice, kind: DecisionKind, features: Features | None,
+             from_route: str | None, reason: str | None, confidence: float | None) -> partial[AgentEvent]:
+    """Take the decision's step and time under the run's lock; the event is built when it is sent."""
     events = run.events
     with events.lock:
         events.step += 1
         run.current_route = choice.route
-        build = partial(decision_event, events, events.step, time.time(), choice, kind, features, from_route, reason,
-                        confidence)
-        later = getattr(run.client, "emit_later", None)
-        if later is not None:
-            later(build)
-        else:
-            run.client.emit(build())
+        return partial(decision_event, events, events.step, time.time(), choice, kind, features, from_route,
+                       reason, confidence)
 
 
-def route(run: Run, features: dict[str, Value]) -> RouteChoice:
+def _send(run: Routed, build: partial[AgentEvent]) -> None:
+    later = getattr(run.client, "emit_later", None)
+    if later is not None:
+        later(build)  # the WardenClient sends it before its next event, in step order
+    else:
+        run.client.emit(build())
+
+
+def decision(run: Routed, features: dict[str, Value]) -> tuple[RouteChoice, partial[AgentEvent]]:
     """`features` is run.route's own **kwargs dict, made for this call: completed in place (as
     warden.routing.matcher.task_features would copy it), since a copy is a tenth of the call."""
     policy = policy_of(run.client)
@@ -94,13 +103,11 @@ def route(run: Run, features: dict[str, Value]) -> RouteChoice:
         tier = policy.tiers.get(run.events.tenant_id)
         if tier is not None:
             features["tenant_tier"] = tier
-    seen = features
-    choice = decide(policy, seen)
-    _record(run, choice, DecisionKind.ROUTE, seen, None, None, None)
-    return choice
+    choice = decide(policy, features)
+    return choice, _reserve(run, choice, DecisionKind.ROUTE, features, None, None, None)
 
 
-def escalate_run(run: Run, reason: str, confidence: float | None) -> RouteChoice:
+def escalation(run: Routed, reason: str, confidence: float | None) -> tuple[RouteChoice, partial[AgentEvent]]:
     if not isinstance(reason, str) or not reason or len(reason) > 512:
         raise ValidationError(f"invalid escalation reason: expected a non-empty string of at most 512 "
                               f"characters, got {reason!r:.60}")
@@ -109,6 +116,17 @@ def escalate_run(run: Run, reason: str, confidence: float | None) -> RouteChoice
         raise ValidationError(f"invalid escalation confidence: expected a number in 0..1, got {confidence!r}")
     current = run.current_route
     choice = escalate(policy_of(run.client), current)
-    _record(run, choice, DecisionKind.ESCALATE, None, current, reason,
-            None if confidence is None else float(confidence))
+    return choice, _reserve(run, choice, DecisionKind.ESCALATE, None, current, reason,
+                            None if confidence is None else float(confidence))
+
+
+def route(run: Run, features: dict[str, Value]) -> RouteChoice:
+    choice, build = decision(run, features)
+    _send(run, build)
+    return choice
+
+
+def escalate_run(run: Run, reason: str, confidence: float | None) -> RouteChoice:
+    choice, build = escalation(run, reason, confidence)
+    _send(run, build)
     return choice
