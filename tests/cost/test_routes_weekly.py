@@ -79,3 +79,20 @@ def test_cost_check_agrees_on_a_ledger_with_decisions(chdb_url: str, ledger: Led
     two_weeks(ledger)
     result = report.check(settings_for(chdb_url, ledger), PriceTable.load())
     assert result.problems == [] and result.keys > 0
+
+
+def test_the_sdk_cache_hit_rate_is_read_when_the_ledger_records_it(chdb_url: str, ledger: Ledger) -> None:
+    """The SDK cache's migration adds cost_rollups.cache_hits; this ledger gets the column by hand (tests may
+    alter), the previous period's gpt-4o-mini calls as hits, none this period: the driver names both rates."""
+    two_weeks(ledger)
+    db = ledger.database
+    ledger.command(f"ALTER TABLE {db}.cost_rollups ADD COLUMN IF NOT EXISTS cache_hits Int64 DEFAULT 0")
+    ledger.command(f"ALTER TABLE {db}.cost_rollups UPDATE cache_hits = calls WHERE model = 'gpt-4o-mini' AND "
+                   f"intDiv(toUnixTimestamp64Milli(window_start), {WEEK_MS}) = {WEEK}", settings={"mutations_sync": 2})
+    _, rises = report.weekly(settings_for(chdb_url, ledger), PriceTable.load(), BudgetConfig.load(),
+                             START + timedelta(days=14, hours=1), weeks=3)
+    rise = next(r for r in rises if r.workflow == "refund_ticket")
+    cache = next(d for d in rise.drivers if d.name == "SDK cache hit rate")
+    assert cache.after == "0.0%" and float(cache.before.rstrip("%")) > 10.0
+    rate = float(cache.before.rstrip("%")) / 100
+    assert cache.effect_usd == pytest.approx(rise.current_usd * rate, rel=0.01)  # rate shown to 0.1%

@@ -58,8 +58,9 @@ def weekly(settings: WardenSettings, prices: PriceTable, budgets: BudgetConfig, 
     size = budgets.regression_period_ms
     first = int(now.timestamp() * 1000) // size - weeks  # one more than shown: the first one's "previous"
     db = settings.clickhouse_database
+    cache = bool(access.query(settings, weekly_sql.cache_column_sql(db))[1][0][0])
     by_workflow = weekly_sql.periods(access.query(settings, weekly_sql.run_rows_sql(db, size, first))[1],
-                                     access.query(settings, weekly_sql.call_rows_sql(db, size, first))[1])
+                                     access.query(settings, weekly_sql.call_rows_sql(db, size, first, cache))[1])
     shown = [f for f in weekly_sql.figures(by_workflow) if f.period > first]
     found = [r for r in weekly_sql.rises(by_workflow, prices, budgets.regression_threshold, size) if r.period > first]
     return shown, found

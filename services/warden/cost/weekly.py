@@ -11,7 +11,8 @@ Definitions (the tracker's and warden.core.metrics'):
 For a workflow whose figure rose more than the regression threshold over the previous period, each driver
 is shown before and after, with its effect: how much lower this period's figure would be with that one
 driver at last period's value and the rest as they are (one at a time, so the effects need not add up
-to the rise). The SDK cache's hit rate is not recorded in the rollups of this version: said so, not guessed.
+to the rise). The SDK cache's hit rate is read from the rollups' `cache_hits` when the ledger has that column
+(the SDK cache's, issue 17 point 3); a ledger without it says "not recorded", never a guess.
 """
 
 from __future__ import annotations
@@ -38,9 +39,16 @@ def run_rows_sql(database: str, period_ms: int, first: int) -> str:
             f"AND {_period(period_ms)} >= {first} GROUP BY p, workflow, route ORDER BY p, workflow, route")
 
 
-def call_rows_sql(database: str, period_ms: int, first: int) -> str:
+def cache_column_sql(database: str) -> str:
+    """Whether the ledger's cost rollups record SDK cache hits (a column of a later migration)."""
+    return (f"SELECT count() FROM system.columns WHERE database = '{database}' AND table = 'cost_rollups' "
+            "AND name = 'cache_hits'")
+
+
+def call_rows_sql(database: str, period_ms: int, first: int, cache: bool = False) -> str:
+    hits = "sum(cache_hits)" if cache else "-1"  # -1: not recorded
     return (f"SELECT {_period(period_ms)} AS p, workflow, model, route, price_version, sum(cost_usd), sum(calls), "
-            f"sum(input_tokens), sum(output_tokens), sum(cached_tokens) FROM {database}.cost_rollups "
+            f"sum(input_tokens), sum(output_tokens), sum(cached_tokens), {hits} FROM {database}.cost_rollups "
             f"WHERE window = '1m' AND model != '' AND {_period(period_ms)} >= {first} "
             f"GROUP BY p, workflow, model, route, price_version ORDER BY p, workflow, model, route, price_version")
 
@@ -63,6 +71,7 @@ class CallRow:
     input_tokens: int
     output_tokens: int
     cached_tokens: int
+    cache_hits: int = -1  # -1: the ledger does not record SDK cache hits
 
 
 @dataclass
@@ -102,6 +111,18 @@ class Period:
         return sum(c.cached_tokens for c in self.calls) / inputs if inputs else None
 
     @property
+    def cache_hit_rate(self) -> float | None:
+        """SDK cache hits ÷ llm calls (a hit is a call served from the cache); None: not recorded or no calls."""
+        if not self.calls or any(c.cache_hits < 0 for c in self.calls):
+            return None
+        calls = sum(c.calls for c in self.calls)
+        return sum(c.cache_hits for c in self.calls) / calls if calls else None
+
+    @property
+    def cache_recorded(self) -> bool:
+        return bool(self.calls) and all(c.cache_hits >= 0 for c in self.calls)
+
+    @property
     def versions(self) -> str:
         return ",".join(sorted({v for c in self.calls for v in c.price_version.split(",") if v})) or "-"
 
@@ -116,10 +137,10 @@ def periods(run_rows: list[list[Any]], call_rows: list[list[Any]]) -> dict[str, 
     for p, workflow, route, completed, succeeded, escalated, cost in run_rows:
         period = out[str(workflow)].setdefault(int(p), Period(int(p)))
         period.routes[str(route)] = RouteRuns(int(completed), int(succeeded), int(escalated), float(cost or 0.0))
-    for p, workflow, model, route, version, cost, calls, inp, outp, cached in call_rows:
+    for p, workflow, model, route, version, cost, calls, inp, outp, cached, hits in call_rows:
         period = out[str(workflow)].setdefault(int(p), Period(int(p)))
         period.calls.append(CallRow(str(model), str(route), str(version), float(cost or 0.0), int(calls), int(inp),
-                                    int(outp), int(cached)))
+                                    int(outp), int(cached), int(hits)))
     return dict(out)
 
 
@@ -209,8 +230,19 @@ def drivers(before: Period, now: Period, prices: PriceTable, period_ms: int) -> 
     out.append(Driver("price version", before.versions, now.versions, _price_effect(before, now, prices, period_ms)))
     out.append(Driver("prompt-cache share of input tokens", _pct(before.prompt_cache_share),
                       _pct(now.prompt_cache_share), _cache_effect(before, now, prices, period_ms)))
-    out.append(Driver("SDK cache hit rate", NOT_RECORDED, NOT_RECORDED, None))
+    out.append(_cache_hits(before, now, cps))
     return out
+
+
+def _cache_hits(before: Period, now: Period, cps: float) -> Driver:
+    """A hit calls no model: with last period's hit rate, this period's spend on calls would scale by
+    (1 - rate before) / (1 - rate now), the rest as it is."""
+    if not (before.cache_recorded and now.cache_recorded):
+        return Driver("SDK cache hit rate", NOT_RECORDED if not before.cache_recorded else _pct(before.cache_hit_rate),
+                      NOT_RECORDED if not now.cache_recorded else _pct(now.cache_hit_rate), None)
+    rate_a, rate_b = before.cache_hit_rate, now.cache_hit_rate
+    effect = None if rate_a is None or rate_b is None or rate_b >= 1 else cps * (1 - (1 - rate_a) / (1 - rate_b))
+    return Driver("SDK cache hit rate", _pct(rate_a), _pct(rate_b), effect)
 
 
 def _mix_effect(before: Period, now: Period) -> float | None:
