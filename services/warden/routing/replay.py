@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from warden.core.events import AgentEvent, DecisionKind, LlmCall, iso_millis
+from warden.core.events import AgentEvent, DecisionKind, LlmCall, RunCompleted, iso_millis
 from warden.routing.matcher import decide, escalate
 from warden.routing.policy import RoutingPolicy
 
@@ -24,6 +24,9 @@ class RouteReplay:
 
     def feed(self, event: AgentEvent) -> dict[str, Any] | None:
         body = event.body
+        if isinstance(body, RunCompleted):
+            self.current.pop(event.run_id, None)  # the run is over: its route is not needed again
+            return None
         if not isinstance(body, LlmCall) or body.route_decision is None:
             return None
         recorded = body.route_decision
