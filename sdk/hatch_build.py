@@ -14,6 +14,7 @@ FILES = {
     "../services/warden/kafka": "warden/kafka",  # the Kafka client layer
     "../services/warden/sdk": "warden/sdk",
     "../services/warden/cache": "warden/cache",  # run.cache: keys, rules, decisions, stores
+    "../services/warden/routing": "warden/routing",  # run.route: the routing file and its matcher
     "../schemas": "warden/schemas",  # package data, found by warden.core.shipped
     "../policies": "warden/policies",
 }

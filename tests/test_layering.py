@@ -31,14 +31,16 @@ CONTRACT = "warden.core"
 CLIENT_LAYER = "warden.kafka"
 SDK = "warden.sdk"
 SDK_CACHE = "warden.cache"  # the SDK cache's keys, rules, decisions and stores (run.cache; replay reads it too)
-LIGHT = (CONTRACT, CLIENT_LAYER, SDK, SDK_CACHE)  # the warden-sdk distribution
-CORE_PACKAGES = ("warden.policy", "warden.risk", "warden.cost", "warden.alerting", "warden.rollout",
+SDK_ROUTING = "warden.routing"  # the routing file and its matcher (run.route; replay and the CLI read it too)
+LIGHT = (CONTRACT, CLIENT_LAYER, SDK, SDK_CACHE, SDK_ROUTING)  # the warden-sdk distribution
+CORE_PACKAGES = ("warden.policy", "warden.risk", "warden.cost", "warden.alerting", "warden.rollout", "warden.routing",
                  "warden.ledger_rows")
 # The runtime's own processor.py declares what a processor is (its topics, its fetch settings): runtime.
 NOT_A_SERVICE_PROCESSOR = {"warden.runtime.processor"}
 # Pure modules beside a processor, read by it (no I/O of their own). A new one is added here on purpose.
 PROCESSOR_HELPERS = {
-    "warden.approvals.scopes", "warden.notifier.formats", "warden.notifier.settings", "warden.otlp_ingest.semconv",
+    "warden.approvals.scopes", "warden.notifier.alertmanager", "warden.notifier.formats", "warden.notifier.settings",
+    "warden.otlp_ingest.semconv",
     "warden.otlp_ingest.spans", "warden.tool_proxy.access", "warden.tool_proxy.inventory",
     "warden.tool_proxy.limits", "warden.tool_proxy.tokens",
 }
@@ -120,8 +122,9 @@ def _requirement_closure(requirements: list[str]) -> set[str]:
 
 
 def test_the_light_sdk_imports_only_what_its_distribution_requires() -> None:
-    declared = tomllib.loads((ROOT / "sdk" / "pyproject.toml").read_text())["project"]["dependencies"]
-    available = _requirement_closure(declared)
+    project = tomllib.loads((ROOT / "sdk" / "pyproject.toml").read_text())["project"]
+    extras = [r for group in project.get("optional-dependencies", {}).values() for r in group]  # e.g. [redis]
+    available = _requirement_closure([*project["dependencies"], *extras])
     providers = metadata.packages_distributions()
     used = {e: m for m in modules_of(*LIGHT) for e in external_imports(m)}
     missing = sorted(f"{m} imports {e} (distribution {', '.join(providers.get(e, ['?']))})"

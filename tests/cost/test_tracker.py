@@ -98,6 +98,10 @@ def test_cost_per_success_up_over_20_percent_raises_one_ticket_naming_the_model_
     assert (alert.workflow, alert.severity.value, alert.labels["top_model"], alert.labels["top_route"]) == (
         "wf", "ticket", "gpt-4o", "default")
     assert "$1.0000 -> $1.5000 (+50%)" in alert.summary
+    # the ticket names where its breakdown is (volume, route mix, tokens per run, price version, cache)
+    assert alert.summary.endswith("what drove it: warden cost weekly (warden report: Weekly cost per successful "
+                                  "outcome)")
+    assert alert.labels["breakdown"].startswith("warden cost weekly")
     assert track(state, config, rollup(130, 0.01)) == []  # compared once
 
 

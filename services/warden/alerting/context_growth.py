@@ -66,7 +66,7 @@ def context_growth(state: ContextState, book: AlertBook, rules: AlertRules, even
     if isinstance(body, RunCompleted):
         state.runs.pop(event.run_id, None)
         return []
-    if not isinstance(body, LlmCall) or body.cache_hit:
+    if not isinstance(body, LlmCall) or body.cache_hit or body.is_decision:  # neither called a model
         return []
     run = state.runs.get(event.run_id)
     if run is None:

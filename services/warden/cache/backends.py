@@ -87,7 +87,11 @@ class RedisBackend:
     name = "redis"
 
     def __init__(self, url: str, prefix: str = "warden:cache:", timeout_s: float = 0.5) -> None:
-        import redis
+        try:
+            import redis  # only a shared store needs it: the light SDK has it as the [redis] extra
+        except ImportError as exc:
+            raise ConfigError(f"WARDEN_CACHE_BACKEND {url!r} needs the redis package: "
+                              "pip install 'warden-sdk[redis]'") from exc
 
         self.url, self.prefix = url, prefix
         try:

@@ -82,6 +82,8 @@ def _settle(state: DeciderState, rules: CacheRules, run_id: str, verdict: Verdic
 
 def step(state: DeciderState, rules: CacheRules, event: AgentEvent) -> list[CacheDecision]:
     body, at, run_id = event.body, event.occurred_at, event.run_id
+    if isinstance(body, LlmCall) and body.is_decision:  # a routing decision (ADR 0015): no model was called
+        return []
     if isinstance(body, LlmCall):
         out = _settle(state, rules, run_id, Verdict.STORED, "", at)  # the run moved on without a side effect
         if body.cache_key is None:

@@ -16,11 +16,12 @@ from warden.cost.prices import DEFAULT_PRICES
 from warden.policy.bundle import DEFAULT_POLICIES
 from warden.replay.runner import OUTPUT_FILES, ROLLOUTS_FILE
 from warden.replay.runner import replay as run_replay
+from warden.routing.policy import DEFAULT_ROUTING
 
 
 def replay(
     events: Path = typer.Argument(..., help="JSON lines of AgentEvent (JSON view), one per line"),
-    out: Path = typer.Option(..., "--out", help="Directory for decisions/risk/alerts/costs.jsonl"),
+    out: Path = typer.Option(..., "--out", help="Directory for decisions/risk/alerts/costs/routes.jsonl"),
     policies: Path | None = typer.Option(None, "--policies", help="Cedar policy bundle directory"),
     partitions: int = typer.Option(PARTITIONS[AGENT_EVENTS], "--partitions", min=1,
                                    help="Partitions of agent.events where the events were recorded (risk state is "
@@ -31,6 +32,8 @@ def replay(
                                         "events: writes rollouts.jsonl"),
     eval_run: str | None = typer.Option(None, "--eval-run", help="For a plan with require_eval: the passing eval "
                                         "run of the candidate that the live start recorded"),
+    routing: Path = typer.Option(DEFAULT_ROUTING, "--routing", help="Routing file to decide run.route / escalate "
+                                 "again with: routes.jsonl"),
 ) -> None:
     """Run the live processors' code over recorded events, in file order."""
     if not events.is_file():
@@ -52,7 +55,7 @@ def replay(
         rules = load_rules(alerting.alert_rules_path, alerting.alert_renotify_minutes * 60)
         result = run_replay(events, out, policies or DEFAULT_POLICIES, prices, budgets, rules,
                             alerting.alert_lateness_ms, partitions=partitions, rollout=plan,
-                            eval_run_id=eval_run)
+                            eval_run_id=eval_run, routing=routing)
     except WardenError as exc:
         fail(str(exc), 2)
     for bad in result.bad:

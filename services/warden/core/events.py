@@ -89,6 +89,29 @@ class RunStarted(_Body):
         return self.release or self.workflow_version
 
 
+class DecisionKind(StrEnum):
+    ROUTE = "route"  # run.route: the routing file chose the route
+    ESCALATE = "escalate"  # run.escalate: the agent moved to the next route
+
+
+class RouteDecision(_Body):
+    """A routing decision rides on an llm_call with no tokens (ADR 0015): old readers see a $0 call."""
+
+    kind: DecisionKind
+    rule: str
+    policy_version: str
+    features: str = "{}"
+    from_route: str | None = None
+    reason: str | None = None
+    confidence: float | None = Field(None, ge=0, le=1)
+    exhausted: bool = False
+
+    @field_validator("features")
+    @classmethod
+    def _features_object(cls, value: str) -> str:
+        return _json_object(value, "features")
+
+
 class LlmCall(_Body):
     model: str
     provider: str
@@ -105,6 +128,7 @@ class LlmCall(_Body):
     saved_input_tokens: NonNegInt = 0
     saved_output_tokens: NonNegInt = 0
     saved_usd: NonNegFloat | None = None
+    route_decision: RouteDecision | None = None  # set: a routing decision, not a model call (ADR 0015)
 
     @model_validator(mode="after")
     def _cache_facts(self) -> LlmCall:
@@ -115,6 +139,19 @@ class LlmCall(_Body):
             raise ValueError(f"saved_* are for cache hits only, got saved_input_tokens={self.saved_input_tokens}, "
                              f"saved_output_tokens={self.saved_output_tokens}, saved_usd={self.saved_usd}")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _union_branch(cls, data: Any) -> Any:
+        """fastavro returns a record inside a union as (name, fields): keep the fields."""
+        if isinstance(data, dict) and isinstance(data.get("route_decision"), tuple):
+            return {**data, "route_decision": data["route_decision"][1]}
+        return data
+
+    @property
+    def is_decision(self) -> bool:
+        """A routing decision, not a call to a model: counts no call, tokens or spend."""
+        return self.route_decision is not None
 
 
 class ToolCallRequested(_Body):

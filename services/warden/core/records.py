@@ -102,6 +102,8 @@ class CostRollup(_Record):
     cache_hits: int = Field(0, ge=0)
     saved_tokens: int = Field(0, ge=0)
     saved_usd: float = Field(0.0, ge=0)
+    runs_escalated: int = Field(0, ge=0)  # run rows: routed by run.route, the route escalated at least once
+    run_cost_usd: float = Field(0.0, ge=0)  # run rows: the completed runs' whole spend (route = the run's route)
 
 
 class AlertKind(StrEnum):

@@ -89,6 +89,8 @@ class WardenSettings(BaseSettings):
     topic_retention_hours: float = Field(
         168.0, gt=0, description="How long Kafka keeps the raw, unredacted topics; the ledger is the long-term store.")
     redact_outputs: bool = Field(True, description="The SDK and the tool proxy redact outputs before producing.")
+    routing_file: Path | None = Field(None, description="The SDK's routing file for run.route; unset: the "
+                                      "repository's policies/routing.toml.")
     redact_params: bool | None = Field(
         None, description="Redact tool params before producing: default off in the SDK (the stream policy and "
                           "risk see the real values), on in the tool proxy (it has decided already).")

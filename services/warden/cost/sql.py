@@ -40,7 +40,8 @@ def event_totals_sql(prices: PriceTable, database: str = "warden") -> str:
     return (f"SELECT tenant_id, workflow, model, call_route AS route, sum(priced) AS cost_usd, count() AS calls, "
             f"countIf(priced IS NULL) AS unpriced_calls FROM ("
             f"SELECT tenant_id, workflow, model, coalesce(route, provider) AS call_route, "
-            f"{priced_cost_sql(prices)} AS priced FROM {database}.agent_events WHERE event_type = 'llm_call') "
+            f"{priced_cost_sql(prices)} AS priced FROM {database}.agent_events "
+            f"WHERE event_type = 'llm_call' AND route_decision IS NULL) "
             f"GROUP BY tenant_id, workflow, model, route ORDER BY tenant_id, workflow, model, route")
 
 

@@ -26,6 +26,8 @@ from warden.cost.windows import RUNS, from_millis, millis
 
 _ALERTS = uuid.UUID("3c1f8e0a-6b2d-4e47-9f15-7a0d2c4b8e61")
 ALL_TENANTS = "*"
+# Where on-call finds the ticket's breakdown by volume, route mix, tokens per run, price version, cache.
+BREAKDOWN = "warden cost weekly (warden report: Weekly cost per successful outcome)"
 ROLLUP_CAPACITY = 100_000  # 1m rollup ids remembered: a crash re-produces at most a few seconds' worth
 
 
@@ -182,12 +184,12 @@ def _compare(workflow: str, before: PeriodCost | None, now: PeriodCost, index: i
     at = from_millis((index + 1) * size)
     summary = (f"{workflow}: cost per successful task ${old:.4f} -> ${new:.4f} (+{new / old - 1:.0%}) {span}; "
                f"largest contributor {model} via {route or 'default route'} "
-               f"(+${growth.get(top, 0.0):.4f} per successful task)")
+               f"(+${growth.get(top, 0.0):.4f} per successful task); what drove it: {BREAKDOWN}")
     return Alert(
         alert_id=alert_id("cost_regression", workflow, index), kind=AlertKind.COST_SPIKE, severity=Severity.TICKET,
         tenant_id=ALL_TENANTS, workflow=workflow, summary=summary, first_seen=at, last_seen=at, count=1,
         rule="cost_regression", fingerprint=f"cost_regression:{workflow}", value=round(new, 6),
         threshold=round(old * (1 + config.regression_threshold), 6),
         labels={"previous_usd_per_success": f"{old:.6f}", "current_usd_per_success": f"{new:.6f}",
-                "top_model": model, "top_route": route, "period_hours": f"{hours:g}"},
+                "top_model": model, "top_route": route, "period_hours": f"{hours:g}", "breakdown": BREAKDOWN},
     )

@@ -20,7 +20,7 @@ from warden.core.records import CostRollup
 
 _ROLLUPS = uuid.UUID("0b7e5a52-9d0c-4f61-8a3e-2c5d7f1e9b44")
 WINDOWS: dict[str, int] = {"1m": 60_000, "1h": 3_600_000}
-RUNS = ""  # the model and route of rows that count run outcomes rather than tokens
+RUNS = ""  # the model of rows that count run outcomes rather than tokens (and their route, for unrouted runs)
 
 Key = tuple[str, int, str, str, str, str]  # window, start ms, tenant, workflow, model, route
 
@@ -49,19 +49,23 @@ class Delta:
     cache_hits: int = 0
     saved_tokens: int = 0
     saved_usd: float = 0.0
+    runs_escalated: int = 0
+    run_cost_usd: float = 0.0
 
     def to_json(self) -> list[Any]:
         return [self.first, self.input_tokens, self.output_tokens, self.cached_tokens, self.calls,
                 self.unpriced_calls, self.cost_usd, self.runs_completed, self.runs_succeeded,
-                self.runs_over_ceiling, sorted(self.versions), self.cache_hits, self.saved_tokens, self.saved_usd]
+                self.runs_over_ceiling, sorted(self.versions), self.cache_hits, self.saved_tokens, self.saved_usd,
+                self.runs_escalated, self.run_cost_usd]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> Delta:
-        """Snapshots written before the cache fields hold 11 values."""
+        """Snapshots written before the cache fields hold 11 values, before the route fields 14."""
         first, inp, out, cached, calls, unpriced, cost, completed, succeeded, over, versions = data[:11]
         hits, saved_tokens, saved_usd = data[11:14] if len(data) >= 14 else (0, 0, 0.0)
+        escalated, run_cost = data[14:16] if len(data) >= 16 else (0, 0.0)
         return cls(first, inp, out, cached, calls, unpriced, cost, completed, succeeded, over, set(versions),
-                   hits, saved_tokens, saved_usd)
+                   hits, saved_tokens, saved_usd, escalated, run_cost)
 
 
 @dataclass
@@ -116,7 +120,7 @@ class SpendWindows:
             rollup_id=str(rollup_id), window=window, route=route, cached_tokens=delta.cached_tokens,
             calls=delta.calls, unpriced_calls=delta.unpriced_calls, price_version=",".join(sorted(delta.versions)),
             runs_over_ceiling=delta.runs_over_ceiling, cache_hits=delta.cache_hits, saved_tokens=delta.saved_tokens,
-            saved_usd=delta.saved_usd,
+            saved_usd=delta.saved_usd, runs_escalated=delta.runs_escalated, run_cost_usd=delta.run_cost_usd,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 Stage one, per input partition: price each llm_call, add it to its 1-minute and 1-hour
 windows, count run outcomes, and flag a completed run whose cost passed its workflow's
-per-task ceiling. Stage two (warden.cost.tracker) reads the 1-minute rollups of every
-partition for budgets and regression, since a tenant's or a workflow's spend spans partitions.
+per-task ceiling. A routing decision (an llm_call carrying route_decision, ADR 0015) is no call:
+it gives the run its route, under which the run's outcome, escalation and whole spend are counted.
+Stage two (warden.cost.tracker) reads the 1-minute rollups of every partition for budgets and
+regression, since a tenant's or a workflow's spend spans partitions.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from warden.core import topics
-from warden.core.events import AgentEvent, EventType, LlmCall, RunCompleted, RunStatus
+from warden.core.events import AgentEvent, DecisionKind, EventType, LlmCall, RunCompleted, RunStatus
 from warden.core.output import Output
 from warden.core.records import Alert, AlertKind, Severity
 from warden.core.seen import SeenIds
@@ -30,9 +32,11 @@ _FLAGS = uuid.UUID("9a4c7e21-5f3b-4d08-b6e2-1e8f0c3a7d95")
 class RunSpend:
     cost_usd: float = 0.0
     unpriced_calls: int = 0
+    route: str = ""  # the route run.route first gave the run: its outcome is counted under it
+    escalations: int = 0
 
     def to_json(self) -> list[Any]:
-        return [self.cost_usd, self.unpriced_calls]
+        return [self.cost_usd, self.unpriced_calls, self.route, self.escalations]
 
 
 @dataclass
@@ -85,7 +89,13 @@ def step(state: SpendState, prices: PriceTable, budgets: BudgetConfig, event: Ag
     counted = isinstance(body, LlmCall) or event.event_type == EventType.RUN_COMPLETED
     if counted and not state.seen.first_time(event.event_id):
         return state, outputs  # a re-sent event: counted when it first came
-    if isinstance(body, LlmCall):
+    if isinstance(body, LlmCall) and body.route_decision is not None:  # a routing decision, not a call
+        run = state.run(event.run_id)
+        if body.route_decision.kind == DecisionKind.ESCALATE:
+            run.escalations += 1
+        elif not run.route:
+            run.route = body.route or ""
+    elif isinstance(body, LlmCall):
         priced = prices.price(body, event.occurred_at)
         saved_usd = saved_cost(prices, body, event.occurred_at).cost_usd if body.cache_hit else 0.0
         for delta in state.windows.delta(event.occurred_at, position, event.tenant_id, event.workflow,
@@ -108,10 +118,13 @@ def step(state: SpendState, prices: PriceTable, budgets: BudgetConfig, event: Ag
         run = state.runs.pop(event.run_id) if event.run_id in state.runs else RunSpend()
         ceiling = budgets.task_ceilings.get(event.workflow)
         over = ceiling is not None and run.cost_usd > ceiling
-        for delta in state.windows.delta(event.occurred_at, position, event.tenant_id, event.workflow, RUNS, RUNS):
+        for delta in state.windows.delta(event.occurred_at, position, event.tenant_id, event.workflow, RUNS,
+                                         run.route):
             delta.runs_completed += 1
             delta.runs_succeeded += body.status == RunStatus.SUCCEEDED
             delta.runs_over_ceiling += over
+            delta.runs_escalated += run.escalations > 0
+            delta.run_cost_usd += run.cost_usd
         if over:
             assert ceiling is not None
             outputs.append(Output(topics.ALERTS, event.tenant_id, ceiling_flag(event, run, ceiling)))

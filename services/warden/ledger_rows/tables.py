@@ -38,7 +38,7 @@ _BODY_COLUMNS = (
     "workflow_version", "prompt_version", "model", "provider", "input_tokens", "output_tokens",
     "cached_tokens", "latency_ms", "cost_usd", "call_id", "tool", "action", "resource", "params",
     "status", "error_code", "output", "state_change", "route", "release",
-    *_CACHE_COLUMNS,
+    *_CACHE_COLUMNS, "route_decision",
 )
 _EVENT_BODIES = (RunStarted, LlmCall, ToolCallRequested, ToolCallCompleted, RunCompleted)
 
@@ -58,8 +58,12 @@ def event_row(event: BaseModel) -> dict[str, Any]:
     row.update(dict.fromkeys(_BODY_COLUMNS))
     for name in type(event.body).model_fields:
         row[name] = _plain(getattr(event.body, name))
-    texts, counts = redact_many(row["params"], row["output"], row["state_change"])
-    row["params"], row["output"], row["state_change"] = texts
+    if isinstance(event.body, LlmCall) and event.body.route_decision is not None:  # a routing decision (ADR 0015)
+        decision = event.body.route_decision.model_dump(mode="json")
+        decision["features"] = json.loads(decision["features"])  # one JSON object, not JSON in a string
+        row["route_decision"] = json.dumps(decision, sort_keys=True, separators=(",", ":"))  # redacted like params
+    texts, counts = redact_many(row["params"], row["output"], row["state_change"], row["route_decision"])
+    row["params"], row["output"], row["state_change"], row["route_decision"] = texts
     row["redactions"] = sum(counts.values())
     row["redaction_kinds"] = sorted(kind for kind, n in counts.items() if n)
     return row
@@ -176,7 +180,8 @@ TABLES: dict[str, Table] = {
     for t in (
         Table("agent_events", topics.AGENT_EVENTS, AgentEvent, _EVENT_COLUMNS,
               lambda m: m.event_id, event_row,
-              added=(("route", None), ("release", None), *((c, None) for c in _CACHE_COLUMNS))),
+              added=(("route", None), ("release", None), *((c, None) for c in _CACHE_COLUMNS),
+                     ("route_decision", None))),
         Table("policy_decisions", topics.POLICY_DECISIONS, records.PolicyDecision, _fields(records.PolicyDecision),
               lambda m: m.decision_id, added=(("stop_ship", False),)),
         Table("risk_scores", topics.RISK_SCORES, records.RiskScore, _fields(records.RiskScore),

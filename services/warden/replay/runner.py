@@ -12,7 +12,8 @@ live), and the SDK cache's decisions (cache.jsonl: each answer offered to the ca
 with its reason, each hit; warden.cache.decide, the function the SDK stores by). With a rollout plan,
 the rollout-controller's step judges the plan's candidate over the same
 events, decisions and alerts (rollouts.jsonl: one gate decision a line; its rollback pages go to
-alerts.jsonl); the rollout starts at the plan's start_at, else at the first event.
+alerts.jsonl); the rollout starts at the plan's start_at, else at the first event. Routing decisions
+(run.route, run.escalate) are decided again with the routing file (routes.jsonl, warden.routing.replay).
 
 An event that appears twice (a client's re-send: same event_id) goes through every processor as
 live, where each counts it once; each output file then keeps one record per ledger id (events by
@@ -63,8 +64,10 @@ from warden.risk_scorer.processor import KeyedRisk, RiskConfig
 from warden.rollout import controller as rollouts
 from warden.rollout.plan import RolloutPlan
 from warden.rollout.views import decision_view
+from warden.routing.policy import DEFAULT_ROUTING, load_routing
+from warden.routing.replay import RouteReplay
 
-OUTPUT_FILES = ("decisions.jsonl", "risk.jsonl", "alerts.jsonl", "costs.jsonl", "cache.jsonl")
+OUTPUT_FILES = ("decisions.jsonl", "risk.jsonl", "alerts.jsonl", "costs.jsonl", "cache.jsonl", "routes.jsonl")
 # The ledger table each file mirrors: its record_id is what a file keeps once.
 LEDGER_TABLES: dict[str, Table] = {
     "events.jsonl": TABLES[topics.AGENT_EVENTS], "decisions.jsonl": TABLES[topics.POLICY_DECISIONS],
@@ -141,7 +144,8 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
            budgets: Path = DEFAULT_BUDGETS, alert_rules: AlertRules | None = None,
            alert_lateness_ms: int = 100, risk: RiskConfig | None = None,
            partitions: int = topics.PARTITIONS[topics.AGENT_EVENTS], rollout: RolloutPlan | None = None,
-           rollout_config: rollouts.ControllerConfig | None = None, eval_run_id: str | None = None) -> ReplayResult:
+           rollout_config: rollouts.ControllerConfig | None = None, eval_run_id: str | None = None,
+           routing: Path = DEFAULT_ROUTING) -> ReplayResult:
     """``risk`` defaults to the risk-scorer's settings (weights file, review share); ``partitions`` is the
     partition count of agent.events in the deployment the events came from (risk state is per partition).
     ``rollout``: a plan (gates already resolved against the workflow's targets) to judge; ``rollout_config``
@@ -161,6 +165,7 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
     # the SDK cache's decisions: the same rules files as the bundle's (workflows.toml, tools/inventory.yaml)
     cache_rules = CacheRules.load(policies / "workflows.toml", policies / "tools" / "inventory.yaml")
     cache_state, last_at = cache_decide.DeciderState(), None
+    routes = RouteReplay(load_routing(routing))
     names = (*OUTPUT_FILES, "events.jsonl", *((ROLLOUTS_FILE,) if rollout else ()))
     handles = {name: open(out_dir / name, "w") for name in names}  # noqa: SIM115
     landed = {name: SeenIds(REPLAY_DEDUPE_CAPACITY) for name in handles}
@@ -243,6 +248,9 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
                     for decided in cache_decide.step(cache_state, cache_rules, item):  # the SDK observes once
                         handles["cache.jsonl"].write(json.dumps(record_view(decided)) + "\n")
                     last_at = max(last_at or item.occurred_at, item.occurred_at)
+                    routed = routes.feed(item)
+                    if routed is not None:
+                        handles["routes.jsonl"].write(json.dumps(routed) + "\n")
                 state, outputs = step(state, bundle, item)
                 alerter.feed(item)
                 route(outputs)

@@ -10,6 +10,7 @@ from warden.dashboards.macros import Selection, TimeRange, utc
 from warden.dashboards.model import DASHBOARDS_DIR
 from warden.report.data import collect, data_range
 from warden.report.page import render_page, write
+from warden.report.weekly import weekly_section
 
 
 def build_report(settings: WardenSettings, out: Path, start: str | None = None, end: str | None = None,
@@ -22,6 +23,7 @@ def build_report(settings: WardenSettings, out: Path, start: str | None = None, 
     if start or end:
         when = TimeRange(utc(start) if start else when.start, utc(end) if end else when.end)
     results = collect(settings, dashboards(directory=dashboards_dir), when, selection)
-    path = write(out, render_page(results, when, settings.ledger_url, selection))
+    extra = [weekly_section(settings, when.end)]
+    path = write(out, render_page(results, when, settings.ledger_url, selection, extra=extra))
     drawn = sum(p.has_data for r in results for p in r.panels)
     return path, drawn, sum(len(r.panels) for r in results)

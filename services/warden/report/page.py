@@ -80,7 +80,9 @@ def _panel(result: PanelResult) -> str:
 
 
 def render_page(results: Sequence[DashboardResult], when: TimeRange, source: str,
-                selection: Selection | None = None, generated_at: datetime | None = None) -> str:
+                selection: Selection | None = None, generated_at: datetime | None = None,
+                extra: Sequence[str] = ()) -> str:
+    """`extra`: sections already rendered (the weekly cost per outcome), placed after the dashboards'."""
     generated_at = generated_at or datetime.now(UTC)
     selection = selection or {}
     sections = []
@@ -103,7 +105,7 @@ def render_page(results: Sequence[DashboardResult], when: TimeRange, source: str
         f"<header><h1>Warden report</h1><p>{when.start:%Y-%m-%d %H:%M:%S} to {when.end:%Y-%m-%d %H:%M:%S} UTC · "
         f"ledger {escape(source)} · {drawn} of {total} panels with data · generated "
         f"{generated_at:%Y-%m-%d %H:%M:%S} UTC</p></header>"
-        f"<main>{''.join(sections)}</main>"
+        f"<main>{''.join(sections)}{''.join(extra)}</main>"
         "<footer>The same SQL as the Grafana dashboards in dashboards/, variables chosen as shown per dashboard. "
         "Made by <code>warden report</code>; self-contained, no network needed.</footer></body></html>\n"
     )

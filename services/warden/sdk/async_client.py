@@ -11,13 +11,19 @@ import asyncio
 import uuid
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
+from warden.sdk import routing
 from warden.sdk.client import WardenClient
 from warden.sdk.gate import GateVerdict
 from warden.sdk.run import RunEvents
+
+if TYPE_CHECKING:
+    from warden.routing.features import Value
+    from warden.routing.policy import RouteChoice
+    from warden.routing.watcher import RoutingWatcher
 
 
 class _LoopSafeClient(WardenClient):
@@ -43,6 +49,11 @@ class AsyncWardenClient:
     @property
     def settings(self) -> WardenSettings:
         return self.sync.settings
+
+    @property
+    def routing(self) -> RoutingWatcher:
+        """The routing file run.route decides from (the sync client's)."""
+        return self.sync.routing
 
     def run(self, tenant_id: str, workflow: str, agent_id: str, *, run_id: str | None = None,
             user_id: str | None = None) -> AsyncRun:
@@ -79,6 +90,18 @@ class AsyncRun:
     def __init__(self, client: AsyncWardenClient, events: RunEvents) -> None:
         self.client = client
         self.events = events
+        self.current_route: str | None = None
+
+    async def route(self, **features: Value) -> RouteChoice:
+        """As Run.route; the decision's event is sent before this returns (no deferral in asyncio)."""
+        choice, build = routing.decision(self, features)
+        await self._emit(build())
+        return choice
+
+    async def escalate(self, reason: str, *, confidence: float | None = None) -> RouteChoice:
+        choice, build = routing.escalation(self, reason, confidence)
+        await self._emit(build())
+        return choice
 
     @property
     def run_id(self) -> str:

@@ -9,7 +9,9 @@ give up after a bounded wait with an error naming the broker.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from warden.core.rollout_assign import Assignment
     from warden.core.workflows import WorkflowContract
     from warden.kafka.control import ControlView
+    from warden.routing.watcher import RoutingWatcher
     from warden.sdk.cache import AnswerCache
     from warden.sdk.gate import DecisionWatcher, GateVerdict
 
@@ -47,6 +50,7 @@ _UNAVAILABLE = frozenset({
     KafkaError._RESOLVE, KafkaError._TIMED_OUT_QUEUE,
 })
 
+log = logging.getLogger(__name__)
 _open_clients: weakref.WeakSet[WardenClient] = weakref.WeakSet()
 _assign: Callable[[RolloutStage | None, str, str], Assignment] | None = None  # warden.core.rollout_assign.assign
 
@@ -116,6 +120,12 @@ class WardenClient:
         self._contracts: dict[str, WorkflowContract] | None = None
         self._read_only_loaded = False
         self._cache: AnswerCache | None = None
+        self._routing: RoutingWatcher | None = None
+        # Routing decisions whose events are built off the agent's path (warden.sdk.routing), sent in order
+        # before the next event; `_draining` closes the window between taking one and sending it.
+        self._deferred: collections.deque[Callable[[], AgentEvent]] = collections.deque()
+        self._draining = False
+        self._drain_lock = threading.Lock()
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="warden-sdk-delivery", daemon=True)
         self._poller.start()
@@ -192,6 +202,16 @@ class WardenClient:
     @cache.setter
     def cache(self, cache: AnswerCache) -> None:
         self._cache = cache
+
+    @property
+    def routing(self) -> RoutingWatcher:
+        """The routing file (WARDEN_ROUTING_FILE, else policies/routing.toml), reloaded when it changes."""
+        if self._routing is None:
+            from warden.routing.policy import DEFAULT_ROUTING
+            from warden.routing.watcher import RoutingWatcher
+
+            self._routing = RoutingWatcher(self.settings.routing_file or DEFAULT_ROUTING)
+        return self._routing
 
     # -- the gate ---------------------------------------------------------------------------------
 
@@ -289,8 +309,36 @@ class WardenClient:
             self._emitted += 1
         return True
 
+    def emit_later(self, build: Callable[[], AgentEvent]) -> None:
+        """Queue an event to be built and sent before the next one (a routing decision)."""
+        if self._closed.is_set():
+            raise WardenError("this WardenClient is closed: events emitted now would never be delivered")
+        self._deferred.append(build)
+
+    def _drain(self) -> None:
+        with self._drain_lock:
+            self._draining = True
+            try:
+                while self._deferred:
+                    build = self._deferred.popleft()
+                    try:
+                        event = build()
+                    except WardenError as exc:  # its inputs were checked when it was made: a bug, not the agent's
+                        log.error("a routing decision could not be recorded: %s", exc)
+                        with self._lock:
+                            self._failed += 1
+                        continue
+                    self._emit(event)
+            finally:
+                self._draining = False
+
     def emit(self, event: AgentEvent) -> None:
         """Queue one validated event; returns at once unless the local queue is full."""
+        if self._deferred or self._draining:
+            self._drain()
+        self._emit(event)
+
+    def _emit(self, event: AgentEvent) -> None:
         value, key, deadline = self._prepare(event)
         while not self._produce(value, key):
             self._check_queue_wait(deadline)
@@ -299,6 +347,8 @@ class WardenClient:
     def flush(self, timeout_s: float | None = None) -> None:
         """Wait until every queued event is delivered, or raise after the bounded wait."""
         wait = self.max_wait_s + 1 if timeout_s is None else timeout_s
+        if self._deferred or self._draining:
+            self._drain()
         remaining = self._producer.flush(wait)
         self._raise_failures()
         if remaining:
@@ -311,7 +361,7 @@ class WardenClient:
         if self._closed.is_set():
             return
         try:
-            self.flush()
+            self.flush()  # sends the routing decisions still deferred first
         finally:
             self._closed.set()
             _open_clients.discard(self)
