@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from warden.core.errors import WardenError
+from warden.core.events import AgentEvent
+from warden.core.headers import event_headers
 from warden.core.settings import WardenSettings
 from warden.core.wire import Wire, wire_for
 from warden.runtime import clients, configs
@@ -48,6 +50,7 @@ class Emitter:
     def emit(self, topic: str, key: str, record: BaseModel) -> None:
         try:
             self.producer.produce(self.settings.topic(topic), self.wire.encode(record), key=key.encode(),
+                                  headers=event_headers(record) if isinstance(record, AgentEvent) else None,
                                   on_delivery=self._delivered)
         except BufferError as exc:
             raise WardenError("the proxy's record queue to Kafka is full; refusing calls until it drains") from exc
