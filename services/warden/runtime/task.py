@@ -458,6 +458,8 @@ class Task(Generic[S]):
             commit.update({w: o for w, o in slot.positions.items() if w in self.assigned})
         if self.store is not None:
             self.store.sync()
+        if commit and not self.grouped:
+            self._report_positions(commit)
         if self.grouped and commit:
             try:
                 offsets = [TopicPartition(t, p, o) for (t, p), o in commit.items()]
@@ -470,6 +472,15 @@ class Task(Generic[S]):
                     raise BrokerError(f"{self.processor.name}: offset commit failed: {exc}") from exc
                 # a lost commit only re-reads records whose outputs have the same ids
                 self.log.warning("offset commit failed: %s", exc)
+
+    def _report_positions(self, commit: dict[Where, int]) -> None:
+        """A reader of every partition restarts from its checkpoint, not from the group: its positions are
+        committed to the group anyway, so a lag monitor (benchmarks/stack.py, kafka-consumer-groups) sees it."""
+        try:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in commit.items()],
+                                 asynchronous=True)
+        except KafkaException as exc:  # nothing reads these back
+            self.log.debug("positions not committed for lag monitors: %s", exc)
 
     def close(self, checkpoint: bool = True) -> None:
         """``checkpoint=False``: leave without saving or committing anything more (what a crash leaves)."""
