@@ -48,12 +48,14 @@ from pipeline import raw_rate
 from rollout import cpu_model
 from warden.broker.tansu import free_port
 from warden.core import topics
+from warden.core.events import AgentEvent
 from warden.core.headers import event_headers
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.demo.simulator import Simulator
 from warden.runtime import clients
 from warden.sdk import WardenClient
+from warden.sdk.client import PRODUCER_DEFAULTS
 from warden.stack import SERVICES, Stack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -62,25 +64,36 @@ from tests.notifier.receiver import Receiver
 SAMPLE_S = 5.0
 
 
-def load(bootstrap: str, prefix: str, data_dir: str, rate: int, seconds: float, done: Any) -> None:
+def load(bootstrap: str, prefix: str, data_dir: str, rate: int, seconds: float, done: Any, headers: bool) -> None:
     """The agents: demo events emitted through the SDK at ``rate``, each with a fresh id and run and the wall
-    time, in a process of their own (on a deployment they run on other machines)."""
+    time, in a process of their own (on a deployment they run on other machines). ``headers=False``: the SDK's
+    producer without the routing headers (what an older producer writes), to compare."""
     settings = WardenSettings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix, data_dir=Path(data_dir),
                               kafka_extra_config={"log_level": 0})
     pool = list(Simulator(11, datetime.now(UTC), "load").events(20_000))
     produced = 0
     with WardenClient(settings, max_wait_s=30) as client:
+        wire, topic = client.wire, settings.topic(topics.AGENT_EVENTS)
+        bare = clients.raw_producer({**settings.producer_config(), **PRODUCER_DEFAULTS,
+                                     "queue.buffering.max.messages": 1_000_000})
+
+        def older(event: AgentEvent) -> None:
+            bare.produce(topic, wire.encode(event), key=event.run_id.encode())
+            bare.poll(0)
+
+        emit = client.emit if headers else older
         start = time.monotonic()
         while (elapsed := time.monotonic() - start) < seconds:
             due = int(elapsed * rate)
             now = datetime.now(UTC)
             while produced < due:
                 e = pool[produced % len(pool)]
-                client.emit(e.model_copy(update={"event_id": str(uuid.uuid4()), "occurred_at": now,
-                                                 "run_id": f"{e.run_id}-{produced // len(pool)}"}))
+                emit(e.model_copy(update={"event_id": str(uuid.uuid4()), "occurred_at": now,
+                                          "run_id": f"{e.run_id}-{produced // len(pool)}"}))
                 produced += 1
             time.sleep(0.002)
         client.flush(60)
+        bare.flush(60)
     done.value = produced
 
 
@@ -143,10 +156,11 @@ class Cpu:
 
 
 def step(stack: Stack, settings: WardenSettings, receiver: Receiver, cpu: Cpu, groups: Groups, rate: int,
-         seconds: float, probe_every: float, lag_bound_s: float, n: int) -> dict[str, Any]:
+         seconds: float, probe_every: float, lag_bound_s: float, n: int, headers: bool) -> dict[str, Any]:
     done = multiprocessing.get_context("spawn").Value("q", 0)
     worker = multiprocessing.get_context("spawn").Process(
-        target=load, args=(stack.bootstrap, settings.topic_prefix, str(settings.data_dir), rate, seconds, done))
+        target=load, args=(stack.bootstrap, settings.topic_prefix, str(settings.data_dir), rate, seconds, done,
+                           headers))
     wire = wire_for(settings)
     producer = clients.raw_producer({**settings.producer_config(), "linger.ms": 0, "enable.idempotence": True,
                                      "acks": "all", "log_level": 0})
@@ -163,7 +177,8 @@ def step(stack: Stack, settings: WardenSettings, receiver: Receiver, cpu: Cpu, g
         now = time.monotonic()
         if now >= next_probe and now - start < seconds:
             p = probe("runaway" if probes % 2 == 0 else "unauthorized", n * 100_000 + probes)
-            producer.produce(topic, wire.encode(p), key=p.run_id.encode(), headers=event_headers(p))
+            producer.produce(topic, wire.encode(p), key=p.run_id.encode(),
+                             headers=event_headers(p) if headers else None)
             producer.poll(0)
             sent[p.run_id] = time.time()
             probes += 1
@@ -231,6 +246,8 @@ def main() -> None:
     parser.add_argument("--probe-every", type=float, default=0.5)
     parser.add_argument("--lag-bound-s", type=float, default=2.0, help="lag allowed, in seconds of input")
     parser.add_argument("--raw-events", type=int, default=100_000)
+    parser.add_argument("--no-headers", action="store_true",
+                        help="the load without routing headers (ADR 0019), as older producers write it")
     parser.add_argument("--storage", choices=("s3", "memory"), default="s3", help="the embedded broker's storage")
     args = parser.parse_args()
     seconds = 60.0 if args.short else args.duration
@@ -262,7 +279,8 @@ def main() -> None:
         warm(live, receiver)
         for n, rate in enumerate(rates):
             drain(groups)
-            figures = step(stack, live, receiver, cpu, groups, rate, seconds, args.probe_every, args.lag_bound_s, n)
+            figures = step(stack, live, receiver, cpu, groups, rate, seconds, args.probe_every, args.lag_bound_s, n,
+                           not args.no_headers)
             steps.append(figures)
             print(f"{rate:,}/s for {figures['seconds']:.0f} s: achieved {figures['achieved_events_per_s']:,}/s, "
                   f"alerts {figures['probes_alerted']}/{figures['probes_sent']} "
@@ -282,6 +300,7 @@ def main() -> None:
     sustained = best["achieved_events_per_s"] if best else 0
     print(json.dumps({
         "cpu": cpu_model(), "date": datetime.now(UTC).strftime("%Y-%m-%d"), "storage": args.storage,
+        "routing_headers": not args.no_headers,
         "step_seconds": seconds, "services": list(SERVICES), "raw_events_per_s": round(raw),
         "sustained_events_per_s": sustained, "sustained_ratio": round(sustained / raw, 4),
         "alert_latency_p95_s": shown.get("alert_latency_p95_s"), "cpu_us_per_event": shown.get("cpu_us_per_event"),
