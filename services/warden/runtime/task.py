@@ -238,7 +238,8 @@ class Task(Generic[S]):
         if spec.reads is not None:
             routing = routing_of(msg.headers())
             if routing is not None and routing.event_type not in spec.reads:
-                self.counters["passed_by_header"] += 1
+                self.counters["not_read"] += 1
+                self.counters["passed_by_header"] += 1  # of those, without decoding them
                 return routing
         if spec.on_invalid == OnInvalid.SKIP:
             if spec.reads is not None:
