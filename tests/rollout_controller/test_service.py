@@ -15,7 +15,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from tests.ledger_sink.helpers import wait_for
-from tests.rollout.helpers import T0, event, plan, start_command, traffic
+from tests.rollout.helpers import T0, plan, start_command, traffic, with_tool_calls
 from tests.running import in_thread
 from warden.core import topics as topic_names
 from warden.core.events import AgentEvent
@@ -36,7 +36,6 @@ from warden.rollout_controller.settings import RolloutControllerSettings
 from warden.sdk.client import WardenClient
 
 pytestmark = pytest.mark.integration
-LOOKUP = json.dumps({"customer_id": "cus_1"})  # an allowed call: replay's evaluator denies none
 
 
 class Decisions:
@@ -71,30 +70,6 @@ def comparable(view: dict[str, Any], rollout_id: str) -> str:
     if view["decision"] == "start":  # who started it: the CLI's operator live, warden:replay offline
         view.pop("actor"), view.pop("rationale"), view.pop("reason")
     return json.dumps(view, sort_keys=True).replace(rollout_id, "R")
-
-
-def with_tool_calls(runs: list[AgentEvent]) -> list[AgentEvent]:
-    """Each run with a tool call (requested, completed) after its LLM call, and then, on every partition, tool
-    calls alone for ten minutes: the controller's clock gets there only from events it does not decode."""
-    calls = []
-    for e in runs:
-        if e.event_type.value == "llm_call":
-            calls.append(event("tool_call_requested", e.run_id, e.occurred_at + timedelta(milliseconds=500),
-                               {"call_id": f"c-{e.run_id}", "tool": "crm", "action": "lookup", "params": LOOKUP},
-                               step_no=4))
-            calls.append(event("tool_call_completed", e.run_id, e.occurred_at + timedelta(milliseconds=900),
-                               {"call_id": f"c-{e.run_id}", "tool": "crm", "status": "ok", "latency_ms": 5.0},
-                               step_no=5))
-    last = max(e.occurred_at for e in runs)
-    parts = PARTITIONS[topic_names.AGENT_EVENTS]
-    tails = [next(f"tail{p}-{i}" for i in range(10_000) if partition_for(f"tail{p}-{i}", parts) == p)
-             for p in range(parts)]
-    for minute in range(1, 11):
-        for run_id in tails:
-            calls.append(event("tool_call_requested", run_id, last + timedelta(minutes=minute),
-                               {"call_id": f"{run_id}-{minute}", "tool": "crm", "action": "lookup", "params": LOOKUP},
-                               step_no=minute))
-    return sorted(runs + calls, key=lambda e: e.occurred_at)
 
 
 def produce(settings: WardenSettings, events: list[AgentEvent], headers: bool) -> None:
