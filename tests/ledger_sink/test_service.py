@@ -13,7 +13,6 @@ from tests.core.samples import DEEP, avro_with
 from tests.ledger_sink.helpers import produce, simulated, sink_settings, wait_for
 from warden.broker.tansu import free_port
 from warden.core.errors import DeliveryError
-from warden.core.headers import TYPE, event_headers
 from warden.core.settings import WardenSettings
 from warden.core.topics import DEADLETTER
 from warden.core.wire import wire_for
@@ -200,29 +199,3 @@ def test_no_offset_is_committed_past_a_dead_letter_the_broker_did_not_acknowledg
 def void(_: object) -> None:
     """wait_for's step returns nothing."""
 
-
-def test_an_event_whose_routing_headers_disagree_with_its_body_is_a_dead_letter(
-        topics: WardenSettings, ledger: Ledger) -> None:
-    """ADR 0019: services pass over events on their headers alone, so the sink, which decodes every one,
-    refuses a record whose headers claim another type or time than its body (and lands those that agree)."""
-    events = simulated(12, "hdr")
-    wire = wire_for(topics)
-    producer = Producer({**topics.producer_config(), "enable.idempotence": True})
-    topic = topics.topic("agent.events")
-    for e in events[1:]:
-        producer.produce(topic, wire.encode(e), key=e.run_id.encode(), headers=event_headers(e))
-    liar = events[0]
-    headers = [(k, b"tool_call_completed" if k == TYPE else v) for k, v in event_headers(liar)]
-    producer.produce(topic, wire.encode(liar), key=b"liar", headers=headers)
-    assert producer.flush(30) == 0
-    assert liar.event_type.value != "tool_call_completed"
-    sink = LedgerSink(sink_settings(topics, ledger), ledger).start()
-    try:
-        wait_for(lambda: count(ledger, "agent_events") >= 11 and count(ledger, "dead_letters") >= 1,
-                 step=sink.poll_once, what="11 events and 1 dead letter")
-    finally:
-        sink.close()
-    reasons = dict(ledger.rows(f"SELECT source_key, reason FROM {ledger.database}.dead_letters"))
-    assert reasons["liar"] == (f"invalid AgentEvent: header warden.type='tool_call_completed' disagrees with the "
-                               f"event's '{liar.event_type.value}'")
-    assert count(ledger, "agent_events") == 11
