@@ -198,4 +198,3 @@ def test_no_offset_is_committed_past_a_dead_letter_the_broker_did_not_acknowledg
 
 def void(_: object) -> None:
     """wait_for's step returns nothing."""
-
