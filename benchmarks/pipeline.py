@@ -6,7 +6,9 @@ In one run it measures, on one embedded broker:
            timed from the first emit until all N are queryable;
   latency  a paced stream (default 5,000 events/s, below capacity) with emit -> queryable latency per
            sampled event (ClickHouse's ingested_at minus the emit wall time);
-  sdk      the caller-side cost of an emit (pre-built event) and of building + emitting through a Run.
+  sdk      the caller-side cost of an emit (pre-built event) and of building + emitting through a Run, and of
+           a bare confluent-kafka produce() of the same encoded bytes on the SDK's producer settings (the
+           emit's floor; target: emit p50 <= 3x its p50).
 The last line printed is one JSON object with every figure.
 
     .venv/bin/python benchmarks/pipeline.py --events 100000
@@ -39,6 +41,7 @@ from warden.core.wire import wire_for
 from warden.demo.simulator import Simulator
 from warden.ledger.endpoint import ENDPOINT_FILE
 from warden.sdk import WardenClient
+from warden.sdk.client import PRODUCER_DEFAULTS
 
 
 def raw_rate(settings: WardenSettings, payloads: list[tuple[bytes, bytes]]) -> float:
@@ -69,6 +72,22 @@ def raw_rate(settings: WardenSettings, payloads: list[tuple[bytes, bytes]]) -> f
     sender.join()
     consumer.close()
     return got / elapsed
+
+
+def bare_produce(settings: WardenSettings, payloads: list[tuple[bytes, bytes]]) -> list[int]:
+    """A bare confluent-kafka produce() of the same bytes, per call, on a producer with the SDK's settings: the
+    floor under an emit (which also checks, redacts, encodes and adds the routing headers)."""
+    producer = Producer({**settings.producer_config(), **PRODUCER_DEFAULTS, "queue.buffering.max.messages": 2_000_000})
+    topic = settings.topic("raw.bench")  # raw_rate's topic: the ledger-sink does not read it
+    producer.produce(topic, payloads[0][1], key=payloads[0][0])
+    producer.flush(10)
+    took: list[int] = []
+    for key, value in payloads:
+        t0 = time.perf_counter_ns()
+        producer.produce(topic, value, key=key)
+        took.append(time.perf_counter_ns() - t0)
+    producer.flush(60)
+    return took
 
 
 class Sink:
@@ -153,6 +172,7 @@ def main() -> None:
             landed = int(sink.scalar(count_sql)) - len(warm)
             e2e = landed / e2e_elapsed
             print(f"end to end: {landed:,} events landed in {e2e_elapsed:.2f} s = {e2e:,.0f} events/s", flush=True)
+            bare_ns = bare_produce(settings, payloads)
 
             # Build + emit through the Run API (validation included): the cost an agent sees per call.
             run = client.run("acme", "refund_ticket", "bench-agent", run_id="bench-run-api")
@@ -189,6 +209,10 @@ def main() -> None:
         sink.stop()
 
     emit_us = [n / 1000 for n in emit_ns]
+    bare_p50 = percentile([float(n) for n in bare_ns], 0.50)
+    emit_p50_ns = percentile([float(n) for n in emit_ns], 0.50)
+    print(f"SDK emit p50 {emit_p50_ns / 1000:.1f} µs; bare produce() of the same bytes p50 {bare_p50 / 1000:.1f} µs "
+          f"({emit_p50_ns / bare_p50:.2f}x, target <= 3x)", flush=True)
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB",
@@ -203,6 +227,9 @@ def main() -> None:
         "latency_p99_s": round(percentile(latencies, 0.99), 3),
         "sdk_emit_us_p50": round(percentile(emit_us, 0.50), 1),
         "sdk_emit_us_p99": round(percentile(emit_us, 0.99), 1),
+        "bare_produce_ns_p50": round(bare_p50),
+        "sdk_emit_vs_bare_produce": round(emit_p50_ns / bare_p50, 2),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "sdk_build_and_emit_us_p50": round(percentile([n / 1000 for n in build_ns], 0.50), 1),
         "peak_rss_mb": round(peak_rss_mb, 1),
     }

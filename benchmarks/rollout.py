@@ -7,7 +7,10 @@ In one run, on one embedded Tansu broker:
                client: the ratio is release_for / emit (target <= 0.2).
   controller   the rollout-controller (the runtime's App, in this process) reading a backlog of the demo's
                agent events of a workflow under rollout, timed from its first to its last record, against
-               controller.step over the same events in a loop (target >= 0.5 of the pure step).
+               controller.step over the same events in a loop (target >= 0.5 of the pure step). The events
+               carry the routing headers the SDK writes (ADR 0019: the controller passes over tool calls
+               without decoding them); the same backlog without headers (an older producer) is timed too.
+               --repeat rounds, interleaved, best of each.
   rollback     a real `warden run rollout-controller` process; each round starts a rollout whose candidate
                costs twice the baseline, produces a step's runs, then the events that move every partition
                past the cut-off and its settle time: the gate-failing judgment. Visible = from handing those
@@ -22,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +43,7 @@ from warden.broker.admin import ensure_topics
 from warden.broker.tansu import TansuBroker, free_port
 from warden.core import topics
 from warden.core.events import AgentEvent
+from warden.core.headers import event_headers
 from warden.core.partitioning import partition_for
 from warden.core.records import RolloutAction, RolloutCommand
 from warden.core.rollout_assign import BUCKETS, assign, bucket
@@ -97,20 +103,27 @@ def demo_events(n: int, prefix: str, p: RolloutPlan) -> list[AgentEvent]:
     return agents.until(None, weights, events=n)
 
 
-def pure_rate(events: list[AgentEvent], p: RolloutPlan, repeat: int = 3) -> float:
+@dataclass(frozen=True)
+class Rate:
+    """Events per second of wall time, and per second of this process's CPU time (what the load of the other
+    processes on a shared machine changes least)."""
+
+    wall: float
+    cpu: float
+
+
+def pure_rate(events: list[AgentEvent], p: RolloutPlan) -> Rate:
     config = default_rollout_config()
-    best = 0.0
-    for _ in range(repeat):
-        state = controller.ControllerState()
-        controller.step(state, config, start_record(p, "pure-start"))
-        began = time.perf_counter()
-        for event in events:
-            controller.step(state, config, event, "replay")
-        best = max(best, len(events) / (time.perf_counter() - began))
-    return best
+    state = controller.ControllerState()
+    controller.step(state, config, start_record(p, "pure-start"))
+    began, cpu = time.perf_counter(), time.process_time()
+    for event in events:
+        controller.step(state, config, event, "replay")
+    return Rate(len(events) / (time.perf_counter() - began), len(events) / (time.process_time() - cpu))
 
 
-def produce(settings: WardenSettings, events: list[AgentEvent], linger_ms: int = 20) -> None:
+def produce(settings: WardenSettings, events: list[AgentEvent], linger_ms: int = 20, headers: bool = True) -> None:
+    """As the SDK produces (with the routing headers, ADR 0019); ``headers=False``: as an older producer."""
     wire = wire_for(settings)
     producer = Producer({**settings.producer_config(), "linger.ms": linger_ms, "enable.idempotence": True,
                          "acks": "all", "queue.buffering.max.messages": 1_000_000})
@@ -118,7 +131,8 @@ def produce(settings: WardenSettings, events: list[AgentEvent], linger_ms: int =
     for event in events:
         while True:
             try:
-                producer.produce(topic, wire.encode(event), key=event.run_id.encode())
+                producer.produce(topic, wire.encode(event), key=event.run_id.encode(),
+                                 headers=event_headers(event) if headers else None)
                 break
             except BufferError:
                 producer.poll(0.01)
@@ -126,10 +140,13 @@ def produce(settings: WardenSettings, events: list[AgentEvent], linger_ms: int =
     producer.flush(60)
 
 
-def live_rate(settings: WardenSettings, events: list[AgentEvent], p: RolloutPlan) -> float:
-    """The runtime's controller reading the backlog: first record to last, from its own state."""
+def live_rate(settings: WardenSettings, events: list[AgentEvent], p: RolloutPlan, headers: bool = True,
+              suffix: str = "live") -> Rate:
+    """The runtime's controller reading the backlog (on topics of its own): first record to last, from its state."""
+    settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{suffix}."})
+    ensure_topics(settings)
     publish_control(settings, start_record(p, "live-start"), "rollout-command:live-start", "start")
-    produce(settings, events)
+    produce(settings, events, headers=headers)
     last: dict[str, int] = {}
     parts = topics.PARTITIONS[topics.AGENT_EVENTS]
     for event in events:
@@ -142,13 +159,14 @@ def live_rate(settings: WardenSettings, events: list[AgentEvent], p: RolloutPlan
     runner.start()
     try:
         first = None
+        cpu = 0.0
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             newest = app.state.clock.newest if app.task.slots else {}
             if first is None and any(v is not None for v in newest.values()):
-                first = time.perf_counter()
+                first, cpu = time.perf_counter(), time.process_time()
             if first is not None and all(newest.get(k) == v for k, v in last.items()):
-                return len(events) / (time.perf_counter() - first)
+                return Rate(len(events) / (time.perf_counter() - first), len(events) / (time.process_time() - cpu))
             time.sleep(0.01)  # not more often: this thread shares the GIL with the controller's
         raise SystemExit("the controller did not read the backlog within 300 s")
     finally:
@@ -223,6 +241,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=40_000, help="backlog the controller reads")
     parser.add_argument("--calls", type=int, default=50_000, help="release_for and emit calls timed")
     parser.add_argument("--rounds", type=int, default=20, help="rollbacks timed")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds of pure step and controller runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, TansuBroker(free_port(), log_path=Path(tmp) / "tansu.log") as broker:
         settings = WardenSettings(data_dir=Path(tmp) / "w", kafka_bootstrap_servers=broker.bootstrap,
@@ -230,10 +249,26 @@ def main() -> None:
         ensure_topics(settings)
         p = plan(T0)
         events = demo_events(args.events, "rb", p)
-        pure = pure_rate(events, p)
-        print(f"pure step: {pure:,.0f} events/s over {len(events):,} demo events")
-        live = live_rate(settings, events, p)
-        print(f"rollout-controller on the runtime: {live:,.0f} events/s ({live / pure:.2f}x the pure step)")
+        # Interleaved, best of --repeat each: the machine is shared, a ratio of two figures taken minutes
+        # apart says more about the neighbours than about the controller.
+        pures: list[Rate] = []
+        lives: list[Rate] = []
+        bares: list[Rate] = []
+        for n in range(args.repeat):
+            pures.append(pure_rate(events, p))
+            lives.append(live_rate(settings, events, p, suffix=f"h{n}"))
+            bares.append(live_rate(settings, events, p, headers=False, suffix=f"n{n}"))
+            print(f"round {n + 1} (events/s of wall time; of CPU time): pure step {pures[-1].wall:,.0f}; "
+                  f"{pures[-1].cpu:,.0f}, controller {lives[-1].wall:,.0f}; {lives[-1].cpu:,.0f}, without routing "
+                  f"headers {bares[-1].wall:,.0f}; {bares[-1].cpu:,.0f}", flush=True)
+        pure, live, bare = (max(r.wall for r in rates) for rates in (pures, lives, bares))
+        pure_cpu, live_cpu, bare_cpu = (max(r.cpu for r in rates) for rates in (pures, lives, bares))
+        print(f"pure step: {pure:,.0f} events/s over {len(events):,} demo events (best of {args.repeat}); "
+              f"{pure_cpu:,.0f} per CPU second")
+        print(f"rollout-controller on the runtime: {live:,.0f} events/s ({live / pure:.2f}x the pure step); "
+              f"per CPU second {live_cpu:,.0f} ({live_cpu / pure_cpu:.2f}x)")
+        print(f"  the same events without routing headers (an older producer): {bare:,.0f} events/s "
+              f"({bare / pure:.2f}x); per CPU second {bare_cpu:,.0f} ({bare_cpu / pure_cpu:.2f}x)")
 
         fresh = settings.model_copy(update={"topic_prefix": f"rr{uuid.uuid4().hex[:6]}."})
         ensure_topics(fresh)
@@ -263,6 +298,11 @@ def main() -> None:
         "release_for_vs_emit": round(release_ns / emit_ns, 4),
         "controller_events_per_s": round(live), "pure_step_events_per_s": round(pure),
         "controller_vs_pure": round(live / pure, 3),
+        "controller_no_headers_events_per_s": round(bare), "controller_no_headers_vs_pure": round(bare / pure, 3),
+        "controller_events_per_cpu_s": round(live_cpu), "pure_step_events_per_cpu_s": round(pure_cpu),
+        "controller_vs_pure_cpu": round(live_cpu / pure_cpu, 3),
+        "controller_no_headers_vs_pure_cpu": round(bare_cpu / pure_cpu, 3),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "rollback_visible_s_p50": round(percentile(visible, 0.5), 4),
         "rollback_visible_s_p95": round(percentile(visible, 0.95), 4),
     }))

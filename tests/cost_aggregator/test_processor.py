@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -16,7 +17,7 @@ from warden.core.seen import SeenIds
 from warden.cost.budgets import BudgetConfig
 from warden.cost.prices import PriceTable
 from warden.cost.windows import SpendWindows
-from warden.cost_aggregator.processor import SpendState, flush, step
+from warden.cost_aggregator.processor import READS, SpendState, feed, flush, step
 from warden.demo.simulator import UNPRICED_MODEL, Simulator
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -27,16 +28,23 @@ def events() -> list[AgentEvent]:
     return list(Simulator(seed=11, start=START, run_prefix="cost").events(4000))
 
 
-def run_all(events: list[AgentEvent], snapshot_at: int | None = None, seen_capacity: int = 20_000) -> list[Output]:
+def run_all(events: list[AgentEvent], snapshot_at: int | None = None, seen_capacity: int = 20_000,
+            through: Callable[..., tuple[SpendState, list[Output]]] = step) -> list[Output]:
     prices, budgets = PriceTable.load(), BudgetConfig.load()
     state = SpendState(SpendWindows("p0"), seen=SeenIds(seen_capacity))
     outputs: list[Output] = []
     for position, event in enumerate(events):
         if position == snapshot_at:
             state = SpendState.from_json(json.loads(json.dumps(state.to_json())))
-        state, out = step(state, prices, budgets, event, position)
+        state, out = through(state, prices, budgets, event, position)
         outputs += out
     return outputs + flush(state)[1]
+
+
+def test_passing_over_what_it_does_not_count_gives_every_output_a_full_step_gives(events: list[AgentEvent]) -> None:
+    """ADR 0019: run starts and tool calls, known by their event time alone, move the windows as step does."""
+    assert {e.event_type.value for e in events} - READS  # some are passed over
+    assert run_all(events, through=feed) == run_all(events)
 
 
 def test_rollups_add_up_to_the_priced_stream_per_key(events: list[AgentEvent]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from warden.core.events import AgentEvent
+from warden.core.headers import event_headers
 from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS
 from warden.core.wire import wire_for
@@ -31,13 +32,15 @@ def simulated(count: int, prefix: str, seed: int = 3) -> list[AgentEvent]:
 
 
 def produce(settings: WardenSettings, events: Iterable[AgentEvent],
-            raw: Iterable[tuple[bytes, bytes]] = ()) -> int:
+            raw: Iterable[tuple[bytes, bytes]] = (), headers: bool = False) -> int:
+    """``headers``: with the routing headers the SDK writes (ADR 0019); without, as an older producer."""
     wire = wire_for(settings)
     producer = Producer({**settings.producer_config(), "enable.idempotence": True, "linger.ms": 5})
     topic = settings.topic(AGENT_EVENTS)
     n = 0
     for event in events:
-        producer.produce(topic, wire.encode(event), key=event.run_id.encode())
+        producer.produce(topic, wire.encode(event), key=event.run_id.encode(),
+                         headers=event_headers(event) if headers else None)
         n += 1
         if n % 5000 == 0:
             producer.poll(0)

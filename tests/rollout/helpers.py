@@ -10,14 +10,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from warden.core import topics
 from warden.core.events import AgentEvent
 from warden.core.output import Output
+from warden.core.partitioning import partition_for
 from warden.core.records import Control, Decision, PolicyDecision, RolloutAction, RolloutCommand, RolloutDecision
 from warden.cost.prices import PriceTable
 from warden.rollout.controller import ControllerConfig, ControllerState, command_record, step
 from warden.rollout.plan import Gates, RolloutPlan
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+LOOKUP = json.dumps({"customer_id": "cus_1"})  # an allowed call: replay's evaluator denies none
 WORKFLOW = "refund_ticket"
 
 
@@ -73,6 +76,30 @@ def traffic(start: datetime, count: int, every_s: float = 10.0, *, candidate_cos
         events += run(f"{prefix}{i}", "v4" if candidate else "v3", start + timedelta(seconds=i * every_s), cost=cost,
                       status=candidate_status if candidate else "succeeded")
     return sorted(events, key=lambda e: e.occurred_at)
+
+
+def with_tool_calls(runs: list[AgentEvent]) -> list[AgentEvent]:
+    """Each run with a tool call (requested, completed) after its LLM call, and then, on every partition, tool
+    calls alone for ten minutes: the controller's clock gets there only from events it does not decode."""
+    calls = []
+    for e in runs:
+        if e.event_type.value == "llm_call":
+            calls.append(event("tool_call_requested", e.run_id, e.occurred_at + timedelta(milliseconds=500),
+                               {"call_id": f"c-{e.run_id}", "tool": "crm", "action": "lookup", "params": LOOKUP},
+                               step_no=4))
+            calls.append(event("tool_call_completed", e.run_id, e.occurred_at + timedelta(milliseconds=900),
+                               {"call_id": f"c-{e.run_id}", "tool": "crm", "status": "ok", "latency_ms": 5.0},
+                               step_no=5))
+    last = max(e.occurred_at for e in runs)
+    parts = topics.PARTITIONS[topics.AGENT_EVENTS]
+    tails = [next(f"tail{p}-{i}" for i in range(10_000) if partition_for(f"tail{p}-{i}", parts) == p)
+             for p in range(parts)]
+    for minute in range(1, 11):
+        for run_id in tails:
+            calls.append(event("tool_call_requested", run_id, last + timedelta(minutes=minute),
+                               {"call_id": f"{run_id}-{minute}", "tool": "crm", "action": "lookup", "params": LOOKUP},
+                               step_no=minute))
+    return sorted(runs + calls, key=lambda e: e.occurred_at)
 
 
 def start_command(p: RolloutPlan, actor: str = "owner@acme", at: datetime = T0) -> Control:

@@ -19,6 +19,7 @@ from tests.rollout.helpers import (
     start_command,
     summary,
     traffic,
+    with_tool_calls,
 )
 from warden.core import topics
 from warden.core.records import (
@@ -321,3 +322,24 @@ def test_a_restored_snapshot_decides_as_the_state_it_was_taken_from() -> None:
     rest = feed(resumed, events[250:])
     assert as_json(decisions(first + rest)) == expected
     assert dump(resumed) == dump(whole)
+
+
+def test_passing_over_tool_calls_by_their_time_alone_decides_as_full_steps_do() -> None:
+    """ADR 0019: what the live shell does with events outside READS (undecoded, by their headers) and what
+    `warden replay` does (`feed`) give the same decisions, pages and stages as stepping every event."""
+    from warden.core.partitioning import partition_for
+    from warden.rollout.controller import READS
+    from warden.rollout.controller import feed as passing
+
+    events = with_tool_calls(traffic(T0, 60) + traffic(T0 + timedelta(minutes=10), 60, candidate_cost=0.10,
+                                                       prefix="s"))
+    assert {e.event_type.value for e in events} - READS  # some are passed over
+    outputs = {}
+    for name, through in (("step", step), ("feed", passing)):
+        state = ControllerState()
+        _, made = step(state, config(), start_command(plan(gates=Gates(cost_increase_vs_baseline_max=0.2))))
+        for e in sorted(events, key=lambda e: e.occurred_at):
+            made += through(state, config(), e, f"p{partition_for(e.run_id, 6)}")[1]
+        outputs[name] = made
+    assert [d.decision.value for d in decisions(outputs["step"])][-1] == "rollback"
+    assert outputs["feed"] == outputs["step"]

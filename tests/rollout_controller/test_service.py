@@ -1,5 +1,5 @@
 """The live rollout-controller on the real broker decides as `warden replay --rollout` on the same events,
-across six partitions and a restart from its checkpoint."""
+across six partitions and a restart from its checkpoint, with and without the routing headers (ADR 0019)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Producer
 
-from tests.ledger_sink.helpers import produce, wait_for
-from tests.rollout.helpers import T0, plan, start_command, traffic
+from tests.ledger_sink.helpers import wait_for
+from tests.rollout.helpers import T0, plan, start_command, traffic, with_tool_calls
 from tests.running import in_thread
 from warden.core import topics as topic_names
+from warden.core.events import AgentEvent
+from warden.core.headers import event_headers
+from warden.core.partitioning import partition_for
 from warden.core.records import RolloutDecision, RolloutStatus
 from warden.core.settings import WardenSettings
+from warden.core.topics import PARTITIONS
 from warden.core.wire import wire_for
 from warden.cost.prices import PriceTable
 from warden.kafka.control import publish_control
@@ -27,7 +31,7 @@ from warden.replay.runner import replay
 from warden.rollout.controller import ControllerConfig
 from warden.rollout.plan import Gates
 from warden.rollout.views import decision_view
-from warden.rollout_controller.service import RolloutController
+from warden.rollout_controller.service import RolloutController, source
 from warden.rollout_controller.settings import RolloutControllerSettings
 from warden.sdk.client import WardenClient
 
@@ -55,7 +59,8 @@ class Decisions:
 
 @contextmanager
 def controller(settings: WardenSettings, group: str) -> Iterator[RolloutController]:
-    fields = {**settings.model_dump(), "group_id": group, "snapshot_every_s": 0.5}
+    # idle never comes (it would move the clock on the wall clock): only event time judges here
+    fields = {**settings.model_dump(), "group_id": group, "snapshot_every_s": 0.5, "rollout_idle_after_s": 600.0}
     with in_thread(RolloutController(RolloutControllerSettings(**fields)).start()) as service:
         yield service
 
@@ -67,13 +72,25 @@ def comparable(view: dict[str, Any], rollout_id: str) -> str:
     return json.dumps(view, sort_keys=True).replace(rollout_id, "R")
 
 
+def produce(settings: WardenSettings, events: list[AgentEvent], headers: bool) -> None:
+    """As the SDK writes them (routing headers, ADR 0019), or as an older producer (none)."""
+    wire = wire_for(settings)
+    producer = Producer({**settings.producer_config(), "enable.idempotence": True, "linger.ms": 5})
+    for e in events:
+        producer.produce(settings.topic(topic_names.AGENT_EVENTS), wire.encode(e), key=e.run_id.encode(),
+                         headers=event_headers(e) if headers else None)
+    assert producer.flush(30) == 0
+
+
+@pytest.mark.parametrize("headers", [True, False], ids=["routing-headers", "no-headers"])
 def test_live_decisions_equal_replay_decisions_across_partitions_and_a_restart(
-        topics: WardenSettings, tmp_path: Path) -> None:
+        topics: WardenSettings, tmp_path: Path, headers: bool) -> None:
     # 20 minutes at equal cost (promote 5 -> 25 at 09:10, then gates pass at 25 and the promotion waits for
-    # approval), then the candidate's cost doubles: rolled back at 25 a few minutes later.
+    # approval), then the candidate's cost doubles: rolled back at 25 a few minutes later. Tool calls in
+    # every run and at the end, which the controller passes over (on their headers, or after the Avro decode).
     the_plan = plan(gates=Gates(cost_increase_vs_baseline_max=0.20))
-    events = sorted(traffic(T0, 120, vary=0.01) + traffic(T0 + timedelta(minutes=20), 80, candidate_cost=0.10,
-                                                          prefix="s", vary=0.01), key=lambda e: e.occurred_at)
+    events = with_tool_calls(sorted(traffic(T0, 120, vary=0.01) + traffic(
+        T0 + timedelta(minutes=20), 80, candidate_cost=0.10, prefix="s", vary=0.01), key=lambda e: e.occurred_at))
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(e.to_json_view()) + "\n" for e in events))
     config = ControllerConfig(PriceTable.load(), timedelta(seconds=RolloutControllerSettings().rollout_settle_s))
@@ -89,15 +106,23 @@ def test_live_decisions_equal_replay_decisions_across_partitions_and_a_restart(
     first, rest = [e for e in events if e.occurred_at < T0 + timedelta(minutes=15)], \
         [e for e in events if e.occurred_at >= T0 + timedelta(minutes=15)]
     with controller(topics, group) as service:
-        produce(topics, first)
+        produce(topics, first, headers)
         wait_for(lambda: "promote" in live.kinds(), step=live.read, what="the promotion to 25%")
         first_run = service.counters["processed"]
-    produce(topics, rest)
+    produce(topics, rest, headers)
+    newest: dict[str, int] = {}
+    for e in events:
+        where = source(partition_for(e.run_id, PARTITIONS[topic_names.AGENT_EVENTS]))
+        newest[where] = max(newest.get(where, 0), int(e.occurred_at.timestamp() * 1000))
     with controller(topics, group) as service:  # resumes from its checkpoint, mid-stream
         wait_for(lambda: "rollback" in live.kinds(), timeout_s=90, step=live.read, what="the rollback")
         wait_for(lambda: len(live.seen) >= len(offline), step=live.read, what="every decision")
+        # the clock got to the last tool call of every partition, whether or not it decoded them
+        wait_for(lambda: service.state.clock.newest == newest, what="the clock at the last tool calls")
         second_run = service.counters["processed"]
         assert service.state.rollouts["refund_ticket"].stage.status == RolloutStatus.ROLLED_BACK
+        # tool calls are not read: with headers passed over undecoded, without after the Avro decode
+        assert service.counters["not_read"] > 0 and (service.counters["passed_by_header"] > 0) is headers
     assert 0 < second_run < len(events) and first_run < len(events)  # not re-read from the beginning
     rollout_id = start.rollout_command.command_id  # type: ignore[union-attr]
     online = [decision_view(d) for d in sorted(live.seen.values(), key=lambda d: (d.decided_at, d.decision_id))]

@@ -16,6 +16,7 @@ from confluent_kafka import Consumer
 from warden.broker.tansu import free_port
 from warden.core.errors import BrokerUnavailableError, ConfigError, ValidationError, WardenError
 from warden.core.events import AgentEvent, EventType, RunCompleted, ToolCallRequested
+from warden.core.headers import routing_from_event, routing_of
 from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS
 from warden.core.wire import Wire, wire_for
@@ -48,7 +49,7 @@ def offline(tmp_path: Path) -> Iterator[WardenClient]:
 def read_back(settings: WardenSettings, expected: int, timeout_s: float = 20) -> list[tuple[bytes, AgentEvent]]:
     """Consume until the expected count or the deadline, in arrival order, then a little longer for duplicates.
 
-    Never trusts end offsets: Tansu reports them wrong.
+    Never trusts end offsets: Tansu reports them wrong. Checks each record's routing headers against its body.
     """
     consumer = Consumer({**settings.kafka_config(), "group.id": f"sdk-{uuid.uuid4().hex[:8]}",
                          "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
@@ -64,6 +65,8 @@ def read_back(settings: WardenSettings, expected: int, timeout_s: float = 20) ->
                 if msg.error() is None:
                     event = wire.decode(msg.value(), "warden.AgentEvent")
                     assert isinstance(event, AgentEvent)
+                    # every record carries its routing facts in headers (ADR 0019)
+                    assert routing_of(msg.headers()) == routing_from_event(event)
                     got.append((msg.key() or b"", event))
     finally:
         consumer.close()

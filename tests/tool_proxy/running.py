@@ -12,6 +12,8 @@ from confluent_kafka import Consumer, TopicPartition
 from fastapi.testclient import TestClient
 
 from tests.tool_proxy.helpers import proxy_settings
+from warden.core.events import AgentEvent
+from warden.core.headers import routing_from_event, routing_of
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.tool_proxy.http_api import create_app
@@ -48,7 +50,8 @@ class Proxy:
 
 
 def read(settings: WardenSettings, topic: str, record: str, until: Any, timeout_s: float = 30) -> list[Any]:
-    """Every record on the topic from the start, until ``until(records)`` holds."""
+    """Every record on the topic from the start, until ``until(records)`` holds; an event's routing headers
+    are checked against its body."""
     consumer = Consumer({**settings.kafka_config(), "group.id": f"read-{uuid.uuid4().hex[:6]}",
                          "enable.auto.commit": False, "fetch.wait.max.ms": 10})
     name = settings.topic(topic)
@@ -61,7 +64,10 @@ def read(settings: WardenSettings, topic: str, record: str, until: Any, timeout_
         while time.monotonic() < deadline and not until(out):
             for msg in consumer.consume(500, 0.2):
                 if msg.error() is None and msg.value() is not None:
-                    out.append(wire.decode(msg.value(), record))
+                    value = wire.decode(msg.value(), record)
+                    if isinstance(value, AgentEvent):  # the proxy writes its routing headers (ADR 0019)
+                        assert routing_of(msg.headers()) == routing_from_event(value)
+                    out.append(value)
     finally:
         consumer.close()
     assert until(out), f"{topic}: {len(out)} records, condition not met"

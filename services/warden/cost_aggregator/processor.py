@@ -132,6 +132,24 @@ def step(state: SpendState, prices: PriceTable, budgets: BudgetConfig, event: Ag
     return state, outputs
 
 
+# The event types the aggregator counts; the others only move its windows' event time (`passed`).
+READS: frozenset[str] = frozenset({EventType.LLM_CALL.value, EventType.RUN_COMPLETED.value})
+
+
+def passed(state: SpendState, at: datetime) -> tuple[SpendState, list[Output]]:
+    """An event of a type outside READS, known by its event time alone: exactly what `step` does with one
+    (the windows' watermark moves), so the shell need not decode it (ADR 0019)."""
+    return state, [Output(topics.COST_ROLLUPS, r.tenant_id, r) for r in state.windows.advance(at)]
+
+
+def feed(state: SpendState, prices: PriceTable, budgets: BudgetConfig, event: AgentEvent,
+         position: int) -> tuple[SpendState, list[Output]]:
+    """`step`, with the live shell's rule for events outside READS (replay feeds every event through here)."""
+    if event.event_type.value not in READS:
+        return passed(state, event.occurred_at)
+    return step(state, prices, budgets, event, position)
+
+
 def flush(state: SpendState) -> tuple[SpendState, list[Output]]:
     """Emit every open window as a delta: at the end of a replay, or for a partition gone quiet."""
     return state, [Output(topics.COST_ROLLUPS, r.tenant_id, r) for r in state.windows.flush()]

@@ -25,11 +25,11 @@ from warden.cost.budgets import BudgetConfig
 from warden.cost.prices import PriceTable
 from warden.cost.tracker import TrackerState, track
 from warden.cost.windows import SpendWindows
-from warden.cost_aggregator.processor import SpendState, flush, step
+from warden.cost_aggregator.processor import READS, SpendState, flush, passed, step
 from warden.cost_aggregator.settings import CostAggregatorSettings
 from warden.kafka.clients import Fetch
 from warden.runtime.app import App
-from warden.runtime.processor import BaseProcessor, Input, Membership, Record, Restored, Scope
+from warden.runtime.processor import BaseProcessor, Input, Membership, Passed, Record, Restored, Scope
 
 log = logging.getLogger("warden.cost_aggregator")
 _RECORDS: dict[str, type[CostRollup] | type[Alert] | type[Control]] = {
@@ -51,7 +51,7 @@ class SpendProcessor(BaseProcessor[SpendState]):
         self.settings = settings
         self.prices = prices
         self.budgets = budgets
-        self.inputs = (Input(topics.AGENT_EVENTS, "warden.AgentEvent"),)
+        self.inputs = (Input(topics.AGENT_EVENTS, "warden.AgentEvent", reads=READS),)
         self.batch_max_rows = settings.batch_max_rows
         self.checkpoint_every_s = settings.snapshot_every_s
         self.unpriced_models: set[str] = set()
@@ -66,6 +66,9 @@ class SpendProcessor(BaseProcessor[SpendState]):
         state, outputs = step(state, self.prices, self.budgets, event, record.offset)
         self._warn_unpriced(outputs)
         return state, outputs
+
+    def passed(self, state: SpendState, record: Passed) -> tuple[SpendState, list[Output]]:
+        return passed(state, record.routing.occurred_at)
 
     def tick(self, state: SpendState, quiet_s: float) -> tuple[SpendState, list[Output]]:
         if not state.windows.open or quiet_s < self.settings.idle_flush_s:

@@ -20,6 +20,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from warden.core.errors import DeliveryError
+from warden.core.headers import Headers
 
 
 class CheckedProducer:
@@ -34,10 +35,12 @@ class CheckedProducer:
             self._failed.append(f"{msg.topic()}: {err.str()}")
 
     def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None,
-                on_delivered: Callable[[Message], None] | None = None) -> None:
-        """``partition``: this one rather than the key's; ``on_delivered``: told of the record once acknowledged."""
+                on_delivered: Callable[[Message], None] | None = None,
+                headers: Headers | None = None) -> None:
+        """``partition``: this one rather than the key's; ``on_delivered``: told of the record once acknowledged;
+        ``headers``: an AgentEvent's routing facts (warden.core.headers)."""
         if partition is None and on_delivered is None:
-            self._producer.produce(topic, value, key=key, on_delivery=self._delivered)
+            self._producer.produce(topic, value, key=key, headers=headers, on_delivery=self._delivered)
             return
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
@@ -46,9 +49,10 @@ class CheckedProducer:
                 on_delivered(msg)
 
         if partition is None:
-            self._producer.produce(topic, value, key=key, on_delivery=delivered)
+            self._producer.produce(topic, value, key=key, headers=headers, on_delivery=delivered)
         else:
-            self._producer.produce(topic, value, key=key, partition=partition, on_delivery=delivered)
+            self._producer.produce(topic, value, key=key, partition=partition, headers=headers,
+                                   on_delivery=delivered)
 
     def poll(self, timeout_s: float = 0) -> int:
         return int(self._producer.poll(timeout_s))

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from warden.broker.admin import admin_client
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, DeliveryError, WardenError
+from warden.core.headers import event_headers
 from warden.core.seen import SeenIds
 from warden.core.wire import wire_for
 from warden.kafka import clients
@@ -118,7 +119,7 @@ class OtlpIngest:
         at = datetime.now(UTC)
         for event in plan.events:
             self.producer.produce(self.settings.topic(topics.AGENT_EVENTS), self.wire.encode(event),
-                                  key=event.run_id.encode())
+                                  key=event.run_id.encode(), headers=event_headers(event))
         for refused in plan.refusals:
             letter = protect(dead_letter(refused, at), self.sealer)  # never unredacted on the topic
             self.producer.produce(self.settings.topic(topics.DEADLETTER), self.wire.encode(letter),

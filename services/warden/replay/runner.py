@@ -188,7 +188,7 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
         nonlocal controller, state
         if controller_config is None or not rollout_started:
             return
-        _, outputs = rollouts.step(controller, controller_config, message, "replay")
+        _, outputs = rollouts.feed(controller, controller_config, message, "replay")
         for out in outputs:
             if isinstance(out.record, RolloutDecision):
                 handles[ROLLOUTS_FILE].write(json.dumps(decision_view(out.record)) + "\n")
@@ -261,7 +261,7 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
                     for out in scorer.feed(message):
                         if out.topic == topics.RISK_SCORES:
                             write("risk.jsonl", out.record)
-                spend, outputs = cost.step(spend, price_table, budget_config, item, number)
+                spend, outputs = cost.feed(spend, price_table, budget_config, item, number)
                 route(outputs)
         spend, outputs = cost.flush(spend)
         route(outputs)

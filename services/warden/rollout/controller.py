@@ -576,6 +576,29 @@ def step(state: ControllerState, config: ControllerConfig, message: BaseModel,
     return state, run.outputs
 
 
+# The agent events the controller acts on; the others (tool calls) only move its clock (`passed`).
+READS: frozenset[str] = frozenset({EventType.RUN_STARTED.value, EventType.LLM_CALL.value,
+                                   EventType.RUN_COMPLETED.value})
+
+
+def passed(state: ControllerState, config: ControllerConfig, source: str,
+           at: datetime) -> tuple[ControllerState, list[Output]]:
+    """An agent event of a type outside READS, known by its event time alone: exactly what `step` does with
+    one (a tool call's body changes no run's facts), so the shell need not decode it (ADR 0019)."""
+    state.clock.advance(source, at)
+    run = Step(state, config)
+    run.judge_due()
+    return state, run.outputs
+
+
+def feed(state: ControllerState, config: ControllerConfig, message: BaseModel,
+         source: str = "agent.events") -> tuple[ControllerState, list[Output]]:
+    """`step`, with the live shell's rule for events outside READS (replay feeds every record through here)."""
+    if isinstance(message, AgentEvent) and message.event_type.value not in READS:
+        return passed(state, config, source, message.occurred_at)
+    return step(state, config, message, source)
+
+
 def idle(state: ControllerState, config: ControllerConfig,
          source: str | None = None) -> tuple[ControllerState, list[Output]]:
     """The shell saw `source` (None: every input) reach its end and stay quiet: it stops holding the clock."""

@@ -26,7 +26,7 @@ from warden.rollout import controller, snapshot
 from warden.rollout.controller import ControllerState
 from warden.rollout_controller.settings import RolloutControllerSettings
 from warden.runtime.app import App
-from warden.runtime.processor import BaseProcessor, Input, Membership, Record, Role, Scope
+from warden.runtime.processor import BaseProcessor, Input, Membership, Passed, Record, Role, Scope
 
 log = logging.getLogger("warden.rollout_controller")
 NAME = "rollout-controller"
@@ -45,7 +45,7 @@ class RolloutProcessor(BaseProcessor[ControllerState]):
     def __init__(self, settings: RolloutControllerSettings) -> None:
         self.settings = settings
         self.config = settings.controller_config()
-        self.inputs = (Input(topics.AGENT_EVENTS, "warden.AgentEvent"),
+        self.inputs = (Input(topics.AGENT_EVENTS, "warden.AgentEvent", reads=controller.READS),
                        Input(topics.POLICY_DECISIONS, "warden.PolicyDecision"),
                        Input(topics.ALERTS, "warden.Alert"),
                        Input(topics.APPROVAL_DECISIONS, "warden.ApprovalDecision"),
@@ -72,6 +72,9 @@ class RolloutProcessor(BaseProcessor[ControllerState]):
     def step(self, state: ControllerState, record: Record) -> tuple[ControllerState, list[Output]]:
         where = source(record.partition) if isinstance(record.value, AgentEvent) else record.topic
         return controller.step(state, self.config, record.value, where)
+
+    def passed(self, state: ControllerState, record: Passed) -> tuple[ControllerState, list[Output]]:
+        return controller.passed(state, self.config, source(record.partition), record.routing.occurred_at)
 
     def tick(self, state: ControllerState, quiet_s: float) -> tuple[ControllerState, list[Output]]:
         if quiet_s < self.settings.rollout_idle_after_s or state.clock.idle >= set(state.clock.newest):

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from warden.core.headers import Routing
 from warden.core.output import Output
 from warden.core.records import DeadLetter
 from warden.kafka.configs import Fetch
@@ -49,7 +50,10 @@ class Input:
     topic: str  # base name; the runtime adds the deployment's prefix
     record: str  # the Avro record the topic carries, e.g. "warden.AgentEvent"
     role: Role = Role.MAIN
-    reads: frozenset[str] | None = None  # event types acted on: others are skipped before validation
+    # Event types acted on: others are passed over on their headers (warden.core.headers) without decoding,
+    # or, for a record without them, after the Avro decode and before validation; either way the
+    # processor's ``passed`` sees their routing facts (event time for its clock).
+    reads: frozenset[str] | None = None
     on_invalid: OnInvalid = OnInvalid.SKIP
 
 
@@ -62,6 +66,16 @@ class Record:
     id: str  # the record's own id (event_id, decision_id, rollup_id...), what the ledger dedupes by
     seen_before: bool  # this id was stepped before (within the runtime's bounded memory)
     value: BaseModel
+
+
+@dataclass(slots=True)
+class Passed:
+    """A main-input record of an event type the processor does not read: its routing facts, not its body."""
+
+    topic: str  # base name
+    partition: int
+    offset: int
+    routing: Routing
 
 
 @dataclass(frozen=True)
@@ -132,6 +146,11 @@ class BaseProcessor(Generic[S]):
 
     def restore(self, data: Any, partition: int) -> S:
         raise NotImplementedError
+
+    def passed(self, state: S, record: Passed) -> tuple[S, list[Output]]:
+        """A record of an event type outside the input's ``reads``: what its event time alone moves (an
+        event-time clock, windows). Replay applies the same rule, so live and replay stay identical."""
+        return state, []
 
     def tick(self, state: S, quiet_s: float) -> tuple[S, list[Output]]:
         """Wall-clock work (idle flushes). Its outputs have no input offset to re-read, so the runtime

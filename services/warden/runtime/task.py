@@ -18,6 +18,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from pydantic import BaseModel
 
 from warden.core.errors import BrokerError, BrokerUnavailableError, DecodeError, ValidationError, WardenError
+from warden.core.events import AgentEvent
+from warden.core.headers import Routing, disagreement, routing_from_event, routing_of
 from warden.core.output import Output
 from warden.core.records import DeadLetterKind
 from warden.core.seen import SeenIds
@@ -28,7 +30,17 @@ from warden.kafka.consume import drain, records
 from warden.kafka.producer import CheckedProducer
 from warden.runtime.deadletters import dead_letter_for
 from warden.runtime.ids import record_id
-from warden.runtime.processor import BaseProcessor, Clock, Input, Membership, OnInvalid, Record, Role, Scope
+from warden.runtime.processor import (
+    BaseProcessor,
+    Clock,
+    Input,
+    Membership,
+    OnInvalid,
+    Passed,
+    Record,
+    Role,
+    Scope,
+)
 from warden.runtime.store import Checkpoint, Pending, StateStore, from_document, is_runtime_document, to_document
 
 S = TypeVar("S")
@@ -89,6 +101,7 @@ class Task(Generic[S]):
         self._has_sync = type(processor).sync is not BaseProcessor.sync
         self._has_due = type(processor).due is not BaseProcessor.due
         self._has_room = type(processor).room is not BaseProcessor.room
+        self._has_passed = type(processor).passed is not BaseProcessor.passed
         self._committing = True  # False once closed without a checkpoint (what a crash leaves)
         self._last_save = time.monotonic()
         self._closing = False
@@ -219,11 +232,24 @@ class Task(Generic[S]):
 
     # -- records --------------------------------------------------------------------------------
 
-    def _decode(self, msg: Message, spec: Input) -> BaseModel | None:
+    def _decode(self, msg: Message, spec: Input) -> BaseModel | Routing | None:
+        """The typed record; the routing facts of an event the processor does not read; None for a
+        record that is skipped (or dead-lettered)."""
+        if spec.reads is not None:
+            routing = routing_of(msg.headers())
+            if routing is not None and routing.event_type not in spec.reads:
+                self.counters["not_read"] += 1
+                self.counters["passed_by_header"] += 1  # of those, without decoding them
+                return routing
         if spec.on_invalid == OnInvalid.SKIP:
-            return self.wire.decode_or_skip(msg.value(), spec.record, self.counters, spec.reads)
+            if spec.reads is not None:
+                return self.wire.decode_or_pass(msg.value(), spec.record, self.counters, spec.reads)
+            return self.wire.decode_or_skip(msg.value(), spec.record, self.counters)
         try:
             value = self.wire.decode(msg.value(), spec.record)
+            if isinstance(value, AgentEvent) and (routing := routing_of(msg.headers())) is not None \
+                    and (wrong := disagreement(routing, value)) is not None:
+                raise ValidationError(f"invalid AgentEvent: {wrong}")
         except (DecodeError, ValidationError) as exc:
             kind = DeadLetterKind.DECODE if isinstance(exc, DecodeError) else DeadLetterKind.VALIDATE
             letter = self.processor.dead_letter(dead_letter_for(msg, str(exc), kind, self.service), spec)
@@ -231,9 +257,9 @@ class Task(Generic[S]):
                 self.producer.produce(self.settings.topic("deadletter"), self.wire.encode(letter), key=msg.key())
                 self.counters[f"dead_letters:{kind.value}"] += 1
             return None
-        if spec.reads is not None and getattr(value, "event_type", None) not in spec.reads:
+        if spec.reads is not None and isinstance(value, AgentEvent) and value.event_type not in spec.reads:
             self.counters["not_read"] += 1
-            return None
+            return routing_from_event(value)
         return value
 
     def _encode(self, out: Output) -> Pending:
@@ -252,6 +278,9 @@ class Task(Generic[S]):
         if value is None:
             return
         partition, offset = msg.partition() or 0, msg.offset() or 0
+        if isinstance(value, Routing):
+            self._pass(slot, Passed(spec.topic, partition, offset, value))
+            return
         rid = record_id(value, spec.topic, partition, offset)
         first = slot.seen.first_time(rid) if dedupe and slot.seen is not None else True
         if not first and self.processor.dedupe:
@@ -274,6 +303,20 @@ class Task(Generic[S]):
         self._produce(outputs)
         if self._broadcast_bases and outputs:
             self._apply_here(outputs, slot)
+
+    def _pass(self, slot: Slot[S], passed: Passed) -> None:
+        if not self._has_passed:
+            return
+        try:
+            slot.state, outputs = self.processor.passed(slot.state, passed)
+        except Exception:
+            if not self.processor.isolate_failures:
+                raise
+            self.log.exception("%s[%s]@%s (passed over, %s) could not be processed; skipped", passed.topic,
+                               passed.partition, passed.offset, passed.routing.event_type)
+            self.counters[self.processor.failure_counter] += 1
+            return
+        self._produce(outputs)
 
     def _apply_here(self, outputs: list[Output], origin: Slot[S]) -> None:
         for out in outputs:
@@ -416,6 +459,8 @@ class Task(Generic[S]):
             commit.update({w: o for w, o in slot.positions.items() if w in self.assigned})
         if self.store is not None:
             self.store.sync()
+        if commit and not self.grouped:
+            self._report_positions(commit)
         if self.grouped and commit:
             try:
                 offsets = [TopicPartition(t, p, o) for (t, p), o in commit.items()]
@@ -428,6 +473,15 @@ class Task(Generic[S]):
                     raise BrokerError(f"{self.processor.name}: offset commit failed: {exc}") from exc
                 # a lost commit only re-reads records whose outputs have the same ids
                 self.log.warning("offset commit failed: %s", exc)
+
+    def _report_positions(self, commit: dict[Where, int]) -> None:
+        """A reader of every partition restarts from its checkpoint, not from the group: its positions are
+        committed to the group anyway, so a lag monitor (benchmarks/stack.py, kafka-consumer-groups) sees it."""
+        try:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in commit.items()],
+                                 asynchronous=True)
+        except KafkaException as exc:  # nothing reads these back
+            self.log.debug("positions not committed for lag monitors: %s", exc)
 
     def close(self, checkpoint: bool = True) -> None:
         """``checkpoint=False``: leave without saving or committing anything more (what a crash leaves)."""

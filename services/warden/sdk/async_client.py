@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from warden.core.events import AgentEvent
+from warden.core.headers import event_headers
 from warden.core.settings import WardenSettings
 from warden.sdk import routing
 from warden.sdk.client import WardenClient
@@ -67,7 +68,8 @@ class AsyncWardenClient:
         if not self.sync._schema_ready:
             await self._ready()
         value, key, deadline = self.sync._prepare(event)
-        while not self.sync._produce(value, key):
+        headers = event_headers(event)
+        while not self.sync._produce(value, key, headers):
             self.sync._check_queue_wait(deadline)
             await asyncio.sleep(0.005)  # the poller thread serves the delivery reports that free the queue
 

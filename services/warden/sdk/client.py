@@ -23,6 +23,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from warden.core.errors import BrokerError, BrokerUnavailableError, ConfigError, WardenError
 from warden.core.events import AgentEvent
+from warden.core.headers import Headers, event_headers
 from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS
 from warden.core.wire import Wire, wire_for
@@ -295,10 +296,10 @@ class WardenClient:
                 f"{self.settings.bootstrap_servers} is not taking events"
             )
 
-    def _produce(self, value: bytes, key: bytes) -> bool:
+    def _produce(self, value: bytes, key: bytes, headers: Headers | None = None) -> bool:
         """False when librdkafka's local queue is full (the broker is slow or away)."""
         try:
-            self._producer.produce(self.topic, value, key=key, on_delivery=self._delivered)
+            self._producer.produce(self.topic, value, key=key, headers=headers, on_delivery=self._delivered)
         except BufferError:
             return False
         except KafkaException as exc:  # e.g. a fatal idempotence error, an oversized event
@@ -340,7 +341,8 @@ class WardenClient:
 
     def _emit(self, event: AgentEvent) -> None:
         value, key, deadline = self._prepare(event)
-        while not self._produce(value, key):
+        headers = event_headers(event)  # routing facts: services pass over what they do not read (ADR 0019)
+        while not self._produce(value, key, headers):
             self._check_queue_wait(deadline)
             self._producer.poll(0.005)  # serve delivery reports: they are what frees the queue
 

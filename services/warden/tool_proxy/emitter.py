@@ -16,6 +16,8 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from pydantic import BaseModel
 
 from warden.core.errors import WardenError
+from warden.core.events import AgentEvent
+from warden.core.headers import event_headers
 from warden.core.settings import WardenSettings
 from warden.core.wire import Wire, wire_for
 from warden.kafka import clients, configs
@@ -53,6 +55,7 @@ class Emitter:
     def emit(self, topic: str, key: str, record: BaseModel) -> None:
         try:
             self.producer.produce(self.settings.topic(topic), self.wire.encode(record), key=key.encode(),
+                                  headers=event_headers(record) if isinstance(record, AgentEvent) else None,
                                   on_delivery=self._delivered)
             self.produced[topic] += 1
         except BufferError as exc:

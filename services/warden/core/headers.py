@@ -1,0 +1,102 @@
+"""An AgentEvent's routing facts in its Kafka record headers (docs/decisions/0019-routing-headers.md).
+
+Decoding and validating an event costs a service about 30 µs; reading these headers about 0.2 µs. A
+service that acts on some event types only passes over the others on the headers alone, and a
+service whose event-time clock advances on every event (the rollout-controller, the cost windows)
+takes the time from ``warden.time``. The run id is the record key already, so it is not repeated.
+
+The headers are the producer's claim, as the body is: every Warden producer writes both from the
+same event, the ledger-sink (which decodes every record anyway) dead-letters a record whose headers
+disagree with its body, and a record without them (an older producer, any Kafka client) is decoded
+as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from warden.core.events import AgentEvent, EventType
+
+TYPE = "warden.type"
+TIME = "warden.time"  # event time, integer milliseconds since the epoch (UTC), ASCII digits
+TENANT = "warden.tenant"
+WORKFLOW = "warden.workflow"
+EVENT_TYPES = frozenset(t.value for t in EventType)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+Headers = list[tuple[str, str | bytes | None]]  # what confluent-kafka's produce() takes
+# What a consumed message's headers() gives (confluent-kafka's stubs allow a mapping and str values).
+Found = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """What a service may know of an event without decoding it."""
+
+    event_type: str
+    occurred_ms: int
+    tenant_id: str | None = None
+    workflow: str | None = None
+
+    @property
+    def occurred_at(self) -> datetime:
+        return _EPOCH + self.occurred_ms * _MS
+
+
+def millis(at: datetime) -> int:
+    """Exact (a float timestamp times 1000 can land a millisecond low)."""
+    return (at - _EPOCH) // _MS
+
+
+def event_headers(event: AgentEvent) -> Headers:
+    """The headers every Warden producer of agent.events writes with the encoded event."""
+    return [(TYPE, event.event_type.value.encode()), (TIME, str(millis(event.occurred_at)).encode()),
+            (TENANT, event.tenant_id.encode()), (WORKFLOW, event.workflow.encode())]
+
+
+def routing_of(headers: Found) -> Routing | None:
+    """The routing facts, or None when a record lacks ``warden.type`` or ``warden.time`` or either is not
+    what a Warden producer writes: the record is then decoded as before."""
+    if not headers:
+        return None
+    event_type = occurred = tenant = workflow = None
+    for name, found in headers.items() if isinstance(headers, Mapping) else headers:
+        if found is None:
+            continue
+        value = found.encode("utf-8", "surrogateescape") if isinstance(found, str) else found
+        if name == TYPE:
+            event_type = value
+        elif name == TIME:
+            occurred = value
+        elif name == TENANT:
+            tenant = value
+        elif name == WORKFLOW:
+            workflow = value
+    if event_type is None or occurred is None or not occurred.isdigit() or len(occurred) > 15:
+        return None
+    kind = event_type.decode("ascii", "replace")
+    if kind not in EVENT_TYPES:
+        return None
+    return Routing(kind, int(occurred), tenant.decode("utf-8", "replace") if tenant is not None else None,
+                   workflow.decode("utf-8", "replace") if workflow is not None else None)
+
+
+def routing_from_event(event: AgentEvent) -> Routing:
+    """The same facts from a decoded event (a record without headers, replay's lines)."""
+    return Routing(event.event_type.value, millis(event.occurred_at), event.tenant_id,
+                   event.workflow)
+
+
+def disagreement(routing: Routing, event: AgentEvent) -> str | None:
+    """Why the headers do not describe this event, or None when they do (the ledger-sink's check)."""
+    body = routing_from_event(event)
+    for name, found, expected in ((TYPE, routing.event_type, body.event_type),
+                                  (TIME, routing.occurred_ms, body.occurred_ms),
+                                  (TENANT, routing.tenant_id, body.tenant_id),
+                                  (WORKFLOW, routing.workflow, body.workflow)):
+        if found is not None and found != expected:
+            return f"header {name}={found!r} disagrees with the event's {expected!r}"
+    return None
