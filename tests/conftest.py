@@ -20,6 +20,13 @@ from warden.policy_evaluator.service import PolicyEvaluator
 from warden.policy_evaluator.settings import PolicyEvaluatorSettings
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked stops_demo stop the session's demo stack (to use its ledger as one left behind):
+    they run after every other test, in their own order."""
+    last = [item for item in items if item.get_closest_marker("stops_demo")]
+    items[:] = [item for item in items if not item.get_closest_marker("stops_demo")] + last
+
+
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
     log = tmp_path_factory.mktemp("tansu") / "tansu.log"
@@ -75,7 +82,8 @@ def evaluator(topics: WardenSettings) -> Iterator[PolicyEvaluator]:
 @pytest.fixture(scope="session")
 def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoLedger]:
     """Demo data as a newcomer gets it: `warden demo` (simulator, every service of the stack, the
-    demo approver), left running so tests query the same ledger the report reads."""
+    demo approver), left running so tests query the same ledger the report reads; tests marked
+    stops_demo (run last) stop it."""
     demo, process = start_demo(tmp_path_factory.mktemp("demo"))
     try:
         yield demo
