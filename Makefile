@@ -18,8 +18,10 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/warden demo $(ARGS)
 
+# Two pytest-xdist workers: half the suite's time is spent waiting (stacks starting, group joins,
+# sleeps), so two overlap on 2 cores; tests/conftest.py keeps the demo's tests on one worker.
 test: $(STAMP) browser
-	$(VENV)/bin/pytest -q $(ARGS)
+	$(VENV)/bin/pytest -q -n 2 --dist loadscope $(ARGS)
 
 # The report's test opens it in headless Chromium: Debian's package, installed here when missing
 # (as root, as on CI); anyone else is told what to install and that one test fails without it.
