@@ -20,8 +20,10 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/warden demo $(ARGS)
 
+# Two pytest-xdist workers: half the suite's time is spent waiting (stacks starting, group joins,
+# sleeps), so two overlap on 2 cores; tests/conftest.py keeps the demo's tests on one worker.
 test: $(STAMP) programs
-	$(VENV)/bin/pytest -q $(ARGS)
+	$(VENV)/bin/pytest -q -n 2 --dist loadscope $(ARGS)
 
 # Real third-party programs the tests run, Debian's packages, installed here when missing (as root,
 # as on CI; one apt-get update for all): chromium (the report's browser test), kcat (the stock

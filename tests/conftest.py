@@ -19,6 +19,41 @@ from warden.ledger.migrations import migrate
 from warden.policy_evaluator.service import PolicyEvaluator
 from warden.policy_evaluator.settings import PolicyEvaluatorSettings
 
+# The modules whose tests read the session's demo (demo_ledger): under `make test` (two pytest-xdist
+# workers, --dist loadscope) they form one scope, so one worker plays the demo, not each.
+DEMO_MODULES = frozenset({"tests/cli/test_demo.py", "tests/dashboards/test_panels.py", "tests/demo/test_demo_story.py",
+                          "tests/report/test_report.py"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The demo's tests first (its ~2 minutes of set-up start at once), those marked stops_demo last among
+    them: they stop the session's demo stack, to read its ledger as one left behind."""
+    demo = [item for item in items if "demo_ledger" in getattr(item, "fixturenames", ())]
+    strays = sorted({item.nodeid.split("::")[0] for item in demo} - DEMO_MODULES)
+    if strays:
+        raise pytest.UsageError(f"{strays} use demo_ledger: add them to DEMO_MODULES in tests/conftest.py")
+    first = ([item for item in demo if not item.get_closest_marker("stops_demo")]
+             + [item for item in demo if item.get_closest_marker("stops_demo")])
+    items[:] = first + [item for item in items if "demo_ledger" not in getattr(item, "fixturenames", ())]
+
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # pytest-xdist is a dev dependency; without it the suite runs in one process
+    pass
+else:
+    class _DemoTogether(LoadScopeScheduling):
+        """loadscope (each module whole to one worker), with the demo's modules as one scope. (xdist's own
+        loadgroup marks do not reach the scheduler under pytest 9.2: it renames a node id attribute
+        pytest no longer reads.)"""
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            return "demo" if module in DEMO_MODULES else module
+
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeScheduling | None:
+        return _DemoTogether(config, log) if config.getvalue("dist") == "loadscope" else None
+
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
@@ -75,7 +110,8 @@ def evaluator(topics: WardenSettings) -> Iterator[PolicyEvaluator]:
 @pytest.fixture(scope="session")
 def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoLedger]:
     """Demo data as a newcomer gets it: `warden demo` (simulator, every service of the stack, the
-    demo approver), left running so tests query the same ledger the report reads."""
+    demo approver), left running so tests query the same ledger the report reads; tests marked
+    stops_demo (run last) stop it."""
     demo, process = start_demo(tmp_path_factory.mktemp("demo"))
     try:
         yield demo

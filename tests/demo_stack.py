@@ -20,11 +20,16 @@ READY = "The stack stays up"
 
 @dataclass
 class DemoLedger:
-    """A `warden demo --keep-running` stack: its ledger answers through the loopback endpoint."""
+    """A `warden demo --keep-running` stack: its ledger answers through the loopback endpoint until
+    ``stop`` (then the CLI opens it directly, as after a newcomer's Ctrl-C)."""
 
     settings: WardenSettings
     env: dict[str, str]
     output: list[str]
+    process: subprocess.Popen[str]
+
+    def stop(self) -> None:
+        stop_demo(self.process)
 
 
 def start_demo(tmp: Path, timeout_s: float = 420.0) -> tuple[DemoLedger, subprocess.Popen[str]]:
@@ -49,7 +54,7 @@ def start_demo(tmp: Path, timeout_s: float = 420.0) -> tuple[DemoLedger, subproc
         if process.poll() is not None or time.monotonic() > deadline:
             stop_demo(process)
             raise AssertionError("warden demo did not come up:\n" + "".join(output)[-4000:])
-    return DemoLedger(WardenSettings(data_dir=data_dir), env, output), process
+    return DemoLedger(WardenSettings(data_dir=data_dir), env, output, process), process
 
 
 def stop_demo(process: subprocess.Popen[str]) -> None:

@@ -82,29 +82,34 @@ class Stack:
         env.pop("WARDEN_METRICS_PORT", None)  # one port per process: each child takes base + its offset
         return env
 
-    def start(self, ready_timeout_s: float = 60.0) -> Stack:
+    def start(self, ready_timeout_s: float | None = None) -> Stack:
+        """One time budget (WARDEN_STACK_READY_TIMEOUT_S) for the whole start: each part waits on its real
+        condition (SeaweedFS: a write reads back; Tansu: metadata answers; ledger-sink: serves queries)
+        and the error names the part that was not ready."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        budget = self.settings.stack_ready_timeout_s if ready_timeout_s is None else ready_timeout_s
+        deadline = time.monotonic() + budget
         try:
             if self.settings.embedded:
                 if self.settings.embedded_storage == "memory":
                     # A memory broker starts empty: it has none of the records that processor
                     # snapshots point into, so their offsets would skip the new input.
                     forget_offsets(self.settings.state_dir)  # the notifier's outbox stays (warden.state.reset)
-                self.broker = EmbeddedBroker(self.settings, self.log_dir).start()
+                self.broker = EmbeddedBroker(self.settings, self.log_dir).start(budget)
                 self.bootstrap = self.broker.bootstrap
-            self._ensure_topics()
+            self._ensure_topics(max(5.0, deadline - time.monotonic()))
             self.endpoint_file.unlink(missing_ok=True)
             for name in self.services:
                 self._spawn(name)
-            self._wait_ready(ready_timeout_s)
+            self._wait_ready(max(5.0, deadline - time.monotonic()), budget)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _ensure_topics(self) -> None:
+    def _ensure_topics(self, timeout_s: float = 15.0) -> None:
         probe = self.settings.model_copy(update={"kafka_bootstrap_servers": self.bootstrap})
-        wait_for_broker(probe)
+        wait_for_broker(probe, timeout_s)
         ensure_topics(probe)
 
     def _spawn(self, name: str, restarts: int = 0) -> None:
@@ -116,7 +121,7 @@ class Stack:
         out.close()
         self.children[name] = Child(name, process, restarts)
 
-    def _wait_ready(self, timeout_s: float) -> None:
+    def _wait_ready(self, timeout_s: float, budget_s: float) -> None:
         """The stack is ready when the ledger-sink serves queries (it has migrated and subscribed)."""
         if "ledger-sink" not in self.services or not self.settings.embedded_ledger:
             return
@@ -131,7 +136,9 @@ class Stack:
                     f"see {self.log_dir / 'ledger-sink.log'}:\n{tail(self.log_dir / 'ledger-sink.log')}"
                 )
             time.sleep(0.1)
-        raise WardenError(f"ledger-sink was not ready within {timeout_s:.0f} s; see {self.log_dir}")
+        raise WardenError(f"ledger-sink did not serve queries within the stack's {budget_s:.0f} s start budget "
+                          f"(WARDEN_STACK_READY_TIMEOUT_S); see {self.log_dir / 'ledger-sink.log'}:\n"
+                          f"{tail(self.log_dir / 'ledger-sink.log')}")
 
     def supervise(self, stop: threading.Event, max_restarts: int = 5) -> None:
         """Restart the broker and crashed services (they resume from committed offsets) until ``stop`` is set."""

@@ -14,7 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.tool_proxy.running import read
-from warden.core.errors import DeliveryError
+from warden.broker.admin import ensure_topics
+from warden.broker.tansu import TansuBroker, free_port
 from warden.core.events import AgentEvent
 from warden.core.records import DeadLetter
 from warden.core.settings import WardenSettings
@@ -85,23 +86,42 @@ def test_partial_success_gzip_and_the_records_on_the_topics(
     assert service.state.pending == {}
 
 
-def test_a_refused_delivery_answers_503_and_the_retry_maps_everything(
-        ingest: tuple[OtlpIngest, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
-    service, client = ingest
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[TansuBroker]:
+    """A broker of the test's own, which the test stops (the session's one serves every other test)."""
+    broker = TansuBroker(free_port(), log_path=tmp_path / "tansu.log").start()
+    yield broker
+    broker.stop()
+
+
+def test_a_delivery_the_stopped_broker_did_not_take_answers_503_and_the_retry_maps_everything(
+        topics: WardenSettings, own_broker: TansuBroker, tmp_path: Path) -> None:
+    # Records wait 3 s for a broker, not librdkafka's 300 s: the 503 comes from the failed delivery itself.
+    extra = {**topics.kafka_extra_config, "message.timeout.ms": 3000}
+    settings = OtlpIngestSettings(**{**topics.model_dump(), "kafka_bootstrap_servers": own_broker.bootstrap,
+                                     "kafka_extra_config": extra, "data_dir": tmp_path / "warden"})
+    ensure_topics(settings)
+    service = OtlpIngest(settings)
     trace = uuid.uuid4().hex
     body = json.dumps(export(trace, CHAT, AGENT)).encode()
-
-    def refused(timeout_s: float, what: str) -> None:
-        raise DeliveryError(f"{what} not delivered to the broker: broker down")
-
-    real = service.producer.flush_or_raise
-    monkeypatch.setattr(service.producer, "flush_or_raise", refused)  # the broker refusing, as librdkafka reports
-    failed = client.post("/v1/traces", content=body, headers={"Content-Type": "application/json"})
-    assert failed.status_code == 503 and "broker down" in failed.json()["message"]
-    monkeypatch.setattr(service.producer, "flush_or_raise", real)
-    retried = client.post("/v1/traces", content=body, headers={"Content-Type": "application/json"})
-    assert retried.status_code == 200 and retried.json() == {}
+    try:
+        with TestClient(create_app(service)) as client:
+            own_broker.stop()  # the broker goes away after the service started
+            failed = client.post("/v1/traces", content=body, headers={"Content-Type": "application/json"})
+            assert failed.status_code == 503, failed.text
+            assert "not delivered to the broker" in failed.json()["message"]
+            assert "Message timed out" in failed.json()["message"]  # librdkafka's own word for it
+            assert service.counters["runs_ingested"] == 0 and service.state.pending == {}  # nothing applied
+            own_broker.start()  # back on the same port, empty (memory storage)
+            ensure_topics(settings)
+            retried = client.post("/v1/traces", content=body, headers={"Content-Type": "application/json"})
+            assert retried.status_code == 200 and retried.json() == {}
+    finally:
+        service.close()
     assert service.counters["runs_ingested"] == 1 and service.counters["spans_duplicate"] == 0
+    assert service.counters["requests_failed"] == 1
+    events = read(settings, "agent.events", "warden.AgentEvent", lambda r: len(r) >= 3, timeout_s=10)
+    assert [e.event_type.value for e in events] == ["run_started", "llm_call", "run_completed"]  # once each
 
 
 def test_waiting_spans_survive_a_restart(topics: WardenSettings, tmp_path: Path) -> None:

