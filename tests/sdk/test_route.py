@@ -92,7 +92,7 @@ def test_a_changed_routing_file_is_used_and_a_bad_one_keeps_the_last_good(tmp_pa
     client = WardenClient(WardenSettings(data_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1", routing_file=path),
                           max_wait_s=1, producer_config={"log_level": 0})
     try:
-        client.routing.check_every_s = 0
+        client.routing.interval_s = 0
         run = client.run("acme", "refund_ticket", "agent-1")
         assert run.route(amount_usd=5).route == "cheap"
         path.write_text(ROUTES + RULES.replace('"cheap"', '"strong"'))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from warden.core.errors import ConfigError
+from warden.core.last_good import LastGood
 from warden.core.shipped import POLICIES
 
 DEFAULT_ACCESS = POLICIES / "tools" / "access.yaml"
@@ -85,41 +85,12 @@ def load_access(path: Path) -> AccessLists:
                        hashlib.sha256(text.encode()).hexdigest()[:16])
 
 
-class AccessWatcher:
-    """Checks the file's mtime at most every ``interval_s``; a stat per second, not per call."""
+class AccessWatcher(LastGood[AccessLists]):
+    """The lists as the proxy sees them: checked at most every ``interval_s``, a broken edit refused."""
 
     def __init__(self, path: Path, interval_s: float = 1.0) -> None:
-        self.path = Path(path)
-        self.interval_s = interval_s
-        self.lists = load_access(self.path)
-        self.last_error: str | None = None
-        self._stamp = self._mtime()
-        self._checked = time.monotonic()
+        super().__init__(path, load_access, ConfigError, "allow/deny lists", lambda lists: lists.version, interval_s)
 
-    def _mtime(self) -> int | None:
-        try:
-            return self.path.stat().st_mtime_ns
-        except OSError:
-            return None
-
-    def current(self) -> AccessLists:
-        if time.monotonic() - self._checked >= self.interval_s:
-            self.reload()
-        return self.lists
-
-    def reload(self) -> bool:
-        """True when new lists were loaded."""
-        self._checked = time.monotonic()
-        stamp = self._mtime()
-        if stamp == self._stamp:
-            return False
-        self._stamp = stamp
-        try:
-            self.lists = load_access(self.path)
-        except ConfigError as exc:
-            self.last_error = str(exc)
-            log.error("allow/deny lists refused, version %s stays in force: %s", self.lists.version, exc)
-            return False
-        self.last_error = None
-        log.info("allow/deny lists reloaded: version %s", self.lists.version)
-        return True
+    @property
+    def lists(self) -> AccessLists:
+        return self.value
