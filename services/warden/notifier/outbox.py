@@ -134,13 +134,11 @@ class Outbox:
             self._db.executemany("UPDATE outbox SET reported_at = ? WHERE seq = ?", [(now, s) for s in seqs])
 
     def parked(self, receiver: str | None = None, unreported: bool = False) -> int:
-        query = "SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL"
-        if unreported:
-            query += " AND reported_at IS NULL"
-        args: tuple[str, ...] = ()
-        if receiver is not None:
-            query += " AND receiver = ?"
-            args = (receiver,)
+        return self._count("parked_at IS NOT NULL" + (" AND reported_at IS NULL" if unreported else ""), receiver)
+
+    def _count(self, where: str, receiver: str | None) -> int:
+        query = f"SELECT count(*) FROM outbox WHERE {where}" + ("" if receiver is None else " AND receiver = ?")
+        args: tuple[str, ...] = () if receiver is None else (receiver,)
         with self._lock:
             return int(self._db.execute(query, args).fetchone()[0])
 
@@ -172,13 +170,7 @@ class Outbox:
                              (next_at, error[:500], seq))
 
     def pending(self, receiver: str | None = None) -> int:
-        query = "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND parked_at IS NULL"
-        args: tuple[str, ...] = ()
-        if receiver is not None:
-            query += " AND receiver = ?"
-            args = (receiver,)
-        with self._lock:
-            return int(self._db.execute(query, args).fetchone()[0])
+        return self._count("delivered_at IS NULL AND parked_at IS NULL", receiver)
 
     def prune(self, delivered_before: float) -> int:
         with self._lock:
