@@ -85,3 +85,15 @@ def test_readiness_names_the_part_that_does_not_answer(tmp_path: Path) -> None:
     assert waiting.startswith(f"the master on http://127.0.0.1:{store.ports['master']}/cluster/status does not "
                               "answer yet")
     assert f"the S3 gateway on {store.s3_url} did not answer" in waiting
+
+
+@pytest.mark.integration
+def test_a_relative_data_dir_starts(tmp_path: Path, stores: list[SeaweedS3], monkeypatch: pytest.MonkeyPatch) -> None:
+    """WARDEN_DATA_DIR defaults to `.warden`, relative: weed runs inside the data dir, so its flags must
+    not name paths relative to the caller's directory (`make demo` in a fresh clone exited 255)."""
+    monkeypatch.chdir(tmp_path)
+    store = SeaweedS3(Path(".warden") / "broker")
+    stores.append(store)
+    store.start()
+    assert store.alive() and (tmp_path / ".warden" / "broker" / "master").is_dir()
+    assert httpx.put(f"{store.s3_url}/{BUCKET}/k", content=b"v", timeout=10).status_code == 200

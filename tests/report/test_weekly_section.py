@@ -18,7 +18,7 @@ def test_the_section_shows_each_rise_and_its_drivers(chdb_url: str, ledger: Ledg
     settings = WardenSettings(clickhouse_url=chdb_url, clickhouse_database=ledger.database)
     html = weekly_section(settings, START + timedelta(days=14, hours=1))
     assert f"<h2>{TITLE}</h2>" in html and TITLE in BREAKDOWN
-    assert 'data-weekly="rise refund_ticket"' in html and "tokens per run" in html and "not recorded" in html
+    assert 'data-weekly="rise refund_ticket"' in html and "tokens per run" in html and "SDK cache hit rate" in html
     page = render_page([], TimeRange(START, START + timedelta(days=14)), "chdb", extra=[html])
     assert page.index('data-section="weekly-cost"') < page.index("</main>")
     assert "<figure" not in html  # the report's figures are the dashboards' panels (tests/report counts them)

@@ -140,8 +140,8 @@ class SeaweedS3:
 
     def __init__(self, data_dir: Path, log_path: Path | None = None, binary: Path | None = None,
                  avoid_ports: frozenset[int] = frozenset()) -> None:
-        self.data_dir = data_dir
-        self.log_path = log_path or data_dir / "seaweedfs.log"  # read at start: why weed exited
+        self.data_dir = Path(data_dir).resolve()  # weed runs in it: relative paths in its flags would double
+        self.log_path = log_path or self.data_dir / "seaweedfs.log"  # read at start: why weed exited
         self.binary = weed_binary(binary)
         self.avoid_ports = avoid_ports  # e.g. the Tansu port of the same stack, picked but not bound yet
         self.process: subprocess.Popen[bytes] | None = None
