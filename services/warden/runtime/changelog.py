@@ -24,6 +24,7 @@ written before the changelog existed is what a first restore reads (an upgrade i
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 import zlib
@@ -40,6 +41,8 @@ from warden.kafka import clients
 from warden.kafka.configs import Fetch
 from warden.kafka.producer import CheckedProducer
 from warden.state.snapshots import Snapshot, SnapshotStore
+
+log = logging.getLogger("warden.runtime.changelog")
 
 VERSION = 1
 MARKER_KEY = b"\x00marker"
@@ -206,8 +209,15 @@ class ChangelogStore:
                         f"restore ignores")
             self.consumer.commit(offsets=[TopicPartition(self.topic, w, o) for w, o in sorted(hints.items())],
                                  asynchronous=False)
-        except KafkaException as exc:  # the checkpoint stands; only where the next restore starts is older
-            raise StateError(f"the position of the checkpoints on {self.topic} was not committed: {exc}") from exc
+        except KafkaException as exc:
+            # The checkpoints stand (flushed above); only where the next restore starts is older. A group
+            # that refuses the commit (UNKNOWN_MEMBER_ID after a rebalance or a killed member) must not
+            # crash the service into a restart loop: the hints are kept and committed at the next sync.
+            log.warning("the position of the checkpoints on %s was not committed (retried at the next "
+                        "checkpoint): %s", self.topic, exc)
+            self.written = {**hints, **self.written}
+            self.unsynced = True
+            return
         self.expected.update(hints)
 
     # -- helpers --------------------------------------------------------------------------------
