@@ -283,8 +283,8 @@ class Director:
         self.wait_for("the stop-ship kill switch to reach the SDK",
                       lambda: self.client.release_for(tenant, story.INCIDENT_WORKFLOW, "probe").fallback is not None)
         self.switch_on = True
-        self.say(f"[red]stop-ship[/]: run {run_id} ({story.INCIDENT_WORKFLOW}, tenant {tenant}) deleted a customer "
-                 f"record; the policy-evaluator tripped the kill switch workflow:{story.INCIDENT_WORKFLOW}; its "
+        self.say(f"[red]stop-ship[/]: run {run_id} ({story.INCIDENT_WORKFLOW}, tenant {tenant}) tried to delete a "
+                 f"customer record (denied); the policy-evaluator tripped the kill switch workflow:{story.INCIDENT_WORKFLOW}; its "
                  f"agents now take the fallback ({self.client.release_for(tenant, story.INCIDENT_WORKFLOW, 'p')})")
 
     def revive(self) -> None:
