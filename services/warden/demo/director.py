@@ -284,8 +284,9 @@ class Director:
                       lambda: self.client.release_for(tenant, story.INCIDENT_WORKFLOW, "probe").fallback is not None)
         self.switch_on = True
         self.say(f"[red]stop-ship[/]: run {run_id} ({story.INCIDENT_WORKFLOW}, tenant {tenant}) tried to delete a "
-                 f"customer record (denied); the policy-evaluator tripped the kill switch workflow:{story.INCIDENT_WORKFLOW}; its "
-                 f"agents now take the fallback ({self.client.release_for(tenant, story.INCIDENT_WORKFLOW, 'p')})")
+                 f"customer record (denied); the policy-evaluator tripped the kill switch "
+                 f"workflow:{story.INCIDENT_WORKFLOW}; its agents now take the fallback "
+                 f"({self.client.release_for(tenant, story.INCIDENT_WORKFLOW, 'p')})")
 
     def revive(self) -> None:
         run_id = self.platform.seen.incident_run
