@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import percentile
+from harness import cpu_model, percentile
 from warden.broker.admin import ensure_topics
 from warden.broker.tansu import TansuBroker, free_port
 from warden.cache.backends import CacheBackend, MemoryBackend, RedisBackend
@@ -39,16 +38,6 @@ from tests.redis_server import running_redis
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 FILLER = ("The customer writes that the parcel arrived damaged and asks what the refund window is for an order "
           "placed last month; the policy text and the order history follow. ") * 10
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def prompt(n: int) -> str:

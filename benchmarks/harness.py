@@ -1,10 +1,11 @@
-"""What every benchmark script shares: percentiles, and Warden services started as their own
-`warden run` processes against the benchmark's broker. Imported by the sibling scripts, which
+"""What every benchmark script shares: percentiles, the CPU model every row names, and Warden services
+started as their own `warden run` processes against the benchmark's broker. Imported by the sibling scripts, which
 run as `python benchmarks/NAME.py` (so this folder is first on sys.path)."""
 
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 from pathlib import Path
 
@@ -32,3 +33,13 @@ def spawn(service: str, env: dict[str, str], log: Path) -> subprocess.Popen[byte
     with open(log, "ab") as out:
         return subprocess.Popen([*warden_command(), "run", service], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, preexec_fn=child_preexec)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import threading
@@ -38,7 +37,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from harness import percentile, service_env, spawn  # a sibling script, not a package
+from harness import cpu_model, percentile, service_env, spawn  # a sibling script, not a package
 from warden.broker.admin import ensure_topics
 from warden.broker.tansu import TansuBroker, free_port
 from warden.core import topics
@@ -65,16 +64,6 @@ from tests.rollout.helpers import run, traffic
 
 WORKFLOW = "export_report"
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def plan(start: datetime, **changes: object) -> RolloutPlan:
