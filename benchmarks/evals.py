@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from harness import cpu_model  # a sibling script, not a package
 from warden.evals.dataset import Item, load
 from warden.evals.golden import DEFAULT_PATH
 from warden.evals.reference_agent import agent
@@ -54,13 +54,6 @@ def direct(items: list[Item]) -> None:
         world = World(it.fixture)
         case = Case(it.id, it.workflow, dict(it.input), _NoRun(), _DirectTools(world), list(it.tags))  # type: ignore[arg-type]
         agent(case)
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 import traceback
@@ -25,12 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hypothesis import settings
 from tests.fuzz_targets import SEEN, SETTINGS, TARGETS
 
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
+from harness import cpu_model  # a sibling script, not a package
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from datetime import UTC, datetime
@@ -26,20 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.core's cor
 
 from tests.core.test_redaction_corpus import load_corpus, score
 
+from harness import cpu_model  # a sibling script, not a package
 from warden.core.redaction import redact_many
 from warden.demo.simulator import Simulator
 from warden.ledger_rows.chain import GENESIS, ChainKey, link
 from warden.ledger_rows.tables import TABLES_BY_NAME
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import percentile  # a sibling script, not a package
+from harness import cpu_model, percentile  # a sibling script, not a package
 from warden.broker.admin import ensure_topics
 from warden.broker.tansu import TansuBroker, free_port
 from warden.core.events import AgentEvent
@@ -31,13 +31,6 @@ from warden.core.settings import WardenSettings
 from warden.demo.simulator import Simulator
 from warden.routing.features import Value
 from warden.sdk import WardenClient
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 BATCH = 200  # decisions sent together, untimed by the route figure (an agent's next emit sends its run's)
 WORKFLOWS = ("refund_ticket", "triage_ticket", "export_report", "provision_access")
