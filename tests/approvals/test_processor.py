@@ -100,3 +100,15 @@ def test_undecided_requests_expire_and_stay_denied() -> None:
     [expired] = expire(state, AT + timedelta(seconds=60), timedelta(seconds=60))
     assert (expired.decision, expired.approver) == (ApprovalOutcome.EXPIRED, TIMEOUT_APPROVER)
     assert "stays denied" in expired.rationale
+
+
+def test_a_request_whose_time_is_up_is_refused_before_its_expiry_is_written() -> None:
+    state = apply(ApprovalsState(), request())
+    timeout = timedelta(minutes=15)
+    late = state.pending["c1"].expires_at(timeout)
+    with pytest.raises(ApprovalError, match=r"expired at .*the call stays denied") as err:
+        decide(state, "c1", "dana@acme", ApprovalOutcome.APPROVED, "ok", late, timeout=timeout)
+    assert err.value.status == 409
+    on_time = decide(state, "c1", "dana@acme", ApprovalOutcome.APPROVED, "ok", late - timedelta(seconds=1),
+                     timeout=timeout)
+    assert on_time.decision == ApprovalOutcome.APPROVED

@@ -106,8 +106,10 @@ def apply(state: ApprovalsState, message: BaseModel) -> ApprovalsState:
 
 
 def decide(state: ApprovalsState, call_id: str, approver: str, outcome: ApprovalOutcome, rationale: str,
-           now: datetime, grant: ApproverGrant | None = None) -> ApprovalDecision:
-    """`grant`: the approver's scope; None only where no token is involved (tests of the rules)."""
+           now: datetime, grant: ApproverGrant | None = None, timeout: timedelta | None = None) -> ApprovalDecision:
+    """`grant`: the approver's scope; None only where no token is involved (tests of the rules).
+    `timeout`: a request older than it is refused though its expiry is not written yet (after a restart,
+    or in the second before the expiry thread runs): its time is up, and the call stays denied."""
     waiting = state.pending.get(call_id)
     tenant = waiting.request.tenant_id if waiting is not None else state.tenants.get(call_id)
     if grant is not None and tenant is not None and not grant.may_decide(tenant):
@@ -122,6 +124,9 @@ def decide(state: ApprovalsState, call_id: str, approver: str, outcome: Approval
     pending = state.pending.get(call_id)
     if pending is None:
         raise ApprovalError(f"no pending approval request for call {call_id}", 404)
+    if timeout is not None and pending.expires_at(timeout) <= now:
+        raise ApprovalError(f"the approval request for call {call_id} expired at "
+                            f"{pending.expires_at(timeout):%Y-%m-%dT%H:%M:%SZ}; the call stays denied", 409)
     decision = ApprovalDecision(approval_id=approval_id(call_id), call_id=call_id, run_id=pending.request.run_id,
                                 approver=approver, decided_at=now, decision=outcome, rationale=rationale.strip())
     return decision

@@ -156,7 +156,7 @@ class Approvals:
             raise ApprovalError("the approvals service is still reading earlier decisions; try again shortly", 503)
         with self.lock:
             call_id = resolve(self.state, call_id, grant)  # a full id or a short unique prefix
-            decision = decide(self.state, call_id, approver, outcome, rationale, utcnow(), grant)
+            decision = decide(self.state, call_id, approver, outcome, rationale, utcnow(), grant, self.timeout)
             self._requests[call_id] = self.state.pending[call_id].request
             apply(self.state, decision)
         try:
@@ -170,12 +170,13 @@ class Approvals:
     def pending(self, grant: ApproverGrant | None = None) -> list[dict[str, Any]]:
         """`grant`: only the requests of the approver's tenants. Oldest first, each with what the call
         asks (from the ledger, params redacted), why it waits, its risk and how long it has left."""
-        with self.lock:
+        now = utcnow()
+        with self.lock:  # a request whose time is up is not listed, though its expiry may not be written yet
             items = sorted(((c, p) for c, p in self.state.pending.items()
-                            if grant is None or grant.may_decide(p.request.tenant_id)),
+                            if (grant is None or grant.may_decide(p.request.tenant_id))
+                            and p.expires_at(self.timeout) > now),
                            key=lambda i: (i[1].request.decided_at, i[0]))
         found, missing = self.details.of([p.request for _, p in items])
-        now = utcnow()
         views = []
         for call_id, p in items:
             request, expires = p.request, p.expires_at(self.timeout)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from warden.approvals.settings import ApprovalsSettings
@@ -51,13 +50,8 @@ YOU = "you@warden.local"  # --interactive: the person running the demo, an appro
 STORY_HOURS = 6  # event time the story spans with its own traffic (a larger --events adds to it)
 
 
-def _out() -> Console:
-    """On a terminal, the terminal's width; otherwise wide enough that no id or reason is cut."""
-    return console if console.is_terminal else Console(width=max(console.width, 240), soft_wrap=True)
-
-
 def say(text: str) -> None:
-    _out().print(text, highlight=False, soft_wrap=True)
+    console.print(text, highlight=False, soft_wrap=True)
 
 
 class _Progress:
@@ -80,7 +74,7 @@ def _table(columns: list[str], rows: list[list[Any]] | list[tuple[Any, ...]], ti
 
 
 def show(columns: list[str], rows: list[list[Any]] | list[tuple[Any, ...]], title: str) -> None:
-    _out().print(_table(columns, rows, title))
+    console.print(_table(columns, rows, title))
 
 
 def story_start(now: datetime, events: int) -> datetime:

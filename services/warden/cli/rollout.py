@@ -17,7 +17,7 @@ from urllib.parse import quote
 import typer
 
 from warden.cli.api import TOKEN, call
-from warden.cli.output import console, fail, table
+from warden.cli.output import console, fail, figure, table
 from warden.core.errors import WardenError
 from warden.core.workflows import contract_for, load_contracts
 from warden.rollout.plan import RolloutPlan, load_plan, parse_plan
@@ -123,8 +123,8 @@ def status(workflow: str | None = typer.Argument(None, help="One workflow (defau
         console.print(f"[bold]{view['workflow']}[/] {view['baseline']} -> {view['candidate']}: {view['percent']}% "
                       f"{view['status']} since {view['stage']['step_started_at']} (verdict {view['verdict']}); "
                       f"last: {view['decision']}: {view['reason']}", highlight=False)
-        rows = [[name, f["value"], f"[{f['interval'][0]}, {f['interval'][1]}]", f["runs"], f["target"], f["verdict"]]
-                for name, f in view["metrics"].items()]
+        rows = [[name, figure(f["value"]), f"[{figure(f['interval'][0])}, {figure(f['interval'][1])}]", f["runs"],
+                 figure(f["target"]), f["verdict"]] for name, f in view["metrics"].items()]
         if rows:
             console.print(table(["gate", "value", "interval", "runs", "target", "verdict"], rows))
 

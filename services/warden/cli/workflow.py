@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 
-from warden.cli.output import console, fail, table
+from warden.cli.output import console, fail, figure, table
 from warden.core.errors import WardenError
 from warden.core.metrics import TARGET_KEYS
 from warden.core.settings import WardenSettings
@@ -33,7 +33,7 @@ def _shown(value: object, target: float | None, bound: str) -> str:
     if value is None:
         return "∅"
     assert isinstance(value, float | int)
-    text = f"{value:.4g}"
+    text = figure(float(value))
     if target is None:
         return text
     met = value >= target if bound == "min" else value <= target
