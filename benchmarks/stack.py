@@ -263,7 +263,7 @@ def main() -> None:
     threading.Thread(target=stack.supervise, args=(supervise_stop,), daemon=True).start()
     steps: list[dict[str, Any]] = []
     try:
-        live = settings.model_copy(update={"kafka_bootstrap_servers": stack.bootstrap})
+        live = stack.client_settings()
         processes = {name: psutil.Process(child.process.pid) for name, child in stack.children.items()}
         if stack.broker is not None:
             for i, pid in enumerate(stack.broker.pids()):

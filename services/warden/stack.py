@@ -72,9 +72,17 @@ class Stack:
     def endpoint_file(self) -> Path:
         return self.data_dir / ENDPOINT_FILE
 
+    def client_settings(self) -> WardenSettings:
+        """These settings pointed at the running stack's broker by its address, still knowing what it is."""
+        return self.settings.model_copy(update={"kafka_bootstrap_servers": self.bootstrap,
+                                                "broker_storage": self.settings.tansu_storage})
+
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["KAFKA_BOOTSTRAP_SERVERS"] = self.bootstrap
+        env.pop("WARDEN_BROKER_STORAGE", None)
+        if (storage := self.settings.tansu_storage) is not None:
+            env["WARDEN_BROKER_STORAGE"] = storage  # children reach Tansu by address: say what it keeps
         env["WARDEN_DATA_DIR"] = str(self.data_dir)
         env["WARDEN_TOPIC_PREFIX"] = self.settings.topic_prefix
         env["WARDEN_QUERY_PORT"] = str(self.settings.query_port)
@@ -108,7 +116,7 @@ class Stack:
         return self
 
     def _ensure_topics(self, timeout_s: float = 15.0) -> None:
-        probe = self.settings.model_copy(update={"kafka_bootstrap_servers": self.bootstrap})
+        probe = self.client_settings()
         wait_for_broker(probe, timeout_s)
         ensure_topics(probe)
 

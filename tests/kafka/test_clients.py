@@ -47,3 +47,23 @@ def test_a_group_consumer_never_auto_commits_and_takes_session_timeouts_from_set
     assert conf["fetch.wait.max.ms"] == 50 and conf["fetch.min.bytes"] == 1024 and conf["enable.partition.eof"]
     assert conf["ssl.ca.location"] == "/ca.pem" and conf["group.id"] == "g"
     assert "fetch.min.bytes" not in clients.reader_config(settings, "r")
+
+
+def test_processes_that_reach_the_embedded_broker_by_its_address_keep_its_guarantees() -> None:
+    """`warden up`'s services and the demo's agents get KAFKA_BOOTSTRAP_SERVERS: they were idempotent on
+    Tansu's S3 storage (a demo under load failed on ProducerFenced) until the stack said what the broker is."""
+    from warden.stack import Stack
+
+    stack = Stack(WardenSettings(embedded_broker_port=9999, embedded_storage="s3"))
+    stack.bootstrap = "127.0.0.1:9999"
+    for reached in (stack.client_settings(),
+                    WardenSettings(kafka_bootstrap_servers=stack.bootstrap,
+                                   broker_storage=stack._env()["WARDEN_BROKER_STORAGE"])):
+        assert not reached.embedded and reached.tansu_storage == "s3"
+        assert clients.producer_config(reached)["enable.idempotence"] is False
+        assert clients.group_consumer_config(reached, "g", Fetch(wait_ms=10))["fetch.wait.max.ms"] == 50
+    memory = Stack(WardenSettings(embedded_broker_port=9999, embedded_storage="memory"))
+    assert clients.producer_config(memory.client_settings())["enable.idempotence"] is True
+    kafka = Stack(WardenSettings(kafka_bootstrap_servers="h:1"))
+    assert "WARDEN_BROKER_STORAGE" not in kafka._env()
+    assert clients.producer_config(kafka.client_settings())["enable.idempotence"] is True

@@ -48,7 +48,7 @@ def test_undelivered_alerts_survive_a_restart_of_the_embedded_stack(tmp_path: Pa
     outbox = NotifierSettings(data_dir=settings.data_dir).outbox_path
     env = {"WARDEN_ALERTMANAGER_URL": down, "WARDEN_NOTIFY_RETRY_BASE_S": "0.2", "WARDEN_NOTIFY_RETRY_MAX_S": "1"}
     with Stack(settings, ("notifier",), env=env) as stack:
-        publish(settings.model_copy(update={"kafka_bootstrap_servers": stack.bootstrap}), alerts(3))
+        publish(stack.client_settings(), alerts(3))
         wait_for(lambda: outbox.exists() and _undelivered(outbox) == 3, what="three alerts owed in the outbox")
     with Stack(settings, ("notifier",), env=env):
         log = settings.data_dir / "logs" / "notifier.log"

@@ -28,6 +28,7 @@ from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.cost.prices import PriceTable
 from warden.cost.sql import per_task_sql
+from warden.demo import story
 from warden.demo.agents import Platform
 from warden.demo.approver import APPROVER, Approver
 from warden.demo.director import Director, query
@@ -77,12 +78,19 @@ def show(columns: list[str], rows: list[list[Any]] | list[tuple[Any, ...]], titl
     console.print(_table(columns, rows, title))
 
 
-def story_start(now: datetime, events: int) -> datetime:
+def story_start(now: datetime, events: int, after: datetime | None = None) -> datetime:
     """A whole hour, far enough back that every event is in the past: the story's windows (alerts, cost
-    rollups) fall the same way on every run, so its summaries are the same."""
+    rollups) fall the same way on every run, so its summaries are the same.
+
+    ``after``: the latest event time of an earlier demo in this ledger. A story that started before it would
+    play on event times the services' clocks have already passed (its rollouts saw none of their runs and
+    held for ever), so the story starts on the second whole hour after it instead, in the future if need be."""
     extra_h = max(0, events - 35_000) * 0.55 / 3600
     hours = STORY_HOURS + int(extra_h) + 2
-    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours)
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours)
+    if after is not None and start <= after:
+        start = after.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    return start
 
 
 def demo(
@@ -117,7 +125,7 @@ def demo(
     except WardenError as exc:
         fail(str(exc))
     try:
-        live = settings.model_copy(update={"kafka_bootstrap_servers": stack.bootstrap})
+        live = stack.client_settings()
         _run(live, settings, seed, events, bad, rollouts, timeout_s, Approver(url, tokens[APPROVER], interactive))
         if interactive:
             _interactive(url, tokens[YOU])
@@ -143,16 +151,42 @@ def _prefix(settings: WardenSettings, seed: int) -> str:
     return f"demo-s{seed}-{int(rows[0][0] or 0) + 1:03d}"
 
 
+def _unused_prefix(operated: Rollouts, prefix: str) -> str:
+    """The next demo number whose rollout ids the controller has not seen: a demo that failed after starting
+    its rollouts but before any run landed left its number unused in the ledger, and the controller drops a
+    start whose id it already applied."""
+    operated.wait_ready()
+    stem, _, count = prefix.rpartition("-")
+    n = int(count)
+    workflows = (story.COST_ROLLOUT, story.PROMOTED_ROLLOUT)
+    while any((stage := operated.stage(w)) is not None
+              and stage.rollout_id == Director.rollout_id(f"{stem}-{n:03d}", w) for w in workflows):
+        n += 1
+    return f"{stem}-{n:03d}"
+
+
+def _latest_demo_event(settings: WardenSettings) -> datetime | None:
+    """The event time an earlier demo in this ledger reached (any seed), or None on a fresh ledger."""
+    _, rows = query(settings, "SELECT count(), max(occurred_at) FROM warden.agent_events WHERE run_id LIKE 'demo-s%'")
+    if not rows or not int(rows[0][0]):
+        return None
+    latest = rows[0][1]
+    if isinstance(latest, str):
+        latest = datetime.fromisoformat(latest)
+    assert isinstance(latest, datetime), f"expected a time from max(occurred_at), got {latest!r}"
+    return latest if latest.tzinfo else latest.replace(tzinfo=UTC)
+
+
 def _run(live: WardenSettings, settings: WardenSettings, seed: int, minimum: int, bad: int, rollouts: bool,
          timeout_s: float, approver: Approver) -> None:
-    prefix = _prefix(settings, seed)
-    start = story_start(datetime.now(UTC), minimum)
+    start = story_start(datetime.now(UTC), minimum, _latest_demo_event(settings))
     started = time.monotonic()
     settle = timedelta(seconds=RolloutControllerSettings().rollout_settle_s)
-    say(f"runs {prefix}-*, event time from {start:%Y-%m-%d %H:%M} UTC")
     with WardenClient(live) as client:
         operated = Rollouts(live)
         try:
+            prefix = _unused_prefix(operated, _prefix(settings, seed))
+            say(f"runs {prefix}-*, event time from {start:%Y-%m-%d %H:%M} UTC")
             platform = Platform(seed, start, prefix, client.release_for)
             director = Director(settings, client, operated, platform, approver, _Progress(), settle, rollouts,
                                 timeout_s)

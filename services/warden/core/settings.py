@@ -77,6 +77,10 @@ class WardenSettings(BaseSettings):
         "s3", description="The embedded broker's storage: s3 (SeaweedFS under data_dir, durable) or memory "
         "(lost on every restart)."
     )
+    broker_storage: Literal["s3", "memory"] | None = Field(
+        None, description="When KAFKA_BOOTSTRAP_SERVERS is an embedded Tansu (`warden up` sets it for every process "
+        "it starts; set it for clients of a Tansu you started): what it stores on. s3 makes producers at least "
+        "once (ADR 0014) and floors fetch waits (ADR 0007). Unset: Kafka.")
     embedded_fetch_wait_ms: int = Field(
         50, ge=1, description="On the embedded durable storage (s3), the shortest wait of any consumer's fetch: "
         "each fetch lists the partition's batches on SeaweedFS, so shorter waits kept consumers behind (ADR 0007).")
@@ -105,6 +109,12 @@ class WardenSettings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.kafka_bootstrap_servers is None
+
+    @property
+    def tansu_storage(self) -> Literal["s3", "memory"] | None:
+        """What the broker these settings reach stores on if it is Tansu (None: Kafka). Not `embedded` alone:
+        the services `warden up` starts, and the demo's agents, reach the embedded broker by its address."""
+        return self.embedded_storage if self.embedded else self.broker_storage
 
     @property
     def embedded_ledger(self) -> bool:

@@ -147,10 +147,11 @@ class Director:
     def start_rollouts(self, start: datetime) -> None:
         contracts = load_contracts()
         for plan in story.plans(start):
+            self._roll_back_left_over(plan.workflow)
             resolved = plan.resolved(contract_for(contracts, plan.workflow))
             stage = self.rollouts.send(RolloutAction.START, plan.workflow, story.OPERATOR,
                                        f"release {plan.candidate} of {plan.workflow} (demo)", resolved,
-                                       command_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.prefix}/{plan.workflow}")))
+                                       command_id=self.rollout_id(self.prefix, plan.workflow))
             self.tracked[plan.workflow] = Tracked(resolved, start, stage.percent,
                                                   start + timedelta(minutes=resolved.hold_minutes))
             self.wait_for(f"the SDK to see the rollout of {plan.workflow}",
@@ -158,6 +159,27 @@ class Director:
             self.say(f"rollout started by {story.OPERATOR}: {plan.workflow} {plan.baseline} -> {plan.candidate} "
                      f"over {list(plan.steps)}% (min_runs {plan.min_runs}, hold {plan.hold_minutes:g} min, "
                      f"confidence {plan.confidence:g})")
+
+    def _roll_back_left_over(self, workflow: str) -> None:
+        """A rollout an earlier demo of this seed started and never finished (it failed or was stopped half-way)
+        (cli/demo.py picks a demo number whose own rollout ids are unused, so this one's id is never the live one)
+        would make this start refuse: roll it back, said on the way. Any other live rollout is someone's and
+        stays: the start then refuses with its reason."""
+        current = self.rollouts.stage(workflow)
+        if current is None or not current.status.live:
+            return
+        seed, _, count = self.prefix.rpartition("-")
+        earlier = [f"{seed}-{n:03d}" for n in range(1, int(count))]
+        left = next((p for p in earlier if current.rollout_id == self.rollout_id(p, workflow)), None)
+        if left is None:
+            return
+        self.rollouts.send(RolloutAction.ROLLBACK, workflow, story.OPERATOR,
+                           f"left live by demo {left}, which did not finish; this demo starts it again")
+        self.say(f"rolled back {workflow}'s rollout left live by demo {left} (it did not finish)")
+
+    @staticmethod
+    def rollout_id(prefix: str, workflow: str) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{prefix}/{workflow}"))
 
     def completed_candidates(self, tracked: Tracked, cutoff: datetime) -> int:
         return sum(1 for r in self.runs.values() if r.workflow == tracked.plan.workflow

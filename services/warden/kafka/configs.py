@@ -31,7 +31,7 @@ SDK_PRODUCER: Config = {"linger.ms": 50, "compression.type": "lz4"}
 
 
 def _durable_tansu(settings: WardenSettings) -> bool:
-    return settings.embedded and settings.embedded_storage == "s3"
+    return settings.tansu_storage == "s3"
 
 
 def guarantees(settings: WardenSettings) -> Config:
