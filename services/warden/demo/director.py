@@ -40,12 +40,17 @@ from warden.sdk import WardenClient
 Say = Callable[[str], None]
 
 
-def query(settings: WardenSettings, sql: str, attempts: int = 6) -> tuple[list[str], list[list[Any]]]:
+def query(settings: WardenSettings, sql: str, patience_s: float = 180.0) -> tuple[list[str], list[list[Any]]]:
     """Read-only SQL through the running stack's ledger endpoint, and only through it, tried again when it
     fails. Not access.query: on a loaded machine its 1 s health check of the endpoint can time out, and it
-    then opens the ledger itself, which the running ledger-sink holds (chDB allows one process a path)."""
+    then opens the ledger itself, which the running ledger-sink holds (chDB allows one process a path).
+    ``patience_s``: long enough to ride out a restart of the ledger-sink (its endpoint file is gone until it
+    serves again: at load 30 a sink dropped from its group and restarted, and 7.5 s of retries failed a demo)."""
     path = settings.data_dir / ENDPOINT_FILE
-    for attempt in range(attempts):
+    deadline = time.monotonic() + patience_s
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             found = json.loads(path.read_text())
             response = httpx.post(f"{found['url']}/query", json={"sql": sql}, timeout=120,
@@ -55,11 +60,13 @@ def query(settings: WardenSettings, sql: str, attempts: int = 6) -> tuple[list[s
                 return body["columns"], [list(r) for r in body["rows"]]
             if response.status_code < 500:
                 raise LedgerError(f"the ledger refused the demo's query: {body.get('error', response.text)}")
+            failure = f"HTTP {response.status_code}: {body.get('error', response.text)}"
         except (OSError, ValueError, KeyError, httpx.HTTPError) as exc:
-            if attempt == attempts - 1:
-                raise LedgerError(f"the ledger endpoint of the running stack ({path}) did not answer: {exc}") from exc
-        time.sleep(0.5 * (attempt + 1))
-    raise LedgerError(f"the ledger endpoint of the running stack ({path}) kept failing")
+            failure = str(exc)
+        if time.monotonic() >= deadline:
+            raise LedgerError(f"the ledger endpoint of the running stack ({path}) did not answer within "
+                              f"{patience_s:g} s ({attempt} attempts): {failure}")
+        time.sleep(min(5.0, 0.5 * attempt))
 
 
 @dataclass
