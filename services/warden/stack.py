@@ -27,7 +27,6 @@ from warden.broker.history import HistoryWatch
 from warden.broker.tansu import CLUSTER_ID
 from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
-from warden.core.topics import TOPICS
 from warden.ledger.endpoint import ENDPOINT_FILE
 from warden.state.reset import forget_offsets
 from warden.supervise import child_preexec
@@ -122,8 +121,8 @@ class Stack:
         storage = self.broker.storage if self.broker is not None else None
         if storage is None:
             return
-        self.history = HistoryWatch(lambda: storage.s3_url, CLUSTER_ID,
-                                    {self.settings.topic(spec.name): spec.partitions for spec in TOPICS},
+        # Every topic stored, not only TOPICS: the services' changelog topics are compacted, so no TTL bounds them.
+        self.history = HistoryWatch(lambda: storage.s3_url, CLUSTER_ID, None,
                                     self.settings.embedded_fetch_wait_ms).start()
 
     def _spawn(self, name: str, restarts: int = 0) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from warden.broker.admin import ensure_topics
 from warden.broker.embedded import EmbeddedBroker
@@ -82,7 +83,7 @@ def test_count_batches_reads_every_page(durable: tuple[EmbeddedBroker, WardenSet
         assert count_batches(client, broker.storage.s3_url, prefix, page_size=3) == 7  # three pages
 
 
-def test_warden_up_watches_every_topic_on_durable_storage(durable: tuple[EmbeddedBroker, WardenSettings],
+def test_warden_up_watches_every_stored_topic_changelogs_included(durable: tuple[EmbeddedBroker, WardenSettings],
                                                           tmp_path: Path) -> None:
     broker, settings = durable
     stack = Stack(settings.model_copy(update={"data_dir": tmp_path / "w"}))
@@ -91,7 +92,16 @@ def test_warden_up_watches_every_topic_on_durable_storage(durable: tuple[Embedde
     watch = stack.history
     assert watch is not None
     try:
-        assert set(watch.partitions) == {settings.topic(spec.name) for spec in topics.TOPICS}
-        assert watch.counts()  # every topic's partitions answer a LIST
+        ensure_topics(settings)
+        changelog = settings.topic("risk-scorer.changelog")  # compacted, no TTL: only the count bounds it
+        produce_batches(settings, settings.topic(topics.CONTROL), 0, 2)
+        admin = AdminClient(settings.kafka_config())
+        for future in admin.create_topics([NewTopic(changelog, 6, 1, config={"cleanup.policy": "compact"})]).values():
+            future.result(timeout=15)
+        produce_batches(settings, changelog, 3, 4)
+        counts = watch.counts()
+        assert counts[(settings.topic(topics.CONTROL), 0)] == 2
+        assert counts[(changelog, 3)] == 4
+        assert sum(counts.values()) == 6
     finally:
         watch.stop()

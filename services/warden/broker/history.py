@@ -39,25 +39,47 @@ def records_prefix(cluster: str, topic: str, partition: int) -> str:
     return f"clusters/{cluster}/topics/{topic}/partitions/{partition:0>10}/records/"
 
 
+def _list(client: httpx.Client, s3_url: str, params: dict[str, str], bucket: str = BUCKET) -> ET.Element:
+    try:
+        response = client.get(f"{s3_url}/{bucket}", params={"list-type": "2", **params})
+    except httpx.HTTPError as exc:
+        raise BrokerError(f"could not list {params.get('prefix')} on SeaweedFS at {s3_url}: {exc}") from exc
+    if response.status_code != 200:
+        raise BrokerError(f"listing {params.get('prefix')} on SeaweedFS answered HTTP {response.status_code}, "
+                          f"expected 200: {response.text[:200]!r}")
+    return ET.fromstring(response.content)
+
+
+def stored_partitions(client: httpx.Client, s3_url: str, cluster: str, bucket: str = BUCKET) -> dict[str, int]:
+    """Every topic Tansu has stored batches for and its partition count, read from the folders (so the services'
+    compacted `<group>.changelog` topics too, which no TTL bounds)."""
+    def folders(prefix: str) -> list[str]:
+        found, token = [], None
+        while True:
+            params = {"prefix": prefix, "delimiter": "/", **({"continuation-token": token} if token else {})}
+            root = _list(client, s3_url, params, bucket)
+            found += [(p.findtext(f"{_S3}Prefix") or "")[len(prefix):].rstrip("/")
+                      for p in root.findall(f"{_S3}CommonPrefixes")]
+            token = root.findtext(f"{_S3}NextContinuationToken")
+            if root.findtext(f"{_S3}IsTruncated") != "true" or not token:
+                return [f for f in found if f]
+
+    base = f"clusters/{cluster}/topics/"
+    return {topic: len(folders(f"{base}{topic}/partitions/")) for topic in folders(base)}
+
+
 def count_batches(client: httpx.Client, s3_url: str, prefix: str, bucket: str = BUCKET,
                   page_size: int | None = None) -> int:
     """The objects under ``prefix``, page by page as Tansu lists them (ListObjectsV2; the server's page size,
     1,000 keys, unless ``page_size``)."""
     count, token = 0, None
     while True:
-        params = {"list-type": "2", "prefix": prefix}
+        params = {"prefix": prefix}
         if page_size is not None:
             params["max-keys"] = str(page_size)
         if token:
             params["continuation-token"] = token
-        try:
-            response = client.get(f"{s3_url}/{bucket}", params=params)
-        except httpx.HTTPError as exc:
-            raise BrokerError(f"could not list {prefix} on SeaweedFS at {s3_url}: {exc}") from exc
-        if response.status_code != 200:
-            raise BrokerError(f"listing {prefix} on SeaweedFS answered HTTP {response.status_code}, expected 200: "
-                              f"{response.text[:200]!r}")
-        root = ET.fromstring(response.content)
+        root = _list(client, s3_url, params, bucket)
         count += len(root.findall(f"{_S3}Contents"))
         token = root.findtext(f"{_S3}NextContinuationToken")
         if root.findtext(f"{_S3}IsTruncated") != "true" or not token:
@@ -94,11 +116,11 @@ class HistoryWatch:
     """Counts batches every ``every_s`` on its own thread (a count of 1,000s of keys takes seconds) and logs a
     partition again only when it reaches a worse level than it was last reported at."""
 
-    def __init__(self, s3_url: Callable[[], str], cluster: str, partitions: dict[str, int], fetch_wait_ms: int,
+    def __init__(self, s3_url: Callable[[], str], cluster: str, partitions: dict[str, int] | None, fetch_wait_ms: int,
                  every_s: float = CHECK_EVERY_S, warn: int = WARN_BATCHES, stall: int = STALL_BATCHES) -> None:
         self.s3_url = s3_url  # asked each time: a SeaweedFS restarted by the supervisor may have moved
         self.cluster = cluster
-        self.partitions = partitions  # topic -> partition count
+        self.partitions = partitions  # topic -> partition count; None: every topic stored (stored_partitions)
         self.fetch_wait_ms = fetch_wait_ms
         self.every_s = every_s
         self.warn, self.stall = warn, stall
@@ -110,8 +132,11 @@ class HistoryWatch:
     def counts(self) -> dict[tuple[str, int], int]:
         url = self.s3_url()
         with httpx.Client(timeout=httpx.Timeout(30.0, connect=2.0)) as client:
+            partitions = self.partitions
+            if partitions is None:
+                partitions = stored_partitions(client, url, self.cluster)
             return {(topic, p): count_batches(client, url, records_prefix(self.cluster, topic, p))
-                    for topic, n in self.partitions.items() for p in range(n)}
+                    for topic, n in partitions.items() for p in range(n)}
 
     def check(self) -> list[Finding]:
         """One count; logs what is new or worse; returns every partition past the warning level."""
