@@ -23,6 +23,8 @@ from types import TracebackType
 
 from warden.broker.admin import ensure_topics, wait_for_broker
 from warden.broker.embedded import EmbeddedBroker
+from warden.broker.history import HistoryWatch
+from warden.broker.tansu import CLUSTER_ID
 from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
 from warden.ledger.endpoint import ENDPOINT_FILE
@@ -64,6 +66,7 @@ class Stack:
         self.log_dir = self.data_dir / "logs"
         self.broker: EmbeddedBroker | None = None
         self.broker_restarts = 0
+        self.history: HistoryWatch | None = None  # batch counts on durable storage (warden.broker.history)
         self.children: dict[str, Child] = {}
         self.bootstrap = settings.bootstrap_servers
         self._stopping = threading.Event()
@@ -106,6 +109,7 @@ class Stack:
                 self.broker = EmbeddedBroker(self.settings, self.log_dir).start(budget)
                 self.bootstrap = self.broker.bootstrap
             self._ensure_topics(max(5.0, deadline - time.monotonic()))
+            self._watch_history()
             self.endpoint_file.unlink(missing_ok=True)
             for name in self.services:
                 self._spawn(name)
@@ -119,6 +123,15 @@ class Stack:
         probe = self.client_settings()
         wait_for_broker(probe, timeout_s)
         ensure_topics(probe)
+
+    def _watch_history(self) -> None:
+        """On durable storage, warn before a partition holds so many batches that tailing consumers stall."""
+        storage = self.broker.storage if self.broker is not None else None
+        if storage is None:
+            return
+        # Every topic stored, not only TOPICS: the services' changelog topics are compacted, so no TTL bounds them.
+        self.history = HistoryWatch(lambda: storage.s3_url, CLUSTER_ID, None,
+                                    self.settings.embedded_fetch_wait_ms).start()
 
     def _spawn(self, name: str, restarts: int = 0) -> None:
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
@@ -188,6 +201,8 @@ class Stack:
 
     def stop(self, timeout_s: float = 15.0) -> None:
         self._stopping.set()
+        if self.history is not None:
+            self.history.stop()
         for child in self.children.values():
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)

@@ -3,8 +3,9 @@
 Durable (the default): Tansu's `s3://` storage against a loopback SeaweedFS under
 DATA_DIR/broker, so a restart of Tansu, of SeaweedFS or of the whole stack keeps what the broker
 acknowledged: records not yet landed, group offsets, the control topic's switches. Tansu 0.6 applies
-no retention of its own, so each topic's `retention.ms` becomes a SeaweedFS TTL on its record
-batches. Memory storage (WARDEN_EMBEDDED_STORAGE=memory) keeps nothing across a restart.
+no retention of its own, so each topic's `retention.ms`, capped at `embedded_retention_minutes`
+(ADR 0021), becomes a SeaweedFS TTL on its record batches. Memory storage
+(WARDEN_EMBEDDED_STORAGE=memory) keeps nothing across a restart.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from warden.core.topics import TOPICS, TopicSpec, topic_config
 
 
 def topic_ttls(settings: WardenSettings, specs: tuple[TopicSpec, ...] = TOPICS) -> list[TopicTtl]:
-    """Every delete-policy topic with a finite retention.ms; compacted and keep-forever topics get none."""
+    """Every delete-policy topic with a finite retention.ms, capped at ``embedded_retention_minutes``: Tansu's
+    fetch lists every batch a partition holds, so on this storage what bounds their number is the TTL (ADR
+    0021). Compacted and keep-forever topics get none."""
     ttls = []
     for spec in specs:
         config = topic_config(spec, settings.topic_retention_hours)  # what ensure_topics creates it with
         retention = int(config.get("retention.ms", "-1"))
         if retention > 0 and "compact" not in config.get("cleanup.policy", "delete"):
-            ttls.append(TopicTtl(settings.topic(spec.name), spec.partitions, ttl_minutes(retention)))
+            minutes = min(ttl_minutes(retention), settings.embedded_retention_minutes)  # ADR 0021
+            ttls.append(TopicTtl(settings.topic(spec.name), spec.partitions, minutes))
     return ttls
 
 

