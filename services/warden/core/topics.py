@@ -66,6 +66,14 @@ def topic_config(spec: TopicSpec, retention_hours: float) -> dict[str, str]:
     return config
 
 
+def expiring(retention_hours: float, specs: tuple[TopicSpec, ...] | None = None) -> frozenset[str]:
+    """The topics whose records expire (delete policy, finite retention), by base name: on them a jump in
+    offsets is records gone before they were read (compacted topics skip offsets by design)."""
+    found = TOPICS if specs is None else specs
+    return frozenset(s.name for s in found if int(topic_config(s, retention_hours).get("retention.ms", "-1")) > 0
+                     and "compact" not in topic_config(s, retention_hours).get("cleanup.policy", "delete"))
+
+
 def topic_name(base: str, prefix: str = "") -> str:
     """Tests and side-by-side deployments namespace every topic with a prefix."""
     return f"{prefix}{base}"

@@ -24,6 +24,7 @@ from warden.core.output import Output
 from warden.core.records import DeadLetterKind
 from warden.core.seen import SeenIds
 from warden.core.settings import WardenSettings
+from warden.core.topics import expiring
 from warden.core.wire import Wire
 from warden.kafka import clients
 from warden.kafka.consume import drain, records
@@ -74,6 +75,10 @@ class Task(Generic[S]):
         self.service = service or processor.name
         self.log = logging.getLogger(f"warden.runtime.{processor.name}")
         self.inputs = {settings.topic(i.topic): i for i in processor.inputs}
+        # On the embedded durable broker raw batches expire after minutes (ADR 0021), and its offsets have no
+        # gaps of their own: a jump is records that expired before this service read them, said, not silent.
+        self._expiring = {settings.topic(t) for t in expiring(settings.topic_retention_hours)} \
+            if settings.tansu_storage == "s3" else set()
         self.base = {full: i.topic for full, i in self.inputs.items()}
         self.main = [t for t, i in self.inputs.items() if i.role == Role.MAIN]
         self.copartitioned = [t for t, i in self.inputs.items() if i.role == Role.COPARTITIONED]
@@ -384,9 +389,20 @@ class Task(Generic[S]):
             self.counters["events"] += 1
             if now is not None:
                 slot.quiet_since = now
+        if topic in self._expiring:
+            self._check_gap(slot, topic, partition, offset)
         self._handle(msg, slot, spec)
         slot.positions[(topic, partition)] = offset + 1
         return 1
+
+    def _check_gap(self, slot: Slot[S], topic: str, partition: int, offset: int) -> None:
+        expected = slot.positions.get((topic, partition))
+        if expected is not None and offset > expected:
+            self.counters["records_expired_unread"] += offset - expected
+            self.log.error("%s[%s]: offsets %s-%s expired before %s read them (%s records lost to the embedded "
+                           "broker's retention, WARDEN_EMBEDDED_RETENTION_MINUTES=%s; ADR 0021)", topic, partition,
+                           expected, offset - 1, self.service, offset - expected,
+                           self.settings.embedded_retention_minutes)
 
     # -- ticks, checkpoints, shutdown -----------------------------------------------------------
 
