@@ -207,6 +207,10 @@ def main() -> None:
             wait_http(f"{upstream_url}/")
             wait_http(f"{bare_url}/")
             cpu0 = cpu_s(proxy)
+            time.sleep(3)
+            idle_cores = (cpu_s(proxy) - cpu0) / 3
+            print(f"proxy idle: {idle_cores:.3f} cores (its threads and librdkafka's, no calls)", flush=True)
+            cpu0 = cpu_s(proxy)
             direct_ms, proxied_ms, over_ms = overhead(upstream_url, proxy_url, args.pairs, args.warmup)
             proxy_cpu_us = (cpu_s(proxy) - cpu0) / (args.pairs + args.warmup) * 1e6
             ratio = percentile(over_ms, .5) / percentile(direct_ms, .5)
@@ -253,6 +257,7 @@ def main() -> None:
         "bare_direct_p50_ms": round(percentile(bare_direct_ms, 0.50), 3),
         "bare_overhead_vs_direct": round(bare_ratio, 3),
         "proxy_cpu_us_per_call": round(proxy_cpu_us, 1),
+        "proxy_idle_cores": round(idle_cores, 3),
         "bare_cpu_us_per_call": round(bare_cpu_us, 1),
         "target_overhead_vs_direct": 1.0,
         "target_met": ratio <= 1.0,

@@ -28,12 +28,8 @@ SERVICE = "tool-proxy"
 
 
 def producer_config(settings: WardenSettings) -> dict[str, Any]:
-    """The proxy's one producer config (idempotent, acks=all, a short linger for many small records).
-
-    Delivery reports for failures only: only failures are counted, and a report per record (three a
-    call) took the GIL from the event loop on the poller thread."""
-    return configs.producer_config(settings, linger_ms=5, **{"queue.buffering.max.messages": 200_000,
-                                                             "delivery.report.only.error": True})
+    """The proxy's one producer config (idempotent, acks=all, a short linger for many small records)."""
+    return configs.producer_config(settings, linger_ms=5, **{"queue.buffering.max.messages": 200_000})
 
 
 class Emitter:
