@@ -4,10 +4,12 @@ In one run, against one local upstream (the reference tools, its own process) an
 Tansu broker:
   overhead   the same call (crm.lookup) made directly to the upstream and through a real
              `warden run tool-proxy` process, interleaved on one keep-alive connection each;
-             overhead = proxied - direct per pair; p50 / p99 of it. Everything the proxy does is
-             in the proxied time: token check, scope, lists, rate limits (per process by default,
-             --shared-store for the SQLite store), schema, switches, Cedar, upstream call, output
-             schema, redaction and the three records queued for Kafka.
+             overhead = proxied - direct per pair; p50 / p99 of it. The proxied time holds the
+             token check, scope, lists, rate limits (per process by default, --shared-store for the
+             SQLite store), schema, the tool_call_requested queued for Kafka, switches, Cedar, the
+             upstream call and the output schema; the call's two closing records are built, redacted
+             and queued right after its answer (ADR 0022), on the same event loop: a call that
+             follows at once (half the proxied calls here follow another) waits for them.
   floor      the same pairs against a bare forwarder (benchmarks/bare_forwarder.py: the same uvicorn
              and aiohttp hop, no checks, no records), right after: what the hop alone adds.
   throughput proxied calls/s with --concurrency callers (each its own run) on one asyncio client.
