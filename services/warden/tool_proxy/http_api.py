@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from warden.core import jsontext
 from warden.runtime.metrics import render
-from warden.tool_proxy import pipeline
+from warden.tool_proxy import asgi_route, pipeline
 from warden.tool_proxy.mcp_gateway import McpGateway
 from warden.tool_proxy.pipeline import Call, Reply
 from warden.tool_proxy.processor import Refusal
@@ -57,16 +57,31 @@ def envelope(raw: bytes) -> tuple[dict[str, Any], Refusal | None]:
     return data, None
 
 
-async def call_http(proxy: ToolProxy, tool: str, action: str, authorization: str | None, raw: bytes) -> Reply:
+async def call_http(proxy: ToolProxy, tool: str, action: str, authorization: str | None, raw: bytes,
+                    defer_records: bool = False) -> Reply:
+    """``defer_records``: the caller queues ``Reply.records`` once it has answered (pipeline.run)."""
     call = Call(tool, action, authorization)
     data, call.invalid = envelope(raw)
     call.value, call.resource = data.get("input"), data.get("resource")
     call.client_ref = data.get("call_id") if isinstance(data.get("call_id"), str) else None
     call.approval_timeout_s = data.get("approval_timeout_s")
-    return await pipeline.run(proxy, call)
+    return await pipeline.run(proxy, call, defer_records=defer_records)
 
 
-def create_app(proxy: ToolProxy) -> FastAPI:
+class ProxyApp(FastAPI):
+    """FastAPI with the tool route served in front of its middleware (asgi_route.py, ADR 0022)."""
+
+    proxy: ToolProxy
+
+    async def __call__(self, scope: asgi_route.Scope, receive: asgi_route.Receive, send: asgi_route.Send) -> None:
+        if not await asgi_route.serve(scope, receive, send, self.tool_call):
+            await super().__call__(scope, receive, send)
+
+    async def tool_call(self, tool: str, action: str, authorization: str | None, raw: bytes) -> Reply:
+        return await call_http(self.proxy, tool, action, authorization, raw, defer_records=True)
+
+
+def create_app(proxy: ToolProxy) -> ProxyApp:
     gateway = McpGateway(proxy)
 
     @asynccontextmanager
@@ -77,7 +92,8 @@ def create_app(proxy: ToolProxy) -> FastAPI:
             await stack.enter_async_context(gateway.running())
             yield
 
-    app = FastAPI(title="Warden tool proxy", version="0.1.0", lifespan=lifespan)
+    app = ProxyApp(title="Warden tool proxy", version="0.1.0", lifespan=lifespan)
+    app.proxy = proxy
 
     # The token endpoints refuse the way the tool endpoints do: {"error": <code>, "reason": ...}.
     @app.exception_handler(TokenError)
@@ -103,7 +119,7 @@ def create_app(proxy: ToolProxy) -> FastAPI:
         return Response(body, media_type=content_type)
 
     async def call_tool(request: Request) -> JSONResponse:
-        """A plain Starlette route: FastAPI's parameter resolution is measurable on the hot path."""
+        """The same call through Starlette, for what ProxyApp passes on (a root_path)."""
         params = request.path_params
         reply = await call_http(proxy, params["tool"], params["action"], request.headers.get("authorization"),
                                 await request.body())

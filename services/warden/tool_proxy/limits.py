@@ -52,6 +52,7 @@ class Taken:
 
 class Store(Protocol):
     mode: str  # "memory" (per process) or the shared store's URL, for /health
+    blocking: bool  # may wait (a lock, the disk): called off the event loop
 
     def take(self, buckets: list[Bucket], now: float) -> Taken: ...
     def revoke(self, key: str, until: float, now: float) -> None: ...
@@ -71,6 +72,7 @@ class MemoryStore:
     """Per process; bounded (least recently used buckets are forgotten, i.e. refilled)."""
 
     mode = "memory"
+    blocking = False  # a dict under a lock held for microseconds: a thread hop would cost more than the call
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
@@ -112,6 +114,8 @@ CREATE TABLE IF NOT EXISTS revoked (key TEXT PRIMARY KEY, until REAL NOT NULL);
 
 class SqliteStore:
     """Shared by every replica that opens the same file (one host; SQLite locks the file)."""
+
+    blocking = True  # BEGIN IMMEDIATE waits for the file lock up to the busy timeout
 
     def __init__(self, path: Path, busy_timeout_s: float = 5.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -49,6 +49,15 @@ class Reply:
     status: int
     body: dict[str, Any]
     headers: dict[str, str]
+    # The call's closing records (tool_call_completed, ProxyCall), when the door queues them once it has
+    # answered (run's defer_records): building and encoding them is a fifth of a call's cost.
+    records: Callable[[], None] | None = None
+
+    def emit_records(self) -> None:
+        """Queue the deferred records (once; a door calls this in a ``finally`` after answering)."""
+        records, self.records = self.records, None
+        if records is not None:
+            records()
 
 
 @dataclass
@@ -147,8 +156,8 @@ async def check_lists(proxy: ToolProxy, call: Call) -> Refusal | None:
 
 async def check_rate_limits(proxy: ToolProxy, call: Call) -> Refusal | None:
     buckets = p.buckets(proxy.inventory.tools[call.tool], _claims(call))
-    try:  # off the event loop: SQLite may wait for its lock
-        taken = await asyncio.to_thread(proxy.store.take, buckets, call.now)
+    try:  # off the event loop when the store may wait (SQLite's lock)
+        taken = await proxy.in_store(proxy.store.take, buckets, call.now)
     except StoreUnavailableError as exc:
         return Refusal(503, "store_unavailable", f"{exc}; the call was refused")
     if taken.ok:
@@ -249,8 +258,12 @@ CHECKS: tuple[Check, ...] = (
 _INDEX = {check.name: i for i, check in enumerate(CHECKS)}
 
 
-async def run(proxy: ToolProxy, call: Call, start: str = "token") -> Reply:
-    """The call through ``CHECKS`` from ``start`` (a call handed back at its approval resumes there)."""
+async def run(proxy: ToolProxy, call: Call, start: str = "token", defer_records: bool = False) -> Reply:
+    """The call through ``CHECKS`` from ``start`` (a call handed back at its approval resumes there).
+
+    ``defer_records``: a call that got as far as its events comes back with its closing records in
+    ``Reply.records``, for the door to queue right after it has answered (``Reply.emit_records``);
+    everything a refusal or the upstream call depends on is queued before, as without it."""
     if start == "token":
         proxy.reload()
     for check in CHECKS[_INDEX[start]:]:
@@ -270,8 +283,8 @@ async def run(proxy: ToolProxy, call: Call, start: str = "token") -> Reply:
             failed = open_events(proxy, call)
             if failed is not None:
                 return failed
-        return finish(proxy, call, refusal)
-    return finish(proxy, call, None)
+        return finish(proxy, call, refusal, defer_records)
+    return finish(proxy, call, None, defer_records)
 
 
 def _ref(body: dict[str, Any], client_ref: str | None) -> dict[str, Any]:
@@ -321,12 +334,32 @@ def open_events(proxy: ToolProxy, call: Call) -> Reply | None:
     return None
 
 
-def finish(proxy: ToolProxy, call: Call, refusal: Refusal | None) -> Reply:
-    """tool_call_completed and the ProxyCall of a call whose events are open, and the agent's answer."""
-    claims = _claims(call)
-    assert call.requested is not None
+def finish(proxy: ToolProxy, call: Call, refusal: Refusal | None, defer_records: bool = False) -> Reply:
+    """tool_call_completed and the ProxyCall of a call whose events are open, and the agent's answer.
+
+    The records say when the answer was ready (``at``, ``latency_ms``) whenever they are built."""
     at = datetime.now(UTC)
     latency = ms(call.started)
+    if refusal is not None:
+        headers = {"Retry-After": refusal.retry_after} if refusal.retry_after else {}
+        reply = Reply(refusal.status, _ref(refusal.body(call.call_id), call.client_ref),
+                      {**headers, "X-Warden-Call-Id": call.call_id})
+    else:
+        decision = call.decision
+        reply = Reply(200, _ref({"call_id": call.call_id, "output": call.leg.output,
+                                 "decision": decision.decision.value if decision else None,
+                                 "policy_ids": decision.policy_ids if decision else []}, call.client_ref),
+                      {"X-Warden-Call-Id": call.call_id})
+    reply.records = lambda: closing_records(proxy, call, refusal, at, latency)
+    if not defer_records:
+        reply.emit_records()
+    return reply
+
+
+def closing_records(proxy: ToolProxy, call: Call, refusal: Refusal | None, at: datetime, latency: float) -> None:
+    """Build, redact and queue the call's tool_call_completed and ProxyCall."""
+    claims = _claims(call)
+    assert call.requested is not None
     output_text = json.dumps(call.leg.output, ensure_ascii=False) if refusal is None else None
     _, output_out, counts = p.redacted("{}", output_text, redact_outputs=proxy.settings.redact_outputs)
     for kind, n in call.param_counts.items():
@@ -344,12 +377,3 @@ def finish(proxy: ToolProxy, call: Call, refusal: Refusal | None) -> Reply:
         proxy.emitter.emit(topics.PROXY_CALLS, claims.run_id, record)
     except WardenError as exc:
         log.error("call %s finished but its records were not queued: %s", call.call_id, exc)
-    if refusal is not None:
-        headers = {"Retry-After": refusal.retry_after} if refusal.retry_after else {}
-        return Reply(refusal.status, _ref(refusal.body(call.call_id), call.client_ref),
-                     {**headers, "X-Warden-Call-Id": call.call_id})
-    decision = call.decision
-    return Reply(200, _ref({"call_id": call.call_id, "output": call.leg.output,
-                            "decision": decision.decision.value if decision else None,
-                            "policy_ids": decision.policy_ids if decision else []}, call.client_ref),
-                 {"X-Warden-Call-Id": call.call_id})
