@@ -18,8 +18,8 @@ from tests.redis_server import redis_url  # noqa: F401 - the session's real redi
 from tests.sdk.test_client import read_back
 from warden.cache.async_backends import AsyncMemoryBackend, AsyncRedisBackend, async_backend_for
 from warden.cache.backends import RedisBackend
-from warden.cache.keys import cache_key
 from warden.cache.decide import CacheDecision
+from warden.cache.keys import cache_key
 from warden.core.errors import ConfigError
 from warden.core.events import AgentEvent, LlmCall
 from warden.core.settings import WardenSettings
