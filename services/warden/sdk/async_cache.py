@@ -82,7 +82,8 @@ class AsyncRunCache:
         if entry is None:
             self.cache.stats["misses"] += 1
             return None
-        event = events.build(EventType.LLM_CALL, hit_body(entry, key, started, route), when)
+        body = hit_body(entry, key, (time.perf_counter() - started) * 1000, route)
+        event = events.build(EventType.LLM_CALL, body, when)
         await self.run.client.emit(event)
         await self.cache.observe(event)
         return CacheHit(entry.output, event, entry)

@@ -138,11 +138,11 @@ class AnswerCache(CacheBook):
         self.backend.close()
 
 
-def hit_body(entry: Entry, key: str, started: float, route: str | None) -> LlmCall:
+def hit_body(entry: Entry, key: str, latency_ms: float, route: str | None) -> LlmCall:
     """The cached llm_call a hit is recorded as: no tokens, no cost, what the entry's call cost saved."""
     return validate(LlmCall, {
         "model": entry.model, "provider": entry.provider, "input_tokens": 0, "output_tokens": 0,
-        "latency_ms": (time.perf_counter() - started) * 1000, "cost_usd": 0.0, "route": route,
+        "latency_ms": latency_ms, "cost_usd": 0.0, "route": route,
         "cache_key": key, "cache_hit": True, "saved_input_tokens": entry.input_tokens,
         "saved_output_tokens": entry.output_tokens, "saved_usd": entry.cost_usd})
 
@@ -191,7 +191,7 @@ class RunCache:
         if entry is None:
             self.cache.stats["misses"] += 1
             return None
-        body = hit_body(entry, key, started, route)
+        body = hit_body(entry, key, (time.perf_counter() - started) * 1000, route)
         with events.lock:
             event = events.build(EventType.LLM_CALL, body, when)
             self.run.client.emit(event)

@@ -55,16 +55,21 @@ def decision_event(events: RunEvents, step: int, at: float, choice: RouteChoice,
                    features: Features | None, from_route: str | None, reason: str | None,
                    confidence: float | None) -> AgentEvent:
     """The llm_call that carries the decision (ADR 0015): the chosen model and route, no tokens, $0."""
+    return validate(AgentEvent, {
+        "event_id": new_event_id(), "event_type": EventType.LLM_CALL, "occurred_at": datetime.fromtimestamp(at, UTC),
+        "tenant_id": events.tenant_id, "workflow": events.workflow, "run_id": events.run_id,
+        "agent_id": events.agent_id, "user_id": events.user_id, "step": step,
+        "body": decision_body(choice, kind, features, from_route, reason, confidence)})
+
+
+def decision_body(choice: RouteChoice, kind: DecisionKind, features: Features | None, from_route: str | None,
+                  reason: str | None, confidence: float | None) -> LlmCall:
     decision = RouteDecision(
         kind=kind, rule=choice.rule, policy_version=choice.policy_version,
         features="{}" if features is None else json.dumps(features, separators=(",", ":"), sort_keys=True),
         from_route=from_route, reason=reason, confidence=confidence, exhausted=choice.exhausted)
-    body = LlmCall(model=choice.model, provider=choice.provider, input_tokens=0, output_tokens=0, latency_ms=0.0,
+    return LlmCall(model=choice.model, provider=choice.provider, input_tokens=0, output_tokens=0, latency_ms=0.0,
                    cost_usd=0.0, route=choice.route, route_decision=decision)
-    return validate(AgentEvent, {
-        "event_id": new_event_id(), "event_type": EventType.LLM_CALL, "occurred_at": datetime.fromtimestamp(at, UTC),
-        "tenant_id": events.tenant_id, "workflow": events.workflow, "run_id": events.run_id,
-        "agent_id": events.agent_id, "user_id": events.user_id, "step": step, "body": body})
 
 
 _ROUTE = DecisionKind.ROUTE
