@@ -113,7 +113,9 @@ def decision(run: Routed, features: dict[str, Value]) -> tuple[RouteChoice, part
     """
     client = run.client
     watcher = getattr(client, "_routing", None)
-    policy = (watcher if watcher.__class__ is RoutingWatcher else watcher_of(client)).current()
+    if watcher.__class__ is not RoutingWatcher:
+        watcher = watcher_of(client)
+    policy = watcher.value if time.monotonic() < watcher.due else watcher.current()  # current() inline: a call less
     check_features(features)
     events = run.events
     features["workflow"] = events.workflow
