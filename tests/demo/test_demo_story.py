@@ -5,6 +5,7 @@ output that a log file shows whole."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -82,3 +83,42 @@ def test_every_summary_table_says_its_scope_and_nothing_is_cut(demo_ledger: Demo
     assert len(titles) >= 8, out[-4000:]
     assert all("this demo" in t or "whole ledger" in t for t in titles), titles
     assert "…" not in out  # no id, column or reason cut short
+
+
+def test_the_agents_route_escalate_and_reuse_answers_and_the_spend_panels_show_it(demo_ledger: DemoLedger) -> None:
+    """The demo's agents route at the start of a run, escalate when unsure and look triage tickets up in the
+    cache (warden.demo.economics): the spend dashboard's route and cache panels (the report's too) show routes
+    besides "(no route)", an escalation rate and cache hits with what they saved."""
+    from warden.dashboards.build import dashboards
+    from warden.dashboards.macros import render
+    from warden.report.data import data_range
+
+    panels = {p.title: p for b in dashboards() for p in b.panels}
+    when = data_range(demo_ledger.settings)
+
+    def panel(title: str) -> list[dict[str, Any]]:
+        columns, found = access.query(demo_ledger.settings, render(panels[title].sql, when))
+        return [dict(zip(columns, r, strict=True)) for r in found]
+
+    deadline = time.monotonic() + 45  # the cost-aggregator rolls up on event time: its last windows come later
+    while True:
+        routes = {(r["workflow"], r["route"]): r for r in panel("Success and cost per successful task per route")}
+        cache = {r["workflow"]: r for r in panel("Cache hits and savings by workflow")}
+        if (("triage_ticket", "cheap") in routes and cache.get("triage_ticket", {}).get("hits")) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert {("triage_ticket", "cheap"), ("provision_access", "default"), ("provision_access", "strong")} <= set(routes)
+    cheap = routes[("triage_ticket", "cheap")]
+    assert cheap["runs"] > 50 and 0 < cheap["success_rate"] <= 1 and cheap["usd_per_success"] > 0
+    assert routes[("refund_ticket", "(no route)")]["runs"] > 0  # releases under rollout keep their model
+    escalation = {r["workflow"]: r["escalation_rate"] for r in panel("Escalation rate per workflow")}
+    assert 0 < escalation["triage_ticket"] < 0.3 and not escalation["provision_access"]
+    assert {r["route"] for r in panel("Spend per route")} >= {"cheap", "default", "strong"}
+    triage = cache["triage_ticket"]
+    assert triage["hits"] > 10 and triage["tokens_saved"] > 0 and 0 < triage["hit_rate"] < 1
+    assert not cache["provision_access"]["hits"]  # its workflow opts out of the cache
+    decisions = rows(demo_ledger, "SELECT countIf(cache_hit), countIf(route_decision IS NOT NULL) "
+                                  "FROM warden.agent_events WHERE event_type = 'llm_call'")[0]
+    assert 0 < triage["hits"] <= int(decisions[0]) and int(decisions[1]) > 100
+    assert "Runs per route (warden.cost_rollups" in text(demo_ledger)

@@ -162,11 +162,50 @@ def naive(p: object, features: dict[str, object]) -> str:
     return "default"
 
 
+# Tier and workflow conditions first, a rule left with no other condition mid-file, a tier list, two workflows.
+TIERED = """
+[[rules]]
+id = "free-refunds"
+route = "cheap"
+when.workflow = ["refund_ticket", "export_report"]
+when.tenant_tier = ["free", "trial"]
+
+[[rules]]
+id = "enterprise-risky"
+route = "strong"
+when.tenant_tier = "enterprise"
+when.risk_score = { ge = 0.5 }
+
+[[rules]]
+id = "all-triage"
+route = "cheap"
+when.workflow = "triage_ticket"
+
+[[rules]]
+id = "never-after-triage"
+route = "strong"
+when.workflow = "triage_ticket"
+when.vip = true
+
+[[rules]]
+id = "enterprise"
+route = "default"
+when.tenant_tier = "enterprise"
+
+[[rules]]
+id = "admins"
+route = "strong"
+when.role = "admin"
+"""
+
+
 def test_the_per_workflow_index_decides_as_every_rule_in_order_would(tmp_path: Path) -> None:
     import random
 
     p = policy(tmp_path, RULES)
     shipped = load_routing(DEFAULT_ROUTING)
+    (tmp_path / "tiers").mkdir()
+    tiered = policy(tmp_path / "tiers", TIERED)
     rng = random.Random(3)
     for _ in range(3000):
         features: dict[str, object] = {"workflow": rng.choice(["refund_ticket", "triage_ticket", "provision_access",
@@ -174,9 +213,9 @@ def test_the_per_workflow_index_decides_as_every_rule_in_order_would(tmp_path: P
         for name, make in (("amount_usd", lambda: rng.choice([rng.uniform(0, 200), 100, 100.0])),
                            ("risk_score", rng.random), ("input_tokens", lambda: rng.randint(0, 8000)),
                            ("tool", lambda: rng.choice(["crm.lookup", "x"])), ("vip", lambda: rng.choice([True, 1])),
-                           ("tenant_tier", lambda: rng.choice(["enterprise", "free"])),
+                           ("tenant_tier", lambda: rng.choice(["enterprise", "free", "trial", "gold", 5])),
                            ("role", lambda: rng.choice(["admin", "viewer"])), ("retries", lambda: 3)):
             if rng.random() < 0.5:
                 features[name] = make()
-        for chosen in (p, shipped):
+        for chosen in (p, shipped, tiered):
             assert decide(chosen, features).rule == naive(chosen, features), features  # type: ignore[arg-type]

@@ -81,43 +81,59 @@ class MemoryBackend:
         return None
 
 
+def redis_key(prefix: str, tenant_id: str, key: str) -> str:
+    """`<prefix><tenant>:<digest>`: the sync and asyncio Redis stores read and write the same entries."""
+    return f"{prefix}{tenant_id}:{key}"
+
+
+def redis_ttl_ms(entry: Entry) -> int:
+    return max(1, int((entry.expires_at - entry.answered_at).total_seconds() * 1000))
+
+
+def redis_module(url: str) -> Any:
+    try:
+        import redis  # only a shared store needs it: the light SDK has it as the [redis] extra
+    except ImportError as exc:
+        raise ConfigError(f"WARDEN_CACHE_BACKEND {url!r} needs the redis package: "
+                          "pip install 'warden-sdk[redis]'") from exc
+    return redis
+
+
+def bad_url(url: str, exc: ValueError) -> ConfigError:
+    return ConfigError(f"WARDEN_CACHE_BACKEND {url!r} is not a Redis URL (redis://host:port/db): {exc}")
+
+
+def live_entry(raw: str | bytes | None, at: datetime) -> Entry | None:
+    if raw is None:
+        return None
+    entry = Entry.from_json(raw)
+    return entry if entry.live_at(at) else None
+
+
 class RedisBackend:
     """Entries in Redis (or Valkey, same protocol), so every replica of an agent shares them."""
 
     name = "redis"
 
     def __init__(self, url: str, prefix: str = "warden:cache:", timeout_s: float = 0.5) -> None:
-        try:
-            import redis  # only a shared store needs it: the light SDK has it as the [redis] extra
-        except ImportError as exc:
-            raise ConfigError(f"WARDEN_CACHE_BACKEND {url!r} needs the redis package: "
-                              "pip install 'warden-sdk[redis]'") from exc
-
+        redis = redis_module(url)
         self.url, self.prefix = url, prefix
         try:
             self._client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         except ValueError as exc:
-            raise ConfigError(f"WARDEN_CACHE_BACKEND {url!r} is not a Redis URL (redis://host:port/db): {exc}") \
-                from exc
+            raise bad_url(url, exc) from exc
         self._errors: tuple[type[Exception], ...] = (redis.RedisError,)
-
-    def _key(self, tenant_id: str, key: str) -> str:
-        return f"{self.prefix}{tenant_id}:{key}"
 
     def get(self, tenant_id: str, key: str, at: datetime) -> Entry | None:
         try:
-            raw = self._client.get(self._key(tenant_id, key))
+            raw = self._client.get(redis_key(self.prefix, tenant_id, key))
         except self._errors as exc:
             raise CacheError(f"Redis at {self.url} failed a cache read: {exc}") from exc
-        if raw is None:
-            return None
-        entry = Entry.from_json(raw)
-        return entry if entry.live_at(at) else None
+        return live_entry(raw, at)
 
     def put(self, tenant_id: str, key: str, entry: Entry) -> None:
-        ttl_ms = max(1, int((entry.expires_at - entry.answered_at).total_seconds() * 1000))
         try:
-            self._client.set(self._key(tenant_id, key), entry.to_json(), px=ttl_ms)
+            self._client.set(redis_key(self.prefix, tenant_id, key), entry.to_json(), px=redis_ttl_ms(entry))
         except self._errors as exc:
             raise CacheError(f"Redis at {self.url} failed a cache write: {exc}") from exc
 

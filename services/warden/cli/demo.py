@@ -313,6 +313,7 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
         say(f"riskiest run of this demo: {run_id} ({workflow}) scored {score:.3f}: {reason}")
     show(*query(settings, per_task_sql(settings.clickhouse_database)),
          "Cost per task (warden.cost_rollups; whole ledger: .venv/bin/warden cost summary)")
+    _economics_summary(settings, platform)
     if costs.problems:
         say(f"[red]stream and SQL cost totals still differ[/] for {len(costs.problems)} keys (whole ledger; "
             ".venv/bin/warden cost check)")
@@ -350,6 +351,26 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
 
 def _quoted_list(values: list[str]) -> str:
     return ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values) or "''"
+
+
+def _economics_summary(settings: WardenSettings, platform: Platform) -> None:
+    """Routes and the cache, as the spend dashboard's panels read them (warden.demo.economics made them)."""
+    show(*query(settings, (
+        "SELECT workflow, if(route = '', '(no route)', route) AS route, sum(runs_completed) AS runs, "
+        "round(sum(runs_succeeded) / nullIf(sum(runs_completed), 0), 3) AS success_rate, "
+        "round(sum(run_cost_usd) / nullIf(sum(runs_succeeded), 0), 4) AS usd_per_success, "
+        "sum(runs_escalated) AS escalated FROM warden.cost_rollups WHERE `window` = '1m' AND model = '' "
+        "GROUP BY workflow, route ORDER BY workflow, route")),
+        "Runs per route (warden.cost_rollups; whole ledger: .venv/bin/warden cost routes)")
+    seen, stats = platform.economics.seen, platform.economics.cache.stats
+    routed = ", ".join(f"{w} {r} {n}" for (w, r), n in sorted(seen.routed.items()))
+    say(f"  routing (policies/routing.toml): {routed}; {seen.escalations} escalations on low confidence. "
+        f"Cache (triage tickets asked before): {stats['hit']} hits, {stats['misses']} misses, "
+        f"{stats['stored']} answers stored, {stats['refused']} refused")
+    show(*query(settings, (
+        "SELECT workflow, sum(calls) AS llm_calls, sum(cache_hits) AS hits, sum(saved_tokens) AS tokens_saved, "
+        "round(sum(saved_usd), 4) AS usd_saved FROM warden.cost_rollups WHERE `window` = '1m' AND model != '' "
+        "GROUP BY workflow ORDER BY workflow")), "Cache hits and savings (warden.cost_rollups; whole ledger)")
 
 
 def _rollouts_summary(settings: WardenSettings, prefix: str, platform: Platform, rollout_ids: dict[str, str],

@@ -23,12 +23,22 @@ class LastGood(Generic[T]):
     def __init__(self, path: Path, load: Callable[[Path], T], refused: type[Exception] | tuple[type[Exception], ...],
                  what: str, version: Callable[[T], str], interval_s: float = 1.0) -> None:
         self.path = Path(path)
-        self.interval_s = interval_s
+        self._interval_s = interval_s
         self._load, self._refused, self._what, self._version = load, refused, what, version
         self.value = load(self.path)  # no last good one yet: a bad file at start is the caller's error
         self.last_error: str | None = None
         self._stamp = self._mtime()
         self._checked = time.monotonic()
+        self.due = self._checked + interval_s  # when the file is next looked at (run.route reads it inline)
+
+    @property
+    def interval_s(self) -> float:
+        return self._interval_s
+
+    @interval_s.setter
+    def interval_s(self, value: float) -> None:
+        self._interval_s = value
+        self.due = self._checked + value
 
     def _mtime(self) -> int | None:
         try:
@@ -37,13 +47,14 @@ class LastGood(Generic[T]):
             return None
 
     def current(self) -> T:
-        if time.monotonic() - self._checked >= self.interval_s:
+        if time.monotonic() >= self.due:
             self.check()
         return self.value
 
     def check(self) -> bool:
         """True when a new version was loaded."""
         self._checked = time.monotonic()
+        self.due = self._checked + self._interval_s
         stamp = self._mtime()
         if stamp == self._stamp:
             return False

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from warden.core.events import AgentEvent
+from warden.core.events import AgentEvent, LlmCall
 from warden.core.rollout_assign import Assignment
+from warden.demo.economics import UNSURE_SHARE, Economics
 from warden.demo.simulator import MODELS, NAMES, SPIKE_MODEL, TENANTS, Behaviour, Simulator
 
 Assign = Callable[[str, str, str], Assignment]
@@ -72,8 +73,10 @@ class Tally(Behaviour):
 class Platform:
     """Deterministic for a seed, a start and the answers of ``assign``."""
 
-    def __init__(self, seed: int, start: datetime, run_prefix: str, assign: Assign = no_rollouts) -> None:
+    def __init__(self, seed: int, start: datetime, run_prefix: str, assign: Assign = no_rollouts,
+                 economics: Economics | None = None) -> None:
         self.start = start
+        self.economics = economics or Economics()  # routing and the cache (warden.demo.economics)
         self.sim = Simulator(seed, start, run_prefix)
         self.rng = self.sim.rng
         self.assign = assign
@@ -123,7 +126,10 @@ class Platform:
         release = choice.release or BASELINE
         self.seen.releases[(workflow, release)] += 1
         profile = RELEASES.get((workflow, release))
-        return list(self._run(tenant, workflow, user, release if choice.release else None, profile, special))
+        events = list(self._run(tenant, workflow, user, release if choice.release else None, profile, special))
+        if workflow == "triage_ticket" and profile is None and special != "spike":
+            self.economics.observe(events)  # it looked up the cache: its events decide what is kept
+        return events
 
     def _run(self, tenant: str, workflow: str, user: str, release: str | None, profile: Release | None,
              special: str | None) -> Iterator[AgentEvent]:
@@ -141,24 +147,47 @@ class Platform:
                 **base, "event_id": sim._id(), "event_type": event_type, "step": step,
                 "occurred_at": sim._tick(0.01, gap), "body": body})
 
+        routed = profile is None and special != "spike"  # a release under rollout keeps its model; a spike is
+        # an agent misconfigured on a far dearer model, past its routing
+        params: dict[str, dict[str, Any]] = {}
+        route: str | None = None
         if profile is not None:
             model, provider = profile.model
+        elif not routed:
+            model, provider = SPIKE_MODEL
         else:
-            model, provider = SPIKE_MODEL if special == "spike" else rng.choice(MODELS)
+            features: dict[str, Any] = {"input_tokens": rng.randint(300, 6000)}
+            if workflow == "provision_access":
+                params["iam.grant_access"] = self._params("iam.grant_access")
+                features["role"] = params["iam.grant_access"]["role"]
+            else:
+                features["intent"] = "triage" if workflow == "triage_ticket" else workflow
+            choice, seen = self.economics.choose(tenant, workflow, features)
+            model, provider, route = choice.model, choice.provider, choice.route
         yield event("run_started", {"workflow_version": BASELINE, "prompt_version": f"p{rng.randint(1, 4)}",
                                     "model": model, "release": release})
+        if routed:
+            yield self.economics.route_event(event, choice, seen)  # run.route, at the start of the run
         tools = list(TOOLS[workflow])
         if special == "runaway":
             sim.seen.runaway_runs += 1
             tools = [tools[0]] * 30
         failures = special == "failures"
         for n, tool_action in enumerate(tools):
-            if profile is None or n == 0:  # a release under rollout plans its calls in one turn
-                yield self._llm(event, model, provider, profile, special == "spike")
-            yield from self._call(event, tool_action, failing=failures and tool_action == tools[0])
+            if routed and workflow == "triage_ticket" and n == 0:
+                yield from self._triage_answer(event, tenant, model, provider, route or "")
+                if rng.random() < UNSURE_SHARE:  # low confidence in its reading of the ticket: a stronger model
+                    choice, escalated = self.economics.escalate(event, route or "", "low_confidence",
+                                                                round(rng.uniform(0.2, 0.5), 2))
+                    model, provider, route = choice.model, choice.provider, choice.route
+                    yield escalated
+            elif profile is None or n == 0:  # a release under rollout plans its calls in one turn
+                yield self._llm(event, model, provider, profile, special == "spike", route)
+            yield from self._call(event, tool_action, failing=failures and tool_action == tools[0],
+                                  params=params.get(tool_action))
             if failures and tool_action == tools[0]:
                 break  # the agent gives up after its retries
-        yield self._llm(event, model, provider, profile, special == "spike")
+        yield self._llm(event, model, provider, profile, special == "spike", route)
         weights = list(profile.outcomes) if profile else [93, 3, 3, 1]
         status = "failed" if failures else rng.choices(["succeeded", "failed", "escalated", "aborted"], weights)[0]
         change = {"refund_ticket": {"refunded": True}, "export_report": {"exported": True},
@@ -207,9 +236,21 @@ class Platform:
             return {"user": f"{rng.choice(NAMES)}.{rng.randint(1, 99)}@example.com", "role": role}
         return self.sim._params(tool_action)
 
-    def _llm(self, event: Any, model: str, provider: str, profile: Release | None, spike: bool) -> AgentEvent:
+    def _triage_answer(self, event: Any, tenant: str, model: str, provider: str, route: str) -> Iterator[AgentEvent]:
+        """The ticket read: run.cache.lookup first (a ticket answered before, for this tenant), else the model
+        call, offered to the cache with run.cache.record."""
+        prompt, answer = self.economics.ticket(self.rng, self.index)
+        found = self.economics.lookup(event, tenant, self.sim.clock, model, prompt, route, latency_ms=2.0)
+        if found is not None:
+            yield found[1]
+            return
+        call = LlmCall.model_validate(self.sim._llm_body(model, provider, spike=False, route=route))
+        yield self.economics.offer(event, tenant, prompt, answer, call)
+
+    def _llm(self, event: Any, model: str, provider: str, profile: Release | None, spike: bool,
+             route: str | None = None) -> AgentEvent:
         if profile is None:
-            return self.sim._llm(event, model, provider, spike=spike)
+            return self.sim._llm(event, model, provider, spike=spike, route=route)
         rng = self.rng
         scale = profile.token_scale
         result: AgentEvent = event("llm_call", {

@@ -151,7 +151,12 @@ class Simulator:
         yield event("run_completed", {"status": status,
                                       "state_change": json.dumps(change) if status == "succeeded" else None})
 
-    def _llm(self, event: Any, model: str, provider: str, spike: bool) -> AgentEvent:
+    def _llm(self, event: Any, model: str, provider: str, spike: bool, route: str | None = None) -> AgentEvent:
+        result: AgentEvent = event("llm_call", self._llm_body(model, provider, spike, route))
+        return result
+
+    def _llm_body(self, model: str, provider: str, spike: bool, route: str | None = None) -> dict[str, Any]:
+        """`route`: the route a routing decision chose (demo agents); else the simulator's route of the model."""
         rng = self.rng
         scale = 12 if spike else 1
         if spike:
@@ -160,11 +165,9 @@ class Simulator:
         output_tokens = rng.randint(50, 600) * scale
         priced = rng.random() < 0.5 and model != UNPRICED_MODEL[0]
         cost = round((input_tokens * 2.5 + output_tokens * 10) / 1e6 * (6 if spike else 1), 6) if priced else None
-        result: AgentEvent = event("llm_call", {
-            "model": model, "provider": provider, "input_tokens": input_tokens, "output_tokens": output_tokens,
-            "cached_tokens": rng.choice([0, 0, 128, 512]), "latency_ms": round(rng.uniform(300, 4000), 1),
-            "cost_usd": cost, "route": ROUTES.get(model)})
-        return result
+        return {"model": model, "provider": provider, "input_tokens": input_tokens, "output_tokens": output_tokens,
+                "cached_tokens": rng.choice([0, 0, 128, 512]), "latency_ms": round(rng.uniform(300, 4000), 1),
+                "cost_usd": cost, "route": route or ROUTES.get(model)}
 
     def _params(self, tool_action: str) -> dict[str, Any]:
         rng = self.rng

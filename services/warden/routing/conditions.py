@@ -72,6 +72,23 @@ def _range(feature: str, bounds: dict[str, float]) -> Check:
     return check
 
 
+def _always(f: Features) -> bool:
+    return True
+
+
+def all_of(checks: list[Check]) -> Check:
+    """A rule's conditions as one check, so the matcher makes one call per rule it tries (not a loop per rule)."""
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda f: first(f) and second(f)
+    head, rest = checks[0], all_of(checks[1:])
+    return lambda f: head(f) and rest(f)
+
+
 def parse(feature: str, spec: Any) -> Condition:
     """Raises ConditionError saying what was expected for this feature and what was found."""
     if not NAME.match(feature):

@@ -18,17 +18,17 @@ def task_features(policy: RoutingPolicy, tenant_id: str, workflow: str, features
 
 
 def decide(policy: RoutingPolicy, features: Features) -> RouteChoice:
-    """The first rule whose every condition holds, else the default route."""
+    """The first rule whose every condition holds, else the default route: read from the file's tables for
+    the task's workflow and tier (warden.routing.tables), which hold the rules that can match them."""
     workflow = features.get("workflow")
-    rules = policy.by_workflow.get(workflow, policy.compiled) if type(workflow) is str else policy.compiled
-    for checks, choice in rules:
-        for check in checks:
-            if not check(features):
-                break
-        else:
+    by_tier = policy.by_workflow.get(workflow, policy.any_workflow) if type(workflow) is str else policy.any_workflow
+    tier = features.get("tenant_tier")
+    table = by_tier.named.get(tier, by_tier.other) if type(tier) is str else by_tier.other
+    assert table is not None
+    for match, choice in table.rules:
+        if match(features):
             return choice
-    assert policy.default_choice is not None
-    return policy.default_choice
+    return table.otherwise
 
 
 def escalate(policy: RoutingPolicy, current: str | None) -> RouteChoice:

@@ -23,6 +23,7 @@ from warden.core.tomlfile import read_toml
 from warden.core.tomllines import Path as KeyPath
 from warden.core.tomllines import TomlLines
 from warden.routing.conditions import Condition, ConditionError, parse
+from warden.routing.tables import ByTier, compile_tables
 
 DEFAULT_ROUTING = Path(__file__).resolve().parents[3] / "policies" / "routing.toml"
 TOP_KEYS = ("default_route", "escalation", "routes", "tiers", "rules")
@@ -71,10 +72,10 @@ class RoutingPolicy:
     escalation: tuple[str, ...]
     rules: tuple[Rule, ...]
     tiers: dict[str, str] = field(default_factory=dict)
-    # Precomputed for the matcher: per workflow, the rules that can match it (in file order, their workflow
-    # condition already met) with their other checks and the choice each returns; `compiled` for any other.
-    compiled: tuple[tuple[tuple[Any, ...], RouteChoice], ...] = ()
-    by_workflow: dict[str, tuple[tuple[tuple[Any, ...], RouteChoice], ...]] = field(default_factory=dict)
+    # Compiled once per loaded file for the matcher (warden.routing.tables): per workflow and tier the file
+    # names, the rules that can still match; `any_workflow` for a workflow no rule names.
+    by_workflow: dict[str, ByTier] = field(default_factory=dict)
+    any_workflow: ByTier = field(default_factory=ByTier)
     default_choice: RouteChoice | None = None
     next_choice: dict[str, RouteChoice] = field(default_factory=dict)
 
@@ -125,8 +126,9 @@ def load_routing(path: Path = DEFAULT_ROUTING) -> RoutingPolicy:
                            f"tiers: expected a table of tenant = \"tier\" strings, got {tiers!r:.80}")
     rules = _rules(reader, doc.get("rules", []), routes)
     policy = RoutingPolicy(path, source.digest, routes, default, escalation, rules, dict(tiers))
-    compiled = tuple((tuple(c.check for c in rule.conditions), policy.choice(rule.route, rule.id)) for rule in rules)
-    by_workflow = _by_workflow(policy, rules)
+    default_choice = policy.choice(default, "default")
+    by_workflow, any_workflow = compile_tables(rules, {r.id: policy.choice(r.route, r.id) for r in rules},
+                                               default_choice)
     following = {}
     for route in routes:
         order = escalation.index(route) if route in escalation else -1
@@ -134,32 +136,8 @@ def load_routing(path: Path = DEFAULT_ROUTING) -> RoutingPolicy:
             following[route] = policy.choice(escalation[order + 1], "escalation")
         else:  # the last route of the order (or one outside it): nowhere stronger to go
             following[route] = policy.choice(route, "escalation", exhausted=True)
-    return RoutingPolicy(path, source.digest, routes, default, escalation, rules, dict(tiers), compiled, by_workflow,
-                         policy.choice(default, "default"), following)
-
-
-def _workflows_of(rule: Rule) -> frozenset[str] | None:
-    """The workflows a rule's workflow condition names (None: it has none, so it may match any)."""
-    for condition in rule.conditions:
-        if condition.feature == "workflow":
-            spec = condition.spec
-            return frozenset(spec if isinstance(spec, list) else [spec])
-    return None
-
-
-def _by_workflow(policy: RoutingPolicy, rules: tuple[Rule, ...]) -> dict[str, tuple[tuple[tuple[Any, ...],
-                                                                                          RouteChoice], ...]]:
-    named = {w for rule in rules for w in (_workflows_of(rule) or ())}
-    out = {}
-    for workflow in named:
-        applicable = []
-        for rule in rules:
-            workflows = _workflows_of(rule)
-            if workflows is None or workflow in workflows:
-                checks = tuple(c.check for c in rule.conditions if c.feature != "workflow")
-                applicable.append((checks, policy.choice(rule.route, rule.id)))
-        out[workflow] = tuple(applicable)
-    return out
+    return RoutingPolicy(path, source.digest, routes, default, escalation, rules, dict(tiers), by_workflow,
+                         any_workflow, default_choice, following)
 
 
 def _routes(reader: _Reader, table: Any) -> dict[str, Route]:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from warden.routing.features import Value
     from warden.routing.policy import RouteChoice
     from warden.routing.watcher import RoutingWatcher
+    from warden.sdk.async_cache import AsyncAnswerCache, AsyncRunCache
 
 
 class _LoopSafeClient(WardenClient):
@@ -42,6 +43,20 @@ class AsyncWardenClient:
                  producer_config: dict[str, Any] | None = None) -> None:
         self.sync: WardenClient = _LoopSafeClient(settings, max_wait_s=max_wait_s,
                                                   producer_config=producer_config)
+        self._cache: AsyncAnswerCache | None = None
+
+    @property
+    def cache(self) -> AsyncAnswerCache:
+        """The SDK cache of this client's runs (`run.cache`), its store from WARDEN_CACHE_BACKEND (first use)."""
+        if self._cache is None:
+            from warden.sdk.async_cache import AsyncAnswerCache
+
+            self._cache = AsyncAnswerCache.from_settings()
+        return self._cache
+
+    @cache.setter
+    def cache(self, cache: AsyncAnswerCache) -> None:
+        self._cache = cache
 
     @property
     def stats(self) -> dict[str, int]:
@@ -77,7 +92,11 @@ class AsyncWardenClient:
         await asyncio.to_thread(self.sync.flush, timeout_s)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self.sync.close)
+        try:
+            await asyncio.to_thread(self.sync.close)
+        finally:
+            if self._cache is not None:
+                await self._cache.close()
 
     async def __aenter__(self) -> AsyncWardenClient:
         await self._ready()
@@ -93,6 +112,22 @@ class AsyncRun:
         self.client = client
         self.events = events
         self.current_route: str | None = None
+        self._cache: AsyncRunCache | None = None
+
+    @property
+    def cache(self) -> AsyncRunCache:
+        """The SDK cache for this run's repeated answers and embeddings (warden.sdk.async_cache), awaited."""
+        if self._cache is None:
+            from warden.sdk.async_cache import AsyncRunCache
+
+            self._cache = AsyncRunCache(self, self.client.cache)
+        return self._cache
+
+    async def _observed(self, event: AgentEvent) -> AgentEvent:
+        """As Run._observed: a run that used the cache shows it each event, what its answers led to decides."""
+        if self._cache is not None:
+            await self._cache.cache.observe(event)
+        return event
 
     async def route(self, **features: Value) -> RouteChoice:
         """As Run.route; the decision's event is sent before this returns (no deferral in asyncio)."""
@@ -129,13 +164,14 @@ class AsyncRun:
     async def llm_call(self, model: str, provider: str, input_tokens: int, output_tokens: int,
                        latency_ms: float, *, cached_tokens: int = 0, cost_usd: float | None = None,
                        at: datetime | None = None, route: str | None = None) -> AgentEvent:
-        return await self._emit(self.events.llm_call(model, provider, input_tokens, output_tokens, latency_ms,
-                                                     cached_tokens, cost_usd, at, route))
+        return await self._observed(await self._emit(self.events.llm_call(
+            model, provider, input_tokens, output_tokens, latency_ms, cached_tokens, cost_usd, at, route)))
 
     async def tool_call_requested(self, tool: str, action: str, params: dict[str, Any] | str, *,
                                   resource: str | None = None, call_id: str | None = None,
                                   at: datetime | None = None) -> str:
         event = await self._emit(self.events.tool_call_requested(tool, action, params, resource, call_id, at))
+        await self._observed(event)
         return event.body.call_id  # type: ignore[union-attr]
 
     async def authorize(self, tool: str, action: str, params: dict[str, Any] | str, *,
@@ -158,7 +194,7 @@ class AsyncRun:
 
     async def completed(self, status: str, *, state_change: dict[str, Any] | str | None = None,
                         at: datetime | None = None) -> AgentEvent:
-        return await self._emit(self.events.run_completed(status, state_change, at))
+        return await self._observed(await self._emit(self.events.run_completed(status, state_change, at)))
 
     async def __aenter__(self) -> AsyncRun:
         return self

@@ -40,27 +40,39 @@ def default_watcher() -> RoutingWatcher:
         return _default
 
 
-def policy_of(client: object) -> RoutingPolicy:
+def watcher_of(client: object) -> RoutingWatcher:
     watcher = getattr(client, "_routing", None)  # a WardenClient's, once loaded (its `routing` property loads it)
     if watcher is None:
         watcher = getattr(client, "routing", None)
-    return (watcher if isinstance(watcher, RoutingWatcher) else default_watcher()).current()
+    return watcher if isinstance(watcher, RoutingWatcher) else default_watcher()
+
+
+def policy_of(client: object) -> RoutingPolicy:
+    return watcher_of(client).current()
 
 
 def decision_event(events: RunEvents, step: int, at: float, choice: RouteChoice, kind: DecisionKind,
                    features: Features | None, from_route: str | None, reason: str | None,
                    confidence: float | None) -> AgentEvent:
     """The llm_call that carries the decision (ADR 0015): the chosen model and route, no tokens, $0."""
+    return validate(AgentEvent, {
+        "event_id": new_event_id(), "event_type": EventType.LLM_CALL, "occurred_at": datetime.fromtimestamp(at, UTC),
+        "tenant_id": events.tenant_id, "workflow": events.workflow, "run_id": events.run_id,
+        "agent_id": events.agent_id, "user_id": events.user_id, "step": step,
+        "body": decision_body(choice, kind, features, from_route, reason, confidence)})
+
+
+def decision_body(choice: RouteChoice, kind: DecisionKind, features: Features | None, from_route: str | None,
+                  reason: str | None, confidence: float | None) -> LlmCall:
     decision = RouteDecision(
         kind=kind, rule=choice.rule, policy_version=choice.policy_version,
         features="{}" if features is None else json.dumps(features, separators=(",", ":"), sort_keys=True),
         from_route=from_route, reason=reason, confidence=confidence, exhausted=choice.exhausted)
-    body = LlmCall(model=choice.model, provider=choice.provider, input_tokens=0, output_tokens=0, latency_ms=0.0,
+    return LlmCall(model=choice.model, provider=choice.provider, input_tokens=0, output_tokens=0, latency_ms=0.0,
                    cost_usd=0.0, route=choice.route, route_decision=decision)
-    return validate(AgentEvent, {
-        "event_id": new_event_id(), "event_type": EventType.LLM_CALL, "occurred_at": datetime.fromtimestamp(at, UTC),
-        "tenant_id": events.tenant_id, "workflow": events.workflow, "run_id": events.run_id,
-        "agent_id": events.agent_id, "user_id": events.user_id, "step": step, "body": body})
+
+
+_ROUTE = DecisionKind.ROUTE
 
 
 class Routed(Protocol):
@@ -93,18 +105,34 @@ def _send(run: Routed, build: partial[AgentEvent]) -> None:
 
 
 def decision(run: Routed, features: dict[str, Value]) -> tuple[RouteChoice, partial[AgentEvent]]:
-    """`features` is run.route's own **kwargs dict, made for this call: completed in place (as
-    warden.routing.matcher.task_features would copy it), since a copy is a tenth of the call."""
-    policy = policy_of(run.client)
+    """The route for `features` and its event's builder, the step and time taken under the run's lock.
+
+    `features` is run.route's own **kwargs dict, made for this call: completed in place (as
+    warden.routing.matcher.task_features would copy it), since a copy is a tenth of the call. Written as one
+    function, called from Run.route and AsyncRun.route that send it: each call level is a twentieth of the call.
+    """
+    client = run.client
+    watcher = getattr(client, "_routing", None)
+    if watcher.__class__ is not RoutingWatcher:
+        watcher = watcher_of(client)
+    policy = watcher.value if time.monotonic() < watcher.due else watcher.current()  # current() inline: a call less
     check_features(features)
-    had_tier = "tenant_tier" in features
-    features["workflow"], features["tenant"] = run.events.workflow, run.events.tenant_id
-    if not had_tier:
-        tier = policy.tiers.get(run.events.tenant_id)
+    events = run.events
+    features["workflow"] = events.workflow
+    features["tenant"] = tenant = events.tenant_id
+    if "tenant_tier" not in features:
+        tier = policy.tiers.get(tenant)
         if tier is not None:
             features["tenant_tier"] = tier
     choice = decide(policy, features)
-    return choice, _reserve(run, choice, DecisionKind.ROUTE, features, None, None, None)
+    with events.lock:
+        events.step += 1
+        run.current_route = choice.route
+        return choice, partial(_route_event, events, events.step, time.time(), choice, features)
+
+
+def _route_event(events: RunEvents, step: int, at: float, choice: RouteChoice, features: Features) -> AgentEvent:
+    return decision_event(events, step, at, choice, _ROUTE, features, None, None, None)
 
 
 def escalation(run: Routed, reason: str, confidence: float | None) -> tuple[RouteChoice, partial[AgentEvent]]:
@@ -118,12 +146,6 @@ def escalation(run: Routed, reason: str, confidence: float | None) -> tuple[Rout
     choice = escalate(policy_of(run.client), current)
     return choice, _reserve(run, choice, DecisionKind.ESCALATE, None, current, reason,
                             None if confidence is None else float(confidence))
-
-
-def route(run: Run, features: dict[str, Value]) -> RouteChoice:
-    choice, build = decision(run, features)
-    _send(run, build)
-    return choice
 
 
 def escalate_run(run: Run, reason: str, confidence: float | None) -> RouteChoice:

@@ -183,7 +183,13 @@ class Run:
         Features: tool, intent, amount_usd, risk_score, input_tokens, tenant_tier and any label; the run's
         workflow and tenant are added. No round trip; the decision is recorded on the run's events.
         """
-        return routing.route(self, features)
+        choice, build = routing.decision(self, features)
+        later = getattr(self.client, "emit_later", None)
+        if later is not None:
+            later(build)  # the WardenClient builds and sends it before its next event, in step order
+        else:
+            self.client.emit(build())  # a client that cannot defer (an eval's recorder)
+        return choice
 
     def escalate(self, reason: str, *, confidence: float | None = None) -> RouteChoice:
         """Move to the next route of the routing file's escalation order, recorded with the reason and
