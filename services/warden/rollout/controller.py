@@ -134,6 +134,8 @@ class Clock:
 
     newest: dict[str, int | None] = field(default_factory=dict)  # source -> newest event time (ms)
     idle: set[str] = field(default_factory=set)
+    _last_ms: int = field(default=-1, repr=False, compare=False)  # a memo of `_at`, not state
+    _last_at: datetime | None = field(default=None, repr=False, compare=False)
 
     def register(self, source: str) -> None:
         """An input that may deliver records: it holds the clock until it delivers or goes idle."""
@@ -151,14 +153,24 @@ class Clock:
         (self.idle.add if idle else self.idle.discard)(source)
 
     def now(self) -> datetime | None:
+        if not self.idle:  # the usual case, the same answer as below without building lists
+            values = self.newest.values()
+            if not values or None in values:
+                return None
+            return self._at(min(values))  # type: ignore[type-var]  # no None among them
         seen = [t for t in self.newest.values() if t is not None]
         if not seen:
             return None
         active = [t for s, t in self.newest.items() if s not in self.idle]
         if any(t is None for t in active):
             return None
-        ms = min(t for t in active if t is not None) if active else max(seen)
-        return utc_millis(datetime.fromtimestamp(ms / 1000, tz=UTC))
+        return self._at(min(t for t in active if t is not None) if active else max(seen))
+
+    def _at(self, ms: int) -> datetime:
+        """The clock's time as a datetime, made once per value (it is asked for on every record)."""
+        if ms != self._last_ms or self._last_at is None:
+            self._last_ms, self._last_at = ms, utc_millis(datetime.fromtimestamp(ms / 1000, tz=UTC))
+        return self._last_at
 
 
 @dataclass
