@@ -197,6 +197,18 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
             elif isinstance(out.record, Control):
                 state, _ = step(state, bundle, out.record)  # the stage, as the evaluator reads it from the topic
 
+    stepped = SeenIds(REPLAY_DEDUPE_CAPACITY)  # the controller's own memory of ids, as the live runtime's
+
+    def judge_event(event: AgentEvent) -> None:
+        """As the live runtime: an event the controller passes over (rollouts.wants) is passed over before
+        any dedupe, even when re-sent; one it reads is stepped once per id."""
+        if controller_config is None or not rollout_started:
+            return
+        if rollouts.wants(controller, event.event_type.value, event.workflow, event.run_id) \
+                and not stepped.first_time(event.event_id):
+            return
+        judge(event)
+
     def alerted(alert: Alert) -> None:
         write("alerts.jsonl", alert)
         judge(alert)
@@ -244,13 +256,15 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
                     result.redactions += view["redactions"]
                     handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
                     start_rollout(item)
-                    judge(item)  # the live controller's runtime passes a re-sent event over, as here
+                    judge_event(item)
                     for decided in cache_decide.step(cache_state, cache_rules, item):  # the SDK observes once
                         handles["cache.jsonl"].write(json.dumps(record_view(decided)) + "\n")
                     last_at = max(last_at or item.occurred_at, item.occurred_at)
                     routed = routes.feed(item)
                     if routed is not None:
                         handles["routes.jsonl"].write(json.dumps(routed) + "\n")
+                else:
+                    judge_event(item)
                 state, outputs = step(state, bundle, item)
                 alerter.feed(item)
                 route(outputs)

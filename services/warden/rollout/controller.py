@@ -157,7 +157,7 @@ class Clock:
             values = self.newest.values()
             if not values or None in values:
                 return None
-            return self._at(min(values))  # type: ignore[type-var]  # no None among them
+            return self._at(min(values))  # type: ignore[type-var,arg-type]  # no None among them
         seen = [t for t in self.newest.values() if t is not None]
         if not seen:
             return None
@@ -603,10 +603,29 @@ def passed(state: ControllerState, config: ControllerConfig, source: str,
     return state, run.outputs
 
 
+def wants(state: ControllerState, event_type: str, workflow: str | None, run_id: str | None) -> bool:
+    """Whether an agent event can change more than the clock, from its routing facts alone (its type and
+    workflow headers, its run id: the record key), so the shell need not decode one that cannot.
+
+    A run start counts only for a workflow with a live rollout (`Step.run_started` returns at once
+    otherwise); an LLM call or a run completion only for a run being tracked (`Step.tracked`). Every other
+    event of READS does exactly what `passed` does: the clock moves, due judgments are made."""
+    if event_type not in READS:
+        return False
+    if event_type == EventType.RUN_STARTED.value:
+        if workflow is None:
+            return True
+        rollout = state.rollouts.get(workflow)
+        return rollout is not None and rollout.stage.status.live
+    return run_id is None or run_id in state.run_workflow
+
+
 def feed(state: ControllerState, config: ControllerConfig, message: BaseModel,
          source: str = "agent.events") -> tuple[ControllerState, list[Output]]:
-    """`step`, with the live shell's rule for events outside READS (replay feeds every record through here)."""
-    if isinstance(message, AgentEvent) and message.event_type.value not in READS:
+    """`step`, with the live shell's rule for events it passes over (`wants`): replay feeds every record
+    through here, before its own dedupe, as the live runtime decides before its memory of ids."""
+    if isinstance(message, AgentEvent) and not wants(state, message.event_type.value, message.workflow,
+                                                     message.run_id):
         return passed(state, config, source, message.occurred_at)
     return step(state, config, message, source)
 

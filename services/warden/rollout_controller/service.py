@@ -21,6 +21,7 @@ from typing import Any
 
 from warden.core import topics
 from warden.core.events import AgentEvent
+from warden.core.headers import Routing
 from warden.core.output import Output
 from warden.rollout import controller, snapshot
 from warden.rollout.controller import ControllerState
@@ -72,6 +73,9 @@ class RolloutProcessor(BaseProcessor[ControllerState]):
     def step(self, state: ControllerState, record: Record) -> tuple[ControllerState, list[Output]]:
         where = source(record.partition) if isinstance(record.value, AgentEvent) else record.topic
         return controller.step(state, self.config, record.value, where)
+
+    def wants(self, state: ControllerState, routing: Routing, key: str | None) -> bool:
+        return controller.wants(state, routing.event_type, routing.workflow, key)
 
     def passed(self, state: ControllerState, record: Passed) -> tuple[ControllerState, list[Output]]:
         return controller.passed(state, self.config, source(record.partition), record.routing.occurred_at)

@@ -152,6 +152,13 @@ class BaseProcessor(Generic[S]):
         event-time clock, windows). Replay applies the same rule, so live and replay stay identical."""
         return state, []
 
+    def wants(self, state: S, routing: Routing, key: str | None) -> bool:
+        """Whether a main-input record of an event type in ``reads`` can change more than ``passed`` would,
+        from its routing facts and record key alone (the rollout-controller: runs it tracks). False: it is
+        passed over like a type outside ``reads``, before decoding and before the memory of ids; replay
+        must apply the same rule. Only asked when a processor overrides it."""
+        return True
+
     def tick(self, state: S, quiet_s: float) -> tuple[S, list[Output]]:
         """Wall-clock work (idle flushes). Its outputs have no input offset to re-read, so the runtime
         writes them into the checkpoint (an outbox) before producing them, and re-produces after a crash."""

@@ -102,6 +102,7 @@ class Task(Generic[S]):
         self._has_due = type(processor).due is not BaseProcessor.due
         self._has_room = type(processor).room is not BaseProcessor.room
         self._has_passed = type(processor).passed is not BaseProcessor.passed
+        self._has_wants = type(processor).wants is not BaseProcessor.wants
         self._committing = True  # False once closed without a checkpoint (what a crash leaves)
         self._last_save = time.monotonic()
         self._closing = False
@@ -232,18 +233,22 @@ class Task(Generic[S]):
 
     # -- records --------------------------------------------------------------------------------
 
-    def _decode(self, msg: Message, spec: Input) -> BaseModel | Routing | None:
+    def _decode(self, msg: Message, spec: Input, state: S | None = None) -> BaseModel | Routing | None:
         """The typed record; the routing facts of an event the processor does not read; None for a
         record that is skipped (or dead-lettered)."""
+        headed = False  # routing headers read: `wants` was asked on them already
         if spec.reads is not None:
             routing = routing_of(msg.headers())
-            if routing is not None and routing.event_type not in spec.reads:
+            headed = routing is not None
+            if routing is not None and (routing.event_type not in spec.reads or (
+                    self._has_wants and state is not None and not self.processor.wants(state, routing, _key(msg)))):
                 self.counters["not_read"] += 1
                 self.counters["passed_by_header"] += 1  # of those, without decoding them
                 return routing
         if spec.on_invalid == OnInvalid.SKIP:
             if spec.reads is not None:
-                return self.wire.decode_or_pass(msg.value(), spec.record, self.counters, spec.reads)
+                value = self.wire.decode_or_pass(msg.value(), spec.record, self.counters, spec.reads)
+                return value if headed else self._unwanted(value, spec, state)
             return self.wire.decode_or_skip(msg.value(), spec.record, self.counters)
         try:
             value = self.wire.decode(msg.value(), spec.record)
@@ -260,6 +265,17 @@ class Task(Generic[S]):
         if spec.reads is not None and isinstance(value, AgentEvent) and value.event_type not in spec.reads:
             self.counters["not_read"] += 1
             return routing_from_event(value)
+        return value if headed else self._unwanted(value, spec, state)
+
+    def _unwanted(self, value: BaseModel | Routing | None, spec: Input,
+                  state: S | None) -> BaseModel | Routing | None:
+        """A decoded event (a record without routing headers) the processor would have passed over on its
+        headers: passed over here too, before the memory of ids, so both kinds of record take one path."""
+        if self._has_wants and state is not None and spec.reads is not None and isinstance(value, AgentEvent):
+            routing = routing_from_event(value)
+            if not self.processor.wants(state, routing, value.run_id):
+                self.counters["not_read"] += 1
+                return routing
         return value
 
     def _encode(self, out: Output) -> Pending:
@@ -274,7 +290,7 @@ class Task(Generic[S]):
     def _handle(self, msg: Message, slot: Slot[S], spec: Input, dedupe: bool = True) -> None:
         if msg.value() is None:  # a tombstone (compacted topics): nothing to step
             return
-        value = self._decode(msg, spec)
+        value = self._decode(msg, spec, slot.state)
         if value is None:
             return
         partition, offset = msg.partition() or 0, msg.offset() or 0
@@ -501,3 +517,8 @@ class Task(Generic[S]):
         """The checkpoint a save would write now (tests, and a changelog store later)."""
         slot = self.slots[key]
         return Checkpoint(self.processor.dump(slot.state), slot.seen, dict(slot.positions), list(slot.outbox))
+
+
+def _key(msg: Message) -> str | None:
+    raw = msg.key()
+    return raw.decode("utf-8", "replace") if raw else None
