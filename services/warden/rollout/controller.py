@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from warden.core import topics
-from warden.core.events import AgentEvent, EventType, LlmCall, RunCompleted, RunStarted, RunStatus, utc_millis
+from warden.core.events import AgentEvent, EventType, RunStarted, RunStatus, utc_millis
 from warden.core.metrics import RunOutcome
 from warden.core.output import Output
 from warden.core.records import (
@@ -51,6 +51,7 @@ from warden.core.records import (
     Severity,
 )
 from warden.cost.prices import PriceTable
+from warden.rollout.event_view import AgentEventView
 from warden.rollout.gates import COST_INCREASE, SUCCESS_DROP, Judgment, Sample, describe, judge
 from warden.rollout.plan import RolloutPlan
 
@@ -71,6 +72,10 @@ PAGE_KIND: dict[str, AlertKind] = {
     "violation_rate": AlertKind.POLICY_BLOCK_SPIKE, "latency_p95_s": AlertKind.RUNAWAY_STEPS,
     "high_severity_rate": AlertKind.SUCCESS_RATE_DROP,
 }
+
+
+# An agent event, whole or as the controller's view of it (warden.rollout.event_view).
+EVENTS = (AgentEvent, AgentEventView)
 
 
 def new_id(*parts: object) -> str:
@@ -379,22 +384,24 @@ class Step:
                 self.state.early.popitem(last=False)
         return early
 
-    def event(self, event: AgentEvent, source: str) -> None:
+    def event(self, event: AgentEvent | Any, source: str) -> None:
+        """The full event (replay, the benchmark's pure step) or its view (the live runtime): the same fields."""
         self.state.clock.advance(source, event.occurred_at)
-        body = event.body
-        if isinstance(body, RunStarted):
+        body: Any = event.body  # a body or its view (the same fields, tests/rollout/test_event_view.py)
+        kind = event.event_type  # either model holds a body of the type's record
+        if kind == EventType.RUN_STARTED:
             self.run_started(event, body)
             return
         found = self.tracked(event.run_id)
         if found is None:
             return
         _, facts = found
-        if isinstance(body, LlmCall):
+        if kind == EventType.LLM_CALL:
             facts.spend_usd += self.config.prices.price(body, event.occurred_at).cost_usd
-        elif isinstance(body, RunCompleted) and event.event_type == EventType.RUN_COMPLETED:
+        elif kind == EventType.RUN_COMPLETED:
             facts.completed_at, facts.status = event.occurred_at, body.status
 
-    def run_started(self, event: AgentEvent, body: RunStarted) -> None:
+    def run_started(self, event: AgentEvent | Any, body: RunStarted | Any) -> None:
         rollout = self.state.rollouts.get(event.workflow)
         if rollout is None or not rollout.stage.status.live or event.occurred_at < rollout.stage.step_started_at:
             return
@@ -574,7 +581,7 @@ def step(state: ControllerState, config: ControllerConfig, message: BaseModel,
          source: str = "agent.events") -> tuple[ControllerState, list[Output]]:
     """`source` names the input an AgentEvent came from (its topic partition live, one name in replay)."""
     run = Step(state, config)
-    if isinstance(message, AgentEvent):
+    if isinstance(message, EVENTS):
         run.event(message, source)
     elif isinstance(message, PolicyDecision):
         run.decision(message)
@@ -624,9 +631,10 @@ def feed(state: ControllerState, config: ControllerConfig, message: BaseModel,
          source: str = "agent.events") -> tuple[ControllerState, list[Output]]:
     """`step`, with the live shell's rule for events it passes over (`wants`): replay feeds every record
     through here, before its own dedupe, as the live runtime decides before its memory of ids."""
-    if isinstance(message, AgentEvent) and not wants(state, message.event_type.value, message.workflow,
-                                                     message.run_id):
-        return passed(state, config, source, message.occurred_at)
+    if isinstance(message, EVENTS):
+        event: Any = message  # the whole event or its view: the same routing fields
+        if not wants(state, event.event_type.value, event.workflow, event.run_id):
+            return passed(state, config, source, event.occurred_at)
     return step(state, config, message, source)
 
 

@@ -55,6 +55,9 @@ class Input:
     # processor's ``passed`` sees their routing facts (event time for its clock).
     reads: frozenset[str] | None = None
     on_invalid: OnInvalid = OnInvalid.SKIP
+    # With ``reads`` and SKIP: the events read are validated as this view of the record's model (only the
+    # fields the processor acts on, warden.core.views; ADR 0020) instead of the whole model.
+    view: type[BaseModel] | None = None
 
 
 @dataclass(slots=True)  # not frozen: a frozen init costs a setattr call per field, on every record

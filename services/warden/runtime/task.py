@@ -80,6 +80,10 @@ class Task(Generic[S]):
         self.broadcast = [t for t, i in self.inputs.items() if i.role == Role.BROADCAST]
         if not self.main:
             raise WardenError(f"{processor.name} declares no main input among {list(self.inputs)}")
+        for i in processor.inputs:
+            if i.view is not None and (i.reads is None or i.on_invalid != OnInvalid.SKIP):
+                raise WardenError(f"{processor.name}: input {i.topic} declares a view without reads and "
+                                  f"on_invalid=skip, the only path that validates views")
         self.grouped = processor.membership == Membership.GROUP
         fetch = processor.fetch
         self.consumer: Consumer = (clients.group_consumer(settings, group_id, fetch) if self.grouped
@@ -247,7 +251,7 @@ class Task(Generic[S]):
                 return routing
         if spec.on_invalid == OnInvalid.SKIP:
             if spec.reads is not None:
-                value = self.wire.decode_or_pass(msg.value(), spec.record, self.counters, spec.reads)
+                value = self.wire.decode_or_pass(msg.value(), spec.record, self.counters, spec.reads, spec.view)
                 return value if headed else self._unwanted(value, spec, state)
             return self.wire.decode_or_skip(msg.value(), spec.record, self.counters)
         try:
@@ -271,9 +275,10 @@ class Task(Generic[S]):
                   state: S | None) -> BaseModel | Routing | None:
         """A decoded event (a record without routing headers) the processor would have passed over on its
         headers: passed over here too, before the memory of ids, so both kinds of record take one path."""
-        if self._has_wants and state is not None and spec.reads is not None and isinstance(value, AgentEvent):
-            routing = routing_from_event(value)
-            if not self.processor.wants(state, routing, value.run_id):
+        if self._has_wants and state is not None and spec.reads is not None and (
+                isinstance(value, AgentEvent) or (spec.view is not None and isinstance(value, spec.view))):
+            routing = routing_from_event(value)  # type: ignore[arg-type]  # the view has the fields it reads
+            if not self.processor.wants(state, routing, value.run_id):  # type: ignore[attr-defined]
                 self.counters["not_read"] += 1
                 return routing
         return value
