@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from warden.core import topics
 from warden.core.events import AgentEvent, EventType, RunStarted, RunStatus, utc_millis
+from warden.core.headers import millis
 from warden.core.metrics import RunOutcome
 from warden.core.output import Output
 from warden.core.records import (
@@ -149,10 +150,13 @@ class Clock:
     def advance(self, source: str, at: datetime) -> None:
         """A record anywhere means input flows again: every source holds the clock until it delivers (or the
         input goes quiet again), so a burst read one partition at a time does not run ahead of the others."""
+        self.advance_ms(source, millis(at))
+
+    def advance_ms(self, source: str, ms: int) -> None:
+        """`advance` with the event time in epoch milliseconds (a routing header's, ADR 0019)."""
         self.idle.clear()
-        ms = int(at.timestamp() * 1000)
         seen = self.newest.get(source)
-        self.newest[source] = ms if seen is None else max(seen, ms)
+        self.newest[source] = ms if seen is None or ms > seen else seen
 
     def set_idle(self, source: str, idle: bool) -> None:
         (self.idle.add if idle else self.idle.discard)(source)
@@ -601,10 +605,11 @@ READS: frozenset[str] = frozenset({EventType.RUN_STARTED.value, EventType.LLM_CA
 
 
 def passed(state: ControllerState, config: ControllerConfig, source: str,
-           at: datetime) -> tuple[ControllerState, list[Output]]:
-    """An agent event of a type outside READS, known by its event time alone: exactly what `step` does with
-    one (a tool call's body changes no run's facts), so the shell need not decode it (ADR 0019)."""
-    state.clock.advance(source, at)
+           at: datetime | int) -> tuple[ControllerState, list[Output]]:
+    """An agent event the controller does not read (`wants`), known by its event time alone (a datetime, or
+    epoch milliseconds as the routing header has it): exactly what `step` does with one (a tool call's body, or
+    an untracked run's event, changes no run's facts), so the shell need not decode it (ADR 0019, 0020)."""
+    state.clock.advance_ms(source, at if isinstance(at, int) else millis(at))
     run = Step(state, config)
     run.judge_due()
     return state, run.outputs

@@ -81,7 +81,7 @@ class RolloutProcessor(BaseProcessor[ControllerState]):
         return controller.wants(state, routing.event_type, routing.workflow, key)
 
     def passed(self, state: ControllerState, record: Passed) -> tuple[ControllerState, list[Output]]:
-        return controller.passed(state, self.config, _SOURCES[record.partition], record.routing.occurred_at)
+        return controller.passed(state, self.config, _SOURCES[record.partition], record.routing.occurred_ms)
 
     def tick(self, state: ControllerState, quiet_s: float) -> tuple[ControllerState, list[Output]]:
         if quiet_s < self.settings.rollout_idle_after_s or state.clock.idle >= set(state.clock.newest):

@@ -16,5 +16,7 @@ _IDS: dict[type[BaseModel], Callable[[Any], str]] = {table.model: table.record_i
 
 def record_id(value: BaseModel, topic: str, partition: int, offset: int) -> str:
     """A record type no ledger table lands is named by its position, which a re-read keeps."""
-    find = _IDS.get(type(value)) or _IDS.get(full_model(type(value)))  # type: ignore[arg-type]  # a view: its model's id
+    find = _IDS.get(type(value))
+    if find is None and (model := full_model(type(value))) is not None and model in _IDS:
+        find = _IDS[type(value)] = _IDS[model]  # a view: its model's id (remembered: asked on every record)
     return find(value) if find is not None else f"{topic}[{partition}]@{offset}"
