@@ -9,6 +9,7 @@ text). A test checks these fields against the Avro schema so the two cannot drif
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from warden.core import jsontext
 
 NonNegInt = Annotated[int, Field(ge=0)]
+_UUID = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # ASCII only, unlike \d
 NonNegFloat = Annotated[float, Field(ge=0)]
 
 
@@ -34,6 +36,8 @@ class EventType(StrEnum):
 
 def utc_millis(value: datetime) -> datetime:
     """Event time is stored as timestamp-millis: keep exactly what a round trip keeps."""
+    if value.tzinfo is UTC and not value.microsecond % 1000:  # as Avro decodes it: already what this returns
+        return value
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
@@ -243,6 +247,8 @@ class AgentEvent(BaseModel):
     @field_validator("event_id")
     @classmethod
     def _uuid(cls, value: str) -> str:
+        if _UUID.fullmatch(value):  # the canonical form (every Warden producer's): what uuid.UUID accepts
+            return value
         try:
             uuid.UUID(value)
         except ValueError as exc:

@@ -615,6 +615,20 @@ def passed(state: ControllerState, config: ControllerConfig, source: str,
     return state, run.outputs
 
 
+def passed_many(state: ControllerState, config: ControllerConfig,
+                moves: Iterable[tuple[str, int]]) -> tuple[ControllerState, list[Output]]:
+    """`passed` for consecutive events (source, epoch ms) with nothing stepped between them: the clock moves
+    for each, then due judgments are made once. The same outputs as `passed` one by one: between them only the
+    clock changed, it never goes back (each source keeps its newest time, and `now` is their minimum), and a
+    judgment at a cut-off depends on the runs and the cut-off, not on how far past it the clock is."""
+    advance = state.clock.advance_ms
+    for source, ms in moves:
+        advance(source, ms)
+    run = Step(state, config)
+    run.judge_due()
+    return state, run.outputs
+
+
 def wants(state: ControllerState, event_type: str, workflow: str | None, run_id: str | None) -> bool:
     """Whether an agent event can change more than the clock, from its routing facts alone (its type and
     workflow headers, its run id: the record key), so the shell need not decode one that cannot.

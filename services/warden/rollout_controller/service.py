@@ -83,6 +83,10 @@ class RolloutProcessor(BaseProcessor[ControllerState]):
     def passed(self, state: ControllerState, record: Passed) -> tuple[ControllerState, list[Output]]:
         return controller.passed(state, self.config, _SOURCES[record.partition], record.routing.occurred_ms)
 
+    def passed_many(self, state: ControllerState, records: list[Passed]) -> tuple[ControllerState, list[Output]]:
+        return controller.passed_many(state, self.config, [(_SOURCES[r.partition], r.routing.occurred_ms)
+                                                           for r in records])
+
     def tick(self, state: ControllerState, quiet_s: float) -> tuple[ControllerState, list[Output]]:
         if quiet_s < self.settings.rollout_idle_after_s or state.clock.idle >= set(state.clock.newest):
             return state, []

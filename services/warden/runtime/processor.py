@@ -155,6 +155,17 @@ class BaseProcessor(Generic[S]):
         event-time clock, windows). Replay applies the same rule, so live and replay stay identical."""
         return state, []
 
+    def passed_many(self, state: S, records: list[Passed]) -> tuple[S, list[Output]]:
+        """Consecutive passed-over records of one state, none stepped between them, in order. The default is
+        ``passed`` for each; a processor whose ``passed`` only moves an event-time clock and then acts on the
+        time reached may move it for all and act once (the rollout-controller): nothing else changed between
+        them, so it makes the same outputs. Only called when a processor overrides it."""
+        outputs: list[Output] = []
+        for record in records:
+            state, made = self.passed(state, record)
+            outputs += made
+        return state, outputs
+
     def wants(self, state: S, routing: Routing, key: str | None) -> bool:
         """Whether a main-input record of an event type in ``reads`` can change more than ``passed`` would,
         from its routing facts and record key alone (the rollout-controller: runs it tracks). False: it is

@@ -58,6 +58,7 @@ class Slot(Generic[S]):
     outbox: list[Pending] = field(default_factory=list)
     forced: bool = False  # changed without input: save even though no position moved
     at_end: dict[Where, float] = field(default_factory=dict)  # read to its end at (monotonic), no record since
+    passing: list[Passed] = field(default_factory=list)  # passed over, not yet handed to passed_many
 
 
 class Task(Generic[S]):
@@ -107,6 +108,7 @@ class Task(Generic[S]):
         self._has_room = type(processor).room is not BaseProcessor.room
         self._has_passed = type(processor).passed is not BaseProcessor.passed
         self._has_wants = type(processor).wants is not BaseProcessor.wants
+        self._has_passed_many = type(processor).passed_many is not BaseProcessor.passed_many
         self._committing = True  # False once closed without a checkpoint (what a crash leaves)
         self._last_save = time.monotonic()
         self._closing = False
@@ -300,8 +302,13 @@ class Task(Generic[S]):
             return
         partition, offset = msg.partition() or 0, msg.offset() or 0
         if isinstance(value, Routing):
-            self._pass(slot, Passed(spec.topic, partition, offset, value))
+            if self._has_passed_many:
+                slot.passing.append(Passed(spec.topic, partition, offset, value))
+            else:
+                self._pass(slot, Passed(spec.topic, partition, offset, value))
             return
+        if slot.passing:
+            self._flush_passed(slot)
         rid = record_id(value, spec.topic, partition, offset)
         first = slot.seen.first_time(rid) if dedupe and slot.seen is not None else True
         if not first and self.processor.dedupe:
@@ -321,8 +328,10 @@ class Task(Generic[S]):
             self.counters[self.processor.failure_counter] += 1
             return
         self.counters[self.processor.step_counter] += 1
+        if not outputs:
+            return
         self._produce(outputs)
-        if self._broadcast_bases and outputs:
+        if self._broadcast_bases:
             self._apply_here(outputs, slot)
 
     def _pass(self, slot: Slot[S], passed: Passed) -> None:
@@ -330,6 +339,8 @@ class Task(Generic[S]):
             return
         try:
             slot.state, outputs = self.processor.passed(slot.state, passed)
+            if not outputs:
+                return
         except Exception:
             if not self.processor.isolate_failures:
                 raise
@@ -339,6 +350,27 @@ class Task(Generic[S]):
             return
         self._produce(outputs)
 
+    def _flush_passed(self, slot: Slot[S]) -> None:
+        """The records passed over since the last step of this state, handed over at once (passed_many):
+        before its next step, at the end of every batch and before any checkpoint."""
+        passing, slot.passing = slot.passing, []
+        try:
+            slot.state, outputs = self.processor.passed_many(slot.state, passing)
+        except Exception:
+            if not self.processor.isolate_failures:
+                raise
+            self.log.exception("%d records passed over from %s[%s]@%s could not be processed; skipped", len(passing),
+                               passing[0].topic, passing[0].partition, passing[0].offset)
+            self.counters[self.processor.failure_counter] += 1
+            return
+        if outputs:
+            self._produce(outputs)
+
+    def _flush_all_passed(self) -> None:
+        for slot in self.slots.values():
+            if slot.passing:
+                self._flush_passed(slot)
+
     def _apply_here(self, outputs: list[Output], origin: Slot[S]) -> None:
         for out in outputs:
             if out.topic not in self._broadcast_bases:
@@ -346,6 +378,8 @@ class Task(Generic[S]):
             record = Record(out.topic, -1, -1, out.key, record_id(out.record, out.topic, -1, -1), False, out.record)
             for slot in self.slots.values():
                 if slot is not origin:
+                    if slot.passing:
+                        self._flush_passed(slot)
                     slot.state, more = self.processor.step(slot.state, record)
                     self._produce(more)
 
@@ -369,6 +403,8 @@ class Task(Generic[S]):
         now = time.monotonic()
         for msg in self._records(messages, now):
             handled += self._take(msg, now)
+        if self._has_passed_many:
+            self._flush_all_passed()
         if messages and self.processor.checkpoint_every_s == 0:
             self.save()
         else:
@@ -397,11 +433,11 @@ class Task(Generic[S]):
 
     def _take(self, msg: Message, now: float | None = None) -> int:
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
-        slot = self.slots.get(self._slot_key(partition))
+        slot = self.slots.get(partition if self._per_partition else WHOLE)  # _slot_key, on every record
         if slot is None:
             return 0  # not ours any more (revoked mid-batch)
         spec = self.inputs[topic]
-        if spec.role == Role.MAIN:
+        if spec.role is Role.MAIN:
             self.counters["events"] += 1
             if now is not None:
                 slot.quiet_since = now
@@ -456,6 +492,8 @@ class Task(Generic[S]):
 
     def save(self, only: set[int] | None = None) -> None:
         """Outputs confirmed delivered, then the checkpoint, then the group offsets it covers."""
+        if self._has_passed_many:
+            self._flush_all_passed()  # a revoke mid-batch: what was passed over is in the state first
         self._last_save = time.monotonic()
         if not self._committing:
             return
