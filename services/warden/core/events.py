@@ -292,7 +292,12 @@ def body_for_type(data: Any, types: Mapping[EventType, type[BaseModel]]) -> Any:
         event_type = EventType(data["event_type"])
     except ValueError:
         return data  # the enum field reports the bad value
-    body = data.get("body")
+    return {**data, "body": body_of(event_type, data.get("body"), types)}
+
+
+def body_of(event_type: EventType, body: Any, types: Mapping[EventType, type[BaseModel]]) -> Any:
+    """The body as the model ``types`` gives for ``event_type`` (``body_for_type``'s rule, for a validator
+    of the body field alone, which a view uses)."""
     expected = types.get(event_type)
     if expected is None:
         raise ValueError(f"event_type {event_type.value!r} has no body here; this reads "
@@ -320,7 +325,7 @@ def body_for_type(data: Any, types: Mapping[EventType, type[BaseModel]]) -> Any:
             raise ValueError(
                 f"body does not fit a {expected.__name__} (event_type {event_type.value!r}): {problems}"
             ) from None
-    return {**data, "body": body}
+    return body
 
 
 def _enum_values(fields: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from warden.core.events import (
     AgentEvent,
@@ -22,7 +22,7 @@ from warden.core.events import (
     RunCompleted,
     RunStarted,
     _check_strings,
-    body_for_type,
+    body_of,
 )
 from warden.core.views import view_of
 
@@ -70,10 +70,15 @@ class EventBase(BaseModel):
         _check_strings(self)
         return self
 
-    @model_validator(mode="before")
+    @field_validator("body", mode="before", check_fields=False)  # body: added by view_of
     @classmethod
-    def _body_for_type(cls, data: Any) -> Any:
-        return body_for_type(data, VIEW_BODIES)
+    def _body_for_type(cls, body: Any, info: ValidationInfo) -> Any:
+        """AgentEvent's body rule (events.body_of) on the body field alone: the event type is validated by
+        then (a bad one is refused on its own field), and the record is not copied."""
+        event_type = info.data.get("event_type")
+        if not isinstance(event_type, EventType):
+            raise ValueError("no body without a valid event_type")
+        return body_of(event_type, body, VIEW_BODIES)
 
 
 AgentEventView = view_of(AgentEvent, "AgentEventView", EVENT_FIELDS, EventBase,
