@@ -9,7 +9,9 @@ text). A test checks these fields against the Avro schema so the two cannot drif
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -20,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from warden.core import jsontext
 
 NonNegInt = Annotated[int, Field(ge=0)]
+_UUID = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # ASCII only, unlike \d
 NonNegFloat = Annotated[float, Field(ge=0)]
 
 
@@ -33,6 +36,8 @@ class EventType(StrEnum):
 
 def utc_millis(value: datetime) -> datetime:
     """Event time is stored as timestamp-millis: keep exactly what a round trip keeps."""
+    if value.tzinfo is UTC and not value.microsecond % 1000:  # as Avro decodes it: already what this returns
+        return value
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
@@ -242,6 +247,8 @@ class AgentEvent(BaseModel):
     @field_validator("event_id")
     @classmethod
     def _uuid(cls, value: str) -> str:
+        if _UUID.fullmatch(value):  # the canonical form (every Warden producer's): what uuid.UUID accepts
+            return value
         try:
             uuid.UUID(value)
         except ValueError as exc:
@@ -262,38 +269,7 @@ class AgentEvent(BaseModel):
     @classmethod
     def _body_for_type(cls, data: Any) -> Any:
         """Pick the body record from event_type; an Avro union branch must agree with it."""
-        if not isinstance(data, dict) or "event_type" not in data:
-            return data
-        try:
-            event_type = EventType(data["event_type"])
-        except ValueError:
-            return data  # the enum field reports the bad value
-        body = data.get("body")
-        expected = BODY_TYPES[event_type]
-        if isinstance(body, tuple):  # fastavro union with return_record_name=True
-            branch, fields = body
-            if AVRO_BODY_NAMES.get(branch) != event_type:
-                raise ValueError(
-                    f"body is a {branch.removeprefix('warden.')} but event_type {event_type.value!r} "
-                    f"needs a {expected.__name__}"
-                )
-            body = fields
-        if isinstance(body, _Body) and not isinstance(body, expected):
-            raise ValueError(
-                f"body is a {type(body).__name__} but event_type {event_type.value!r} needs a {expected.__name__}"
-            )
-        if isinstance(body, dict):
-            try:
-                body = expected.model_validate(body)
-            except pydantic.ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
-                    for e in exc.errors()
-                )
-                raise ValueError(
-                    f"body does not fit a {expected.__name__} (event_type {event_type.value!r}): {problems}"
-                ) from None
-        return {**data, "body": body}
+        return body_for_type(data, BODY_TYPES)
 
     def to_avro(self) -> dict[str, Any]:
         record = self.model_dump(mode="python")
@@ -305,6 +281,51 @@ class AgentEvent(BaseModel):
         view = self.model_dump(mode="json")
         view["occurred_at"] = iso_millis(self.occurred_at)
         return view
+
+
+def body_for_type(data: Any, types: Mapping[EventType, type[BaseModel]]) -> Any:
+    """AgentEvent's body rule, shared with the views of it (warden.core.views): the body is validated as the
+    model ``types`` gives for event_type, and an Avro union branch or a model given must agree with it."""
+    if not isinstance(data, dict) or "event_type" not in data:
+        return data
+    try:
+        event_type = EventType(data["event_type"])
+    except ValueError:
+        return data  # the enum field reports the bad value
+    return {**data, "body": body_of(event_type, data.get("body"), types)}
+
+
+def body_of(event_type: EventType, body: Any, types: Mapping[EventType, type[BaseModel]]) -> Any:
+    """The body as the model ``types`` gives for ``event_type`` (``body_for_type``'s rule, for a validator
+    of the body field alone, which a view uses)."""
+    expected = types.get(event_type)
+    if expected is None:
+        raise ValueError(f"event_type {event_type.value!r} has no body here; this reads "
+                         f"{', '.join(t.value for t in types)}")
+    if isinstance(body, tuple):  # fastavro union with return_record_name=True
+        branch, fields = body
+        if AVRO_BODY_NAMES.get(branch) != event_type:
+            raise ValueError(
+                f"body is a {branch.removeprefix('warden.')} but event_type {event_type.value!r} "
+                f"needs a {expected.__name__}"
+            )
+        body = fields
+    if isinstance(body, BaseModel) and not isinstance(body, expected):
+        raise ValueError(
+            f"body is a {type(body).__name__} but event_type {event_type.value!r} needs a {expected.__name__}"
+        )
+    if isinstance(body, dict):
+        try:
+            body = expected.model_validate(body)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
+            )
+            raise ValueError(
+                f"body does not fit a {expected.__name__} (event_type {event_type.value!r}): {problems}"
+            ) from None
+    return body
 
 
 def _enum_values(fields: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ TIME = "warden.time"  # event time, integer milliseconds since the epoch (UTC), 
 TENANT = "warden.tenant"
 WORKFLOW = "warden.workflow"
 EVENT_TYPES = frozenset(t.value for t in EventType)
+_KINDS: dict[bytes, str] = {t.encode(): t for t in EVENT_TYPES}  # the same test as decoding and looking up
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -62,6 +63,15 @@ def routing_of(headers: Found) -> Routing | None:
     what a Warden producer writes: the record is then decoded as before."""
     if not headers:
         return None
+    if type(headers) is list and len(headers) == 4:  # what every Warden producer writes, in its order
+        (n0, kind_b), (n1, occurred_b), (n2, tenant_b), (n3, workflow_b) = headers
+        if n0 == TYPE and n1 == TIME and n2 == TENANT and n3 == WORKFLOW and type(kind_b) is bytes \
+                and type(occurred_b) is bytes and type(tenant_b) is bytes and type(workflow_b) is bytes:
+            kind = _KINDS.get(kind_b)
+            if kind is None or not occurred_b.isdigit() or len(occurred_b) > 15:
+                return None
+            return Routing(kind, int(occurred_b), tenant_b.decode("utf-8", "replace"),
+                           workflow_b.decode("utf-8", "replace"))
     event_type = occurred = tenant = workflow = None
     for name, found in headers.items() if isinstance(headers, Mapping) else headers:
         if found is None:

@@ -106,13 +106,16 @@ class Wire:
             return None
 
     def decode_or_pass(self, data: bytes | None, expected: str, skipped: Counter[str],
-                       event_types: frozenset[str]) -> BaseModel | Routing | None:
+                       event_types: frozenset[str], view: type[BaseModel] | None = None) -> BaseModel | Routing | None:
         """As ``decode_or_skip``, but an event of a type not in ``event_types`` comes back as its routing
-        facts (a record that had no routing headers), for a processor whose clock needs every event."""
+        facts (a record that had no routing headers), for a processor whose clock needs every event.
+        ``view``: the events read are validated as this view of the model (warden.core.views)."""
         try:
             name, record = self._record(data, expected)
             if record.get("event_type") not in event_types:
                 return self._routing(record, skipped)
+            if view is not None:
+                return validate(view, record)
             return self._typed(name, record)
         except (DecodeError, ValidationError):
             skipped["skipped_invalid"] += 1

@@ -62,6 +62,7 @@ from warden.policy_evaluator.processor import EvaluatorState, step
 from warden.replay.alerts import AlertReplay
 from warden.risk_scorer.processor import KeyedRisk, RiskConfig
 from warden.rollout import controller as rollouts
+from warden.rollout.event_view import AgentEventView
 from warden.rollout.plan import RolloutPlan
 from warden.rollout.views import decision_view
 from warden.routing.policy import DEFAULT_ROUTING, load_routing
@@ -90,24 +91,30 @@ class ReplayResult:
 def read_events(lines: IO[str]) -> Iterator[tuple[int, AgentEvent | BadLine]]:
     """Each line read with the limits a record on a topic has (warden.core.limits): a hostile line is
     a named bad line, and the lines after it are still read."""
+    for number, item, _ in read_event_lines(lines):
+        yield number, item
+
+
+def read_event_lines(lines: IO[str]) -> Iterator[tuple[int, AgentEvent | BadLine, dict[str, Any] | None]]:
+    """As ``read_events``, with the line's JSON object when it parsed as one (a bad line's, for a view)."""
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
         try:
             data = jsontext.loads(text, "line", "record_bytes")
         except jsontext.NotJson as exc:
-            yield number, BadLine(number, f"not JSON: {str(exc).removeprefix('line is not JSON: ')}")
+            yield number, BadLine(number, f"not JSON: {str(exc).removeprefix('line is not JSON: ')}"), None
             continue
         except jsontext.JsonRefused as exc:
-            yield number, BadLine(number, str(exc))
+            yield number, BadLine(number, str(exc)), None
             continue
         if not isinstance(data, dict):
-            yield number, BadLine(number, f"expected a JSON object (an AgentEvent), got {type(data).__name__}")
+            yield number, BadLine(number, f"expected a JSON object (an AgentEvent), got {type(data).__name__}"), None
             continue
         try:
-            yield number, validate(AgentEvent, data)
+            yield number, validate(AgentEvent, data), data
         except ValidationError as exc:
-            yield number, BadLine(number, str(exc))
+            yield number, BadLine(number, str(exc)), data
 
 
 def ledger_view(event: AgentEvent) -> dict[str, Any]:
@@ -197,6 +204,29 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
             elif isinstance(out.record, Control):
                 state, _ = step(state, bundle, out.record)  # the stage, as the evaluator reads it from the topic
 
+    stepped = SeenIds(REPLAY_DEDUPE_CAPACITY)  # the controller's own memory of ids, as the live runtime's
+
+    def judge_event(event: AgentEvent | Any) -> None:
+        """As the live runtime: an event the controller passes over (rollouts.wants) is passed over before
+        any dedupe, even when re-sent; one it reads is stepped once per id."""
+        if controller_config is None or not rollout_started:
+            return
+        if rollouts.wants(controller, event.event_type.value, event.workflow, event.run_id) \
+                and not stepped.first_time(event.event_id):
+            return
+        judge(event)
+
+    def judge_view(data: dict[str, Any]) -> None:
+        """A line the full model refuses: the live controller validates only the fields it acts on
+        (ADR 0020), so one whose acted-on fields are good is stepped there, and here."""
+        if controller_config is None or not rollout_started or data.get("event_type") not in rollouts.READS:
+            return
+        try:
+            view = validate(AgentEventView, data)
+        except ValidationError:
+            return  # refused there too, on a field it acts on
+        judge_event(view)
+
     def alerted(alert: Alert) -> None:
         write("alerts.jsonl", alert)
         judge(alert)
@@ -234,9 +264,11 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
     try:
         # Bytes that are not UTF-8 become lone surrogates, which the line's checks name (not a crash).
         with open(events_path, encoding="utf-8", errors="surrogateescape") as lines:
-            for number, item in read_events(lines):
+            for number, item, data in read_event_lines(lines):
                 if isinstance(item, BadLine):
                     result.bad.append(item)
+                    if data is not None:
+                        judge_view(data)
                     continue
                 if first_time("events.jsonl", item):
                     view = ledger_view(item)
@@ -244,13 +276,15 @@ def replay(events_path: Path, out_dir: Path, policies: Path = DEFAULT_POLICIES, 
                     result.redactions += view["redactions"]
                     handles["events.jsonl"].write(json.dumps(view, sort_keys=True) + "\n")
                     start_rollout(item)
-                    judge(item)  # the live controller's runtime passes a re-sent event over, as here
+                    judge_event(item)
                     for decided in cache_decide.step(cache_state, cache_rules, item):  # the SDK observes once
                         handles["cache.jsonl"].write(json.dumps(record_view(decided)) + "\n")
                     last_at = max(last_at or item.occurred_at, item.occurred_at)
                     routed = routes.feed(item)
                     if routed is not None:
                         handles["routes.jsonl"].write(json.dumps(routed) + "\n")
+                else:
+                    judge_event(item)
                 state, outputs = step(state, bundle, item)
                 alerter.feed(item)
                 route(outputs)

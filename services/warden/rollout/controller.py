@@ -29,7 +29,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from warden.core import topics
-from warden.core.events import AgentEvent, EventType, LlmCall, RunCompleted, RunStarted, RunStatus, utc_millis
+from warden.core.events import AgentEvent, EventType, RunStarted, RunStatus, utc_millis
+from warden.core.headers import millis
 from warden.core.metrics import RunOutcome
 from warden.core.output import Output
 from warden.core.records import (
@@ -51,6 +52,7 @@ from warden.core.records import (
     Severity,
 )
 from warden.cost.prices import PriceTable
+from warden.rollout.event_view import AgentEventView
 from warden.rollout.gates import COST_INCREASE, SUCCESS_DROP, Judgment, Sample, describe, judge
 from warden.rollout.plan import RolloutPlan
 
@@ -71,6 +73,10 @@ PAGE_KIND: dict[str, AlertKind] = {
     "violation_rate": AlertKind.POLICY_BLOCK_SPIKE, "latency_p95_s": AlertKind.RUNAWAY_STEPS,
     "high_severity_rate": AlertKind.SUCCESS_RATE_DROP,
 }
+
+
+# An agent event, whole or as the controller's view of it (warden.rollout.event_view).
+EVENTS = (AgentEvent, AgentEventView)
 
 
 def new_id(*parts: object) -> str:
@@ -134,6 +140,8 @@ class Clock:
 
     newest: dict[str, int | None] = field(default_factory=dict)  # source -> newest event time (ms)
     idle: set[str] = field(default_factory=set)
+    _last_ms: int = field(default=-1, repr=False, compare=False)  # a memo of `_at`, not state
+    _last_at: datetime | None = field(default=None, repr=False, compare=False)
 
     def register(self, source: str) -> None:
         """An input that may deliver records: it holds the clock until it delivers or goes idle."""
@@ -142,23 +150,36 @@ class Clock:
     def advance(self, source: str, at: datetime) -> None:
         """A record anywhere means input flows again: every source holds the clock until it delivers (or the
         input goes quiet again), so a burst read one partition at a time does not run ahead of the others."""
+        self.advance_ms(source, millis(at))
+
+    def advance_ms(self, source: str, ms: int) -> None:
+        """`advance` with the event time in epoch milliseconds (a routing header's, ADR 0019)."""
         self.idle.clear()
-        ms = int(at.timestamp() * 1000)
         seen = self.newest.get(source)
-        self.newest[source] = ms if seen is None else max(seen, ms)
+        self.newest[source] = ms if seen is None or ms > seen else seen
 
     def set_idle(self, source: str, idle: bool) -> None:
         (self.idle.add if idle else self.idle.discard)(source)
 
     def now(self) -> datetime | None:
+        if not self.idle:  # the usual case, the same answer as below without building lists
+            values = self.newest.values()
+            if not values or None in values:
+                return None
+            return self._at(min(values))  # type: ignore[type-var,arg-type]  # no None among them
         seen = [t for t in self.newest.values() if t is not None]
         if not seen:
             return None
         active = [t for s, t in self.newest.items() if s not in self.idle]
         if any(t is None for t in active):
             return None
-        ms = min(t for t in active if t is not None) if active else max(seen)
-        return utc_millis(datetime.fromtimestamp(ms / 1000, tz=UTC))
+        return self._at(min(t for t in active if t is not None) if active else max(seen))
+
+    def _at(self, ms: int) -> datetime:
+        """The clock's time as a datetime, made once per value (it is asked for on every record)."""
+        if ms != self._last_ms or self._last_at is None:
+            self._last_ms, self._last_at = ms, utc_millis(datetime.fromtimestamp(ms / 1000, tz=UTC))
+        return self._last_at
 
 
 @dataclass
@@ -367,22 +388,24 @@ class Step:
                 self.state.early.popitem(last=False)
         return early
 
-    def event(self, event: AgentEvent, source: str) -> None:
+    def event(self, event: AgentEvent | Any, source: str) -> None:
+        """The full event (replay, the benchmark's pure step) or its view (the live runtime): the same fields."""
         self.state.clock.advance(source, event.occurred_at)
-        body = event.body
-        if isinstance(body, RunStarted):
+        body: Any = event.body  # a body or its view (the same fields, tests/rollout/test_event_view.py)
+        kind = event.event_type  # either model holds a body of the type's record
+        if kind == EventType.RUN_STARTED:
             self.run_started(event, body)
             return
         found = self.tracked(event.run_id)
         if found is None:
             return
         _, facts = found
-        if isinstance(body, LlmCall):
+        if kind == EventType.LLM_CALL:
             facts.spend_usd += self.config.prices.price(body, event.occurred_at).cost_usd
-        elif isinstance(body, RunCompleted) and event.event_type == EventType.RUN_COMPLETED:
+        elif kind == EventType.RUN_COMPLETED:
             facts.completed_at, facts.status = event.occurred_at, body.status
 
-    def run_started(self, event: AgentEvent, body: RunStarted) -> None:
+    def run_started(self, event: AgentEvent | Any, body: RunStarted | Any) -> None:
         rollout = self.state.rollouts.get(event.workflow)
         if rollout is None or not rollout.stage.status.live or event.occurred_at < rollout.stage.step_started_at:
             return
@@ -562,7 +585,7 @@ def step(state: ControllerState, config: ControllerConfig, message: BaseModel,
          source: str = "agent.events") -> tuple[ControllerState, list[Output]]:
     """`source` names the input an AgentEvent came from (its topic partition live, one name in replay)."""
     run = Step(state, config)
-    if isinstance(message, AgentEvent):
+    if isinstance(message, EVENTS):
         run.event(message, source)
     elif isinstance(message, PolicyDecision):
         run.decision(message)
@@ -582,20 +605,55 @@ READS: frozenset[str] = frozenset({EventType.RUN_STARTED.value, EventType.LLM_CA
 
 
 def passed(state: ControllerState, config: ControllerConfig, source: str,
-           at: datetime) -> tuple[ControllerState, list[Output]]:
-    """An agent event of a type outside READS, known by its event time alone: exactly what `step` does with
-    one (a tool call's body changes no run's facts), so the shell need not decode it (ADR 0019)."""
-    state.clock.advance(source, at)
+           at: datetime | int) -> tuple[ControllerState, list[Output]]:
+    """An agent event the controller does not read (`wants`), known by its event time alone (a datetime, or
+    epoch milliseconds as the routing header has it): exactly what `step` does with one (a tool call's body, or
+    an untracked run's event, changes no run's facts), so the shell need not decode it (ADR 0019, 0020)."""
+    state.clock.advance_ms(source, at if isinstance(at, int) else millis(at))
     run = Step(state, config)
     run.judge_due()
     return state, run.outputs
 
 
+def passed_many(state: ControllerState, config: ControllerConfig,
+                moves: Iterable[tuple[str, int]]) -> tuple[ControllerState, list[Output]]:
+    """`passed` for consecutive events (source, epoch ms) with nothing stepped between them: the clock moves
+    for each, then due judgments are made once. The same outputs as `passed` one by one: between them only the
+    clock changed, it never goes back (each source keeps its newest time, and `now` is their minimum), and a
+    judgment at a cut-off depends on the runs and the cut-off, not on how far past it the clock is."""
+    advance = state.clock.advance_ms
+    for source, ms in moves:
+        advance(source, ms)
+    run = Step(state, config)
+    run.judge_due()
+    return state, run.outputs
+
+
+def wants(state: ControllerState, event_type: str, workflow: str | None, run_id: str | None) -> bool:
+    """Whether an agent event can change more than the clock, from its routing facts alone (its type and
+    workflow headers, its run id: the record key), so the shell need not decode one that cannot.
+
+    A run start counts only for a workflow with a live rollout (`Step.run_started` returns at once
+    otherwise); an LLM call or a run completion only for a run being tracked (`Step.tracked`). Every other
+    event of READS does exactly what `passed` does: the clock moves, due judgments are made."""
+    if event_type not in READS:
+        return False
+    if event_type == EventType.RUN_STARTED.value:
+        if workflow is None:
+            return True
+        rollout = state.rollouts.get(workflow)
+        return rollout is not None and rollout.stage.status.live
+    return run_id is None or run_id in state.run_workflow
+
+
 def feed(state: ControllerState, config: ControllerConfig, message: BaseModel,
          source: str = "agent.events") -> tuple[ControllerState, list[Output]]:
-    """`step`, with the live shell's rule for events outside READS (replay feeds every record through here)."""
-    if isinstance(message, AgentEvent) and message.event_type.value not in READS:
-        return passed(state, config, source, message.occurred_at)
+    """`step`, with the live shell's rule for events it passes over (`wants`): replay feeds every record
+    through here, before its own dedupe, as the live runtime decides before its memory of ids."""
+    if isinstance(message, EVENTS):
+        event: Any = message  # the whole event or its view: the same routing fields
+        if not wants(state, event.event_type.value, event.workflow, event.run_id):
+            return passed(state, config, source, event.occurred_at)
     return step(state, config, message, source)
 
 

@@ -20,10 +20,11 @@ import threading
 from typing import Any
 
 from warden.core import topics
-from warden.core.events import AgentEvent
+from warden.core.headers import Routing
 from warden.core.output import Output
 from warden.rollout import controller, snapshot
 from warden.rollout.controller import ControllerState
+from warden.rollout.event_view import AgentEventView
 from warden.rollout_controller.settings import RolloutControllerSettings
 from warden.runtime.app import App
 from warden.runtime.processor import BaseProcessor, Input, Membership, Passed, Record, Role, Scope
@@ -36,6 +37,9 @@ def source(partition: int) -> str:
     return f"{topics.AGENT_EVENTS}[{partition}]"
 
 
+_SOURCES = [source(p) for p in range(topics.PARTITIONS[topics.AGENT_EVENTS])]  # made once, read per record
+
+
 class RolloutProcessor(BaseProcessor[ControllerState]):
     name = NAME
     scope = Scope.WHOLE
@@ -45,7 +49,7 @@ class RolloutProcessor(BaseProcessor[ControllerState]):
     def __init__(self, settings: RolloutControllerSettings) -> None:
         self.settings = settings
         self.config = settings.controller_config()
-        self.inputs = (Input(topics.AGENT_EVENTS, "warden.AgentEvent", reads=controller.READS),
+        self.inputs = (Input(topics.AGENT_EVENTS, "warden.AgentEvent", reads=controller.READS, view=AgentEventView),
                        Input(topics.POLICY_DECISIONS, "warden.PolicyDecision"),
                        Input(topics.ALERTS, "warden.Alert"),
                        Input(topics.APPROVAL_DECISIONS, "warden.ApprovalDecision"),
@@ -70,11 +74,18 @@ class RolloutProcessor(BaseProcessor[ControllerState]):
         return snapshot.dump(state)
 
     def step(self, state: ControllerState, record: Record) -> tuple[ControllerState, list[Output]]:
-        where = source(record.partition) if isinstance(record.value, AgentEvent) else record.topic
+        where = _SOURCES[record.partition] if isinstance(record.value, controller.EVENTS) else record.topic
         return controller.step(state, self.config, record.value, where)
 
+    def wants(self, state: ControllerState, routing: Routing, key: str | None) -> bool:
+        return controller.wants(state, routing.event_type, routing.workflow, key)
+
     def passed(self, state: ControllerState, record: Passed) -> tuple[ControllerState, list[Output]]:
-        return controller.passed(state, self.config, source(record.partition), record.routing.occurred_at)
+        return controller.passed(state, self.config, _SOURCES[record.partition], record.routing.occurred_ms)
+
+    def passed_many(self, state: ControllerState, records: list[Passed]) -> tuple[ControllerState, list[Output]]:
+        return controller.passed_many(state, self.config, [(_SOURCES[r.partition], r.routing.occurred_ms)
+                                                           for r in records])
 
     def tick(self, state: ControllerState, quiet_s: float) -> tuple[ControllerState, list[Output]]:
         if quiet_s < self.settings.rollout_idle_after_s or state.clock.idle >= set(state.clock.newest):

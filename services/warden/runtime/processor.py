@@ -55,6 +55,9 @@ class Input:
     # processor's ``passed`` sees their routing facts (event time for its clock).
     reads: frozenset[str] | None = None
     on_invalid: OnInvalid = OnInvalid.SKIP
+    # With ``reads`` and SKIP: the events read are validated as this view of the record's model (only the
+    # fields the processor acts on, warden.core.views; ADR 0020) instead of the whole model.
+    view: type[BaseModel] | None = None
 
 
 @dataclass(slots=True)  # not frozen: a frozen init costs a setattr call per field, on every record
@@ -151,6 +154,24 @@ class BaseProcessor(Generic[S]):
         """A record of an event type outside the input's ``reads``: what its event time alone moves (an
         event-time clock, windows). Replay applies the same rule, so live and replay stay identical."""
         return state, []
+
+    def passed_many(self, state: S, records: list[Passed]) -> tuple[S, list[Output]]:
+        """Consecutive passed-over records of one state, none stepped between them, in order. The default is
+        ``passed`` for each; a processor whose ``passed`` only moves an event-time clock and then acts on the
+        time reached may move it for all and act once (the rollout-controller): nothing else changed between
+        them, so it makes the same outputs. Only called when a processor overrides it."""
+        outputs: list[Output] = []
+        for record in records:
+            state, made = self.passed(state, record)
+            outputs += made
+        return state, outputs
+
+    def wants(self, state: S, routing: Routing, key: str | None) -> bool:
+        """Whether a main-input record of an event type in ``reads`` can change more than ``passed`` would,
+        from its routing facts and record key alone (the rollout-controller: runs it tracks). False: it is
+        passed over like a type outside ``reads``, before decoding and before the memory of ids; replay
+        must apply the same rule. Only asked when a processor overrides it."""
+        return True
 
     def tick(self, state: S, quiet_s: float) -> tuple[S, list[Output]]:
         """Wall-clock work (idle flushes). Its outputs have no input offset to re-read, so the runtime

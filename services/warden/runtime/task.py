@@ -59,6 +59,7 @@ class Slot(Generic[S]):
     outbox: list[Pending] = field(default_factory=list)
     forced: bool = False  # changed without input: save even though no position moved
     at_end: dict[Where, float] = field(default_factory=dict)  # read to its end at (monotonic), no record since
+    passing: list[Passed] = field(default_factory=list)  # passed over, not yet handed to passed_many
 
 
 class Task(Generic[S]):
@@ -85,6 +86,10 @@ class Task(Generic[S]):
         self.broadcast = [t for t, i in self.inputs.items() if i.role == Role.BROADCAST]
         if not self.main:
             raise WardenError(f"{processor.name} declares no main input among {list(self.inputs)}")
+        for i in processor.inputs:
+            if i.view is not None and (i.reads is None or i.on_invalid != OnInvalid.SKIP):
+                raise WardenError(f"{processor.name}: input {i.topic} declares a view without reads and "
+                                  f"on_invalid=skip, the only path that validates views")
         self.grouped = processor.membership == Membership.GROUP
         fetch = processor.fetch
         self.consumer: Consumer = (clients.group_consumer(settings, group_id, fetch) if self.grouped
@@ -107,6 +112,8 @@ class Task(Generic[S]):
         self._has_due = type(processor).due is not BaseProcessor.due
         self._has_room = type(processor).room is not BaseProcessor.room
         self._has_passed = type(processor).passed is not BaseProcessor.passed
+        self._has_wants = type(processor).wants is not BaseProcessor.wants
+        self._has_passed_many = type(processor).passed_many is not BaseProcessor.passed_many
         self._committing = True  # False once closed without a checkpoint (what a crash leaves)
         self._last_save = time.monotonic()
         self._closing = False
@@ -237,18 +244,22 @@ class Task(Generic[S]):
 
     # -- records --------------------------------------------------------------------------------
 
-    def _decode(self, msg: Message, spec: Input) -> BaseModel | Routing | None:
+    def _decode(self, msg: Message, spec: Input, state: S | None = None) -> BaseModel | Routing | None:
         """The typed record; the routing facts of an event the processor does not read; None for a
         record that is skipped (or dead-lettered)."""
+        headed = False  # routing headers read: `wants` was asked on them already
         if spec.reads is not None:
             routing = routing_of(msg.headers())
-            if routing is not None and routing.event_type not in spec.reads:
+            headed = routing is not None
+            if routing is not None and (routing.event_type not in spec.reads or (
+                    self._has_wants and state is not None and not self.processor.wants(state, routing, _key(msg)))):
                 self.counters["not_read"] += 1
                 self.counters["passed_by_header"] += 1  # of those, without decoding them
                 return routing
         if spec.on_invalid == OnInvalid.SKIP:
             if spec.reads is not None:
-                return self.wire.decode_or_pass(msg.value(), spec.record, self.counters, spec.reads)
+                value = self.wire.decode_or_pass(msg.value(), spec.record, self.counters, spec.reads, spec.view)
+                return value if headed else self._unwanted(value, spec, state)
             return self.wire.decode_or_skip(msg.value(), spec.record, self.counters)
         try:
             value = self.wire.decode(msg.value(), spec.record)
@@ -265,6 +276,18 @@ class Task(Generic[S]):
         if spec.reads is not None and isinstance(value, AgentEvent) and value.event_type not in spec.reads:
             self.counters["not_read"] += 1
             return routing_from_event(value)
+        return value if headed else self._unwanted(value, spec, state)
+
+    def _unwanted(self, value: BaseModel | Routing | None, spec: Input,
+                  state: S | None) -> BaseModel | Routing | None:
+        """A decoded event (a record without routing headers) the processor would have passed over on its
+        headers: passed over here too, before the memory of ids, so both kinds of record take one path."""
+        if self._has_wants and state is not None and spec.reads is not None and (
+                isinstance(value, AgentEvent) or (spec.view is not None and isinstance(value, spec.view))):
+            routing = routing_from_event(value)  # type: ignore[arg-type]  # the view has the fields it reads
+            if not self.processor.wants(state, routing, value.run_id):  # type: ignore[attr-defined]
+                self.counters["not_read"] += 1
+                return routing
         return value
 
     def _encode(self, out: Output) -> Pending:
@@ -279,13 +302,18 @@ class Task(Generic[S]):
     def _handle(self, msg: Message, slot: Slot[S], spec: Input, dedupe: bool = True) -> None:
         if msg.value() is None:  # a tombstone (compacted topics): nothing to step
             return
-        value = self._decode(msg, spec)
+        value = self._decode(msg, spec, slot.state)
         if value is None:
             return
         partition, offset = msg.partition() or 0, msg.offset() or 0
         if isinstance(value, Routing):
-            self._pass(slot, Passed(spec.topic, partition, offset, value))
+            if self._has_passed_many:
+                slot.passing.append(Passed(spec.topic, partition, offset, value))
+            else:
+                self._pass(slot, Passed(spec.topic, partition, offset, value))
             return
+        if slot.passing:
+            self._flush_passed(slot)
         rid = record_id(value, spec.topic, partition, offset)
         first = slot.seen.first_time(rid) if dedupe and slot.seen is not None else True
         if not first and self.processor.dedupe:
@@ -305,8 +333,10 @@ class Task(Generic[S]):
             self.counters[self.processor.failure_counter] += 1
             return
         self.counters[self.processor.step_counter] += 1
+        if not outputs:
+            return
         self._produce(outputs)
-        if self._broadcast_bases and outputs:
+        if self._broadcast_bases:
             self._apply_here(outputs, slot)
 
     def _pass(self, slot: Slot[S], passed: Passed) -> None:
@@ -314,6 +344,8 @@ class Task(Generic[S]):
             return
         try:
             slot.state, outputs = self.processor.passed(slot.state, passed)
+            if not outputs:
+                return
         except Exception:
             if not self.processor.isolate_failures:
                 raise
@@ -323,6 +355,27 @@ class Task(Generic[S]):
             return
         self._produce(outputs)
 
+    def _flush_passed(self, slot: Slot[S]) -> None:
+        """The records passed over since the last step of this state, handed over at once (passed_many):
+        before its next step, at the end of every batch and before any checkpoint."""
+        passing, slot.passing = slot.passing, []
+        try:
+            slot.state, outputs = self.processor.passed_many(slot.state, passing)
+        except Exception:
+            if not self.processor.isolate_failures:
+                raise
+            self.log.exception("%d records passed over from %s[%s]@%s could not be processed; skipped", len(passing),
+                               passing[0].topic, passing[0].partition, passing[0].offset)
+            self.counters[self.processor.failure_counter] += 1
+            return
+        if outputs:
+            self._produce(outputs)
+
+    def _flush_all_passed(self) -> None:
+        for slot in self.slots.values():
+            if slot.passing:
+                self._flush_passed(slot)
+
     def _apply_here(self, outputs: list[Output], origin: Slot[S]) -> None:
         for out in outputs:
             if out.topic not in self._broadcast_bases:
@@ -330,6 +383,8 @@ class Task(Generic[S]):
             record = Record(out.topic, -1, -1, out.key, record_id(out.record, out.topic, -1, -1), False, out.record)
             for slot in self.slots.values():
                 if slot is not origin:
+                    if slot.passing:
+                        self._flush_passed(slot)
                     slot.state, more = self.processor.step(slot.state, record)
                     self._produce(more)
 
@@ -353,6 +408,8 @@ class Task(Generic[S]):
         now = time.monotonic()
         for msg in self._records(messages, now):
             handled += self._take(msg, now)
+        if self._has_passed_many:
+            self._flush_all_passed()
         if messages and self.processor.checkpoint_every_s == 0:
             self.save()
         else:
@@ -381,11 +438,11 @@ class Task(Generic[S]):
 
     def _take(self, msg: Message, now: float | None = None) -> int:
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
-        slot = self.slots.get(self._slot_key(partition))
+        slot = self.slots.get(partition if self._per_partition else WHOLE)  # _slot_key, on every record
         if slot is None:
             return 0  # not ours any more (revoked mid-batch)
         spec = self.inputs[topic]
-        if spec.role == Role.MAIN:
+        if spec.role is Role.MAIN:
             self.counters["events"] += 1
             if now is not None:
                 slot.quiet_since = now
@@ -451,6 +508,8 @@ class Task(Generic[S]):
 
     def save(self, only: set[int] | None = None) -> None:
         """Outputs confirmed delivered, then the checkpoint, then the group offsets it covers."""
+        if self._has_passed_many:
+            self._flush_all_passed()  # a revoke mid-batch: what was passed over is in the state first
         self._last_save = time.monotonic()
         if not self._committing:
             return
@@ -517,3 +576,8 @@ class Task(Generic[S]):
         """The checkpoint a save would write now (tests, and a changelog store later)."""
         slot = self.slots[key]
         return Checkpoint(self.processor.dump(slot.state), slot.seen, dict(slot.positions), list(slot.outbox))
+
+
+def _key(msg: Message) -> str | None:
+    raw = msg.key()
+    return raw.decode("utf-8", "replace") if raw else None
