@@ -458,7 +458,7 @@ class Task(Generic[S]):
         where: Where | None = None  # the (topic, partition) of the run of records being taken
         slot: Slot[S] | None = None
         spec: Input | None = None
-        main, reads, positions = False, None, {}
+        main, reads, positions, gapped = False, None, {}, False
         try:
             for msg in messages:
                 topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
@@ -469,14 +469,15 @@ class Task(Generic[S]):
                     if slot is not None:
                         spec = inputs[topic]
                         main, reads, positions = spec.role is Role.MAIN, spec.reads, slot.positions
+                        gapped = topic in expiring
                 if slot is None or spec is None:
                     continue  # not ours any more (revoked mid-batch)
                 if main:
                     events += 1
                     if now is not None:
                         slot.quiet_since = now
-                if topic in expiring:
-                    self._check_gap(slot, topic, partition, offset)
+                if gapped and (expected := positions.get(where)) is not None and offset > expected:
+                    self._check_gap(slot, topic, partition, offset)  # the check, called only on a gap
                 if reads is None:
                     handle(msg, slot, spec, True, (partition, offset))
                 elif msg.value() is not None:  # else a tombstone: nothing to step (as _handle)
@@ -484,7 +485,8 @@ class Task(Generic[S]):
                     if routing is None:
                         handle(msg, slot, spec, True, (partition, offset), False)
                     elif routing.event_type not in reads or (
-                            has_wants and slot.state is not None and not wants(slot.state, routing, _key(msg))):
+                            has_wants and slot.state is not None and not wants(
+                                slot.state, routing, raw.decode("utf-8", "replace") if (raw := msg.key()) else None)):
                         by_header += 1
                         if has_many:
                             slot.passing.append(Passed(spec.topic, partition, offset, routing))
