@@ -244,18 +244,23 @@ class Task(Generic[S]):
 
     # -- records --------------------------------------------------------------------------------
 
-    def _decode(self, msg: Message, spec: Input, state: S | None = None) -> BaseModel | Routing | None:
+    def _decode(self, msg: Message, spec: Input, state: S | None = None,
+                headed: bool | None = None) -> BaseModel | Routing | None:
         """The typed record; the routing facts of an event the processor does not read; None for a
-        record that is skipped (or dead-lettered)."""
-        headed = False  # routing headers read: `wants` was asked on them already
-        if spec.reads is not None:
-            routing = routing_of(msg.headers())
-            headed = routing is not None
-            if routing is not None and (routing.event_type not in spec.reads or (
-                    self._has_wants and state is not None and not self.processor.wants(state, routing, _key(msg)))):
-                self.counters["not_read"] += 1
-                self.counters["passed_by_header"] += 1  # of those, without decoding them
-                return routing
+        record that is skipped (or dead-lettered). ``headed`` (an input with ``reads`` only): _take_all
+        read the routing headers already, found them (True: and the record is not passed over on them)
+        or not (False); None: read them here."""
+        if headed is None:
+            headed = False  # routing headers read: `wants` was asked on them already
+            if spec.reads is not None:
+                routing = routing_of(msg.headers())
+                headed = routing is not None
+                if routing is not None and (routing.event_type not in spec.reads or (
+                        self._has_wants and state is not None and not self.processor.wants(state, routing,
+                                                                                           _key(msg)))):
+                    self.counters["not_read"] += 1
+                    self.counters["passed_by_header"] += 1  # of those, without decoding them
+                    return routing
         if spec.on_invalid == OnInvalid.SKIP:
             if spec.reads is not None:
                 value = self.wire.decode_or_pass(msg.value(), spec.record, self.counters, spec.reads, spec.view)
@@ -299,13 +304,15 @@ class Task(Generic[S]):
                                   key=out.key.encode())
             self.counters[f"produced:{out.topic}"] += 1
 
-    def _handle(self, msg: Message, slot: Slot[S], spec: Input, dedupe: bool = True) -> None:
+    def _handle(self, msg: Message, slot: Slot[S], spec: Input, dedupe: bool = True,
+                at: tuple[int, int] | None = None, headed: bool | None = None) -> None:
+        """``at``: the record's (partition, offset) when the caller has them; ``headed``: see _decode."""
         if msg.value() is None:  # a tombstone (compacted topics): nothing to step
             return
-        value = self._decode(msg, spec, slot.state)
+        value = self._decode(msg, spec, slot.state, headed)
         if value is None:
             return
-        partition, offset = msg.partition() or 0, msg.offset() or 0
+        partition, offset = at if at is not None else (msg.partition() or 0, msg.offset() or 0)
         if isinstance(value, Routing):
             if self._has_passed_many:
                 slot.passing.append(Passed(spec.topic, partition, offset, value))
@@ -402,12 +409,10 @@ class Task(Generic[S]):
             batch = max(1, min(self.processor.room(slot.state) for slot in self.slots.values()))
         now = time.monotonic()
         if self.co_consumer is not None and self.slots:
-            for msg in self._records(self.co_consumer.consume(batch, 0), now):
-                handled += self._take(msg)
+            handled += self._take_all(self._records(self.co_consumer.consume(batch, 0), now), None)
         messages = drain(self.consumer, batch, self.processor.poll_timeout_s)
         now = time.monotonic()
-        for msg in self._records(messages, now):
-            handled += self._take(msg, now)
+        handled += self._take_all(self._records(messages, now), now)
         if self._has_passed_many:
             self._flush_all_passed()
         if messages and self.processor.checkpoint_every_s == 0:
@@ -419,6 +424,10 @@ class Task(Generic[S]):
     def _records(self, messages: list[Message], now: float) -> list[Message]:
         """The records; an end-of-partition event (asked for with Fetch(partition_eof=True)) marks its
         partition read to its end until its next record, other error events are counted."""
+        if not self._has_advance:  # at_end is only read by advance: without errors, the records are all there is
+            out = [msg for msg in messages if msg.error() is None]
+            if len(out) == len(messages):
+                return out
         out = []
         for msg in messages:
             err = msg.error()
@@ -436,21 +445,64 @@ class Task(Generic[S]):
                 self.counters["consumer_errors"] += 1
         return out
 
-    def _take(self, msg: Message, now: float | None = None) -> int:
-        topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
-        slot = self.slots.get(partition if self._per_partition else WHOLE)  # _slot_key, on every record
-        if slot is None:
-            return 0  # not ours any more (revoked mid-batch)
-        spec = self.inputs[topic]
-        if spec.role is Role.MAIN:
-            self.counters["events"] += 1
-            if now is not None:
-                slot.quiet_since = now
-        if topic in self._expiring:
-            self._check_gap(slot, topic, partition, offset)
-        self._handle(msg, slot, spec)
-        slot.positions[(topic, partition)] = offset + 1
-        return 1
+    def _take_all(self, messages: list[Message], now: float | None) -> int:
+        """Each record in order: its state's main-input count and quiet time, the expiry-gap check, its
+        handling, its position. What is the same for a run of records of one partition (its state, its
+        input) is looked up once per run; the counts are added once per batch (in ``finally``, so an
+        exception leaves them as counting each would); a record passed over on its routing headers (most
+        of what a controller reads) is passed over here, as _decode would, without its calls."""
+        slots, inputs, expiring, counters = self.slots, self.inputs, self._expiring, self.counters
+        per_partition, has_wants, has_many = self._per_partition, self._has_wants, self._has_passed_many
+        wants, handle = self.processor.wants, self._handle
+        taken = events = by_header = 0
+        where: Where | None = None  # the (topic, partition) of the run of records being taken
+        slot: Slot[S] | None = None
+        spec: Input | None = None
+        main, reads, positions, gapped = False, None, {}, False
+        try:
+            for msg in messages:
+                topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+                if where is None or partition != where[1] or topic != where[0]:
+                    where = (topic, partition)
+                    # Looked up once per run: only a rebalance (inside the consumer's poll) changes them.
+                    slot = slots.get(partition if per_partition else WHOLE)
+                    if slot is not None:
+                        spec = inputs[topic]
+                        main, reads, positions = spec.role is Role.MAIN, spec.reads, slot.positions
+                        gapped = topic in expiring
+                if slot is None or spec is None:
+                    continue  # not ours any more (revoked mid-batch)
+                if main:
+                    events += 1
+                    if now is not None:
+                        slot.quiet_since = now
+                if gapped and (expected := positions.get(where)) is not None and offset > expected:
+                    self._check_gap(slot, topic, partition, offset)  # the check, called only on a gap
+                if reads is None:
+                    handle(msg, slot, spec, True, (partition, offset))
+                elif msg.value() is not None:  # else a tombstone: nothing to step (as _handle)
+                    routing = routing_of(msg.headers())
+                    if routing is None:
+                        handle(msg, slot, spec, True, (partition, offset), False)
+                    elif routing.event_type not in reads or (
+                            has_wants and slot.state is not None and not wants(
+                                slot.state, routing, raw.decode("utf-8", "replace") if (raw := msg.key()) else None)):
+                        by_header += 1
+                        if has_many:
+                            slot.passing.append(Passed(spec.topic, partition, offset, routing))
+                        else:
+                            self._pass(slot, Passed(spec.topic, partition, offset, routing))
+                    else:
+                        handle(msg, slot, spec, True, (partition, offset), True)
+                positions[where] = offset + 1
+                taken += 1
+        finally:
+            if events:
+                counters["events"] += events
+            if by_header:
+                counters["not_read"] += by_header
+                counters["passed_by_header"] += by_header  # of those, without decoding them
+        return taken
 
     def _check_gap(self, slot: Slot[S], topic: str, partition: int, offset: int) -> None:
         expected = slot.positions.get((topic, partition))
