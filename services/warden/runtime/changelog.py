@@ -175,7 +175,11 @@ class ChangelogStore:
             found = None
         if found is None:
             self.epochs[key] = newest.max_epoch + 1  # an expired owner's epoch still fences it
-            return self.cache.load(topic, partition) if self.cache is not None else None
+            local = self.cache.load(topic, partition) if self.cache is not None else None
+            if local is not None:
+                log.info("no usable checkpoint of %s on %s[%d] (expired, or none yet): the local snapshot of %.0f s "
+                         "ago", key, self.topic, where, time.time() - local.saved_at)
+            return local
         self.epochs[key] = found.max_epoch + 1
         self.seqs[key] = 0
         try:
