@@ -4,7 +4,8 @@ Durable (the default): Tansu's `s3://` storage against a loopback SeaweedFS unde
 DATA_DIR/broker, so a restart of Tansu, of SeaweedFS or of the whole stack keeps what the broker
 acknowledged: records not yet landed, group offsets, the control topic's switches. Tansu 0.6 applies
 no retention of its own, so each topic's `retention.ms`, capped at `embedded_retention_minutes`
-(ADR 0021), becomes a SeaweedFS TTL on its record batches. Memory storage
+(ADR 0021), becomes a SeaweedFS TTL on its record batches, and the services' compacted changelog
+topics expire after `embedded_changelog_retention_minutes` (ADR 0023). Memory storage
 (WARDEN_EMBEDDED_STORAGE=memory) keeps nothing across a restart.
 """
 
@@ -13,10 +14,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
+
+from warden.broker.history import stored_partitions
 from warden.broker.seaweed import SeaweedS3, TopicTtl, ttl_minutes
 from warden.broker.tansu import CLUSTER_ID, TansuBroker
 from warden.core.settings import WardenSettings
-from warden.core.topics import TOPICS, TopicSpec, topic_config
+from warden.core.topics import AGENT_EVENTS, PARTITIONS, TOPICS, TopicSpec, topic_config
+
+# The consumer groups whose state is checkpointed on `<group>.changelog` (warden.runtime.changelog), as the
+# services' settings name them (tests/broker/test_changelog_ttl.py checks): their TTL is set before any writes.
+# A changelog topic of another group gets its TTL at the next start, once it is stored.
+CHANGELOG_GROUPS = ("warden-policy-evaluator", "warden-risk-scorer", "warden-cost-aggregator",
+                    "warden-cost-aggregator-budgets", "warden-anomaly-alerter", "warden-rollout-controller")
+CHANGELOG_SUFFIX = ".changelog"
 
 
 def topic_ttls(settings: WardenSettings, specs: tuple[TopicSpec, ...] = TOPICS) -> list[TopicTtl]:
@@ -31,6 +42,17 @@ def topic_ttls(settings: WardenSettings, specs: tuple[TopicSpec, ...] = TOPICS) 
             minutes = min(ttl_minutes(retention), settings.embedded_retention_minutes)  # ADR 0021
             ttls.append(TopicTtl(settings.topic(spec.name), spec.partitions, minutes))
     return ttls
+
+
+def changelog_ttls(settings: WardenSettings, stored: dict[str, int] | None = None) -> list[TopicTtl]:
+    """The services' changelog topics, and any other stored one, expire after
+    ``embedded_changelog_retention_minutes``: Tansu does not compact them, and the runtime re-writes each
+    state's newest checkpoint well within it (ADR 0023)."""
+    topics = {settings.topic(f"{group}{CHANGELOG_SUFFIX}"): PARTITIONS[AGENT_EVENTS] for group in CHANGELOG_GROUPS}
+    for topic, partitions in (stored or {}).items():
+        if topic.endswith(CHANGELOG_SUFFIX):
+            topics[topic] = max(topics.get(topic, 0), partitions)
+    return [TopicTtl(topic, n, settings.embedded_changelog_retention_minutes) for topic, n in sorted(topics.items())]
 
 
 class EmbeddedBroker:
@@ -59,7 +81,10 @@ class EmbeddedBroker:
         try:
             if self.storage is not None:
                 self.storage.start(timeout_s)
-                self.storage.configure_ttls(topic_ttls(self.settings), CLUSTER_ID)
+                with httpx.Client(timeout=httpx.Timeout(30.0, connect=2.0)) as client:
+                    stored = stored_partitions(client, self.storage.s3_url, CLUSTER_ID)
+                self.storage.configure_ttls(topic_ttls(self.settings) + changelog_ttls(self.settings, stored),
+                                            CLUSTER_ID)
             self._start_tansu(max(5.0, deadline - time.monotonic()))
         except BaseException:
             self.stop()

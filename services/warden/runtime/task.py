@@ -60,6 +60,7 @@ class Slot(Generic[S]):
     forced: bool = False  # changed without input: save even though no position moved
     at_end: dict[Where, float] = field(default_factory=dict)  # read to its end at (monotonic), no record since
     passing: list[Passed] = field(default_factory=list)  # passed over, not yet handed to passed_many
+    written: float = field(default_factory=time.monotonic)  # its checkpoint last written (or restored)
 
 
 class Task(Generic[S]):
@@ -547,6 +548,9 @@ class Task(Generic[S]):
             self._produce(outputs)
 
     def maybe_save(self) -> bool:
+        if self._refresh_due():
+            self.save()
+            return True
         if self._has_due:
             if not any(self.processor.due(slot.state) for slot in self.slots.values()):
                 return False
@@ -557,6 +561,18 @@ class Task(Generic[S]):
             return False
         self.save()
         return True
+
+    def _refresh_due(self) -> bool:
+        """A store whose checkpoints expire (the changelog on the embedded durable broker, ADR 0023) needs each
+        state's newest one re-written within its ``refresh_s``, changed or not: those slots are forced."""
+        refresh = getattr(self.store, "refresh_s", None)
+        if not refresh or not self._committing:
+            return False
+        now = time.monotonic()
+        stale = [slot for slot in self.slots.values() if now - slot.written >= refresh]
+        for slot in stale:
+            slot.forced = True
+        return bool(stale)
 
     def save(self, only: set[int] | None = None) -> None:
         """Outputs confirmed delivered, then the checkpoint, then the group offsets it covers."""
@@ -583,6 +599,7 @@ class Task(Generic[S]):
                     self.processor.dump(slot.state), slot.seen, slot.positions, slot.outbox)))
             slot.saved = dict(slot.positions)
             slot.forced = False
+            slot.written = time.monotonic()
             commit.update({w: o for w, o in slot.positions.items() if w in self.assigned})
         if self.store is not None:
             self.store.sync()
