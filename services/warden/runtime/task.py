@@ -256,9 +256,7 @@ class Task(Generic[S]):
             if spec.reads is not None:
                 routing = routing_of(msg.headers())
                 headed = routing is not None
-                if routing is not None and (routing.event_type not in spec.reads or (
-                        self._has_wants and state is not None and not self.processor.wants(state, routing,
-                                                                                           _key(msg)))):
+                if routing is not None and self._passes_over(routing, spec.reads, state, msg):
                     self.counters["not_read"] += 1
                     self.counters["passed_by_header"] += 1  # of those, without decoding them
                     return routing
@@ -283,6 +281,12 @@ class Task(Generic[S]):
             self.counters["not_read"] += 1
             return routing_from_event(value)
         return value if headed else self._unwanted(value, spec, state)
+
+    def _passes_over(self, routing: Routing, reads: frozenset[str], state: S | None, msg: Message) -> bool:
+        """Whether a record is passed over on its routing headers, undecoded: the one rule of both read paths
+        (_take_all's and _decode's), which replay's parity with the live service depends on."""
+        return routing.event_type not in reads or (
+            self._has_wants and state is not None and not self.processor.wants(state, routing, _key(msg)))
 
     def _unwanted(self, value: BaseModel | Routing | None, spec: Input,
                   state: S | None) -> BaseModel | Routing | None:
@@ -453,8 +457,8 @@ class Task(Generic[S]):
         exception leaves them as counting each would); a record passed over on its routing headers (most
         of what a controller reads) is passed over here, as _decode would, without its calls."""
         slots, inputs, expiring, counters = self.slots, self.inputs, self._expiring, self.counters
-        per_partition, has_wants, has_many = self._per_partition, self._has_wants, self._has_passed_many
-        wants, handle = self.processor.wants, self._handle
+        per_partition, has_many = self._per_partition, self._has_passed_many
+        passes_over, handle = self._passes_over, self._handle
         taken = events = by_header = 0
         where: Where | None = None  # the (topic, partition) of the run of records being taken
         slot: Slot[S] | None = None
@@ -485,9 +489,7 @@ class Task(Generic[S]):
                     routing = routing_of(msg.headers())
                     if routing is None:
                         handle(msg, slot, spec, True, (partition, offset), False)
-                    elif routing.event_type not in reads or (
-                            has_wants and slot.state is not None and not wants(
-                                slot.state, routing, raw.decode("utf-8", "replace") if (raw := msg.key()) else None)):
+                    elif passes_over(routing, reads, slot.state, msg):
                         by_header += 1
                         if has_many:
                             slot.passing.append(Passed(spec.topic, partition, offset, routing))
