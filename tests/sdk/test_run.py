@@ -159,3 +159,12 @@ def test_hostile_params_are_a_validation_error_naming_the_limit(params: object, 
     with pytest.raises(ValidationError, match=message):
         run.tool_call_requested("payments", "refund", params, None, None, None)  # type: ignore[arg-type]
     assert run.step == 0
+
+
+def test_a_run_completes_once() -> None:
+    """A second run_completed (an agent calling completed twice) counted the run twice in the cost summary."""
+    run = events()
+    run.run_completed("succeeded", None, None)
+    with pytest.raises(ValidationError, match="already completed: a run completes once"):
+        run.run_completed("failed", None, None)
+    assert run.step == 1  # the refused completion took no step

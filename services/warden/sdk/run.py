@@ -117,6 +117,9 @@ class RunEvents:
         return self.build(EventType.TOOL_CALL_COMPLETED, body, at)
 
     def run_completed(self, status: str, state_change: Any, at: datetime | None) -> AgentEvent:
+        if self.completed:  # a second completion would count the run twice in every per-task figure
+            raise ValidationError(f"run {self.run_id} is already completed: a run completes once, got a second "
+                                  f"completion with status {status!r}")
         body = validate(RunCompleted, {"status": status, "state_change": _json(state_change, "state_change")})
         return self.build(EventType.RUN_COMPLETED, body, at)
 
