@@ -37,7 +37,7 @@ def workflow_metrics_sql(prices: PriceTable, since: datetime, until: datetime, w
     ids = "SELECT run_id FROM runs"
     return f"""
 WITH runs AS ({runs}),
-done AS (SELECT run_id, min(occurred_at) AS completed_at, argMin(status, occurred_at) AS run_status
+done AS (SELECT run_id, 1 AS done, min(occurred_at) AS completed_at, argMin(status, occurred_at) AS run_status
          FROM {database}.agent_events WHERE event_type = 'run_completed' AND run_id IN ({ids}) GROUP BY run_id),
 spend AS (SELECT run_id, sum(coalesce(priced, 0)) AS spend_usd FROM (SELECT run_id, {priced_cost_sql(prices)} AS priced
           FROM {database}.agent_events WHERE event_type = 'llm_call' AND run_id IN ({ids})) GROUP BY run_id),
@@ -47,17 +47,18 @@ paged AS (SELECT run_id, count() AS pages FROM {database}.alerts
           WHERE severity = 'page' AND status = 'firing' AND run_id IN ({ids}) GROUP BY run_id),
 per_run AS (
   SELECT r.run_workflow AS workflow, r.run_release AS release, r.started_at AS started_at,
-         d.completed_at AS completed_at, d.run_status AS status, coalesce(s.spend_usd, 0) AS spend_usd,
+         coalesce(d.done, 0) AS done, d.completed_at AS completed_at, d.run_status AS status,
+         coalesce(s.spend_usd, 0) AS spend_usd,
          coalesce(n.denials, 0) AS denials, coalesce(p.pages, 0) AS pages
   FROM runs AS r LEFT JOIN done AS d ON d.run_id = r.run_id LEFT JOIN spend AS s ON s.run_id = r.run_id
   LEFT JOIN denied AS n ON n.run_id = r.run_id LEFT JOIN paged AS p ON p.run_id = r.run_id
-  SETTINGS join_use_nulls = 1),
+  SETTINGS join_use_nulls = 1),  -- not relied on: a run without a completion has done = 0 either way
 totals AS (
-  SELECT workflow, release, count() AS runs, countIf(completed_at IS NOT NULL) AS completed,
+  SELECT workflow, release, count() AS runs, countIf(done = 1) AS completed,
          countIf(status = 'succeeded') AS succeeded, countIf(denials > 0) AS violating_runs,
          countIf(pages > 0) AS paged_runs, sum(spend_usd) AS spend_usd,
          arraySort(groupArrayIf(greatest(0, dateDiff('millisecond', started_at, completed_at)) / 1000,
-                                completed_at IS NOT NULL)) AS latencies
+                                done = 1)) AS latencies
   FROM per_run GROUP BY workflow, release)
 SELECT workflow, release, runs, completed, succeeded, violating_runs, paged_runs, spend_usd,
        if(completed = 0, NULL, succeeded / completed) AS task_success_rate,
