@@ -22,11 +22,13 @@ from pathlib import Path
 from types import TracebackType
 
 from warden.broker.admin import ensure_topics, wait_for_broker
-from warden.broker.embedded import EmbeddedBroker
+from warden.broker.embedded import EmbeddedBroker, trimmer
 from warden.broker.history import HistoryWatch
 from warden.broker.tansu import CLUSTER_ID
+from warden.broker.trim import BatchTrimmer
 from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
+from warden.kafka import clients
 from warden.ledger.endpoint import ENDPOINT_FILE
 from warden.state.reset import forget_offsets
 from warden.supervise import child_preexec
@@ -67,6 +69,7 @@ class Stack:
         self.broker: EmbeddedBroker | None = None
         self.broker_restarts = 0
         self.history: HistoryWatch | None = None  # batch counts on durable storage (warden.broker.history)
+        self.trimmer: BatchTrimmer | None = None  # deletes what the services have read (warden.broker.trim)
         self.children: dict[str, Child] = {}
         self.bootstrap = settings.bootstrap_servers
         self._stopping = threading.Event()
@@ -132,6 +135,8 @@ class Stack:
         # Every topic stored, not only TOPICS: the services' changelog topics are compacted, so no TTL bounds them.
         self.history = HistoryWatch(lambda: storage.s3_url, CLUSTER_ID, None,
                                     self.settings.embedded_fetch_wait_ms).start()
+        admin = clients.admin(self.client_settings(), log_level=0)
+        self.trimmer = trimmer(self.settings, lambda: storage.s3_url, lambda: admin).start()
 
     def _spawn(self, name: str, restarts: int = 0) -> None:
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
@@ -201,8 +206,9 @@ class Stack:
 
     def stop(self, timeout_s: float = 15.0) -> None:
         self._stopping.set()
-        if self.history is not None:
-            self.history.stop()
+        for watch in (self.history, self.trimmer):
+            if watch is not None:
+                watch.stop()
         for child in self.children.values():
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)

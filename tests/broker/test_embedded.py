@@ -31,10 +31,8 @@ TOPIC = "agent.events"
 
 
 def embedded_settings(data_dir: Path) -> WardenSettings:
-    # Batches kept an hour, not the default 2 minutes (ADR 0021): these tests check what restarts keep, on
-    # machines whose load can stretch a test past the default.
     return WardenSettings(data_dir=data_dir, embedded_broker_port=free_port(), topic_prefix="d.",
-                          kafka_extra_config={"log_level": 0}, embedded_retention_minutes=60)
+                          kafka_extra_config={"log_level": 0})
 
 
 def client_settings(settings: WardenSettings) -> WardenSettings:
@@ -147,7 +145,7 @@ def test_record_batches_of_a_topic_with_retention_get_its_ttl_and_control_batche
             found |= {entry["TtlSec"] for entry in listing.get("Entries") or []}
         return found
 
-    assert ttls(topics.AGENT_EVENTS) == {settings.embedded_retention_minutes * 60}  # the cap of ADR 0021
+    assert ttls(topics.AGENT_EVENTS) == {settings.topic_retention_hours * 3600}  # the trimmer goes first (ADR 0028)
     assert ttls(topics.CONTROL) == {0}
 
 
@@ -163,12 +161,15 @@ def test_ttls_cover_each_partition_of_delete_topics_with_finite_retention() -> N
     assert all(p.endswith("/records/") for p in prefixes)  # never the watermarks or group offsets
 
 
-def test_batches_are_kept_at_most_the_embedded_retention_by_default() -> None:
-    """Tansu lists every batch of a partition on each fetch: the TTL is what bounds them (ADR 0021)."""
-    ttls = topic_ttls(WardenSettings(topic_prefix="p."))
-    assert {t.minutes for t in ttls} == {WardenSettings().embedded_retention_minutes} == {2}
-    assert {t.minutes for t in topic_ttls(WardenSettings(topic_retention_hours=0.01, embedded_retention_minutes=30))} \
-        == {1}  # a shorter topic retention still wins
+def test_batches_are_kept_for_the_topic_retention_and_approvals_a_day_at_most() -> None:
+    """Read batches go by the trimmer (ADR 0028), not a TTL that would also take unread ones; the approvals
+    topics, which the approvals service reads again from their start, are capped at a day."""
+    settings = WardenSettings(topic_prefix="p.")
+    ttls = {t.topic: t.minutes for t in topic_ttls(settings)}
+    assert ttls[settings.topic(topics.AGENT_EVENTS)] == settings.topic_retention_hours * 60
+    assert ttls[settings.topic(topics.APPROVAL_REQUESTS)] == ttls[settings.topic(topics.APPROVAL_DECISIONS)] == 24 * 60
+    short = {t.minutes for t in topic_ttls(WardenSettings(topic_retention_hours=0.01))}
+    assert short == {1}  # a shorter topic retention still wins
 
 
 def test_seaweed_ttl_uses_the_smallest_unit_that_fits_and_rounds_up() -> None:

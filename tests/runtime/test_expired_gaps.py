@@ -37,7 +37,7 @@ def test_a_jump_in_offsets_on_durable_embedded_storage_is_counted_and_logged(
     with caplog.at_level("ERROR"):
         task._check_gap(slot, "gap-agent.events", 2, 17)
     assert task.counters["records_expired_unread"] == 7
-    assert "offsets 10-16 expired before counting read them (7 records lost" in caplog.text
+    assert "offsets 10-16 were deleted before counting read them (7 records lost" in caplog.text
     assert "gap-agent.events" in task._expiring and "gap-control" not in task._expiring
 
 

@@ -12,15 +12,26 @@ topics expire after `embedded_changelog_retention_minutes` (ADR 0023). Memory st
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from confluent_kafka.admin import AdminClient
 
 from warden.broker.history import stored_partitions
 from warden.broker.seaweed import SeaweedS3, TopicTtl, ttl_minutes
 from warden.broker.tansu import CLUSTER_ID, TansuBroker
+from warden.broker.trim import BatchTrimmer
 from warden.core.settings import WardenSettings
-from warden.core.topics import AGENT_EVENTS, PARTITIONS, TOPICS, TopicSpec, topic_config
+from warden.core.topics import (
+    AGENT_EVENTS,
+    APPROVAL_DECISIONS,
+    APPROVAL_REQUESTS,
+    PARTITIONS,
+    TOPICS,
+    TopicSpec,
+    topic_config,
+)
 
 # The consumer groups whose state is checkpointed on `<group>.changelog` (warden.runtime.changelog), as the
 # services' settings name them (tests/broker/test_changelog_ttl.py checks): their TTL is set before any writes.
@@ -28,20 +39,49 @@ from warden.core.topics import AGENT_EVENTS, PARTITIONS, TOPICS, TopicSpec, topi
 CHANGELOG_GROUPS = ("warden-policy-evaluator", "warden-risk-scorer", "warden-cost-aggregator",
                     "warden-cost-aggregator-budgets", "warden-anomaly-alerter", "warden-rollout-controller")
 CHANGELOG_SUFFIX = ".changelog"
+# Every consumer group of `warden up`'s services that commits offsets (tests/broker/test_trim.py ties it to the
+# services' settings): a batch is deleted once all of them that read its topic are past it (ADR 0028).
+LANDING_GROUP = "warden-ledger-sink"  # lands every trimmed topic: nothing goes before it has it, even at the start
+STACK_GROUPS = (*CHANGELOG_GROUPS, LANDING_GROUP, "warden-notifier")
+# Topics a service reads again from their start when it starts (the approvals service rebuilds its pending
+# requests from them), so what was read is still wanted: kept by a TTL far past the approval timeout (15 min by
+# default) instead. One batch per request or decision: the history watch says if that ever grows.
+REREAD = frozenset({APPROVAL_REQUESTS, APPROVAL_DECISIONS})
+REREAD_TTL_MINUTES = 24 * 60
+
+
+def _retained(specs: tuple[TopicSpec, ...], settings: WardenSettings) -> list[tuple[TopicSpec, int]]:
+    """The delete-policy topics with a finite retention.ms, as ensure_topics creates them."""
+    kept = []
+    for spec in specs:
+        config = topic_config(spec, settings.topic_retention_hours)
+        retention = int(config.get("retention.ms", "-1"))
+        if retention > 0 and "compact" not in config.get("cleanup.policy", "delete"):
+            kept.append((spec, retention))
+    return kept
 
 
 def topic_ttls(settings: WardenSettings, specs: tuple[TopicSpec, ...] = TOPICS) -> list[TopicTtl]:
-    """Every delete-policy topic with a finite retention.ms, capped at ``embedded_retention_minutes``: Tansu's
-    fetch lists every batch a partition holds, so on this storage what bounds their number is the TTL (ADR
-    0021). Compacted and keep-forever topics get none."""
-    ttls = []
-    for spec in specs:
-        config = topic_config(spec, settings.topic_retention_hours)  # what ensure_topics creates it with
-        retention = int(config.get("retention.ms", "-1"))
-        if retention > 0 and "compact" not in config.get("cleanup.policy", "delete"):
-            minutes = min(ttl_minutes(retention), settings.embedded_retention_minutes)  # ADR 0021
-            ttls.append(TopicTtl(settings.topic(spec.name), spec.partitions, minutes))
-    return ttls
+    """A SeaweedFS TTL of each delete-policy topic's retention.ms (Tansu applies none): the trimmer deletes
+    what the services have read long before (ADR 0028); the topics read again at a start are capped at
+    ``REREAD_TTL_MINUTES``. Compacted and keep-forever topics get none."""
+    return [TopicTtl(settings.topic(spec.name), spec.partitions,
+                     min(ttl_minutes(retention), REREAD_TTL_MINUTES) if spec.name in REREAD else ttl_minutes(retention))
+            for spec, retention in _retained(specs, settings)]
+
+
+def trimmed_topics(settings: WardenSettings, specs: tuple[TopicSpec, ...] = TOPICS) -> dict[str, int]:
+    """The topics whose batches go once the services have read them: every delete-policy one but ``REREAD``."""
+    return {settings.topic(spec.name): spec.partitions for spec, _ in _retained(specs, settings)
+            if spec.name not in REREAD}
+
+
+def trimmer(settings: WardenSettings, s3_url: Callable[[], str], admin: Callable[[], AdminClient]) -> BatchTrimmer:
+    """What `warden up` runs beside a durable embedded broker (ADR 0028)."""
+    return BatchTrimmer(s3_url, admin, CLUSTER_ID, trimmed_topics(settings),
+                        STACK_GROUPS,
+                        keep_read_s=settings.embedded_retention_minutes * 60.0,
+                        unread_max=settings.embedded_unread_batches_max, required=(LANDING_GROUP,))
 
 
 def changelog_ttls(settings: WardenSettings, stored: dict[str, int] | None = None) -> list[TopicTtl]:

@@ -6,8 +6,8 @@ object per produced batch, oldest first, 1,000 keys a page) and stops listing wh
 longer than the wait, a consumer at the end of the partition gets nothing, ever, and its empty
 fetches keep SeaweedFS busy enough to slow every produce (ADR 0007, section of 2026-12-02 "Why
 tailing stalls"). The cost is per batch, not per record, and nothing in Tansu 0.6 bounds it:
-only the topic's retention (a SeaweedFS TTL) removes batches. So `warden up` counts them and says
-so before consumers stop.
+`warden up` deletes what its services have read (warden.broker.trim, ADR 0028) and the changelog
+topics' TTL (ADR 0023) the rest. So it counts them and says so before consumers stop.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 
@@ -54,36 +55,62 @@ def stored_partitions(client: httpx.Client, s3_url: str, cluster: str, bucket: s
     """Every topic Tansu has stored batches for and its partition count, read from the folders (so the services'
     compacted `<group>.changelog` topics too, which no TTL bounds)."""
     def folders(prefix: str) -> list[str]:
-        found, token = [], None
-        while True:
-            params = {"prefix": prefix, "delimiter": "/", **({"continuation-token": token} if token else {})}
-            root = _list(client, s3_url, params, bucket)
-            found += [(p.findtext(f"{_S3}Prefix") or "")[len(prefix):].rstrip("/")
-                      for p in root.findall(f"{_S3}CommonPrefixes")]
-            token = root.findtext(f"{_S3}NextContinuationToken")
-            if root.findtext(f"{_S3}IsTruncated") != "true" or not token:
-                return [f for f in found if f]
+        found = [(p.findtext(f"{_S3}Prefix") or "")[len(prefix):].rstrip("/")
+                 for root in _pages(client, s3_url, {"prefix": prefix, "delimiter": "/"}, bucket)
+                 for p in root.findall(f"{_S3}CommonPrefixes")]
+        return [f for f in found if f]
 
     base = f"clusters/{cluster}/topics/"
     return {topic: len(folders(f"{base}{topic}/partitions/")) for topic in folders(base)}
+
+
+def _pages(client: httpx.Client, s3_url: str, params: dict[str, str], bucket: str = BUCKET) -> Iterator[ET.Element]:
+    """Every page of a ListObjectsV2, in key order, as Tansu reads them."""
+    token = None
+    while True:
+        root = _list(client, s3_url, {**params, **({"continuation-token": token} if token else {})}, bucket)
+        yield root
+        token = root.findtext(f"{_S3}NextContinuationToken")
+        if root.findtext(f"{_S3}IsTruncated") != "true" or not token:
+            return
 
 
 def count_batches(client: httpx.Client, s3_url: str, prefix: str, bucket: str = BUCKET,
                   page_size: int | None = None) -> int:
     """The objects under ``prefix``, page by page as Tansu lists them (ListObjectsV2; the server's page size,
     1,000 keys, unless ``page_size``)."""
-    count, token = 0, None
-    while True:
-        params = {"prefix": prefix}
-        if page_size is not None:
-            params["max-keys"] = str(page_size)
-        if token:
-            params["continuation-token"] = token
-        root = _list(client, s3_url, params, bucket)
-        count += len(root.findall(f"{_S3}Contents"))
-        token = root.findtext(f"{_S3}NextContinuationToken")
-        if root.findtext(f"{_S3}IsTruncated") != "true" or not token:
-            return count
+    params = {"prefix": prefix, **({"max-keys": str(page_size)} if page_size is not None else {})}
+    return sum(len(root.findall(f"{_S3}Contents")) for root in _pages(client, s3_url, params, bucket))
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """One record batch object: its key, the offset of its first record (the key's name) and when it was written."""
+
+    key: str
+    base_offset: int
+    written_at: float  # epoch seconds
+
+
+def list_batches(client: httpx.Client, s3_url: str, prefix: str, bucket: str = BUCKET) -> list[StoredBatch]:
+    """A partition's batches, oldest first (keys are zero-padded base offsets: ``{offset:0>20}.batch``)."""
+    found = []
+    for root in _pages(client, s3_url, {"prefix": prefix}, bucket):
+        for item in root.findall(f"{_S3}Contents"):
+            key = item.findtext(f"{_S3}Key") or ""
+            name = key.rsplit("/", 1)[-1]
+            if not name.endswith(".batch") or not name[:20].isdigit():
+                continue  # not one of Tansu's batches: never ours to count or delete
+            modified = item.findtext(f"{_S3}LastModified") or ""
+            found.append(StoredBatch(key, int(name[:20]), _epoch(modified)))
+    return sorted(found, key=lambda b: b.base_offset)
+
+
+def _epoch(stamp: str) -> float:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError as exc:
+        raise BrokerError(f"SeaweedFS listed a LastModified of {stamp!r}, expected an ISO 8601 time") from exc
 
 
 @dataclass(frozen=True)
@@ -103,9 +130,10 @@ class Finding:
             levers = ("lower WARDEN_EMBEDDED_CHANGELOG_RETENTION_MINUTES (checkpoints written before a TTL was set "
                       "on this topic, by an older Warden or before its first start, never expire)")
         else:
-            levers = "lower WARDEN_TOPIC_RETENTION_HOURS, produce fewer, larger batches (linger.ms)"
+            levers = ("batches go once every service has read them (ADR 0028): a service down or behind keeps them; "
+                      "restart it, produce fewer, larger batches (linger.ms), lower WARDEN_EMBEDDED_UNREAD_BATCHES_MAX")
         return (f"embedded broker: {self.topic}[{self.partition}] holds {self.batches:,} record batches, {what} "
-                f"(Tansu lists every batch on each fetch, ADR 0007). Only retention removes batches: {levers}, "
+                f"(Tansu lists every batch on each fetch, ADR 0007). What removes batches: {levers}, "
                 "or run on Apache Kafka (KAFKA_BOOTSTRAP_SERVERS) for sustained traffic")
 
 

@@ -85,9 +85,13 @@ class WardenSettings(BaseSettings):
         50, ge=1, description="On the embedded durable storage (s3), the shortest wait of any consumer's fetch: "
         "each fetch lists the partition's batches on SeaweedFS, so shorter waits kept consumers behind (ADR 0007).")
     embedded_retention_minutes: int = Field(
-        2, ge=1, description="On the embedded durable storage (s3), how long a record batch is kept at most (a "
-        "SeaweedFS TTL; shorter of this and the topic's retention): Tansu lists every batch a partition holds on "
-        "each fetch, and tailing consumers stop reading past about 1,000 (ADR 0021).")
+        2, ge=1, description="On the embedded durable storage (s3), how long a record batch every Warden service "
+        "has read is kept before it is deleted (a processor rebuilding its state finds the last minutes); batches "
+        "a service has not read are kept, whatever the wait (ADR 0028).")
+    embedded_unread_batches_max: int = Field(
+        500, ge=1, description="On the embedded durable storage (s3), how many unread record batches a partition "
+        "may hold before its oldest are deleted anyway, with an error naming the services behind: Tansu lists "
+        "every batch on each fetch, and consumers at the end stop reading past about 1,000 (ADR 0021, 0024).")
     embedded_changelog_retention_minutes: int = Field(
         10, ge=3, description="On the embedded durable storage (s3), how long a checkpoint on a service's "
         "<group>.changelog is kept (a SeaweedFS TTL): Tansu does not compact, so only expiry bounds their batches; "

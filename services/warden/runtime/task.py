@@ -511,10 +511,10 @@ class Task(Generic[S]):
         expected = slot.positions.get((topic, partition))
         if expected is not None and offset > expected:
             self.counters["records_expired_unread"] += offset - expected
-            self.log.error("%s[%s]: offsets %s-%s expired before %s read them (%s records lost to the embedded "
-                           "broker's retention, WARDEN_EMBEDDED_RETENTION_MINUTES=%s; ADR 0021)", topic, partition,
-                           expected, offset - 1, self.service, offset - expected,
-                           self.settings.embedded_retention_minutes)
+            self.log.error("%s[%s]: offsets %s-%s were deleted before %s read them (%s records lost: on the "
+                           "embedded broker, a partition past WARDEN_EMBEDDED_UNREAD_BATCHES_MAX=%s unread batches "
+                           "loses its oldest; ADR 0028)", topic, partition, expected, offset - 1, self.service,
+                           offset - expected, self.settings.embedded_unread_batches_max)
 
     # -- ticks, checkpoints, shutdown -----------------------------------------------------------
 
