@@ -111,10 +111,13 @@ def main() -> None:
             wanted = {f"{t}[{p}]": n for (t, p), n in sorted(counts.items())
                       if (t.endswith(".changelog") or t == settings.topic("control")) and n > 0}
             events = max((n for (t, p), n in counts.items() if t == settings.topic("agent.events")), default=0)
-            samples.append({"t": round(elapsed), "batches": wanted, "agent_events_max": events})
+            trimmed = stack.trimmer.totals if stack.trimmer is not None else None  # ADR 0028
+            samples.append({"t": round(elapsed), "batches": wanted, "agent_events_max": events,
+                            "trimmed_read": trimmed and trimmed.read, "trimmed_unread": trimmed and trimmed.unread})
             worst = sorted(wanted.items(), key=lambda kv: -kv[1])[:6]
-            print(f"{elapsed:6.0f} s  agent.events max {events:5d}  " + "  ".join(f"{k} {v}" for k, v in worst),
-                  flush=True)
+            held = stack.trimmer.held.get(settings.topic("agent.events")) if stack.trimmer is not None else None
+            print(f"{elapsed:6.0f} s  agent.events max {events:5d}  trimmed {trimmed} held {held}  "
+                  + "  ".join(f"{k} {v}" for k, v in worst), flush=True)
             if args.pad and padded is None and elapsed >= args.pad_at:
                 padded = pad_and_restart(stack, live, args.pad_service, f"warden-{args.pad_service}", args.pad, watch)
                 print(f"padded and restarted: {padded}", flush=True)

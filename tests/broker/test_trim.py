@@ -158,6 +158,7 @@ def test_batches_every_group_read_are_deleted_and_reading_resumes_past_them(
     trimmer = trimmer_for(durable, settings, unread_max=100)
     done = trimmer.trim_once()
     assert (done.read, done.unread) == (5, 0)
+    assert trimmer.held[settings.topic(TOPIC)] == (7, ["scorer"])  # who holds the 7 batches past the keep time
     assert stored(durable, settings) == list(range(5, 12))  # a stop of an hour kept every unread batch
     assert read_from(settings, "scorer", 7) == list(range(5, 12))  # it resumes where it stood, nothing lost
 

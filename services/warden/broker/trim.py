@@ -134,6 +134,9 @@ class BatchTrimmer:
         self.every_s = every_s
         self.clock = clock
         self.totals = TrimTotals()
+        # topic -> (batches past the keep time still kept on its worst partition, the groups at its floor there):
+        # who holds the broker's batches, for the history watch's and an operator's question "why so many?"
+        self.held: dict[str, tuple[int, list[str]]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -141,6 +144,7 @@ class BatchTrimmer:
         """One round; returns what it deleted."""
         floors = group_floors(self.admin(), self.groups, set(self.topics))
         done = TrimTotals(rounds=1)
+        held: dict[str, tuple[int, list[str]]] = {}
         url = self.s3_url()
         now = self.clock()
         with httpx.Client(timeout=httpx.Timeout(30.0, connect=2.0)) as client:
@@ -152,10 +156,14 @@ class BatchTrimmer:
                     if trim.unread:
                         self._say_unread(topic, partition, trim, batches, by_group)
                     doomed = trim.read + trim.unread
+                    old = sum(1 for b in batches[len(doomed):] if now - b.written_at >= self.keep_read_s)
+                    if old > held.get(topic, (-1, []))[0]:
+                        held[topic] = (old, sorted(g for g, o in by_group.items() if o == floor))
                     if doomed:
                         delete_objects(client, url, [b.key for b in doomed])
                     done.read += len(trim.read)
                     done.unread += len(trim.unread)
+        self.held = held
         self.totals.read += done.read
         self.totals.unread += done.unread
         self.totals.rounds += 1
