@@ -27,7 +27,7 @@ def test_assess_flags_partitions_past_the_warning_level_worst_first() -> None:
     assert [(f.topic, f.partition, f.level) for f in found] == [("b", 0, logging.ERROR), ("a", 1, logging.WARNING)]
     assert "holds 1,005 record batches" in found[0].message(50)
     assert "50 ms fetch waits" in found[0].message(50)
-    assert "WARDEN_TOPIC_RETENTION_HOURS" in found[0].message(50)
+    assert "WARDEN_EMBEDDED_UNREAD_BATCHES_MAX" in found[0].message(50)
     [changelog] = assess({("x.warden-risk-scorer.changelog", 2): STALL_BATCHES})
     assert "WARDEN_EMBEDDED_CHANGELOG_RETENTION_MINUTES" in changelog.message(50)  # checkpoints: their own TTL
 

@@ -13,7 +13,6 @@ topics' TTL (ADR 0023) the rest. So it counts them and says so before consumers 
 from __future__ import annotations
 
 import logging
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from datetime import datetime
 
 import httpx
 
+from warden.broker.periodic import Periodic
 from warden.broker.seaweed import BUCKET
 from warden.core.errors import BrokerError
 
@@ -144,9 +144,11 @@ def assess(counts: dict[tuple[str, int], int], warn: int = WARN_BATCHES, stall: 
     return sorted(found, key=lambda f: (-f.batches, f.topic, f.partition))
 
 
-class HistoryWatch:
+class HistoryWatch(Periodic):
     """Counts batches every ``every_s`` on its own thread (a count of 1,000s of keys takes seconds) and logs a
     partition again only when it reaches a worse level than it was last reported at."""
+
+    thread_name = "broker-history"
 
     def __init__(self, s3_url: Callable[[], str], cluster: str, partitions: dict[str, int] | None, fetch_wait_ms: int,
                  every_s: float = CHECK_EVERY_S, warn: int = WARN_BATCHES, stall: int = STALL_BATCHES) -> None:
@@ -154,12 +156,10 @@ class HistoryWatch:
         self.cluster = cluster
         self.partitions = partitions  # topic -> partition count; None: every topic stored (stored_partitions)
         self.fetch_wait_ms = fetch_wait_ms
-        self.every_s = every_s
+        super().__init__(every_s, log)
         self.warn, self.stall = warn, stall
         self.reported: dict[tuple[str, int], int] = {}
         self.last: list[Finding] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def counts(self) -> dict[tuple[str, int], int]:
         url = self.s3_url()
@@ -180,19 +180,5 @@ class HistoryWatch:
                 self.reported[key] = finding.level
         return self.last
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            try:
-                self.check()
-            except BrokerError as exc:  # SeaweedFS restarting: the supervisor deals with it; count again later
-                log.debug("batch count skipped: %s", exc)
-
-    def start(self) -> HistoryWatch:
-        self._thread = threading.Thread(target=self._run, name="broker-history", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
+    def round(self) -> object:
+        return self.check()

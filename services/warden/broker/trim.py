@@ -17,7 +17,6 @@ import base64
 import hashlib
 import itertools
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from warden.broker.history import StoredBatch, list_batches, records_prefix
+from warden.broker.periodic import Periodic
 from warden.broker.seaweed import BUCKET
 from warden.core.errors import BrokerError
 
@@ -115,9 +115,11 @@ class TrimTotals:
     rounds: int = 0
 
 
-class BatchTrimmer:
+class BatchTrimmer(Periodic):
     """Every ``every_s`` on its own thread: the floors of ``groups``, then each partition of ``topics``
     listed, planned and trimmed."""
+
+    thread_name = "broker-trim"
 
     def __init__(self, s3_url: Callable[[], str], admin: Callable[[], AdminClient], cluster: str,
                  topics: dict[str, int], groups: tuple[str, ...], keep_read_s: float, unread_max: int,
@@ -131,14 +133,12 @@ class BatchTrimmer:
         self.required = required  # of ``groups``: they read every topic, so they count before they commit
         self.keep_read_s = keep_read_s
         self.unread_max = unread_max
-        self.every_s = every_s
+        super().__init__(every_s, log)
         self.clock = clock
         self.totals = TrimTotals()
         # topic -> (batches past the keep time still kept on its worst partition, the groups at its floor there):
         # who holds the broker's batches, for the history watch's and an operator's question "why so many?"
         self.held: dict[str, tuple[int, list[str]]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def trim_once(self) -> TrimTotals:
         """One round; returns what it deleted."""
@@ -180,19 +180,5 @@ class BatchTrimmer:
                   topic, partition, self.unread_max, len(trim.unread), trim.unread[0].base_offset, kept - 1,
                   ", ".join(behind) or "a group that has not committed yet")
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            try:
-                self.trim_once()
-            except BrokerError as exc:  # SeaweedFS or Tansu restarting: the supervisor deals with it
-                log.debug("batch trim skipped: %s", exc)
-
-    def start(self) -> BatchTrimmer:
-        self._thread = threading.Thread(target=self._run, name="broker-trim", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10.0)
+    def round(self) -> object:
+        return self.trim_once()
