@@ -167,7 +167,8 @@ def test_batches_are_kept_for_the_topic_retention_and_approvals_a_day_at_most() 
     settings = WardenSettings(topic_prefix="p.")
     ttls = {t.topic: t.minutes for t in topic_ttls(settings)}
     assert ttls[settings.topic(topics.AGENT_EVENTS)] == settings.topic_retention_hours * 60
-    assert ttls[settings.topic(topics.APPROVAL_REQUESTS)] == ttls[settings.topic(topics.APPROVAL_DECISIONS)] == 24 * 60
+    assert {ttls[settings.topic(t)] for t in (topics.APPROVAL_REQUESTS, topics.APPROVAL_DECISIONS,
+                                              topics.ROLLOUT_DECISIONS)} == {24 * 60}
     short = {t.minutes for t in topic_ttls(WardenSettings(topic_retention_hours=0.01))}
     assert short == {1}  # a shorter topic retention still wins
 

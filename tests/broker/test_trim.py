@@ -94,7 +94,7 @@ def test_every_delete_topic_is_trimmed_but_the_ones_read_again_from_their_start(
     assert trimmed[settings.topic(topics.AGENT_EVENTS)] == topics.PARTITIONS[topics.AGENT_EVENTS]
     assert settings.topic(topics.CONTROL) not in trimmed  # compacted: the switches
     assert not {settings.topic(t) for t in REREAD} & set(trimmed)
-    assert {topics.APPROVAL_REQUESTS, topics.APPROVAL_DECISIONS} == REREAD
+    assert {topics.APPROVAL_REQUESTS, topics.APPROVAL_DECISIONS, topics.ROLLOUT_DECISIONS} == REREAD
 
 
 # -- on the real durable broker ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from warden.core.topics import (
     APPROVAL_DECISIONS,
     APPROVAL_REQUESTS,
     PARTITIONS,
+    ROLLOUT_DECISIONS,
     TOPICS,
     TopicSpec,
     topic_config,
@@ -43,10 +44,12 @@ CHANGELOG_SUFFIX = ".changelog"
 # services' settings): a batch is deleted once all of them that read its topic are past it (ADR 0028).
 LANDING_GROUP = "warden-ledger-sink"  # lands every trimmed topic: nothing goes before it has it, even at the start
 STACK_GROUPS = (*CHANGELOG_GROUPS, LANDING_GROUP, "warden-notifier")
-# Topics a service reads again from their start when it starts (the approvals service rebuilds its pending
-# requests from them), so what was read is still wanted: kept by a TTL far past the approval timeout (15 min by
-# default) instead. One batch per request or decision: the history watch says if that ever grows.
-REREAD = frozenset({APPROVAL_REQUESTS, APPROVAL_DECISIONS})
+# Topics a service reads again from their start when it starts, so what was read is still wanted: the approvals
+# service rebuilds its pending requests from the approvals topics, and `warden rollout status` (the rollout
+# HTTP API's DecisionLog) the last decision of each rollout from rollout.decisions. Kept by a TTL far past the
+# approval timeout (15 min by default) and a rollout's steps instead; one batch per request, decision or
+# judgment, read with 500 ms fetch waits (a stall only past ~4,000 batches): the history watch says if they grow.
+REREAD = frozenset({APPROVAL_REQUESTS, APPROVAL_DECISIONS, ROLLOUT_DECISIONS})
 REREAD_TTL_MINUTES = 24 * 60
 
 
