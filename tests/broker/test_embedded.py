@@ -150,7 +150,7 @@ def test_record_batches_of_a_topic_with_retention_get_its_ttl_and_control_batche
 
 
 def test_ttls_cover_each_partition_of_delete_topics_with_finite_retention() -> None:
-    settings = WardenSettings(topic_prefix="p.", topic_retention_hours=1.5, embedded_retention_minutes=600)
+    settings = WardenSettings(topic_prefix="p.", topic_retention_hours=1.5)
     ttls = {t.topic: t for t in topic_ttls(settings)}
     assert settings.topic(topics.CONTROL) not in ttls  # compacted: the switches never expire
     assert ttls[settings.topic(topics.AGENT_EVENTS)].minutes == 90
