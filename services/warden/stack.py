@@ -112,7 +112,7 @@ class Stack:
                 self.broker = EmbeddedBroker(self.settings, self.log_dir).start(budget)
                 self.bootstrap = self.broker.bootstrap
             self._ensure_topics(max(5.0, deadline - time.monotonic()))
-            self._watch_history()
+            self._watch_storage()
             self.endpoint_file.unlink(missing_ok=True)
             for name in self.services:
                 self._spawn(name)
@@ -127,8 +127,9 @@ class Stack:
         wait_for_broker(probe, timeout_s)
         ensure_topics(probe)
 
-    def _watch_history(self) -> None:
-        """On durable storage, warn before a partition holds so many batches that tailing consumers stall."""
+    def _watch_storage(self) -> None:
+        """On durable storage: delete the batches every service has read (ADR 0028), and warn before a partition
+        holds so many that tailing consumers stall."""
         storage = self.broker.storage if self.broker is not None else None
         if storage is None:
             return
@@ -136,7 +137,7 @@ class Stack:
         self.history = HistoryWatch(lambda: storage.s3_url, CLUSTER_ID, None,
                                     self.settings.embedded_fetch_wait_ms).start()
         admin = clients.admin(self.client_settings(), log_level=0)
-        self.trimmer = trimmer(self.settings, lambda: storage.s3_url, lambda: admin).start()
+        self.trimmer = trimmer(self.settings, lambda: storage.s3_url, admin).start()
 
     def _spawn(self, name: str, restarts: int = 0) -> None:
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it

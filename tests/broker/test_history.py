@@ -91,9 +91,9 @@ def test_warden_up_watches_every_stored_topic_changelogs_included(durable: tuple
     broker, settings = durable
     stack = Stack(settings.model_copy(update={"data_dir": tmp_path / "w"}))
     stack.broker = broker
-    stack._watch_history()
+    stack._watch_storage()
     watch = stack.history
-    assert watch is not None
+    assert watch is not None and stack.trimmer is not None  # and what deletes read batches (ADR 0028)
     try:
         ensure_topics(settings)
         changelog = settings.topic("risk-scorer.changelog")  # compacted, no TTL: only the count bounds it
@@ -108,3 +108,4 @@ def test_warden_up_watches_every_stored_topic_changelogs_included(durable: tuple
         assert sum(counts.values()) == 6
     finally:
         watch.stop()
+        stack.trimmer.stop()

@@ -140,7 +140,7 @@ def trimmer_for(broker: EmbeddedBroker, settings: WardenSettings, unread_max: in
     assert broker.storage is not None
     storage = broker.storage
     admin = clients.admin(settings, log_level=0)
-    return BatchTrimmer(lambda: storage.s3_url, lambda: admin, CLUSTER_ID, {settings.topic(TOPIC): 1},
+    return BatchTrimmer(lambda: storage.s3_url, admin, CLUSTER_ID, {settings.topic(TOPIC): 1},
                         ("sink", "scorer", "never-started"), keep_read_s=120, unread_max=unread_max,
                         clock=lambda: time.time() + later_s)  # an hour on: every batch is past the keep time
 

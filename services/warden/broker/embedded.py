@@ -3,9 +3,10 @@
 Durable (the default): Tansu's `s3://` storage against a loopback SeaweedFS under
 DATA_DIR/broker, so a restart of Tansu, of SeaweedFS or of the whole stack keeps what the broker
 acknowledged: records not yet landed, group offsets, the control topic's switches. Tansu 0.6 applies
-no retention of its own, so each topic's `retention.ms`, capped at `embedded_retention_minutes`
-(ADR 0021), becomes a SeaweedFS TTL on its record batches, and the services' compacted changelog
-topics expire after `embedded_changelog_retention_minutes` (ADR 0023). Memory storage
+no retention of its own: each topic's `retention.ms` becomes a SeaweedFS TTL on its record batches,
+`warden up` deletes the batches its services have read long before (ADR 0028, warden.broker.trim),
+and the services' compacted changelog topics expire after `embedded_changelog_retention_minutes`
+(ADR 0023). Memory storage
 (WARDEN_EMBEDDED_STORAGE=memory) keeps nothing across a restart.
 """
 
@@ -79,10 +80,9 @@ def trimmed_topics(settings: WardenSettings, specs: tuple[TopicSpec, ...] = TOPI
             if spec.name not in REREAD}
 
 
-def trimmer(settings: WardenSettings, s3_url: Callable[[], str], admin: Callable[[], AdminClient]) -> BatchTrimmer:
+def trimmer(settings: WardenSettings, s3_url: Callable[[], str], admin: AdminClient) -> BatchTrimmer:
     """What `warden up` runs beside a durable embedded broker (ADR 0028)."""
-    return BatchTrimmer(s3_url, admin, CLUSTER_ID, trimmed_topics(settings),
-                        STACK_GROUPS,
+    return BatchTrimmer(s3_url, admin, CLUSTER_ID, trimmed_topics(settings), STACK_GROUPS,
                         keep_read_s=settings.embedded_retention_minutes * 60.0,
                         unread_max=settings.embedded_unread_batches_max, required=(LANDING_GROUP,))
 

@@ -121,12 +121,12 @@ class BatchTrimmer(Periodic):
 
     thread_name = "broker-trim"
 
-    def __init__(self, s3_url: Callable[[], str], admin: Callable[[], AdminClient], cluster: str,
+    def __init__(self, s3_url: Callable[[], str], admin: AdminClient, cluster: str,
                  topics: dict[str, int], groups: tuple[str, ...], keep_read_s: float, unread_max: int,
                  required: tuple[str, ...] = (), every_s: float = TRIM_EVERY_S,
                  clock: Callable[[], float] = time.time) -> None:
         self.s3_url = s3_url  # asked each round: a SeaweedFS restarted by the supervisor may have moved
-        self.admin = admin
+        self.admin = admin  # librdkafka reconnects it to a restarted Tansu on the same port
         self.cluster = cluster
         self.topics = topics  # topic -> partitions
         self.groups = groups
@@ -142,7 +142,7 @@ class BatchTrimmer(Periodic):
 
     def trim_once(self) -> TrimTotals:
         """One round; returns what it deleted."""
-        floors = group_floors(self.admin(), self.groups, set(self.topics))
+        floors = group_floors(self.admin, self.groups, set(self.topics))
         done = TrimTotals(rounds=1)
         held: dict[str, tuple[int, list[str]]] = {}
         url = self.s3_url()
