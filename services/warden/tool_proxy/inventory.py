@@ -15,11 +15,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 import yaml
-from jsonschema import Draft202012Validator
 
 from warden.core.errors import ConfigError
 from warden.core.params import DEFAULT_INVENTORY, ToolSchemas
-from warden.core.schema_check import compile_schema
+from warden.core.schema_check import Schema, compile_schema
 from warden.policy.bundle import Bundle
 
 V1_TOOL_CAP = 15
@@ -53,8 +52,8 @@ class ActionSpec:
     path: str
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
-    input_validator: Draft202012Validator = field(repr=False, compare=False)
-    output_validator: Draft202012Validator = field(repr=False, compare=False)
+    input_validator: Schema = field(repr=False, compare=False)
+    output_validator: Schema = field(repr=False, compare=False)
 
     @property
     def qualified(self) -> str:
