@@ -13,7 +13,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warden.core.schema_check import Schema, check, compile_schema, fast_eligible
+from warden.core.schema_check import Schema, check, fast_eligible
+from warden.core.schema_check import compile_schema as compile_reference
+from warden.policy.schema_fast import compiled
 from warden.tool_proxy.inventory import DEFAULT_INVENTORY
 
 
@@ -31,6 +33,11 @@ TRICKY: list[Any] = [
     0, -1, 1, 1.0, 1.5, -0.0001, 0.0001, 10**16, 2**70, -(2**70), 9007199254740993, True, False, None, [], {},
     [1], ["a"], {"a": 1},
 ]
+
+
+def compile_schema(schema: dict[str, Any], where: str) -> Schema:
+    """As the server compiles them (the tool proxy's inventory, the policy bundle's params check)."""
+    return compile_reference(schema, where, compiled)
 
 
 def reference(schema: Schema, value: Any) -> bool:
@@ -89,6 +96,25 @@ def test_the_fast_path_gives_jsonschemas_answer_on_the_tricky_values(where: str,
         for prop in props:  # each field in turn, the others absent or set to the same value
             for candidate in ({prop: value}, dict.fromkeys(props, value)):
                 assert schema.is_valid(candidate) == reference(schema, candidate), (where, candidate)
+
+
+def test_without_a_fast_compiler_the_reference_alone_checks() -> None:
+    """The light SDK's way (it ships no jsonschema-rs): same answers, same errors."""
+    body = dict(SHIPPED)["crm.lookup.input"]
+    schema = compile_reference(body, "t")
+    assert schema.fast is None
+    assert schema.is_valid({"customer_id": "c1"}) and not schema.is_valid({"customer_id": "c 1"})
+
+
+def test_the_server_compiles_the_fast_path_into_the_proxy_and_the_bundle() -> None:
+    from warden.core.shipped import POLICIES
+    from warden.policy.bundle import BundleWatcher
+    from warden.tool_proxy.inventory import load_inventory
+
+    spec = load_inventory(DEFAULT_INVENTORY).action("crm", "lookup")
+    assert spec is not None and spec.input_validator.fast is not None and spec.output_validator.fast is not None
+    params = BundleWatcher(POLICIES).bundle.tool_schemas.input("crm", "lookup")
+    assert params is not None and params.fast is not None
 
 
 def test_a_value_the_fast_engine_cannot_take_goes_to_the_reference() -> None:

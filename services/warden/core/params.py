@@ -26,7 +26,7 @@ import jsonschema
 import yaml
 
 from warden.core.errors import ConfigError
-from warden.core.schema_check import FieldError, Schema, check, compile_schema
+from warden.core.schema_check import FastCompiler, FieldError, Schema, check, compile_schema
 from warden.core.shipped import POLICIES
 
 DEFAULT_INVENTORY = POLICIES / "tools" / "inventory.yaml"
@@ -51,8 +51,9 @@ class ToolSchemas:
         return self.inputs.get(f"{tool}.{action}")
 
 
-def load_tool_schemas(path: Path = DEFAULT_INVENTORY) -> ToolSchemas:
-    """The input schemas of an inventory file; the tool proxy's loader checks the rest of it."""
+def load_tool_schemas(path: Path = DEFAULT_INVENTORY, fast: FastCompiler | None = None) -> ToolSchemas:
+    """The input schemas of an inventory file; the tool proxy's loader checks the rest of it. ``fast``:
+    see compile_schema (the server passes warden.policy.schema_fast.compiled)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -73,7 +74,7 @@ def load_tool_schemas(path: Path = DEFAULT_INVENTORY) -> ToolSchemas:
             where = f"{path}: tools.{tool}.actions.{action}"
             if not isinstance(body, dict) or "input" not in body:
                 raise ConfigError(f"{where}: needs an `input` JSON Schema")
-            inputs[f"{tool}.{action}"] = compile_schema(body["input"], f"{where}.input")
+            inputs[f"{tool}.{action}"] = compile_schema(body["input"], f"{where}.input", fast)
     return ToolSchemas(path, hashlib.sha256(raw).hexdigest()[:16], inputs)
 
 

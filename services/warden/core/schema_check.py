@@ -2,10 +2,11 @@
 
 Shared by the tool proxy and the strict params check every component runs (warden.core.params).
 jsonschema (Python) is the reference: it decides every value it sees and names the errors. In front
-of it, where a schema uses only keywords both read the same way (``fast_eligible``), jsonschema-rs
-answers "valid" in well under a microsecond instead of 10-30 µs per check (three checks per tool
-call in the proxy, benchmarks/proxy.py); whatever it does not call valid (or cannot take) goes to
-the reference, so a refusal, and its errors, are jsonschema's alone.
+of it, where a schema uses only keywords both read the same way (``fast_eligible``), a compiled
+validator may answer "valid" (the server's warden.policy.schema_fast: jsonschema-rs, well under a
+microsecond instead of 10-30 µs per check, three checks per tool call in the proxy); whatever it
+does not call valid (or cannot take) goes to the reference, so a refusal, and its errors, are
+jsonschema's alone. The light SDK (this package) compiles the reference only.
 """
 
 from __future__ import annotations
@@ -17,11 +18,6 @@ from typing import Any
 
 import jsonschema
 from jsonschema import Draft202012Validator, FormatChecker
-
-try:  # the server's dependency; the light SDK (sdk/pyproject.toml) runs without it, on the reference alone
-    import jsonschema_rs
-except ImportError:  # pragma: no cover - only where jsonschema-rs is not installed
-    jsonschema_rs = None  # type: ignore[assignment]
 
 from warden.core.errors import ConfigError
 
@@ -37,6 +33,9 @@ class FieldError:
     def __str__(self) -> str:
         return f"{self.field}: {self.message} (rule: {self.rule})"
 
+
+# A compiler of the fast validator for a schema ``fast_eligible`` passed: an object with is_valid(value), or None.
+FastCompiler = Callable[[dict[str, Any]], Any]
 
 # Keywords whose meaning jsonschema-rs shares with jsonschema, so that its "valid" may stand: where the two
 # differ on these (format "email", a pattern's `$` before a final newline, `.` on U+2028) jsonschema-rs is
@@ -83,7 +82,7 @@ class Schema:
     """A compiled schema: the reference validator, and jsonschema-rs's in front where ``fast_eligible``."""
 
     full: Draft202012Validator
-    fast: Any = None  # a jsonschema_rs validator
+    fast: Any = None  # what a FastCompiler made (a jsonschema_rs validator)
 
     def is_valid(self, value: Any) -> bool:
         if self.fast is not None:
@@ -95,8 +94,9 @@ class Schema:
         return bool(self.full.is_valid(value))
 
 
-def compile_schema(schema: Any, where: str) -> Schema:
-    """Compile once at load; a schema that is not valid JSON Schema is a configuration error."""
+def compile_schema(schema: Any, where: str, fast: FastCompiler | None = None) -> Schema:
+    """Compile once at load; a schema that is not valid JSON Schema is a configuration error. ``fast``:
+    the compiler of a validator that may answer "valid" first, for a schema ``fast_eligible`` passes."""
     if not isinstance(schema, dict):
         raise ConfigError(f"{where}: a JSON Schema must be an object, got {type(schema).__name__}")
     try:
@@ -104,13 +104,13 @@ def compile_schema(schema: Any, where: str) -> Schema:
     except jsonschema.SchemaError as exc:
         at = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise ConfigError(f"{where}: not a valid JSON Schema at {at}: {exc.message}") from exc
-    fast = None
-    if jsonschema_rs is not None and fast_eligible(schema):
+    compiled = None
+    if fast is not None and fast_eligible(schema):
         try:
-            fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=True)
-        except Exception:  # jsonschema-rs cannot read it (a regex it does not support): the reference alone
-            fast = None
-    return Schema(Draft202012Validator(schema, format_checker=_FORMATS), fast)
+            compiled = fast(schema)
+        except Exception:  # it cannot read this schema (a regex it does not support): the reference alone
+            compiled = None
+    return Schema(Draft202012Validator(schema, format_checker=_FORMATS), compiled)
 
 
 def _path(root: str, parts: Any) -> str:

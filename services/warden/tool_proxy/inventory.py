@@ -19,6 +19,7 @@ import yaml
 from warden.core.errors import ConfigError
 from warden.core.params import DEFAULT_INVENTORY, ToolSchemas
 from warden.core.schema_check import Schema, compile_schema
+from warden.policy import schema_fast
 from warden.policy.bundle import Bundle
 
 V1_TOOL_CAP = 15
@@ -143,7 +144,8 @@ def _action(tool: str, name: str, spec: Any, tool_read_only: bool, where: str) -
     if not isinstance(read_only, bool):
         raise InventoryError(f"{where}.read_only: must be true or false, got {read_only!r}")
     try:
-        validators = [compile_schema(spec[part], f"{where}.{part}") for part in ("input", "output")]
+        validators = [compile_schema(spec[part], f"{where}.{part}", schema_fast.compiled)
+                      for part in ("input", "output")]
     except ConfigError as exc:
         raise InventoryError(str(exc)) from exc
     return ActionSpec(tool, name, read_only, path, spec["input"], spec["output"], *validators)
