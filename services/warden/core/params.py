@@ -24,10 +24,9 @@ from typing import Any
 
 import jsonschema
 import yaml
-from jsonschema import Draft202012Validator
 
 from warden.core.errors import ConfigError
-from warden.core.schema_check import FieldError, check, compile_schema
+from warden.core.schema_check import FastCompiler, FieldError, Schema, check, compile_schema
 from warden.core.shipped import POLICIES
 
 DEFAULT_INVENTORY = POLICIES / "tools" / "inventory.yaml"
@@ -46,14 +45,15 @@ CEDAR_MIN, CEDAR_MAX = -(2**63), 2**63 - 1
 class ToolSchemas:
     path: Path
     version: str  # hash of the inventory file
-    inputs: Mapping[str, Draft202012Validator] = field(repr=False)  # "tool.action" -> its compiled input schema
+    inputs: Mapping[str, Schema] = field(repr=False)  # "tool.action" -> its compiled input schema
 
-    def input(self, tool: str, action: str) -> Draft202012Validator | None:
+    def input(self, tool: str, action: str) -> Schema | None:
         return self.inputs.get(f"{tool}.{action}")
 
 
-def load_tool_schemas(path: Path = DEFAULT_INVENTORY) -> ToolSchemas:
-    """The input schemas of an inventory file; the tool proxy's loader checks the rest of it."""
+def load_tool_schemas(path: Path = DEFAULT_INVENTORY, fast: FastCompiler | None = None) -> ToolSchemas:
+    """The input schemas of an inventory file; the tool proxy's loader checks the rest of it. ``fast``:
+    see compile_schema (the server passes warden.policy.schema_fast.compiled)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -65,7 +65,7 @@ def load_tool_schemas(path: Path = DEFAULT_INVENTORY) -> ToolSchemas:
     tools = data.get("tools") if isinstance(data, dict) else None
     if not isinstance(tools, dict) or not tools:
         raise ConfigError(f"{path}: expected a mapping with a non-empty `tools` mapping")
-    inputs: dict[str, Draft202012Validator] = {}
+    inputs: dict[str, Schema] = {}
     for tool, spec in tools.items():
         actions = spec.get("actions") if isinstance(spec, dict) else None
         if not isinstance(actions, dict) or not actions:
@@ -74,7 +74,7 @@ def load_tool_schemas(path: Path = DEFAULT_INVENTORY) -> ToolSchemas:
             where = f"{path}: tools.{tool}.actions.{action}"
             if not isinstance(body, dict) or "input" not in body:
                 raise ConfigError(f"{where}: needs an `input` JSON Schema")
-            inputs[f"{tool}.{action}"] = compile_schema(body["input"], f"{where}.input")
+            inputs[f"{tool}.{action}"] = compile_schema(body["input"], f"{where}.input", fast)
     return ToolSchemas(path, hashlib.sha256(raw).hexdigest()[:16], inputs)
 
 
@@ -144,7 +144,7 @@ def _redacted(error: jsonschema.ValidationError) -> bool:
         and REDACTED.search(error.instance) is not None
 
 
-def check_input(validator: Draft202012Validator, params: Any, root: str = "params") -> list[FieldError]:
+def check_input(validator: Schema, params: Any, root: str = "params") -> list[FieldError]:
     """The action's schema, then Cedar's numbers; empty when policy may see the params. Fails closed:
     a schema check that raises is an error of the call, not of the caller."""
     try:

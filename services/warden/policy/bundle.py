@@ -19,6 +19,7 @@ from warden.core.errors import ConfigError
 from warden.core.params import ToolSchemas, load_tool_schemas
 from warden.core.shipped import POLICIES
 from warden.core.workflows import Workflow, load_workflows, workflow_or_default
+from warden.policy import schema_fast
 
 DEFAULT_POLICIES = POLICIES
 SCHEMA_FILE = "warden.cedarschema"
@@ -78,7 +79,7 @@ def load_bundle(directory: Path = DEFAULT_POLICIES) -> Bundle:
         if not (directory / required).is_file():
             raise PolicyBundleError(f"{directory} has no {required}")
     try:
-        tool_schemas = load_tool_schemas(directory / INVENTORY_FILE)
+        tool_schemas = load_tool_schemas(directory / INVENTORY_FILE, schema_fast.compiled)
     except ConfigError as exc:
         raise PolicyBundleError(str(exc)) from exc
     text = "\n".join(p.read_text() for p in sources)

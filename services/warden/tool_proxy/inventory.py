@@ -15,11 +15,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 import yaml
-from jsonschema import Draft202012Validator
 
 from warden.core.errors import ConfigError
 from warden.core.params import DEFAULT_INVENTORY, ToolSchemas
-from warden.core.schema_check import compile_schema
+from warden.core.schema_check import Schema, compile_schema
+from warden.policy import schema_fast
 from warden.policy.bundle import Bundle
 
 V1_TOOL_CAP = 15
@@ -53,8 +53,8 @@ class ActionSpec:
     path: str
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
-    input_validator: Draft202012Validator = field(repr=False, compare=False)
-    output_validator: Draft202012Validator = field(repr=False, compare=False)
+    input_validator: Schema = field(repr=False, compare=False)
+    output_validator: Schema = field(repr=False, compare=False)
 
     @property
     def qualified(self) -> str:
@@ -144,7 +144,8 @@ def _action(tool: str, name: str, spec: Any, tool_read_only: bool, where: str) -
     if not isinstance(read_only, bool):
         raise InventoryError(f"{where}.read_only: must be true or false, got {read_only!r}")
     try:
-        validators = [compile_schema(spec[part], f"{where}.{part}") for part in ("input", "output")]
+        validators = [compile_schema(spec[part], f"{where}.{part}", schema_fast.compiled)
+                      for part in ("input", "output")]
     except ConfigError as exc:
         raise InventoryError(str(exc)) from exc
     return ActionSpec(tool, name, read_only, path, spec["input"], spec["output"], *validators)
