@@ -38,6 +38,7 @@ from warden.ledger.migrations import migrate
 from warden.ledger_rows.chain import ChainKey
 from warden.ledger_rows.tables import TABLES_BY_NAME
 from warden.ledger_sink.processor import ChainHeads, Incoming, land
+from warden.ledger_sink.service import tune_gc
 
 
 def main() -> None:
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--default-gc", action="store_true", help="CPython's collector settings, not the sink's")
     args = parser.parse_args()
     with TemporaryDirectory() as tmp:
         wire = wire_for(WardenSettings(data_dir=Path(tmp)))
@@ -79,6 +81,8 @@ def main() -> None:
             ids = [e.event_id for e in events[a:b]]
             ledger.rows("SELECT record_id FROM bench.agent_events WHERE record_id IN %(ids)s", {"ids": ids})
 
+        if not args.default_gc:
+            tune_gc()  # as `warden run ledger-sink` does once started
         stages: dict[str, Callable[[int, int], None]] = {"decode": decode, "rows": rows, "insert": insert,
                                                           "lookup": lookup}
         # Python stages on this thread's clock; chDB's on the process's (its engine works on threads of its own).
