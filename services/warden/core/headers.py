@@ -110,3 +110,13 @@ def disagreement(routing: Routing, event: AgentEvent) -> str | None:
         if found is not None and found != expected:
             return f"header {name}={found!r} disagrees with the event's {expected!r}"
     return None
+
+
+def key_disagreement(key: bytes | None, event: AgentEvent) -> str | None:
+    """Why a record's Kafka key is not its event's run_id (the contract: agent.events is keyed by run_id, and
+    the rollout-controller passes over an event on its key alone), or None. A record without a key is not
+    passed over on it (the controller decodes it), so it is not refused here."""
+    if key is None or key == event.run_id.encode():
+        return None
+    return (f"the record key {key.decode('utf-8', 'replace')!r} is not the event's run_id {event.run_id!r} "
+            "(agent.events is keyed by run_id)")
