@@ -24,12 +24,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from types import SimpleNamespace
+from typing import Any, cast
 
 from confluent_kafka import Message
 
 from harness import cpu_model  # a sibling script, not a package
 from warden.core.events import AgentEvent
 from warden.core.headers import disagreement, event_headers, routing_of
+from warden.core.seen import SeenIds
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.demo.simulator import Simulator
@@ -38,7 +41,7 @@ from warden.ledger.migrations import migrate
 from warden.ledger_rows.chain import ChainKey
 from warden.ledger_rows.tables import TABLES_BY_NAME
 from warden.ledger_sink.processor import ChainHeads, Incoming, land
-from warden.ledger_sink.service import tune_gc
+from warden.ledger_sink.service import SinkProcessor, tune_gc
 
 
 def main() -> None:
@@ -77,9 +80,12 @@ def main() -> None:
         def insert(a: int, b: int) -> None:
             ledger.insert("agent_events", table.insert_columns, columns.pop(0))
 
+        sink = SinkProcessor.__new__(SinkProcessor)  # only its recovery-window lookup, on this ledger
+        sink.sink = cast(Any, SimpleNamespace(ledger=ledger))
+        sink.recovery, sink.recent = {("stg.agent.events", p): 10**9 for p in range(6)}, SeenIds(1)
+
         def lookup(a: int, b: int) -> None:
-            ids = [e.event_id for e in events[a:b]]
-            ledger.rows("SELECT record_id FROM bench.agent_events WHERE record_id IN %(ids)s", {"ids": ids})
+            sink._already_landed(decoded[a:b])
 
         if not args.default_gc:
             tune_gc()  # as `warden run ledger-sink` does once started
