@@ -102,11 +102,11 @@ def routing_from_event(event: AgentEvent) -> Routing:
 
 def disagreement(routing: Routing, event: AgentEvent) -> str | None:
     """Why the headers do not describe this event, or None when they do (the ledger-sink's check)."""
-    body = routing_from_event(event)
-    for name, found, expected in ((TYPE, routing.event_type, body.event_type),
-                                  (TIME, routing.occurred_ms, body.occurred_ms),
-                                  (TENANT, routing.tenant_id, body.tenant_id),
-                                  (WORKFLOW, routing.workflow, body.workflow)):
+    # The event's own facts read directly, not through routing_from_event: the sink asks this of every event.
+    for name, found, expected in ((TYPE, routing.event_type, event.event_type.value),
+                                  (TIME, routing.occurred_ms, (event.occurred_at - _EPOCH) // _MS),
+                                  (TENANT, routing.tenant_id, event.tenant_id),
+                                  (WORKFLOW, routing.workflow, event.workflow)):
         if found is not None and found != expected:
             return f"header {name}={found!r} disagrees with the event's {expected!r}"
     return None
