@@ -4,12 +4,13 @@ What `benchmarks/pipeline.py`'s end-to-end figure is made of, measured apart so 
 shows its own gain (issue 15). Over the same simulated demo events, with the routing headers the SDK
 writes, in batches of --batch (the sink's batch_max_rows), every stage interleaved batch by batch so each
 sees the same load, best of --repeat passes:
-  decode    the runtime's read of one record: Wire.decode (Avro + every pydantic contract check) and the
-            routing headers checked against the event (ADR 0019);
+  decode    the runtime's read of one record: Wire.decode (Avro + every pydantic contract check), the
+            routing headers (ADR 0019) and the record key checked against the event;
   rows      the pure step `land`: record ids, flatten + redact into columns, the hash chain (HMAC);
   insert    the column insert of the batch into a real chDB ledger (migrated, in a temporary directory);
   lookup    the recovery window's `record_id IN (...)` query of a batch against what is landed.
-The last line printed is one JSON object with every figure (µs per event).
+The last line printed is one JSON object with every figure (µs per event). Run by another checkout's
+interpreter (`/work/main/.venv/bin/python benchmarks/sink_stages.py`) it measures that checkout's code.
 
     .venv/bin/python benchmarks/sink_stages.py --events 20000
 """
@@ -30,6 +31,7 @@ from typing import Any, cast
 from confluent_kafka import Message
 
 from harness import cpu_model  # a sibling script, not a package
+from warden.core import headers
 from warden.core.events import AgentEvent
 from warden.core.headers import disagreement, event_headers, routing_of
 from warden.core.seen import SeenIds
@@ -40,8 +42,9 @@ from warden.ledger.client import Ledger
 from warden.ledger.migrations import migrate
 from warden.ledger_rows.chain import ChainKey
 from warden.ledger_rows.tables import TABLES_BY_NAME
+from warden.ledger_sink import service
 from warden.ledger_sink.processor import ChainHeads, Incoming, land
-from warden.ledger_sink.service import SinkProcessor, tune_gc
+from warden.ledger_sink.service import SinkProcessor
 
 
 def main() -> None:
@@ -64,6 +67,8 @@ def main() -> None:
         decoded: list[Incoming] = []
         columns: list[list[list[object]]] = []
 
+        key_check = getattr(headers, "key_disagreement", None)  # None on a checkout from before it
+
         def decode(a: int, b: int) -> None:
             for i in range(a, b):
                 msg = messages[i]
@@ -71,6 +76,7 @@ def main() -> None:
                 assert isinstance(value, AgentEvent)
                 routing = routing_of(msg.headers())
                 assert routing is not None and disagreement(routing, value) is None
+                assert key_check is None or key_check(msg.key(), value) is None
                 decoded.append(Incoming("agent.events", i % 6, i, value.run_id, value, "stg.agent.events"))
 
         def rows(a: int, b: int) -> None:
@@ -87,7 +93,8 @@ def main() -> None:
         def lookup(a: int, b: int) -> None:
             sink._already_landed(decoded[a:b])
 
-        if not args.default_gc:
+        tune_gc = getattr(service, "tune_gc", None)  # None on a checkout from before it (to compare with)
+        if not args.default_gc and tune_gc is not None:
             tune_gc()  # as `warden run ledger-sink` does once started
         stages: dict[str, Callable[[int, int], None]] = {"decode": decode, "rows": rows, "insert": insert,
                                                           "lookup": lookup}
