@@ -102,11 +102,21 @@ def routing_from_event(event: AgentEvent) -> Routing:
 
 def disagreement(routing: Routing, event: AgentEvent) -> str | None:
     """Why the headers do not describe this event, or None when they do (the ledger-sink's check)."""
-    body = routing_from_event(event)
-    for name, found, expected in ((TYPE, routing.event_type, body.event_type),
-                                  (TIME, routing.occurred_ms, body.occurred_ms),
-                                  (TENANT, routing.tenant_id, body.tenant_id),
-                                  (WORKFLOW, routing.workflow, body.workflow)):
+    # The event's own facts read directly, not through routing_from_event: the sink asks this of every event.
+    for name, found, expected in ((TYPE, routing.event_type, event.event_type.value),
+                                  (TIME, routing.occurred_ms, (event.occurred_at - _EPOCH) // _MS),
+                                  (TENANT, routing.tenant_id, event.tenant_id),
+                                  (WORKFLOW, routing.workflow, event.workflow)):
         if found is not None and found != expected:
             return f"header {name}={found!r} disagrees with the event's {expected!r}"
     return None
+
+
+def key_disagreement(key: bytes | None, event: AgentEvent) -> str | None:
+    """Why a record's Kafka key is not its event's run_id (the contract: agent.events is keyed by run_id, and
+    the rollout-controller passes over an event on its key alone), or None. A record without a key is not
+    passed over on it (the controller decodes it), so it is not refused here."""
+    if key is None or key == event.run_id.encode():
+        return None
+    return (f"the record key {key.decode('utf-8', 'replace')!r} is not the event's run_id {event.run_id!r} "
+            "(agent.events is keyed by run_id)")

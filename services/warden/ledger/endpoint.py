@@ -24,7 +24,7 @@ from uuid import UUID
 
 from warden.core.errors import WardenError
 from warden.ledger.client import Ledger
-from warden.ledger.readonly import QueryLimits, run_readonly
+from warden.ledger.readonly import QueryLimits, ReadonlySessions
 
 ENDPOINT_FILE = "ledger-endpoint.json"
 
@@ -46,10 +46,11 @@ def jsonable(value: Any) -> Any:
 class QueryEndpoint:
     def __init__(self, ledger: Ledger, data_dir: Path, port: int = 0,
                  metrics: Callable[[], tuple[bytes, str]] | None = None, limits: QueryLimits | None = None) -> None:
-        """Queries run on sessions of their own (warden.ledger.readonly), never on `ledger`'s
-        connection, which stays the sink's alone."""
+        """Queries run on read-only sessions of their own (warden.ledger.readonly.ReadonlySessions), never on
+        `ledger`'s connection, which stays the sink's alone."""
         self.ledger = ledger
         self.limits = limits or QueryLimits()
+        self.sessions = ReadonlySessions(ledger, self.limits)
         self.file = data_dir / ENDPOINT_FILE
         self.token = secrets.token_urlsafe(24)
         endpoint = self
@@ -90,7 +91,7 @@ class QueryEndpoint:
                 try:
                     length = int(self.headers.get("Content-Length", "0"))
                     sql = json.loads(self.rfile.read(length) or b"{}").get("sql", "")
-                    columns, rows = run_readonly(endpoint.ledger, sql, endpoint.limits)
+                    columns, rows = endpoint.sessions.run(sql)
                     body = {"columns": columns, "rows": jsonable(rows)}
                     self._send(200, json.dumps(body).encode())
                 except WardenError as exc:
@@ -114,4 +115,5 @@ class QueryEndpoint:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.sessions.close()
         self.file.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel
@@ -51,21 +52,33 @@ def _model_row(message: BaseModel) -> dict[str, Any]:
     return {name: _plain(getattr(message, name)) for name in type(message).model_fields}
 
 
+_EVENT_HEAD = tuple(n for n in AgentEvent.model_fields if n != "body")
+
+
 def event_row(event: BaseModel) -> dict[str, Any]:
     """Flatten the body into nullable columns and redact params, output and state_change."""
     assert isinstance(event, AgentEvent)
-    row = {name: _plain(getattr(event, name)) for name in AgentEvent.model_fields if name != "body"}
+    # Read from the validated models' __dict__ (their fields, no more): the sink flattens every event.
+    head = event.__dict__
+    row = {name: head[name] for name in _EVENT_HEAD}
+    row["event_type"] = event.event_type.value
     row.update(dict.fromkeys(_BODY_COLUMNS))
-    for name in type(event.body).model_fields:
-        row[name] = _plain(getattr(event.body, name))
-    if isinstance(event.body, LlmCall) and event.body.route_decision is not None:  # a routing decision (ADR 0015)
-        decision = event.body.route_decision.model_dump(mode="json")
+    body = event.body
+    for name, value in body.__dict__.items():
+        row[name] = value.value if isinstance(value, StrEnum) else value
+    if isinstance(body, LlmCall) and body.route_decision is not None:  # a routing decision (ADR 0015)
+        decision = body.route_decision.model_dump(mode="json")
         decision["features"] = json.loads(decision["features"])  # one JSON object, not JSON in a string
         row["route_decision"] = json.dumps(decision, sort_keys=True, separators=(",", ":"))  # redacted like params
-    texts, counts = redact_many(row["params"], row["output"], row["state_change"], row["route_decision"])
-    row["params"], row["output"], row["state_change"], row["route_decision"] = texts
-    row["redactions"] = sum(counts.values())
-    row["redaction_kinds"] = sorted(kind for kind, n in counts.items() if n)
+    params, output, state_change, route_decision = row["params"], row["output"], row["state_change"], \
+        row["route_decision"]
+    if params or output or state_change or route_decision:  # only these carry free text
+        texts, counts = redact_many(params, output, state_change, route_decision)
+        row["params"], row["output"], row["state_change"], row["route_decision"] = texts
+        row["redactions"] = sum(counts.values())
+        row["redaction_kinds"] = sorted(kind for kind, n in counts.items() if n)
+    else:
+        row["redactions"], row["redaction_kinds"] = 0, []
     return row
 
 
@@ -141,22 +154,28 @@ class Table:
     # verify (and a later change of such a value is still caught).
     added: tuple[tuple[str, Any], ...] = ()
 
-    @property
+    # The column lists are computed once per table (cached_property writes the instance's __dict__, which a
+    # frozen dataclass allows): the sink asks for them on every row.
+    @cached_property
     def hashed_columns(self) -> tuple[str, ...]:
         """What `warden ledger verify` reads back to recompute a hash."""
         return self.base_columns + CHAIN_COLUMNS + tuple(name for name, _ in self.added)
 
-    @property
+    @cached_property
     def base_columns(self) -> tuple[str, ...]:
         extra = {name for name, _ in self.added}
         return tuple(c for c in self.columns if c not in extra)
 
+    @cached_property
+    def _always_hashed(self) -> tuple[str, ...]:
+        return self.base_columns + CHAIN_COLUMNS
+
     def hashed_values(self, row: dict[str, Any]) -> list[Any]:
-        values = [row[c] for c in self.base_columns + CHAIN_COLUMNS]
+        values = [row[c] for c in self._always_hashed]
         values.extend([name, row[name]] for name, default in self.added if row[name] != default)
         return values
 
-    @property
+    @cached_property
     def insert_columns(self) -> tuple[str, ...]:
         return self.columns + CHAIN_COLUMNS + SOURCE_COLUMNS + LINK_COLUMNS
 

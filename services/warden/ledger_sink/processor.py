@@ -78,6 +78,7 @@ def land(heads: ChainHeads, batch: list[Incoming], already_landed: set[tuple[str
     """
     out = Landed()
     seen = set(already_landed)
+    key_id = key.key_id if key is not None else ""
     for item in batch:
         table = TABLES[item.topic]
         record_id = table.record_id(item.message)
@@ -91,17 +92,19 @@ def land(heads: ChainHeads, batch: list[Incoming], already_landed: set[tuple[str
         row["record_id"] = record_id
         row["chain_key"] = chain[1]
         row["chain_seq"] = seq + 1
-        row["hash"] = link(prev, table.hashed_values(row), key)
+        row["hash"] = digest = link(prev, table.hashed_values(row), key)
         row["prev_hash"] = prev
-        row["hash_key_id"] = key.key_id if key is not None else ""
+        row["hash_key_id"] = key_id
         row["src_topic"] = item.src_topic or item.topic
         row["src_partition"] = item.partition
         row["src_offset"] = item.offset
-        heads.put(chain, (seq + 1, row["hash"]))
-        out.heads[chain] = (seq + 1, row["hash"])
-        out.redactions += int(row.get("redactions") or 0)
-        cols = out.columns.setdefault(table.name, [[] for _ in table.insert_columns])
-        for i, name in enumerate(table.insert_columns):
-            cols[i].append(row[name])
+        heads.put(chain, (seq + 1, digest))
+        out.heads[chain] = (seq + 1, digest)
+        out.redactions += row.get("redactions") or 0
+        cols = out.columns.get(table.name)
+        if cols is None:
+            cols = out.columns[table.name] = [[] for _ in table.insert_columns]
+        for column, name in zip(cols, table.insert_columns, strict=True):
+            column.append(row[name])
         out.rows[table.name] = out.rows.get(table.name, 0) + 1
     return heads, out

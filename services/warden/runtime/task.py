@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from warden.core.errors import BrokerError, BrokerUnavailableError, DecodeError, ValidationError, WardenError
 from warden.core.events import AgentEvent
-from warden.core.headers import Routing, disagreement, routing_from_event, routing_of
+from warden.core.headers import Routing, disagreement, key_disagreement, routing_from_event, routing_of
 from warden.core.output import Output
 from warden.core.records import DeadLetterKind
 from warden.core.seen import SeenIds
@@ -267,8 +267,9 @@ class Task(Generic[S]):
             return self.wire.decode_or_skip(msg.value(), spec.record, self.counters)
         try:
             value = self.wire.decode(msg.value(), spec.record)
-            if isinstance(value, AgentEvent) and (routing := routing_of(msg.headers())) is not None \
-                    and (wrong := disagreement(routing, value)) is not None:
+            if isinstance(value, AgentEvent) and (
+                    ((routing := routing_of(msg.headers())) is not None and (wrong := disagreement(routing, value)))
+                    or (wrong := key_disagreement(msg.key(), value))):
                 raise ValidationError(f"invalid AgentEvent: {wrong}")
         except (DecodeError, ValidationError) as exc:
             kind = DeadLetterKind.DECODE if isinstance(exc, DecodeError) else DeadLetterKind.VALIDATE
