@@ -8,17 +8,20 @@ closing run in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from warden.core.errors import BrokerError
 from warden.core.events import AgentEvent
 from warden.core.headers import event_headers
 from warden.core.settings import WardenSettings
 from warden.sdk import routing
 from warden.sdk.client import WardenClient
 from warden.sdk.gate import GateVerdict
+from warden.sdk.outbox import Item
 from warden.sdk.run import RunEvents
 
 if TYPE_CHECKING:
@@ -82,11 +85,30 @@ class AsyncWardenClient:
     async def emit(self, event: AgentEvent) -> None:
         if not self.sync._schema_ready:
             await self._ready()
+        if self.sync._outbox is not None:  # sdk_encode="delivery_thread": check and queue, never wait in the loop
+            await self._queue(self.sync._checked(event))
+            return
         value, key, deadline = self.sync._prepare(event)
         headers = event_headers(event)
         while not self.sync._produce(value, key, headers):
             self.sync._check_queue_wait(deadline)
             await asyncio.sleep(0.005)  # the poller thread serves the delivery reports that free the queue
+
+    async def _queue(self, item: Item) -> None:
+        """As WardenClient._queue, a full outbox waited out with asyncio.sleep."""
+        sync = self.sync
+        assert sync._outbox is not None
+        with sync._lock:  # counted first: the delivery thread may report it delivered before this returns
+            sync._emitted += 1
+        deadline = time.monotonic() + sync.max_wait_s
+        try:
+            while not sync._outbox.put(item):
+                sync._check_queue_wait(deadline)
+                await asyncio.sleep(0.005)
+        except BrokerError:
+            with sync._lock:
+                sync._emitted -= 1
+            raise
 
     async def flush(self, timeout_s: float | None = None) -> None:
         await asyncio.to_thread(self.sync.flush, timeout_s)
