@@ -168,6 +168,7 @@ def test_an_async_client_queues_off_the_loop_and_flush_hands_everything_over(top
             with pytest.raises(ValidationError, match="input_tokens"):
                 await run.llm_call("m", "p", 2**63, 1, 1.0)
             await run.started("v1", "p1", "claude-3-5-haiku")
+            assert (await run.route(input_tokens=100)).route == "cheap"  # triage: built on the delivery thread
             for i in range(300):
                 await run.llm_call("claude-3-5-haiku", "anthropic", i, 20, 300.0)
             await run.completed("succeeded")
@@ -175,8 +176,9 @@ def test_an_async_client_queues_off_the_loop_and_flush_hands_everything_over(top
             return run.run_id, client.stats
 
     run_id, stats = asyncio.run(scenario())
-    assert stats == {"emitted": 302, "delivered": 302, "failed": 0}
-    assert_one_run_in_order(read_back(settings, 302), run_id, 302)
+    assert stats == {"emitted": 303, "delivered": 303, "failed": 0}
+    events = assert_one_run_in_order(read_back(settings, 303), run_id, 303)
+    assert isinstance(events[1].body, LlmCall) and events[1].body.route_decision is not None
 
 
 # -- the embedded durable broker: at least once, in order ------------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from warden.core.errors import BrokerError
+from warden.core.errors import BrokerError, WardenError
 from warden.core.events import AgentEvent
 from warden.core.headers import event_headers
 from warden.core.settings import WardenSettings
@@ -25,6 +25,8 @@ from warden.sdk.outbox import Item
 from warden.sdk.run import RunEvents
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from warden.routing.features import Value
     from warden.routing.policy import RouteChoice
     from warden.routing.watcher import RoutingWatcher
@@ -152,15 +154,24 @@ class AsyncRun:
         return event
 
     async def route(self, **features: Value) -> RouteChoice:
-        """As Run.route; the decision's event is sent before this returns (no deferral in asyncio)."""
+        """As Run.route; the decision's event is sent before this returns (no deferral in asyncio), or, with
+        sdk_encode="delivery_thread", built and sent by the delivery thread in step order."""
         choice, build = routing.decision(self, features)
-        await self._emit(build())
+        await self._record(build)
         return choice
 
     async def escalate(self, reason: str, *, confidence: float | None = None) -> RouteChoice:
         choice, build = routing.escalation(self, reason, confidence)
-        await self._emit(build())
+        await self._record(build)
         return choice
+
+    async def _record(self, build: Callable[[], AgentEvent]) -> None:
+        if self.client.sync._outbox is not None:
+            if self.client.sync._closed.is_set():
+                raise WardenError("this WardenClient is closed: events emitted now would never be delivered")
+            await self.client._queue(build)
+        else:
+            await self._emit(build())
 
     @property
     def run_id(self) -> str:
