@@ -97,13 +97,14 @@ class Outbox:
         if type(item) is tuple:
             return item
         client = self._client
-        what = "a routing decision's event"
+        event: AgentEvent | None = None
         try:
             event = item if isinstance(item, AgentEvent) else item()  # type: ignore[operator]
-            what = f"event {event.event_id} ({event.event_type}, run {event.run_id}, step {event.step})"
-            event = before_producing(event, client.settings.redact_outputs, client.settings.redact_params is True)
-            return client.wire.encode(event), event.run_id.encode(), event_headers(event)
+            ready = before_producing(event, client.settings.redact_outputs, client.settings.redact_params is True)
+            return client.wire.encode(ready), ready.run_id.encode(), event_headers(ready)
         except Exception as exc:  # any library error: this event is lost to the topic, never the thread
+            what = "a routing decision's event" if event is None else (
+                f"event {event.event_id} ({event.event_type}, run {event.run_id}, step {event.step})")
             failure = SchemaError(f"{what} could not be encoded: {type(exc).__name__}: {str(exc)[:200]}")
             failure.__cause__ = exc
             log.error("not sent: %s", failure)
