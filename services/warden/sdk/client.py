@@ -292,9 +292,10 @@ class WardenClient:
         if not count or first is None:
             return
         where = f"topic {self.topic!r} on Kafka at {self.settings.bootstrap_servers}"
-        if not isinstance(first, KafkaError):
-            raise SchemaError(f"{count} event(s) were not sent to {where}; the first on the SDK's delivery "
-                              f"thread: {first}") from first
+        if not isinstance(first, KafkaError):  # found on the delivery thread (sdk_encode="delivery_thread")
+            kind = SchemaError if isinstance(first, SchemaError) else BrokerError
+            raise kind(f"{count} event(s) were not sent to {where}; the first on the SDK's delivery thread: "
+                       f"{first}") from first
         if first.code() in _UNAVAILABLE:
             raise BrokerUnavailableError(
                 f"{count} event(s) could not be delivered to {where} within {self.max_wait_s:g} s "

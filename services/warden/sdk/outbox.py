@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaException
 
-from warden.core.errors import SchemaError
+from warden.core.errors import BrokerError, SchemaError
 from warden.core.events import AgentEvent
 from warden.core.headers import Headers, event_headers
 from warden.sdk.redact import before_producing
@@ -122,6 +122,11 @@ class Outbox:
         except KafkaException as exc:
             log.error("the Kafka producer refused an event: %s", exc.args[0].str())
             client._record_failure(exc.args[0])
+        except Exception as exc:  # never the delivery thread's end: the event is counted and reported
+            failure = BrokerError(f"the Kafka producer refused an event: {type(exc).__name__}: {str(exc)[:200]}")
+            failure.__cause__ = exc
+            log.error("not sent: %s", failure)
+            client._record_failure(failure)
         return True
 
     def serve(self, closed: threading.Event) -> None:
