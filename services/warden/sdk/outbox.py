@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 Ready = tuple[bytes, bytes, Headers]  # value, key, headers: what produce() takes
 Item = AgentEvent | Ready | Callable[[], AgentEvent]  # an event, one prepared at emit, a routing decision's builder
 REPORTS_EVERY = 1_000  # delivery reports served between hand-overs of a long backlog
+GATHER_S = 0.02  # how long the delivery thread lets events gather once woken
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,12 @@ class Outbox:
                     continue
                 producer.poll(0)
                 continue
-            self._wake.wait(0.1)
+            if self._wake.wait(0.1):
+                # Let a trickle gather: one wake-up per GATHER_S, not one per event. At 2,000 events/s the SDK's
+                # CPU per event was 10-35 µs above the caller mode's with a wake-up per event, 7-12 µs with 5 ms,
+                # 13-27 µs below it with 20 ms (fewer, fuller hand-overs to librdkafka). librdkafka lingers
+                # 50 ms anyway, and flush hands over on the caller's thread without waiting for this.
+                time.sleep(GATHER_S)
             self._wake.clear()  # before looking again: an event put after this sets it anew
             producer.poll(0)
 
