@@ -89,8 +89,10 @@ def test_a_full_outbox_waits_boundedly_then_names_the_broker(tmp_path: Path) -> 
             for _ in range(10):  # one in librdkafka's queue, one held by the delivery thread, one queued
                 run.llm_call("gpt-4o", "openai", 10, 2, 5.0)
         assert time.monotonic() - started < BOUND_S
-        assert client.stats["emitted"] == 3
-        with pytest.raises(BrokerUnavailableError, match=rf"3 event\(s\) not delivered.*{settings.bootstrap_servers}"):
+        held = client.stats["emitted"]  # 3 unless the delivery thread was kept off the CPU for max_wait_s
+        assert 1 <= held <= 3
+        with pytest.raises(BrokerUnavailableError,
+                           match=rf"{held} event\(s\) not delivered.*{settings.bootstrap_servers}"):
             client.flush(0.5)
     finally:
         discard(client)
