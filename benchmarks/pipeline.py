@@ -8,7 +8,11 @@ In one run it measures, on one embedded broker:
            sampled event (ClickHouse's ingested_at minus the emit wall time);
   sdk      the caller-side cost of an emit (pre-built event) and of building + emitting through a Run, and of
            a bare confluent-kafka produce() of the same encoded bytes on the SDK's producer settings (the
-           emit's floor; target: emit p50 <= 3x its p50).
+           emit's floor; target: emit p50 <= 3x its p50); the SDK's CPU per event (this process's CPU time
+           over the emits and the flush: every thread, librdkafka's included) in the e2e phase;
+  modes    the same events emitted with each WARDEN_SDK_ENCODE (caller, delivery_thread) on fresh clients to a
+           topic no one reads: emit p50 and SDK CPU per event of both, in this run.
+--sdk-encode chooses the mode of the e2e, latency and sdk phases.
 The last line printed is one JSON object with every figure.
 
     .venv/bin/python benchmarks/pipeline.py --events 100000
@@ -35,8 +39,9 @@ from confluent_kafka import Consumer, Producer
 from harness import percentile, service_env, spawn  # a sibling script, not a package
 from warden.broker.admin import ensure_topics
 from warden.broker.tansu import TansuBroker, free_port
+from warden.core.events import AgentEvent
 from warden.core.settings import WardenSettings
-from warden.core.topics import TopicSpec
+from warden.core.topics import AGENT_EVENTS, TopicSpec
 from warden.core.wire import wire_for
 from warden.demo.simulator import Simulator
 from warden.ledger.endpoint import ENDPOINT_FILE
@@ -90,6 +95,23 @@ def bare_produce(settings: WardenSettings, payloads: list[tuple[bytes, bytes]]) 
     return took
 
 
+def sdk_mode(settings: WardenSettings, events: list[AgentEvent], mode: str) -> tuple[float, float]:
+    """emit p50 (ns) and the SDK's CPU per event (µs, emits + flush) with WARDEN_SDK_ENCODE=mode, to a topic of
+    its own that the ledger-sink does not read."""
+    alone = settings.model_copy(update={"topic_prefix": f"mode{uuid.uuid4().hex[:6]}.", "sdk_encode": mode})
+    ensure_topics(alone, (TopicSpec(AGENT_EVENTS, "warden.AgentEvent", "run_id"),))
+    took: list[float] = []
+    with WardenClient(alone) as client:
+        cpu = time.process_time()
+        for event in events:
+            t0 = time.perf_counter_ns()
+            client.emit(event)
+            took.append(time.perf_counter_ns() - t0)
+        client.flush(60)
+        cpu = time.process_time() - cpu
+    return percentile(took, 0.50), cpu / len(events) * 1e6
+
+
 class Sink:
     """A real `warden run ledger-sink` process; its peak RSS is sampled while it runs."""
 
@@ -139,12 +161,15 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--latency-rate", type=int, default=5_000, help="events/s of the paced latency phase")
     parser.add_argument("--latency-seconds", type=float, default=6.0)
+    parser.add_argument("--sdk-encode", choices=("caller", "delivery_thread"), default="caller",
+                        help="WARDEN_SDK_ENCODE of the e2e, latency and sdk phases")
+    parser.add_argument("--mode-events", type=int, default=50_000, help="events per mode in the modes phase")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="warden-bench-"))
     with TansuBroker(free_port(), log_path=work / "tansu.log") as broker:
         settings = WardenSettings(data_dir=work / "data", kafka_bootstrap_servers=broker.bootstrap,
-                                  topic_prefix="bench.")
+                                  topic_prefix="bench.", sdk_encode=args.sdk_encode)
         ensure_topics(settings)
         events = list(Simulator(11, datetime.now(UTC), "bench").events(args.events))[: args.events]
         wire = wire_for(settings)
@@ -166,11 +191,13 @@ def main() -> None:
                 time.sleep(0.1)
             sink_cpu = sink.cpu_s()
             started = time.perf_counter()
+            sdk_cpu = time.process_time()
             for event in events:
                 t0 = time.perf_counter_ns()
                 client.emit(event)
                 emit_ns.append(time.perf_counter_ns() - t0)
             client.flush(60)
+            sdk_cpu = time.process_time() - sdk_cpu
             deadline = time.monotonic() + 600
             while sink.scalar(count_sql) < len(warm) + len(events) and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -215,12 +242,17 @@ def main() -> None:
         latencies = [int(str(ms)) / 1000 - sent_at[str(eid)] for eid, ms in rows]
         peak_rss_mb = sink.peak_rss / 2**20
         sink.stop()
+        modes = {mode: sdk_mode(settings, events[: args.mode_events], mode) for mode in ("caller", "delivery_thread")}
 
     emit_us = [n / 1000 for n in emit_ns]
     bare_p50 = percentile([float(n) for n in bare_ns], 0.50)
     emit_p50_ns = percentile([float(n) for n in emit_ns], 0.50)
     print(f"SDK emit p50 {emit_p50_ns / 1000:.1f} µs; bare produce() of the same bytes p50 {bare_p50 / 1000:.1f} µs "
-          f"({emit_p50_ns / bare_p50:.2f}x, target <= 3x)", flush=True)
+          f"({emit_p50_ns / bare_p50:.2f}x, target <= 3x); SDK CPU {sdk_cpu / len(events) * 1e6:.1f} µs per event "
+          f"(WARDEN_SDK_ENCODE={args.sdk_encode})", flush=True)
+    for mode, (p50, cpu) in modes.items():
+        print(f"  {mode:>15}: emit p50 {p50 / 1000:.1f} µs ({p50 / bare_p50:.2f}x a bare produce), "
+              f"SDK CPU {cpu:.1f} µs per event", flush=True)
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB",
@@ -239,6 +271,10 @@ def main() -> None:
         "sdk_emit_us_p99": round(percentile(emit_us, 0.99), 1),
         "bare_produce_ns_p50": round(bare_p50),
         "sdk_emit_vs_bare_produce": round(emit_p50_ns / bare_p50, 2),
+        "sdk_encode": args.sdk_encode,
+        "sdk_cpu_us_per_event": round(sdk_cpu / len(events) * 1e6, 1),
+        "modes": {mode: {"emit_ns_p50": round(p50), "vs_bare_produce": round(p50 / bare_p50, 2),
+                         "sdk_cpu_us_per_event": round(cpu, 1)} for mode, (p50, cpu) in modes.items()},
         "load_average_1m": round(os.getloadavg()[0], 2),
         "sdk_build_and_emit_us_p50": round(percentile([n / 1000 for n in build_ns], 0.50), 1),
         "peak_rss_mb": round(peak_rss_mb, 1),

@@ -7,7 +7,9 @@
              handed to librdkafka before the client's next event, off the agent's route call), per decision:
              the deferred decisions are sent every BATCH calls, each timed, untimed by the route figure.
   emit       WardenClient.emit of the demo's events, per call, on the same client (as benchmarks/rollout.py).
-The ratio is route / emit (target <= 0.2). The last line printed is one JSON object with every figure.
+The ratio is route / emit (target <= 0.2). --sdk-encode delivery_thread times both on a client whose emit only
+checks and queues (WARDEN_SDK_ENCODE, ADR 0025); the decisions are then recorded on its delivery thread, not
+timed here. The last line printed is one JSON object with every figure.
 
     .venv/bin/python benchmarks/routing.py --calls 50000
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 import time
@@ -49,7 +52,7 @@ def features(n: int, seed: int = 5) -> list[tuple[str, str, dict[str, Value]]]:
     return out
 
 
-def route_figures(client: WardenClient, calls: int) -> tuple[float, float]:
+def route_figures(client: WardenClient, calls: int) -> tuple[float, float | None]:
     tasks = features(calls)
     runs = [client.run(tenant, workflow, "bench-agent", run_id=f"route-{i}") for i, (tenant, workflow, _) in
             enumerate(tasks)]
@@ -68,7 +71,7 @@ def route_figures(client: WardenClient, calls: int) -> tuple[float, float]:
                 client._emit(build())
                 recording_ns.append(time.perf_counter_ns() - began)
     client.flush(120)
-    return percentile(route_ns, 0.5), percentile(recording_ns, 0.5)
+    return percentile(route_ns, 0.5), percentile(recording_ns, 0.5) if recording_ns else None
 
 
 def emit_figure(client: WardenClient, events: list[AgentEvent]) -> float:
@@ -84,20 +87,25 @@ def emit_figure(client: WardenClient, events: list[AgentEvent]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=50_000, help="route and emit calls timed")
+    parser.add_argument("--sdk-encode", choices=("caller", "delivery_thread"), default="caller")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, TansuBroker(free_port(), log_path=Path(tmp) / "tansu.log") as broker:
         settings = WardenSettings(data_dir=Path(tmp) / "w", kafka_bootstrap_servers=broker.bootstrap,
-                                  topic_prefix=f"rt{uuid.uuid4().hex[:6]}.", kafka_extra_config={"log_level": 0})
+                                  topic_prefix=f"rt{uuid.uuid4().hex[:6]}.", kafka_extra_config={"log_level": 0},
+                                  sdk_encode=args.sdk_encode)
         ensure_topics(settings)
         events = list(Simulator(seed=3, start=datetime(2026, 11, 2, tzinfo=UTC), run_prefix="rt").events(args.calls))
         with WardenClient(settings) as client:
             emit_ns = emit_figure(client, events)
             route_ns, recording_ns = route_figures(client, args.calls)
     print(f"run.route: p50 {route_ns:,.0f} ns; emit: p50 {emit_ns:,.0f} ns ({route_ns / emit_ns:.3f}x an emit)")
-    print(f"recording a decision (sent before the next event, off the route call): p50 {recording_ns:,.0f} ns")
+    if recording_ns is not None:
+        print(f"recording a decision (sent before the next event, off the route call): p50 {recording_ns:,.0f} ns")
     print(json.dumps({
-        "cpu": cpu_model(), "calls": args.calls, "route_ns_p50": round(route_ns), "emit_ns_p50": round(emit_ns),
-        "route_vs_emit": round(route_ns / emit_ns, 4), "recording_ns_p50": round(recording_ns),
+        "cpu": cpu_model(), "calls": args.calls, "sdk_encode": args.sdk_encode, "route_ns_p50": round(route_ns),
+        "emit_ns_p50": round(emit_ns), "route_vs_emit": round(route_ns / emit_ns, 4),
+        "recording_ns_p50": None if recording_ns is None else round(recording_ns),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }))
 
 

@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from warden.core import jsontext
 
-NonNegInt = Annotated[int, Field(ge=0)]
+LONG_MAX = 2**63 - 1  # Avro long and int: a larger number passes pydantic's int and fails only at encode
+INT_MAX = 2**31 - 1
+NonNegInt = Annotated[int, Field(ge=0, le=LONG_MAX)]
 _UUID = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # ASCII only, unlike \d
 NonNegFloat = Annotated[float, Field(ge=0)]
 
@@ -241,7 +243,7 @@ class AgentEvent(BaseModel):
     run_id: str = Field(min_length=1)
     agent_id: str = Field(min_length=1)
     user_id: str | None = None
-    step: int = Field(ge=1, description="1-based step number within the run")
+    step: int = Field(ge=1, le=INT_MAX, description="1-based step number within the run")
     body: Body
 
     @field_validator("event_id")

@@ -114,6 +114,13 @@ class WardenSettings(BaseSettings):
     redact_params: bool | None = Field(
         None, description="Redact tool params before producing: default off in the SDK (the stream policy and "
                           "risk see the real values), on in the tool proxy (it has decided already).")
+    sdk_encode: Literal["caller", "delivery_thread"] = Field(
+        "caller", description="Where the SDK redacts, encodes and produces an event: on the thread that calls emit "
+                              "(errors at the call), or on the SDK's delivery thread (emit only checks and queues; "
+                              "a failure there is raised on the next call or flush; ADR 0025).")
+    sdk_outbox_events: int = Field(
+        100_000, ge=1, description="With sdk_encode=delivery_thread: events emit may queue before it waits (about "
+                                   "2.5 KB each while queued); a queue full for max_wait_s is an error.")
 
     @property
     def bootstrap_servers(self) -> str:

@@ -8,20 +8,25 @@ closing run in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from warden.core.errors import BrokerError, WardenError
 from warden.core.events import AgentEvent
 from warden.core.headers import event_headers
 from warden.core.settings import WardenSettings
 from warden.sdk import routing
 from warden.sdk.client import WardenClient
 from warden.sdk.gate import GateVerdict
+from warden.sdk.outbox import Item
 from warden.sdk.run import RunEvents
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from warden.routing.features import Value
     from warden.routing.policy import RouteChoice
     from warden.routing.watcher import RoutingWatcher
@@ -82,11 +87,30 @@ class AsyncWardenClient:
     async def emit(self, event: AgentEvent) -> None:
         if not self.sync._schema_ready:
             await self._ready()
+        if self.sync._outbox is not None:  # sdk_encode="delivery_thread": check and queue, never wait in the loop
+            await self._queue(self.sync._checked(event))
+            return
         value, key, deadline = self.sync._prepare(event)
         headers = event_headers(event)
         while not self.sync._produce(value, key, headers):
             self.sync._check_queue_wait(deadline)
             await asyncio.sleep(0.005)  # the poller thread serves the delivery reports that free the queue
+
+    async def _queue(self, item: Item) -> None:
+        """As WardenClient._queue, a full outbox waited out with asyncio.sleep."""
+        sync = self.sync
+        assert sync._outbox is not None
+        with sync._lock:  # counted first: the delivery thread may report it delivered before this returns
+            sync._emitted += 1
+        deadline = time.monotonic() + sync.max_wait_s
+        try:
+            while not sync._outbox.put(item):
+                sync._check_queue_wait(deadline)
+                await asyncio.sleep(0.005)
+        except BrokerError:
+            with sync._lock:
+                sync._emitted -= 1
+            raise
 
     async def flush(self, timeout_s: float | None = None) -> None:
         await asyncio.to_thread(self.sync.flush, timeout_s)
@@ -130,15 +154,24 @@ class AsyncRun:
         return event
 
     async def route(self, **features: Value) -> RouteChoice:
-        """As Run.route; the decision's event is sent before this returns (no deferral in asyncio)."""
+        """As Run.route; the decision's event is sent before this returns (no deferral in asyncio), or, with
+        sdk_encode="delivery_thread", built and sent by the delivery thread in step order."""
         choice, build = routing.decision(self, features)
-        await self._emit(build())
+        await self._record(build)
         return choice
 
     async def escalate(self, reason: str, *, confidence: float | None = None) -> RouteChoice:
         choice, build = routing.escalation(self, reason, confidence)
-        await self._emit(build())
+        await self._record(build)
         return choice
+
+    async def _record(self, build: Callable[[], AgentEvent]) -> None:
+        if self.client.sync._outbox is not None:
+            if self.client.sync._closed.is_set():
+                raise WardenError("this WardenClient is closed: events emitted now would never be delivered")
+            await self.client._queue(build)
+        else:
+            await self._emit(build())
 
     @property
     def run_id(self) -> str:

@@ -3,7 +3,8 @@
 The agent must never wait on Warden: ``emit`` validates (a bad event is the caller's bug,
 raised at once), encodes and hands the bytes to librdkafka's local queue; a daemon thread
 serves delivery reports. Delivery failures surface on the next call, and ``flush``/``close``
-give up after a bounded wait with an error naming the broker.
+give up after a bounded wait with an error naming the broker. With ``sdk_encode="delivery_thread"``
+emit only checks and queues, and that thread encodes and produces (warden.sdk.outbox, ADR 0025).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from warden.core.errors import BrokerError, BrokerUnavailableError, ConfigError, WardenError
-from warden.core.events import AgentEvent
+from warden.core.errors import BrokerError, BrokerUnavailableError, ConfigError, SchemaError, WardenError
+from warden.core.events import AgentEvent, RunCompleted, ToolCallCompleted, ToolCallRequested
 from warden.core.headers import Headers, event_headers
 from warden.core.settings import WardenSettings
 from warden.core.topics import AGENT_EVENTS
 from warden.core.wire import Wire, wire_for
 from warden.kafka import clients, configs
+from warden.sdk.outbox import Item, Outbox
 from warden.sdk.redact import before_producing
 from warden.sdk.run import Run
 
@@ -50,6 +52,12 @@ _UNAVAILABLE = frozenset({
     KafkaError._MSG_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
     KafkaError._RESOLVE, KafkaError._TIMED_OUT_QUEUE,
 })
+
+# The text field that can make an event large, per body: past 1/LARGE_SHARE of message.max.bytes in characters
+# (up to 4 UTF-8 bytes each, and redaction may lengthen it) the outbox's emit encodes it on the caller's thread,
+# so an event over the producer's size limit is refused at the call, as in the default mode.
+_LARGE_FIELD: dict[type, str] = {ToolCallCompleted: "output", RunCompleted: "state_change", ToolCallRequested: "params"}
+LARGE_SHARE = 8
 
 log = logging.getLogger(__name__)
 _open_clients: weakref.WeakSet[WardenClient] = weakref.WeakSet()
@@ -99,14 +107,16 @@ class WardenClient:
         self._schema_ready = False
         if self._register_at_init:
             self._register_schema()  # once, up front: never on the agent's first emit
-        self._producer = _new_producer(configs.producer_config(self.settings, **{
+        conf = configs.producer_config(self.settings, **{
             **PRODUCER_DEFAULTS,
             # librdkafka wants the linger shorter than the delivery timeout
             "linger.ms": min(PRODUCER_DEFAULTS["linger.ms"], max(0, int(max_wait_s * 1000) - 1)),
             "message.timeout.ms": max(1, int(max_wait_s * 1000)),
             "queue.buffering.max.messages": 500_000,
             **(producer_config or {}),
-        }), compression_chosen_by_caller="compression.type" in (producer_config or {}))
+        })
+        self._producer = _new_producer(conf, compression_chosen_by_caller="compression.type" in (producer_config or {}))
+        self._max_bytes = int(conf.get("message.max.bytes", 1_000_000))  # librdkafka's default
         # Counters are touched by the caller's threads (emit) and by whichever thread serves
         # delivery reports (the poller, or the caller inside flush): one lock keeps them exact.
         self._lock = threading.Lock()
@@ -114,7 +124,7 @@ class WardenClient:
         self._delivered_count = 0
         self._failed = 0
         self._unreported = 0  # failures not yet raised to the caller
-        self._first_failure: KafkaError | None = None
+        self._first_failure: KafkaError | Exception | None = None  # an Exception: the outbox could not encode
         self._control: ControlView | None = None
         self._gate: DecisionWatcher | None = None
         self._read_only: frozenset[str] = frozenset()
@@ -128,6 +138,9 @@ class WardenClient:
         self._draining = False
         self._drain_lock = threading.Lock()
         self._closed = threading.Event()
+        self._outbox: Outbox | None = None
+        if self.settings.sdk_encode == "delivery_thread":
+            self._outbox = Outbox(self, self.settings.sdk_outbox_events)
         self._poller = threading.Thread(target=self._poll, name="warden-sdk-delivery", daemon=True)
         self._poller.start()
         _open_clients.add(self)
@@ -251,14 +264,22 @@ class WardenClient:
         self._schema_ready = True
 
     def _poll(self) -> None:
+        if self._outbox is not None:
+            self._outbox.serve(self._closed)
+            return
         while not self._closed.is_set():
             self._producer.poll(0.1)
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
-        with self._lock:
-            if err is None:
+        if err is None:
+            with self._lock:
                 self._delivered_count += 1
-                return
+            return
+        self._record_failure(err)
+
+    def _record_failure(self, err: KafkaError | Exception) -> None:
+        """An event given up on: counted, and raised to the caller on its next call (or flush)."""
+        with self._lock:
             self._failed += 1
             self._unreported += 1
             if self._first_failure is None:
@@ -271,6 +292,10 @@ class WardenClient:
         if not count or first is None:
             return
         where = f"topic {self.topic!r} on Kafka at {self.settings.bootstrap_servers}"
+        if not isinstance(first, KafkaError):  # found on the delivery thread (sdk_encode="delivery_thread")
+            kind = SchemaError if isinstance(first, SchemaError) else BrokerError
+            raise kind(f"{count} event(s) were not sent to {where}; the first on the SDK's delivery thread: "
+                       f"{first}") from first
         if first.code() in _UNAVAILABLE:
             raise BrokerUnavailableError(
                 f"{count} event(s) could not be delivered to {where} within {self.max_wait_s:g} s "
@@ -314,6 +339,9 @@ class WardenClient:
         """Queue an event to be built and sent before the next one (a routing decision)."""
         if self._closed.is_set():
             raise WardenError("this WardenClient is closed: events emitted now would never be delivered")
+        if self._outbox is not None:
+            self._queue(build)  # built on the delivery thread, in order with the events around it
+            return
         self._deferred.append(build)
 
     def _drain(self) -> None:
@@ -335,9 +363,54 @@ class WardenClient:
 
     def emit(self, event: AgentEvent) -> None:
         """Queue one validated event; returns at once unless the local queue is full."""
+        if self._outbox is not None:
+            self._queue(self._checked(event))
+            return
         if self._deferred or self._draining:
             self._drain()
         self._emit(event)
+
+    # -- the outbox (sdk_encode="delivery_thread") ---------------------------------------------------
+
+    def _checked(self, event: AgentEvent) -> Item:
+        """What emit raises at the call, as on the caller's thread: a closed client, earlier failures, not an
+        AgentEvent (built, so validated), and an event over the producer's size limit (prepared here)."""
+        if self._closed.is_set():
+            raise WardenError("this WardenClient is closed: events emitted now would never be delivered")
+        if self._unreported:
+            self._raise_failures()
+        if type(event) is not AgentEvent and not isinstance(event, AgentEvent):
+            raise TypeError(f"emit takes an AgentEvent, got {type(event).__name__}")
+        field = _LARGE_FIELD.get(type(event.body))
+        if field is None:
+            return event
+        text = getattr(event.body, field)
+        if text is None or len(text) * LARGE_SHARE <= self._max_bytes:
+            return event
+        value, key, _ = self._prepare(event)
+        headers = event_headers(event)
+        size = len(value) + len(key) + sum(len(n) + len(v or b"") for n, v in headers)
+        if size > self._max_bytes:
+            raise BrokerError(f"the Kafka producer for {self.settings.bootstrap_servers} refused an event: it is "
+                              f"{size} bytes encoded, over message.max.bytes {self._max_bytes}")
+        return value, key, headers
+
+    def _queue(self, item: Item) -> None:
+        """Into the outbox; a full one is waited out (serving delivery reports) for max_wait_s, then an error."""
+        assert self._outbox is not None
+        with self._lock:  # counted first: the delivery thread may report it delivered before this returns
+            self._emitted += 1
+        if self._outbox.put(item):
+            return
+        deadline = time.monotonic() + self.max_wait_s
+        try:
+            while not self._outbox.put(item):
+                self._check_queue_wait(deadline)
+                self._producer.poll(0.005)
+        except BrokerError:
+            with self._lock:
+                self._emitted -= 1
+            raise
 
     def _emit(self, event: AgentEvent) -> None:
         value, key, deadline = self._prepare(event)
@@ -351,8 +424,16 @@ class WardenClient:
         wait = self.max_wait_s + 1 if timeout_s is None else timeout_s
         if self._deferred or self._draining:
             self._drain()
+        queued = 0
+        if self._outbox is not None:  # hand over what is queued, here: the delivery thread may be behind
+            deadline = time.monotonic() + wait
+            self._outbox.hand_over(deadline)
+            wait = max(0.0, deadline - time.monotonic())
         remaining = self._producer.flush(wait)
+        if self._outbox is not None:
+            queued = len(self._outbox)
         self._raise_failures()
+        remaining += queued
         if remaining:
             raise BrokerUnavailableError(
                 f"{remaining} event(s) not delivered to Kafka at {self.settings.bootstrap_servers} "
@@ -366,6 +447,8 @@ class WardenClient:
             self.flush()  # sends the routing decisions still deferred first
         finally:
             self._closed.set()
+            if self._outbox is not None:
+                self._outbox.wake()
             _open_clients.discard(self)
             if self._poller is not threading.current_thread():
                 self._poller.join(5)
