@@ -14,8 +14,8 @@ as before.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from warden.core.events import AgentEvent, EventType
 
@@ -33,9 +33,9 @@ Headers = list[tuple[str, str | bytes | None]]  # what confluent-kafka's produce
 Found = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None] | None
 
 
-@dataclass(frozen=True, slots=True)
-class Routing:
-    """What a service may know of an event without decoding it."""
+class Routing(NamedTuple):
+    """What a service may know of an event without decoding it. A named tuple, not a frozen dataclass: one is
+    made for every record a service reads, and a frozen dataclass's init costs four times as much."""
 
     event_type: str
     occurred_ms: int
