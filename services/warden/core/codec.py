@@ -115,8 +115,7 @@ class AvroCodec:
         found = self._fields.get(key)
         if found is None:
             same = self._resolved(schema_id, name, writer) is None
-            found = self._fields[key] = (wanted, fields_reader(writer, wanted) if same and isinstance(writer, dict)
-                                          else None)
+            found = self._fields[key] = (wanted, fields_reader(writer, wanted) if same else None)
         read = found[1]
         if read is None:
             return self.decode(data, expected)

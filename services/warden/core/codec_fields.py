@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastavro.types import Schema
+
 # buf, start -> (record, end)
 FieldsReader = Callable[[bytes, int], tuple[dict[str, Any], int]]
 
@@ -131,7 +133,8 @@ class _Writer:
             into = target or "_"
             self.varint(depth, into)
             if logical is not None and target is not None:
-                self.emit(depth, f"{target} = _EPOCH + _timedelta(microseconds={target} * 1000)")
+                # fastavro's epoch + timedelta(microseconds=ms * 1000), the same datetime; positional: half the cost
+                self.emit(depth, f"{target} = _EPOCH + _timedelta(0, 0, 0, {target})")
         elif kind in ("float", "double"):
             size, fmt = (4, "<f") if kind == "float" else (8, "<d")
             unpack = self.const(struct.Struct(fmt).unpack_from)
@@ -184,10 +187,12 @@ class _Writer:
             self.emit(depth, f"{target} = {{{', '.join(f'{k!r}: {v}' for k, v in built)}}}")
 
 
-def fields_reader(writer: Mapping[str, Any], wanted: Mapping[str, frozenset[str]]) -> FieldsReader | None:
+def fields_reader(writer: Schema, wanted: Mapping[str, frozenset[str]]) -> FieldsReader | None:
     """A decoder of records written with ``writer`` (a fastavro-parsed record schema) that builds, of each
     record named in ``wanted`` (by its name without namespace), only the fields listed; records not named
     are built whole. None: the schema holds what this does not handle (fastavro decodes it)."""
+    if not isinstance(writer, dict) or writer.get("type") != "record":
+        return None
     named = writer.get("__named_schemas", {})
     source = _Writer(named, wanted)
     try:
