@@ -312,11 +312,7 @@ def body_of(event_type: EventType, body: Any, types: Mapping[EventType, type[Bas
                 f"needs a {expected.__name__}"
             )
         body = fields
-    if isinstance(body, BaseModel) and not isinstance(body, expected):
-        raise ValueError(
-            f"body is a {type(body).__name__} but event_type {event_type.value!r} needs a {expected.__name__}"
-        )
-    if isinstance(body, dict):
+    if isinstance(body, dict):  # before the BaseModel test (an ABC check, slow for a dict): a dict is no model
         try:
             body = expected.__pydantic_validator__.validate_python(body)  # model_validate without its kwargs
         except pydantic.ValidationError as exc:
@@ -327,6 +323,10 @@ def body_of(event_type: EventType, body: Any, types: Mapping[EventType, type[Bas
             raise ValueError(
                 f"body does not fit a {expected.__name__} (event_type {event_type.value!r}): {problems}"
             ) from None
+    elif isinstance(body, BaseModel) and not isinstance(body, expected):
+        raise ValueError(
+            f"body is a {type(body).__name__} but event_type {event_type.value!r} needs a {expected.__name__}"
+        )
     return body
 
 
