@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import zlib
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,17 @@ def test_state_that_is_not_json_is_refused_before_anything_is_written(tmp_path: 
     assert store.load("t", 0) is None
     with pytest.raises(StateError, match="next_offset must be >= 0"):
         store.save("t", 0, -1, {})
+
+
+def test_a_state_given_as_its_json_text_is_saved_as_the_same_document(tmp_path: Path) -> None:
+    """The changelog store hands its cache the text it wrote (the state is not encoded twice)."""
+    state = {"runs": {"r1": [1, 2.5, None, "ü"]}, "clock": {"agent.events[0]": 17}}
+    plain, given = SnapshotStore(tmp_path / "a"), SnapshotStore(tmp_path / "b")
+    plain.save("agent.events", 3, 42, state)
+    given.save("agent.events", 3, 42, state, json.dumps(state, separators=(",", ":")))
+    documents = [json.loads(zlib.decompress(store.path("agent.events", 3).read_bytes())) for store in (plain, given)]
+    for document in documents:
+        document.pop("saved_at")
+    assert documents[0] == documents[1]
+    loaded = given.load("agent.events", 3)
+    assert loaded is not None and (loaded.state, loaded.next_offset) == (state, 42)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import io
 import re
 import struct
+from collections.abc import Mapping
 from typing import Any
 
 import fastavro
 from fastavro.types import Schema
 
 from warden.core.catalog import load_schemas
+from warden.core.codec_fields import FieldsReader, fields_reader
 from warden.core.errors import DecodeError, SchemaError
 from warden.core.registry import SchemaRegistry
 
@@ -42,6 +44,9 @@ class AvroCodec:
         # AgentEvent decode, benchmarks/decode.py); made once per id here, the answer is the same.
         self._resolve: dict[int, Schema | None] = {}
         self._local_ids: dict[str, int] = {}
+        # Per (writer schema id, wanted fields): the decoder that builds only those (warden.core.codec_fields),
+        # None where fastavro decodes whole; the wanted mapping is kept so its id stays its own.
+        self._fields: dict[tuple[int, int], tuple[Mapping[str, frozenset[str]], FieldsReader | None]] = {}
 
     def _reader(self, name: str) -> Schema:
         if name not in self._parsed:
@@ -87,6 +92,61 @@ class AvroCodec:
 
     def decode(self, data: bytes | None, expected: str | None = None) -> tuple[str, dict[str, Any]]:
         """Bytes -> (record name, Avro dict); every failure is a DecodeError naming what was found."""
+        data, schema_id, name, writer = self._header(data, expected)
+        reader = self._resolved(schema_id, name, writer)
+        stream = io.BytesIO(data)
+        stream.seek(HEADER.size)
+        try:
+            record = fastavro.schemaless_reader(stream, writer, reader, return_record_name=True)
+        except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeError...
+            raise self._corrupt(name, schema_id, exc) from exc
+        self._check_end(name, schema_id, stream.tell(), len(data))
+        if not isinstance(record, dict):
+            raise DecodeError(f"schema id {schema_id} decoded to {type(record).__name__}, expected a record")
+        return name, record
+
+    def decode_fields(self, data: bytes | None, expected: str | None,
+                      wanted: Mapping[str, frozenset[str]]) -> tuple[str, dict[str, Any]]:
+        """``decode``, building of each record named in ``wanted`` (without namespace) only the fields listed:
+        the same checks, the same values for those fields (warden.core.codec_fields). A writer schema that
+        is not the local one, or that decoder does not handle, is decoded whole by fastavro."""
+        data, schema_id, name, writer = self._header(data, expected)
+        key = (schema_id, id(wanted))
+        found = self._fields.get(key)
+        if found is None:
+            same = self._resolved(schema_id, name, writer) is None
+            found = self._fields[key] = (wanted, fields_reader(writer, wanted) if same else None)
+        read = found[1]
+        if read is None:
+            return self.decode(data, expected)
+        try:
+            record, end = read(data, HEADER.size)
+        except Exception as exc:  # IndexError, UnicodeDecodeError, struct.error, OverflowError, ValueError
+            raise self._corrupt(name, schema_id, exc) from exc
+        self._check_end(name, schema_id, end, len(data))
+        return name, record
+
+    @staticmethod
+    def _corrupt(name: str, schema_id: int, exc: Exception) -> DecodeError:
+        return DecodeError(f"truncated or corrupt Avro body for {name} (schema id {schema_id}): "
+                           f"{type(exc).__name__}: {_STREAM.sub('the body', str(exc))}")
+
+    @staticmethod
+    def _check_end(name: str, schema_id: int, end: int, size: int) -> None:
+        if end > size:
+            raise DecodeError(f"truncated or corrupt Avro body for {name} (schema id {schema_id}): "
+                              f"it needs {end - size} bytes more than the record holds")
+        if end != size:
+            raise DecodeError(f"{size - end} trailing bytes after the Avro body of {name} (schema id {schema_id})")
+
+    def _resolved(self, schema_id: int, name: str, writer: Schema) -> Schema | None:
+        if schema_id not in self._resolve:
+            local = self._reader(name) if name in self._local else writer
+            self._resolve[schema_id] = None if local == writer else local
+        return self._resolve[schema_id]
+
+    def _header(self, data: bytes | None, expected: str | None) -> tuple[bytes, int, str, Schema]:
+        """The record's bytes, its wire-format header's schema id, record name and writer schema, checked."""
         if data is None:
             raise DecodeError("message has no value (a tombstone or an empty record)")
         if len(data) < HEADER.size:
@@ -97,24 +157,4 @@ class AvroCodec:
         name, writer = self._writer(schema_id)
         if expected is not None and name != expected:
             raise DecodeError(f"schema id {schema_id} is {name}, expected {expected} on this topic")
-        if schema_id not in self._resolve:
-            local = self._reader(name) if name in self._local else writer
-            self._resolve[schema_id] = None if local == writer else local
-        reader = self._resolve[schema_id]
-        stream = io.BytesIO(data)
-        stream.seek(HEADER.size)
-        try:
-            record = fastavro.schemaless_reader(stream, writer, reader, return_record_name=True)
-        except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeError...
-            raise DecodeError(
-                f"truncated or corrupt Avro body for {name} (schema id {schema_id}): "
-                f"{type(exc).__name__}: {_STREAM.sub('the body', str(exc))}"
-            ) from exc
-        if stream.tell() != len(data):
-            raise DecodeError(
-                f"{len(data) - stream.tell()} trailing bytes after the Avro body of {name} "
-                f"(schema id {schema_id})"
-            )
-        if not isinstance(record, dict):
-            raise DecodeError(f"schema id {schema_id} decoded to {type(record).__name__}, expected a record")
-        return name, record
+        return data, schema_id, name, writer

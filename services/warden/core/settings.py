@@ -91,7 +91,7 @@ class WardenSettings(BaseSettings):
     embedded_unread_batches_max: int = Field(
         500, ge=1, description="On the embedded durable storage (s3), how many unread record batches a partition "
         "may hold before its oldest are deleted anyway, with an error naming the services behind: Tansu lists "
-        "every batch on each fetch, and consumers at the end stop reading past about 1,000 (ADR 0021, 0024).")
+        "every batch on each fetch, and consumers at the end stop reading past about 1,000 (ADR 0021, 0028).")
     embedded_changelog_retention_minutes: int = Field(
         10, ge=3, description="On the embedded durable storage (s3), how long a checkpoint on a service's "
         "<group>.changelog is kept (a SeaweedFS TTL): Tansu does not compact, so only expiry bounds their batches; "

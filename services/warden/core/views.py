@@ -11,7 +11,9 @@ records are still refused by every reader of the full model (the ledger-sink dea
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import types
+import typing
+from collections.abc import Iterable, Mapping
 from copy import copy
 from typing import Any, TypeVar
 
@@ -46,3 +48,33 @@ def full_model(view: type[BaseModel]) -> type[BaseModel] | None:
     """The model a view was made from; None for a model that is not a view."""
     found = getattr(view, "__full_model__", None)
     return found if isinstance(found, type) and issubclass(found, BaseModel) else None
+
+
+def fields_read(view: type[BaseModel]) -> Mapping[str, frozenset[str]]:
+    """The fields a view reads, by the name of the model each part is a view of (the Avro record's name without
+    its namespace): the view's own and those of the views its fields hold (a body view). What the codec needs
+    to build only them (AvroCodec.decode_fields); made once per view."""
+    found = _FIELDS_READ.get(view)
+    if found is None:
+        found = _FIELDS_READ[view] = {}
+        pending = [view]
+        while pending:
+            part = pending.pop()
+            model = full_model(part)
+            if model is None or model.__name__ in found:
+                continue
+            found[model.__name__] = frozenset(part.model_fields)
+            for info in part.model_fields.values():
+                pending += [arg for arg in _leaves(info.annotation)
+                            if isinstance(arg, type) and issubclass(arg, BaseModel)]
+    return found
+
+
+_FIELDS_READ: dict[type[BaseModel], dict[str, frozenset[str]]] = {}
+
+
+def _leaves(annotation: Any) -> list[Any]:
+    """The types a (union) annotation is made of."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [leaf for arg in typing.get_args(annotation) for leaf in _leaves(arg)]
+    return [annotation]

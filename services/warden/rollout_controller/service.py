@@ -74,7 +74,9 @@ class RolloutProcessor(BaseProcessor[ControllerState]):
         return snapshot.dump(state)
 
     def step(self, state: ControllerState, record: Record) -> tuple[ControllerState, list[Output]]:
-        where = _SOURCES[record.partition] if isinstance(record.value, controller.EVENTS) else record.topic
+        # The view is what the runtime hands it (an exact type test first: isinstance on pydantic's ABC is slower)
+        event = type(record.value) is AgentEventView or isinstance(record.value, controller.EVENTS)
+        where = _SOURCES[record.partition] if event else record.topic
         return controller.step(state, self.config, record.value, where)
 
     def wants(self, state: ControllerState, routing: Routing, key: str | None) -> bool:

@@ -81,12 +81,18 @@ class Found:
     max_epoch: int
 
 
-def encode(key: str, epoch: int, seq: int, next_offset: int, state: Any) -> list[bytes]:
-    """One checkpoint as records: a JSON header line, then a chunk of the compressed document."""
+def state_text(key: str, state: Any) -> str:
+    """The state's JSON text, written once per checkpoint (the changelog and its local cache both store it)."""
     try:
-        payload = zlib.compress(json.dumps(state, separators=(",", ":")).encode(), 1)
+        return json.dumps(state, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise StateError(f"state of {key} is not JSON-serialisable: {exc}") from exc
+
+
+def encode(key: str, epoch: int, seq: int, next_offset: int, state: Any, text: str | None = None) -> list[bytes]:
+    """One checkpoint as records: a JSON header line, then a chunk of the compressed document. ``text``: the
+    state's JSON text (``state_text``) when the caller has it."""
+    payload = zlib.compress((text if text is not None else state_text(key, state)).encode(), 1)
     chunks = [payload[i:i + CHUNK_BYTES] for i in range(0, len(payload), CHUNK_BYTES)] or [b""]
     base = {"v": VERSION, "key": key, "epoch": epoch, "seq": seq, "next_offset": next_offset,
             "saved_at": time.time(), "of": len(chunks)}
@@ -202,12 +208,13 @@ class ChangelogStore:
             if offset is not None:
                 self.written[where] = offset  # delivery reports come in order: the newest checkpoint's wins
 
-        for i, value in enumerate(encode(key, epoch, seq, next_offset, state)):
+        text = state_text(key, state)
+        for i, value in enumerate(encode(key, epoch, seq, next_offset, state, text)):
             self.producer.produce(self.topic, value, key=key.encode(), partition=where,
                                   on_delivered=first if i == 0 else None)
         self.unsynced = True
         if self.cache is not None:
-            return self.cache.save(topic, partition, next_offset, state)
+            return self.cache.save(topic, partition, next_offset, state, text)
         return Snapshot(topic, partition, next_offset, state, time.time())
 
     def sync(self) -> None:

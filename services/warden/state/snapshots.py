@@ -48,15 +48,21 @@ class SnapshotStore:
     def path(self, topic: str, partition: int) -> Path:
         return self.directory / f"{_SAFE.sub('_', topic)}-{partition}.snapshot"
 
-    def save(self, topic: str, partition: int, next_offset: int, state: Any) -> Snapshot:
-        """Write atomically: a crash mid-save leaves the previous snapshot in place, never half of one."""
+    def save(self, topic: str, partition: int, next_offset: int, state: Any, text: str | None = None) -> Snapshot:
+        """Write atomically: a crash mid-save leaves the previous snapshot in place, never half of one.
+        ``text``: the state's compact JSON text when the caller wrote it already (the changelog store)."""
         if next_offset < 0:
             raise StateError(f"snapshot of {topic}[{partition}]: next_offset must be >= 0, got {next_offset}")
         snapshot = Snapshot(topic, partition, next_offset, state, time.time())
         document = {"format": FORMAT, "topic": topic, "partition": partition, "next_offset": next_offset,
                     "saved_at": snapshot.saved_at, "state": state}
         try:
-            payload = zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
+            if text is not None:  # the same document, its state not written twice
+                head = json.dumps({k: v for k, v in document.items() if k != "state"}, separators=(",", ":"))
+                written = f'{head[:-1]},"state":{text}}}'
+            else:
+                written = json.dumps(document, separators=(",", ":"))
+            payload = zlib.compress(written.encode(), 1)
         except (TypeError, ValueError) as exc:
             raise StateError(f"state of {topic}[{partition}] is not JSON-serialisable: {exc}") from exc
         target = self.path(topic, partition)
