@@ -85,3 +85,13 @@ def test_with_kafka_bootstrap_servers_set_no_broker_is_started(tmp_path: Path) -
         finally:
             out = stop(process)
         assert f"external Kafka at {external.bootstrap}" in out
+
+
+def test_with_takes_a_comma_separated_list_and_names_what_it_does_not_know() -> None:
+    from typer.testing import CliRunner
+
+    from warden.cli.main import app
+
+    result = CliRunner().invoke(app, ["up", "--with", "tool-proxy,nope"])
+    assert result.exit_code == 2
+    assert "--with nope: expected one of tool-proxy, otlp-ingest" in result.output  # tool-proxy was understood

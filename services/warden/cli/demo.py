@@ -95,7 +95,7 @@ def story_start(now: datetime, events: int, after: datetime | None = None) -> da
 
 def demo(
     events: int = typer.Option(20_000, "--events", "-n",
-                               help="At least this many agent events (the story's own traffic is about 35,000)."),
+                               help="At least this many agent events (the story's own traffic is about 30,000)."),
     bad: int = typer.Option(14, "--bad", help="Malformed records a buggy client sends among them."),
     seed: int = typer.Option(7, help="Simulation seed (same seed, same story)."),
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the stack up afterwards."),

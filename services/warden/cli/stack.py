@@ -26,9 +26,11 @@ def stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def up(also: list[str] = typer.Option([], "--with", help=f"Also run: {', '.join(OPTIONAL_SERVICES)}")) -> None:
+def up(also: list[str] = typer.Option([], "--with", help="Also run (repeat it, or a comma-separated list): "
+                                     f"{', '.join(OPTIONAL_SERVICES)}")) -> None:
     """Start the stack: the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set) and every service."""
     setup_logging()
+    also = [name.strip() for value in also for name in value.split(",") if name.strip()]  # --with a,b too
     unknown = sorted(set(also) - set(OPTIONAL_SERVICES))
     if unknown:
         fail(f"--with {', '.join(unknown)}: expected one of {', '.join(OPTIONAL_SERVICES)}", 2)
