@@ -24,33 +24,19 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-import yaml
 
 from harness import cpu_model, percentile  # a sibling script, not a package
+from proxy import SECRET, inventory  # the HTTP benchmark's inventory: both time the same tools
 from warden.broker.admin import ensure_topics
 from warden.broker.tansu import TansuBroker, free_port
 from warden.core.settings import WardenSettings
 from warden.tool_proxy import http_api, pipeline
-from warden.tool_proxy.inventory import DEFAULT_INVENTORY
 from warden.tool_proxy.proxy import ToolProxy
 from warden.tool_proxy.reference_upstream import Upstream
 from warden.tool_proxy.settings import ToolProxySettings
 
 KEY = ("bench", "bench-key-0123456789abcdef0123456789abcdef")
-SECRET = "sk-bench-crm-0123456789"
-LIMIT = {"rate_per_s": 1e9, "burst": 1e9}
 Timings = dict[str, list[float]]
-
-
-def inventory(work: Path, upstream: str) -> Path:
-    data = yaml.safe_load(DEFAULT_INVENTORY.read_text())
-    data["defaults"]["rate_limits"] = {"per_tenant": LIMIT, "per_tool": LIMIT, "per_run": LIMIT}
-    for name, tool in data["tools"].items():
-        tool["upstream_url"] = f"{upstream}/{name}"
-        tool.pop("rate_limits", None)
-    path = work / "inventory.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def timed_check(name: str, fn: pipeline.CheckFn, into: Timings) -> pipeline.CheckFn:
