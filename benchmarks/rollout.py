@@ -144,7 +144,7 @@ def live_rate(settings: WardenSettings, events: list[AgentEvent], p: RolloutPlan
     fields = {**settings.model_dump(), "group_id": f"bench-{uuid.uuid4().hex[:8]}", "rollout_idle_after_s": 30.0}
     app = RolloutController(RolloutControllerSettings(**fields)).start()
     stop = threading.Event()
-    runner = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    runner = threading.Thread(target=app.serve, args=(stop,), daemon=True)  # as `warden run` runs it
     runner.start()
     try:
         first = None

@@ -183,6 +183,27 @@ def test_a_body_model_of_the_wrong_type_is_refused() -> None:
     assert "body is a LlmCall but event_type 'run_started' needs a RunStarted" in invalid(data)
 
 
+@pytest.mark.parametrize("body", ["x", None, 5, ["model"]])
+def test_a_body_that_is_no_record_is_refused(body: object) -> None:
+    """The body field is validated by the event_type rule alone (not again as the union): anything else is named."""
+    message = invalid({**json_view(), "body": body})
+    assert f"body must be a LlmCall record (event_type 'llm_call'), got {type(body).__name__}" in message
+
+
+@pytest.mark.parametrize("event_type", list(BODIES))
+def test_a_body_is_checked_for_text_once(event_type: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its text rule ran twice (the body built by the event_type rule, then the union re-ran its after-validators):
+    a quarter of a view's validation in the rollout-controller."""
+    import warden.core.events as events
+
+    record = event(event_type).to_avro()
+    checked: list[str] = []
+    real = events._check_strings
+    monkeypatch.setattr(events, "_check_strings", lambda model: (checked.append(type(model).__name__), real(model)))
+    validate(AgentEvent, record)
+    assert sorted(checked) == sorted(["AgentEvent", BODY_TYPES[EventType(event_type)].__name__])
+
+
 @pytest.mark.parametrize(("params", "why"), [
     ("[1,2]", "got JSON list"),
     ("not json", "got unparsable text 'not json'"),

@@ -176,5 +176,5 @@ class AnomalyAlerter(App):
 
 
 def run_service(settings: AnomalyAlerterSettings, stop: threading.Event) -> None:
-    AnomalyAlerter(settings).start().run(stop)
+    AnomalyAlerter(settings).start().serve(stop)
 

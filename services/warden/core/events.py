@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_validator, model_validator
 
 from warden.core import jsontext
 
@@ -246,7 +246,9 @@ class AgentEvent(BaseModel):
     agent_id: str = Field(min_length=1)
     user_id: str | None = None
     step: int = Field(ge=1, le=INT_MAX, description="1-based step number within the run")
-    body: Body
+    # Validated by _body_for_type (body_of: the record of event_type, or refused), not again as the union: a
+    # model instance passed on re-runs its after-validators (the text rule), which doubled a body's cost.
+    body: SkipValidation[Body]
 
     @field_validator("event_id")
     @classmethod
@@ -329,6 +331,9 @@ def body_of(event_type: EventType, body: Any, types: Mapping[EventType, type[Bas
         raise ValueError(
             f"body is a {type(body).__name__} but event_type {event_type.value!r} needs a {expected.__name__}"
         )
+    elif not isinstance(body, BaseModel):  # the field itself is not validated again (SkipValidation)
+        raise ValueError(f"body must be a {expected.__name__} record (event_type {event_type.value!r}), "
+                         f"got {type(body).__name__}")
     return body
 
 

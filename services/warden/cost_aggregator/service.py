@@ -157,4 +157,4 @@ class CostAggregator(App):
 
 
 def run_service(settings: CostAggregatorSettings, stop: threading.Event) -> None:
-    CostAggregator(settings).start().run(stop)
+    CostAggregator(settings).start().serve(stop)

@@ -11,7 +11,6 @@ letters (which a replay re-produces) are always checked. Queries never see a dup
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -38,6 +37,7 @@ from warden.ledger_rows.tables import TABLES, TABLES_BY_NAME
 from warden.ledger_sink.processor import ChainHeads, Incoming, chain_of, land
 from warden.ledger_sink.settings import LedgerSinkSettings
 from warden.runtime.app import App
+from warden.runtime.collector import tune_gc
 from warden.runtime.metrics import counter_families, gauge, render
 from warden.runtime.processor import BaseProcessor, Clock, Input, OnInvalid, Record, Scope
 
@@ -325,18 +325,6 @@ class LedgerSink(App):
             if self._endpoint is not None:
                 self._endpoint.stop()
                 self._endpoint = None
-
-
-def tune_gc() -> None:
-    """Keep the cyclic collector off what lives for the process, and rarer: a batch holds thousands of decoded
-    records, which every young collection walked again (37 against 23 µs an event decoded and kept, measured
-    in-process, benchmarks/sink_stages.py). The sink's records hold no cycles; memory is bounded by the batch."""
-    gc.collect()
-    gc.freeze()  # what start-up made (modules, schemas, the engine's client) is never scanned again
-    gc.set_threshold(GC_YOUNG, 20, 20)
-
-
-GC_YOUNG = 50_000  # allocations between young collections (CPython's default: 700)
 
 
 def run_service(settings: LedgerSinkSettings, stop: threading.Event, ready: Any = None) -> None:

@@ -353,4 +353,4 @@ class Notifier(App):
 
 
 def run_service(settings: NotifierSettings, stop: threading.Event) -> None:
-    Notifier(settings).start().run(stop)
+    Notifier(settings).start().serve(stop)

@@ -88,4 +88,4 @@ class PolicyEvaluator(App):
 
 
 def run_service(settings: PolicyEvaluatorSettings, stop: threading.Event) -> None:
-    PolicyEvaluator(settings).start().run(stop)
+    PolicyEvaluator(settings).start().serve(stop)

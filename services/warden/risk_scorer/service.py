@@ -73,4 +73,4 @@ class RiskScorer(App):
 
 
 def run_service(settings: RiskScorerSettings, stop: threading.Event) -> None:
-    RiskScorer(settings).start().run(stop)
+    RiskScorer(settings).start().serve(stop)

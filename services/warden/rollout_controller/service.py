@@ -107,4 +107,4 @@ class RolloutController(App):
 
 
 def run_service(settings: RolloutControllerSettings, stop: threading.Event) -> None:
-    RolloutController(settings).start().run(stop)
+    RolloutController(settings).start().serve(stop)

@@ -18,6 +18,7 @@ from warden.core.settings import StatefulServiceSettings, WardenSettings
 from warden.core.wire import Wire, wire_for
 from warden.kafka import clients
 from warden.runtime.changelog import ChangelogStore
+from warden.runtime.collector import tune_gc
 from warden.runtime.metrics import RuntimeMetrics
 from warden.runtime.processor import BaseProcessor
 from warden.runtime.store import StateStore
@@ -75,6 +76,12 @@ class App:
             task.maybe_save()
         self.metrics.sample()
         return handled
+
+    def serve(self, stop: threading.Event) -> None:
+        """``run`` as a service's own process does it (`warden run`): the collector tuned once started
+        (warden.runtime.collector); tests and in-process stacks call ``run``, which leaves the collector alone."""
+        tune_gc()
+        self.run(stop)
 
     def run(self, stop: threading.Event) -> None:
         try:
