@@ -6,6 +6,7 @@ gap on an expiring topic is still counted. No broker: the Messages are confluent
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,8 +62,8 @@ class Reading(BaseProcessor[State]):
 class ReadingMany(Reading):
     name = "reading-many"
 
-    def passed_many(self, state: State, records: list[Passed]) -> tuple[State, list[Output]]:
-        state.append(("many", [(r.partition, r.offset, r.routing) for r in records]))
+    def passed_newest(self, state: State, newest: Mapping[tuple[str, int], int]) -> tuple[State, list[Output]]:
+        state.append(("many", dict(newest)))
         return state, []
 
 

@@ -11,7 +11,7 @@ one bad acted-on field is refused here as there, with the same reason.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, SkipValidation, ValidationInfo, field_validator, model_validator
 
@@ -83,4 +83,4 @@ class EventBase(BaseModel):
 
 # The body is validated by _body_for_type, not again as the union (as AgentEvent's, see its body field).
 AgentEventView = view_of(AgentEvent, "AgentEventView", EVENT_FIELDS, EventBase,
-                         body=(SkipValidation[RunStartedView | LlmCallView | RunCompletedView], ...))
+                         body=(Annotated[RunStartedView | LlmCallView | RunCompletedView, SkipValidation()], ...))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from warden.core import topics
@@ -85,9 +86,9 @@ class RolloutProcessor(BaseProcessor[ControllerState]):
     def passed(self, state: ControllerState, record: Passed) -> tuple[ControllerState, list[Output]]:
         return controller.passed(state, self.config, _SOURCES[record.partition], record.routing.occurred_ms)
 
-    def passed_many(self, state: ControllerState, records: list[Passed]) -> tuple[ControllerState, list[Output]]:
-        return controller.passed_many(state, self.config, [(_SOURCES[r.partition], r.routing.occurred_ms)
-                                                           for r in records])
+    def passed_newest(self, state: ControllerState,
+                      newest: Mapping[tuple[str, int], int]) -> tuple[ControllerState, list[Output]]:
+        return controller.passed_many(state, self.config, [(_SOURCES[p], ms) for (_, p), ms in newest.items()])
 
     def tick(self, state: ControllerState, quiet_s: float) -> tuple[ControllerState, list[Output]]:
         if quiet_s < self.settings.rollout_idle_after_s or state.clock.idle >= set(state.clock.newest):

@@ -155,16 +155,14 @@ class BaseProcessor(Generic[S]):
         event-time clock, windows). Replay applies the same rule, so live and replay stay identical."""
         return state, []
 
-    def passed_many(self, state: S, records: list[Passed]) -> tuple[S, list[Output]]:
-        """Consecutive passed-over records of one state, none stepped between them, in order. The default is
-        ``passed`` for each; a processor whose ``passed`` only moves an event-time clock and then acts on the
-        time reached may move it for all and act once (the rollout-controller): nothing else changed between
-        them, so it makes the same outputs. Only called when a processor overrides it."""
-        outputs: list[Output] = []
-        for record in records:
-            state, made = self.passed(state, record)
-            outputs += made
-        return state, outputs
+    def passed_newest(self, state: S, newest: Mapping[tuple[str, int], int]) -> tuple[S, list[Output]]:
+        """Instead of ``passed`` for each: the records passed over since this state's last step, as the newest
+        event time (epoch ms) among them per (base topic, partition). For a processor whose ``passed`` only moves
+        an event-time clock (each partition's newest time) and then acts on the time reached (the
+        rollout-controller): nothing else changed between them, so moving it once per partition and acting once
+        makes the same outputs, without a Passed record made and handed over for each. Only called when a
+        processor overrides it."""
+        raise NotImplementedError
 
     def wants(self, state: S, routing: Routing, key: str | None) -> bool:
         """Whether a main-input record of an event type in ``reads`` can change more than ``passed`` would,

@@ -59,7 +59,9 @@ class Slot(Generic[S]):
     outbox: list[Pending] = field(default_factory=list)
     forced: bool = False  # changed without input: save even though no position moved
     at_end: dict[Where, float] = field(default_factory=dict)  # read to its end at (monotonic), no record since
-    passing: list[Passed] = field(default_factory=list)  # passed over, not yet handed to passed_many
+    # Of what was passed over since this state's last step: the newest event time (ms) per (base topic,
+    # partition), not yet handed to passed_newest. Cleared in place (a batch loop holds it).
+    passing: dict[tuple[str, int], int] = field(default_factory=dict)
     written: float = field(default_factory=time.monotonic)  # its checkpoint last written (or restored)
 
 
@@ -114,7 +116,7 @@ class Task(Generic[S]):
         self._has_room = type(processor).room is not BaseProcessor.room
         self._has_passed = type(processor).passed is not BaseProcessor.passed
         self._has_wants = type(processor).wants is not BaseProcessor.wants
-        self._has_passed_many = type(processor).passed_many is not BaseProcessor.passed_many
+        self._has_passed_many = type(processor).passed_newest is not BaseProcessor.passed_newest
         self._committing = True  # False once closed without a checkpoint (what a crash leaves)
         self._last_save = time.monotonic()
         self._closing = False
@@ -321,7 +323,9 @@ class Task(Generic[S]):
         partition, offset = at if at is not None else (msg.partition() or 0, msg.offset() or 0)
         if isinstance(value, Routing):
             if self._has_passed_many:
-                slot.passing.append(Passed(spec.topic, partition, offset, value))
+                where, ms = (spec.topic, partition), value.occurred_ms
+                if slot.passing.get(where, -1) < ms:
+                    slot.passing[where] = ms
             else:
                 self._pass(slot, Passed(spec.topic, partition, offset, value))
             return
@@ -369,16 +373,17 @@ class Task(Generic[S]):
         self._produce(outputs)
 
     def _flush_passed(self, slot: Slot[S]) -> None:
-        """The records passed over since the last step of this state, handed over at once (passed_many):
-        before its next step, at the end of every batch and before any checkpoint."""
-        passing, slot.passing = slot.passing, []
+        """What was passed over since the last step of this state, handed over at once (passed_newest): before
+        its next step, at the end of every batch and before any checkpoint."""
+        newest = dict(slot.passing)
+        slot.passing.clear()
         try:
-            slot.state, outputs = self.processor.passed_many(slot.state, passing)
+            slot.state, outputs = self.processor.passed_newest(slot.state, newest)
         except Exception:
             if not self.processor.isolate_failures:
                 raise
-            self.log.exception("%d records passed over from %s[%s]@%s could not be processed; skipped", len(passing),
-                               passing[0].topic, passing[0].partition, passing[0].offset)
+            self.log.exception("records passed over from %s could not be processed; skipped",
+                               ", ".join(f"{t}[{p}]" for t, p in newest))
             self.counters[self.processor.failure_counter] += 1
             return
         if outputs:
@@ -465,6 +470,8 @@ class Task(Generic[S]):
         slot: Slot[S] | None = None
         spec: Input | None = None
         main, reads, positions, gapped = False, None, {}, False
+        passing: dict[tuple[str, int], int] = {}
+        pass_key = ("", 0)
         try:
             for msg in messages:
                 topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
@@ -476,6 +483,7 @@ class Task(Generic[S]):
                         spec = inputs[topic]
                         main, reads, positions = spec.role is Role.MAIN, spec.reads, slot.positions
                         gapped = topic in expiring
+                        passing, pass_key = slot.passing, (spec.topic, partition)
                 if slot is None or spec is None:
                     continue  # not ours any more (revoked mid-batch)
                 if main:
@@ -493,7 +501,9 @@ class Task(Generic[S]):
                     elif passes_over(routing, reads, slot.state, msg):
                         by_header += 1
                         if has_many:
-                            slot.passing.append(Passed(spec.topic, partition, offset, routing))
+                            ms = routing.occurred_ms
+                            if passing.get(pass_key, -1) < ms:
+                                passing[pass_key] = ms
                         else:
                             self._pass(slot, Passed(spec.topic, partition, offset, routing))
                     else:
