@@ -136,6 +136,32 @@ def test_kill_switches_over_http_record_who_set_them(topics: WardenSettings, app
     assert "kill switch tool:payments set by eve@acme.com" in verdict.reason
 
 
+def test_a_revive_of_a_switch_that_is_not_set_is_refused_naming_the_one_that_is(topics: WardenSettings) -> None:
+    """Old code answered 200 "kill ... off" and left read-only mode on, so calls stayed denied."""
+    for url in serve(topics):
+        def post(path: str, scope: str, read_only: bool = False, url: str = url) -> httpx.Response:
+            return httpx.post(f"{url}/v1/control/{path}", json={"scope": scope, "reason": "drill",
+                                                                 "read_only": read_only},
+                              headers=auth("eve@acme.com"), timeout=30)
+
+        assert post("kill", "workflow:refund_ticket", read_only=True).status_code == 200
+        assert post("kill", "tenant:acme").status_code == 200
+        wrong = post("revive", "workflow:refund_ticket")
+        assert wrong.status_code == 409, wrong.text
+        assert ("workflow:refund_ticket has no kill switch on; read-only mode is on: revive it with --read-only"
+                in wrong.json()["detail"])
+        mirror = post("revive", "tenant:acme", read_only=True)
+        assert mirror.status_code == 409, mirror.text
+        assert ("tenant:acme has no read-only mode on; kill switch is on: revive it without --read-only"
+                in mirror.json()["detail"])
+        nothing = post("revive", "global")
+        assert nothing.status_code == 409 and "nothing to revive" in nothing.json()["detail"]
+        assert post("revive", "workflow:refund_ticket", read_only=True).status_code == 200
+        assert post("revive", "tenant:acme").status_code == 200
+        again = post("revive", "tenant:acme")  # the view reads the revive it just published
+        assert again.status_code == 409 and "nothing to revive" in again.json()["detail"]
+
+
 def test_racing_approve_and_reject_give_one_decision(topics: WardenSettings, approvals: str) -> None:
     with WardenClient(topics) as client:
         run = client.run("acme", "provision_access", "agent-5")

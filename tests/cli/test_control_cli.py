@@ -79,6 +79,29 @@ def test_a_switch_is_recorded_as_the_tokens_identity_never_the_os_user(
 
 
 @pytest.mark.integration
+def test_a_revive_of_the_wrong_kind_fails_naming_the_switch_that_is_on(stack_env: dict[str, str]) -> None:
+    """Old code printed "kill workflow:refund_ticket off", exited 0 and left read-only mode on."""
+    assert warden("kill", "workflow:refund_ticket", "--read-only", "-r", "degraded", env=stack_env).returncode == 0
+    wrong = warden("revive", "workflow:refund_ticket", "-r", "fixed", env=stack_env)
+    assert wrong.returncode == 1 and "off" not in wrong.stdout
+    assert "HTTP 409" in one_line(wrong) and "read-only mode is on: revive it with --read-only" in wrong.stderr
+    right = warden("revive", "workflow:refund_ticket", "--read-only", "-r", "fixed", env=stack_env)
+    assert right.returncode == 0 and "read_only workflow:refund_ticket off" in right.stdout
+
+
+@pytest.mark.integration
+def test_direct_refuses_a_revive_of_the_wrong_kind_too(topics: WardenSettings) -> None:
+    env = clean_env(KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers, WARDEN_TOPIC_PREFIX=topics.topic_prefix,
+                    WARDEN_DATA_DIR=str(topics.data_dir), WARDEN_APPROVER_TOKENS=json.dumps(SCOPED),
+                    WARDEN_APPROVER_TOKEN=TOKENS["dana@acme.com"], COLUMNS="80")
+    assert warden("kill", "tenant:acme", "--direct", "-r", "incident", env=env).returncode == 0
+    mirror = warden("revive", "tenant:acme", "--read-only", "--direct", "-r", "fixed", env=env)
+    assert mirror.returncode == 1
+    assert "tenant:acme has no read-only mode on; kill switch is on: revive it without --read-only" in mirror.stderr
+    assert warden("revive", "tenant:acme", "--direct", "-r", "fixed", env=env).returncode == 0
+
+
+@pytest.mark.integration
 def test_direct_needs_a_known_token_and_applies_the_same_scopes(topics: WardenSettings) -> None:
     """The escape hatch for a broken approvals service: no API, the same identity and scope rule."""
     env = clean_env(KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers, WARDEN_TOPIC_PREFIX=topics.topic_prefix,

@@ -34,12 +34,13 @@ from warden.approvals.scopes import ALL, ApproverGrant, identify, refusal_alert
 from warden.approvals.settings import ApprovalsSettings
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, DeliveryError, ValidationError, WardenError
-from warden.core.records import Alert, ApprovalDecision, ApprovalOutcome, ControlKind, PolicyDecision
+from warden.core.records import Alert, ApprovalDecision, ApprovalOutcome, Control, ControlKind, PolicyDecision
+from warden.core.switches import revive_refusal
 from warden.core.wire import wire_for
 from warden.kafka import clients
 from warden.kafka.configs import Fetch
 from warden.kafka.consume import drain
-from warden.kafka.control import publish
+from warden.kafka.control import ControlView, publish
 from warden.runtime.metrics import (
     EXPOSITION,
     SAMPLE_EVERY_S,
@@ -65,6 +66,8 @@ class Approvals:
         self.state = ApprovalsState()
         self.lock = threading.Lock()
         self._publishing = threading.Lock()
+        self._control_lock = threading.Lock()
+        self._control: ControlView | None = None  # made on the first revive (the service starts without it)
         self.caught_up = threading.Event()
         self._requests: dict[str, PolicyDecision] = {}
         self.wire = wire_for(settings)
@@ -201,7 +204,21 @@ class Approvals:
                 lag_family(SERVICE, self.lags),
                 *producer_families(SERVICE, self.producer.failures, self.producer.queued())]
 
+    def switches_now(self, timeout_s: float = 10.0) -> dict[str, Control]:
+        """The switches in force, read to the control topic's end as it is now (see ControlView.sync)."""
+        with self._control_lock:
+            if self._control is None:
+                self._control = ControlView(self.settings)
+            view = self._control
+        if not (view.caught_up.wait(timeout_s) and view.sync(timeout_s)):
+            raise BrokerUnavailableError(f"the control topic {self.settings.topic(topics.CONTROL)} at "
+                                         f"{self.settings.bootstrap_servers} was not read to its end within "
+                                         f"{timeout_s:g} s")
+        return dict(view.switches.active)
+
     def close(self) -> None:
+        if self._control is not None:
+            self._control.close()
         EXPOSITION.remove(self.metrics)
         self._stop.set()
         for thread in self._threads:
@@ -279,6 +296,8 @@ def create_app(service: Approvals) -> FastAPI:
         if body.read_only and body.scope.startswith("tool:"):
             raise HTTPException(422, "read-only mode applies to global, tenant:<id> or workflow:<name>")
         try:
+            if not active and (nothing := revive_refusal(service.switches_now(), kind, body.scope)) is not None:
+                raise HTTPException(409, nothing)
             return publish(service.settings, kind, body.scope, active, who, body.reason).model_dump(mode="json")
         except ValidationError as exc:
             raise HTTPException(422, str(exc)) from exc

@@ -17,9 +17,11 @@ from warden.approvals.settings import ApprovalsSettings
 from warden.broker.probe import require_broker
 from warden.cli.api import TOKEN, call, token_of
 from warden.cli.output import console, fail
+from warden.cli.switches import in_force
 from warden.core import topics
 from warden.core.errors import WardenError
 from warden.core.records import Alert, Control, ControlKind
+from warden.core.switches import revive_refusal
 from warden.core.wire import wire_for
 from warden.kafka import clients
 from warden.kafka.control import publish
@@ -61,6 +63,8 @@ def _direct(scope: str, active: bool, reason: str, read_only: bool, token: str |
         fail(f"{who} may not {action} switch {scope}: {refused}")
     kind = ControlKind.READ_ONLY if read_only else ControlKind.KILL
     try:
+        if not active and (nothing := revive_refusal({c.key: c for c in in_force(settings)}, kind, scope)):
+            fail(nothing)  # as the API refuses it (409): a revive of the wrong kind would leave the other set
         return publish(settings, kind, scope, active, who, reason)
     except WardenError as exc:
         fail(str(exc))

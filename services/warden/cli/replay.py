@@ -28,7 +28,7 @@ def replay(
                                         "per partition)"),
     prices: Path = typer.Option(DEFAULT_PRICES, "--prices", help="Price table (TOML) for unpriced LLM calls"),
     budgets: Path = typer.Option(DEFAULT_BUDGETS, "--budgets", help="Budgets and per-task ceilings (TOML)"),
-    rollout: Path | None = typer.Option(None, "--rollout", help="A rollout plan (TOML [rollout]) to judge over the "
+    rollout: Path | None = typer.Option(None, "--rollout", help="A rollout plan (TOML \\[rollout]) to judge over the "
                                         "events: writes rollouts.jsonl"),
     eval_run: str | None = typer.Option(None, "--eval-run", help="For a plan with require_eval: the passing eval "
                                         "run of the candidate that the live start recorded"),

@@ -81,7 +81,7 @@ def start(
     candidate: str | None = typer.Option(None, "--candidate", help="The new release"),
     baseline: str | None = typer.Option(None, "--baseline", help="The release running now"),
     steps: str | None = typer.Option(None, "--steps", help="Percentages, e.g. 5,25,100 (the last must be 100)"),
-    plan_file: Path | None = typer.Option(None, "--plan", help="A plan file ([rollout], [rollout.gates]); options "
+    plan_file: Path | None = typer.Option(None, "--plan", help="A plan file (\\[rollout], \\[rollout.gates]); options "
                                           "given here override it"),
     min_runs: int | None = typer.Option(None, "--min-runs", help="Completed candidate runs before a step is judged"),
     hold_minutes: float | None = typer.Option(None, "--hold-minutes", help="Event time at a step before judging"),

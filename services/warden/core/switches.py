@@ -22,6 +22,24 @@ def stop_ship_scope(scope: StopShipScope, tenant_id: str, workflow: str) -> str:
     return f"workflow:{workflow}" if scope == StopShipScope.WORKFLOW else tenant_workflow_scope(tenant_id, workflow)
 
 
+def _what(kind: ControlKind) -> str:
+    return "kill switch" if kind == ControlKind.KILL else "read-only mode"
+
+
+def revive_refusal(active: dict[str, Control], kind: ControlKind, scope: str) -> str | None:
+    """Why a revive of ``kind`` on ``scope`` would change nothing, naming the switch that IS set there
+    (None: that switch is on, the revive clears it). A revive of the wrong kind used to answer "off" and
+    leave the other one set, so calls stayed denied while the operator thought them allowed."""
+    if f"{kind.value}:{scope}" in active:
+        return None
+    other = ControlKind.READ_ONLY if kind == ControlKind.KILL else ControlKind.KILL
+    said = f"{scope} has no {_what(kind)} on"
+    if f"{other.value}:{scope}" in active:
+        how = "with --read-only" if other == ControlKind.READ_ONLY else "without --read-only"
+        return f"{said}; {_what(other)} is on: revive it {how}"
+    return f"{said} (nor {_what(other)}): nothing to revive"
+
+
 @dataclass(frozen=True)
 class Block:
     control: Control
@@ -34,8 +52,7 @@ class Block:
     @property
     def reason(self) -> str:
         c = self.control
-        what = "kill switch" if c.kind == ControlKind.KILL else "read-only mode"
-        return f"{what} {c.scope} set by {c.actor} at {c.at:%Y-%m-%dT%H:%M:%SZ}: {c.reason}"
+        return f"{_what(c.kind)} {c.scope} set by {c.actor} at {c.at:%Y-%m-%dT%H:%M:%SZ}: {c.reason}"
 
 
 @dataclass

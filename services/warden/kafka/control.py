@@ -8,6 +8,7 @@ lookup, not a round trip.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -57,6 +58,9 @@ class ControlView:
             raise BrokerUnavailableError(f"cannot read topic {topic} at {settings.bootstrap_servers}") from exc
         self._consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
         self._at_end: set[int] = set()
+        self._next: dict[int, int] = {}  # per partition, the offset after the last record applied
+        self._topic = topic
+        self._settings = settings
         self._partitions = set(partitions)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="warden-control-view", daemon=True)
@@ -69,9 +73,12 @@ class ControlView:
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
                         self._at_end.add(msg.partition() or 0)
+                        self._next[msg.partition() or 0] = max(self._next.get(msg.partition() or 0, 0),
+                                                               msg.offset() or 0)
                         if self._at_end >= self._partitions:
                             self.caught_up.set()
                     continue
+                self._next[msg.partition() or 0] = (msg.offset() or 0) + 1  # applied below (or skipped)
                 if msg.value() is None:
                     continue
                 try:  # a record this version cannot read must not stop the view (its switches would freeze)
@@ -82,6 +89,27 @@ class ControlView:
                 assert isinstance(record, Control)
                 self.switches.apply(record)
                 self.rollouts.apply(record)
+
+    def sync(self, timeout_s: float) -> bool:
+        """Read up to the topic's end as it is now (not only as it was at start): a decision that
+        depends on what is set (refusing a revive of a switch that is off) must see a switch set a
+        moment ago by another process. False: not there within ``timeout_s``."""
+        # a client of its own: the following thread's consumer is inside poll(), and asking it for
+        # watermarks from this thread blocks past any timeout
+        probe = clients.reader(self._settings, "warden-control-view")
+        try:
+            ends = {p: probe.get_watermark_offsets(TopicPartition(self._topic, p), timeout=timeout_s)[1]
+                    for p in self._partitions}
+        except KafkaException as exc:
+            raise BrokerUnavailableError(f"cannot read the end of topic {self._topic}") from exc
+        finally:
+            probe.close()
+        deadline = time.monotonic() + timeout_s
+        while not all(self._next.get(p, 0) >= end for p, end in ends.items()):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def is_enabled(self, tenant_id: str, workflow: str, tool: str = "", action: str = "",
                    read_only_tools: frozenset[str] = frozenset()) -> bool:
