@@ -27,17 +27,15 @@ def _what(kind: ControlKind) -> str:
 
 
 def revive_refusal(active: dict[str, Control], kind: ControlKind, scope: str) -> str | None:
-    """Why a revive of ``kind`` on ``scope`` would change nothing, naming the switch that IS set there
-    (None: that switch is on, the revive clears it). A revive of the wrong kind used to answer "off" and
-    leave the other one set, so calls stayed denied while the operator thought them allowed."""
-    if f"{kind.value}:{scope}" in active:
-        return None
+    """Why a revive of ``kind`` on ``scope`` is refused: the other kind of switch is set there and this one is
+    not, so calls would stay denied while the revive answered "off" (what it used to do). None: the revive
+    goes ahead (it clears this switch, or, with neither set, records an "off" that changes nothing, so a
+    revive stays safe to repeat)."""
     other = ControlKind.READ_ONLY if kind == ControlKind.KILL else ControlKind.KILL
-    said = f"{scope} has no {_what(kind)} on"
-    if f"{other.value}:{scope}" in active:
-        how = "with --read-only" if other == ControlKind.READ_ONLY else "without --read-only"
-        return f"{said}; {_what(other)} is on: revive it {how}"
-    return f"{said} (nor {_what(other)}): nothing to revive"
+    if f"{kind.value}:{scope}" in active or f"{other.value}:{scope}" not in active:
+        return None
+    how = "with --read-only" if other == ControlKind.READ_ONLY else "without --read-only"
+    return f"{scope} has no {_what(kind)} on; {_what(other)} is on: revive it {how}"
 
 
 @dataclass(frozen=True)
