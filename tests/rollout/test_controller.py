@@ -262,6 +262,20 @@ def test_manual_pause_resume_promote_and_rollback_are_recorded_with_who() -> Non
     assert summary(feed(state, [command(RolloutAction.PROMOTE, ROLLOUT_ID, at=at)])) == []  # over
 
 
+def test_a_command_on_an_idle_stack_is_not_stamped_before_the_rollout_started() -> None:
+    """The clock stays at the last event read (an hour before this start): a pause, resume and promote were
+    stamped then, earlier than the start they act on, in rollout_decisions and `warden rollout status`."""
+    state = ControllerState()
+    feed(state, run("before-1", "v3", T0 - timedelta(hours=1)))
+    started_at = T0 + timedelta(minutes=5)
+    feed(state, [start_command(plan(start_at=None), at=started_at)])
+    later = started_at + timedelta(minutes=3)
+    made = [d for action in (RolloutAction.PAUSE, RolloutAction.RESUME, RolloutAction.PROMOTE)
+            for d in decisions(feed(state, [command(action, "start-refund_ticket", at=later)]))]
+    assert [d.decision.value for d in made] == ["pause", "resume", "promote"]
+    assert all(d.decided_at >= started_at for d in made), [d.decided_at for d in made]
+
+
 def test_a_command_is_applied_once_and_one_for_another_rollout_is_ignored() -> None:
     state = started()
     pause = command(RolloutAction.PAUSE, ROLLOUT_ID, command_id="p1")

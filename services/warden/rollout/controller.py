@@ -467,7 +467,7 @@ class Step:
             stage = rollout.stage
             if stage.approval_call_id != approval.call_id or stage.status != RolloutStatus.AWAITING_APPROVAL:
                 continue
-            at = self.now(approval.decided_at)
+            at = self.manual_at(rollout, approval.decided_at)
             if approval.decision == ApprovalOutcome.APPROVED:
                 self.promote(rollout, at, f"promotion from {stage.percent}% approved by {approval.approver}",
                              actor=approval.approver, rationale=approval.rationale)
@@ -484,6 +484,13 @@ class Step:
     def now(self, fallback: datetime) -> datetime:
         """Event time for a change that has no event time of its own (an operator's command)."""
         return self.state.clock.now() or utc_millis(fallback)
+
+    def manual_at(self, rollout: Rollout, fallback: datetime) -> datetime:
+        """When an operator's command or an approval on ``rollout`` counts as made: the event time reached,
+        but never before its step started. On an idle stack the clock stays at the last event read, which
+        can be older than a rollout started since (its start is the plan's start_at or the command's time),
+        and a pause stamped before the start it pauses read as history out of order."""
+        return max(self.now(fallback), rollout.stage.step_started_at)
 
     def control(self, control: Control) -> None:
         if control.rollout_command is not None:
@@ -545,7 +552,7 @@ class Step:
                     rationale=command.rationale or None)
 
     def manual(self, rollout: Rollout, control: Control, command: RolloutCommand) -> None:
-        at, who, why = self.now(control.at), control.actor, command.rationale or None
+        at, who, why = self.manual_at(rollout, control.at), control.actor, command.rationale or None
         stage = rollout.stage
         rollout.stage = stage.model_copy(update={"command_ids": [*stage.command_ids, command.command_id]})
         if command.action == RolloutAction.PROMOTE:
