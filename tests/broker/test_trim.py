@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -136,13 +137,13 @@ def stored(broker: EmbeddedBroker, settings: WardenSettings) -> list[int]:
 
 
 def trimmer_for(broker: EmbeddedBroker, settings: WardenSettings, unread_max: int,
-                later_s: float = 3600.0) -> BatchTrimmer:
+                later_s: float = 3600.0, clock: Callable[[], float] | None = None) -> BatchTrimmer:
     assert broker.storage is not None
     storage = broker.storage
     admin = clients.admin(settings, log_level=0)
     return BatchTrimmer(lambda: storage.s3_url, admin, CLUSTER_ID, {settings.topic(TOPIC): 1},
                         ("sink", "scorer", "never-started"), keep_read_s=120, unread_max=unread_max,
-                        clock=lambda: time.time() + later_s)  # an hour on: every batch is past the keep time
+                        clock=clock or (lambda: time.time() + later_s))  # an hour on: every batch past the keep time
 
 
 @pytest.mark.integration
@@ -172,3 +173,24 @@ def test_batches_every_group_read_are_deleted_and_reading_resumes_past_them(
     assert stored(durable, settings) == [11]
     assert "deleting the oldest 2 (offsets 9 to 10), not yet read by sink:" in caplog.text
     assert read_from(settings, "sink", 1) == [11]  # the sink resumes at the first batch kept
+
+
+@pytest.mark.integration
+def test_deleting_read_batches_is_said_in_one_line_a_minute_at_most(
+        durable: EmbeddedBroker, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    """It deleted them in silence: an operator could not tell retention was at work."""
+    settings = client_settings(durable.settings)
+    ensure_topics(settings)
+    produce_batches(settings, 4)
+    end = max(stored(durable, settings)) + 1
+    commit(settings, "sink", end)
+    commit(settings, "scorer", end)
+    now = [time.time() + 3600]
+    trimmer = trimmer_for(durable, settings, unread_max=100, clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="warden.broker.trim"):
+        deleted = trimmer.trim_once().read
+        assert deleted >= 3 and "deleted" not in caplog.text  # not yet a minute since the last line
+        now[0] += 61
+        assert trimmer.trim_once().read == 0
+    assert (f"deleted {deleted} batches every service had read, older than 2 min, in the last 61 s "
+            f"({settings.topic(TOPIC)} {deleted})") in caplog.text

@@ -34,6 +34,7 @@ from warden.core.errors import BrokerError
 log = logging.getLogger("warden.broker.trim")
 
 TRIM_EVERY_S = 5.0  # at 250 events/s a partition of agent.events gains ~5 batches a second
+SAY_READ_EVERY_S = 60.0  # the deletions of read batches are summed up in one INFO line at most this often
 DELETE_PAGE = 1000  # S3 DeleteObjects takes at most 1,000 keys a request
 
 Floors = dict[tuple[str, int], dict[str, int]]  # (topic, partition) -> group -> its committed offset there
@@ -139,6 +140,8 @@ class BatchTrimmer(Periodic):
         # topic -> (batches past the keep time still kept on its worst partition, the groups at its floor there):
         # who holds the broker's batches, for the history watch's and an operator's question "why so many?"
         self.held: dict[str, tuple[int, list[str]]] = {}
+        self._unsaid: dict[str, int] = {}  # read batches deleted per topic since the last INFO line
+        self._said_at = clock()
 
     def trim_once(self) -> TrimTotals:
         """One round; returns what it deleted."""
@@ -163,11 +166,23 @@ class BatchTrimmer(Periodic):
                         delete_objects(client, url, [b.key for b in doomed])
                     done.read += len(trim.read)
                     done.unread += len(trim.unread)
+                    if trim.read:
+                        self._unsaid[topic] = self._unsaid.get(topic, 0) + len(trim.read)
         self.held = held
+        self._say_read(now)
         self.totals.read += done.read
         self.totals.unread += done.unread
         self.totals.rounds += 1
         return done
+
+    def _say_read(self, now: float) -> None:
+        """Retention at work, visible to an operator (a quiet trimmer looked like none): one line a minute at most."""
+        if not self._unsaid or now - self._said_at < SAY_READ_EVERY_S:
+            return
+        counts = ", ".join(f"{topic} {n}" for topic, n in sorted(self._unsaid.items()))
+        log.info("embedded broker: deleted %d batches every service had read, older than %g min, in the last %.0f s "
+                 "(%s)", sum(self._unsaid.values()), self.keep_read_s / 60, now - self._said_at, counts)
+        self._unsaid, self._said_at = {}, now
 
     def _say_unread(self, topic: str, partition: int, trim: Trim, batches: list[StoredBatch],
                     by_group: dict[str, int]) -> None:
