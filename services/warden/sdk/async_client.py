@@ -8,13 +8,12 @@ closing run in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from warden.core.errors import BrokerError, WardenError
+from warden.core.errors import WardenError
 from warden.core.events import AgentEvent
 from warden.core.headers import event_headers
 from warden.core.settings import WardenSettings
@@ -98,19 +97,9 @@ class AsyncWardenClient:
 
     async def _queue(self, item: Item) -> None:
         """As WardenClient._queue, a full outbox waited out with asyncio.sleep."""
-        sync = self.sync
-        assert sync._outbox is not None
-        with sync._lock:  # counted first: the delivery thread may report it delivered before this returns
-            sync._emitted += 1
-        deadline = time.monotonic() + sync.max_wait_s
-        try:
-            while not sync._outbox.put(item):
-                sync._check_queue_wait(deadline)
+        if not self.sync._put_now(item):
+            for _ in self.sync._queue_waits(item):
                 await asyncio.sleep(0.005)
-        except BrokerError:
-            with sync._lock:
-                sync._emitted -= 1
-            raise
 
     async def flush(self, timeout_s: float | None = None) -> None:
         await asyncio.to_thread(self.sync.flush, timeout_s)

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -397,16 +398,27 @@ class WardenClient:
 
     def _queue(self, item: Item) -> None:
         """Into the outbox; a full one is waited out (serving delivery reports) for max_wait_s, then an error."""
+        if not self._put_now(item):
+            for _ in self._queue_waits(item):
+                self._producer.poll(0.005)
+
+    def _put_now(self, item: Item) -> bool:
+        """Counted, then into the outbox if it has room (the usual case, without a generator's cost)."""
         assert self._outbox is not None
         with self._lock:  # counted first: the delivery thread may report it delivered before this returns
             self._emitted += 1
-        if self._outbox.put(item):
-            return
+        return self._outbox.put(item)
+
+    def _queue_waits(self, item: Item) -> Iterator[None]:
+        """After ``_put_now`` found the outbox full: yields each time its caller must wait before trying again (the
+        sync client serves delivery reports then, the asyncio one sleeps). Past max_wait_s: BrokerError, and the
+        event no longer counted."""
+        assert self._outbox is not None
         deadline = time.monotonic() + self.max_wait_s
         try:
             while not self._outbox.put(item):
                 self._check_queue_wait(deadline)
-                self._producer.poll(0.005)
+                yield
         except BrokerError:
             with self._lock:
                 self._emitted -= 1
