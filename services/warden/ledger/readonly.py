@@ -147,13 +147,11 @@ class ReadonlySessions:
                     self.opened += 1
             result = session.query(text)
             found = list(result.column_names), [tuple(row) for row in result.result_rows]
-        except LedgerError as exc:
+        except BaseException as exc:
             if session is not None:
                 session.close()
-            raise classify(exc, self.limits) from exc
-        except BaseException:
-            if session is not None:
-                session.close()
+            if isinstance(exc, LedgerError):
+                raise classify(exc, self.limits) from exc
             raise
         with self._lock:
             if len(self._idle) < self.keep:
