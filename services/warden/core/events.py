@@ -292,6 +292,8 @@ class AgentEvent(BaseModel):
 def body_for_type(data: Any, types: Mapping[EventType, type[BaseModel]]) -> Any:
     """AgentEvent's body rule, shared with the views of it (warden.core.views): the body is validated as the
     model ``types`` gives for event_type, and an Avro union branch or a model given must agree with it."""
+    if isinstance(data, Mapping) and not isinstance(data, dict):
+        data = dict(data)  # any mapping is read as a dict would be (the body field is not validated again)
     if not isinstance(data, dict) or "event_type" not in data:
         return data
     try:
@@ -316,6 +318,8 @@ def body_of(event_type: EventType, body: Any, types: Mapping[EventType, type[Bas
                 f"needs a {expected.__name__}"
             )
         body = fields
+    if isinstance(body, Mapping) and not isinstance(body, (dict, BaseModel)):
+        body = dict(body)
     if isinstance(body, dict):  # before the BaseModel test (an ABC check, slow for a dict): a dict is no model
         try:
             body = expected.__pydantic_validator__.validate_python(body)  # model_validate without its kwargs
@@ -331,6 +335,8 @@ def body_of(event_type: EventType, body: Any, types: Mapping[EventType, type[Bas
         raise ValueError(
             f"body is a {type(body).__name__} but event_type {event_type.value!r} needs a {expected.__name__}"
         )
+    elif body is None:
+        raise ValueError(f"body is required: a {expected.__name__} record (event_type {event_type.value!r})")
     elif not isinstance(body, BaseModel):  # the field itself is not validated again (SkipValidation)
         raise ValueError(f"body must be a {expected.__name__} record (event_type {event_type.value!r}), "
                          f"got {type(body).__name__}")

@@ -34,7 +34,8 @@ def revive_refusal(active: dict[str, Control], kind: ControlKind, scope: str) ->
     other = ControlKind.READ_ONLY if kind == ControlKind.KILL else ControlKind.KILL
     if f"{kind.value}:{scope}" in active or f"{other.value}:{scope}" not in active:
         return None
-    how = "with --read-only" if other == ControlKind.READ_ONLY else "without --read-only"
+    how = ("with --read-only (read_only: true over the API)" if other == ControlKind.READ_ONLY
+           else "without --read-only (read_only: false over the API)")
     return f"{scope} has no {_what(kind)} on; {_what(other)} is on: revive it {how}"
 
 

@@ -11,7 +11,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError
@@ -55,6 +55,7 @@ class ControlView:
         try:
             partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
         except (KafkaException, KeyError) as exc:
+            self._consumer.close()  # a long-lived caller (the approvals service) retries: no consumer left behind
             raise BrokerUnavailableError(f"cannot read topic {topic} at {settings.bootstrap_servers}") from exc
         self._consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
         self._at_end: set[int] = set()
@@ -78,17 +79,22 @@ class ControlView:
                         if self._at_end >= self._partitions:
                             self.caught_up.set()
                     continue
-                self._next[msg.partition() or 0] = (msg.offset() or 0) + 1  # applied below (or skipped)
-                if msg.value() is None:
-                    continue
-                try:  # a record this version cannot read must not stop the view (its switches would freeze)
-                    record = self._wire.decode(msg.value(), "warden.Control")
-                except (DecodeError, ValidationError):
-                    self.skipped += 1
-                    continue
-                assert isinstance(record, Control)
-                self.switches.apply(record)
-                self.rollouts.apply(record)
+                try:
+                    self._apply(msg)
+                finally:  # after it is applied (or skipped): sync() must not see it read before it is in force
+                    self._next[msg.partition() or 0] = (msg.offset() or 0) + 1
+
+    def _apply(self, msg: Message) -> None:
+        if msg.value() is None:
+            return
+        try:  # a record this version cannot read must not stop the view (its switches would freeze)
+            record = self._wire.decode(msg.value(), "warden.Control")
+        except (DecodeError, ValidationError):
+            self.skipped += 1
+            return
+        assert isinstance(record, Control)
+        self.switches.apply(record)
+        self.rollouts.apply(record)
 
     def sync(self, timeout_s: float) -> bool:
         """Read up to the topic's end as it is now (not only as it was at start): a decision that

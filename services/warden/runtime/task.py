@@ -324,7 +324,7 @@ class Task(Generic[S]):
         if isinstance(value, Routing):
             if self._has_passed_many:
                 where, ms = (spec.topic, partition), value.occurred_ms
-                if slot.passing.get(where, -1) < ms:
+                if where not in slot.passing or slot.passing[where] < ms:
                     slot.passing[where] = ms
             else:
                 self._pass(slot, Passed(spec.topic, partition, offset, value))
@@ -502,7 +502,7 @@ class Task(Generic[S]):
                         by_header += 1
                         if has_many:
                             ms = routing.occurred_ms
-                            if passing.get(pass_key, -1) < ms:
+                            if pass_key not in passing or passing[pass_key] < ms:
                                 passing[pass_key] = ms
                         else:
                             self._pass(slot, Passed(spec.topic, partition, offset, routing))

@@ -419,7 +419,7 @@ class WardenClient:
             while not self._outbox.put(item):
                 self._check_queue_wait(deadline)
                 yield
-        except BrokerError:
+        except BaseException:  # the wait ran out, or was cancelled (asyncio, Ctrl-C): the event is not queued
             with self._lock:
                 self._emitted -= 1
             raise
