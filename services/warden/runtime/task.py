@@ -116,7 +116,7 @@ class Task(Generic[S]):
         self._has_room = type(processor).room is not BaseProcessor.room
         self._has_passed = type(processor).passed is not BaseProcessor.passed
         self._has_wants = type(processor).wants is not BaseProcessor.wants
-        self._has_passed_many = type(processor).passed_newest is not BaseProcessor.passed_newest
+        self._has_passed_newest = type(processor).passed_newest is not BaseProcessor.passed_newest
         self._committing = True  # False once closed without a checkpoint (what a crash leaves)
         self._last_save = time.monotonic()
         self._closing = False
@@ -322,7 +322,7 @@ class Task(Generic[S]):
             return
         partition, offset = at if at is not None else (msg.partition() or 0, msg.offset() or 0)
         if isinstance(value, Routing):
-            if self._has_passed_many:
+            if self._has_passed_newest:
                 where, ms = (spec.topic, partition), value.occurred_ms
                 if where not in slot.passing or slot.passing[where] < ms:
                     slot.passing[where] = ms
@@ -424,7 +424,7 @@ class Task(Generic[S]):
         messages = drain(self.consumer, batch, self.processor.poll_timeout_s)
         now = time.monotonic()
         handled += self._take_all(self._records(messages, now), now)
-        if self._has_passed_many:
+        if self._has_passed_newest:
             self._flush_all_passed()
         if messages and self.processor.checkpoint_every_s == 0:
             self.save()
@@ -463,7 +463,7 @@ class Task(Generic[S]):
         exception leaves them as counting each would); a record passed over on its routing headers (most
         of what a controller reads) is passed over here, as _decode would, without its calls."""
         slots, inputs, expiring, counters = self.slots, self.inputs, self._expiring, self.counters
-        per_partition, has_many = self._per_partition, self._has_passed_many
+        per_partition, has_newest = self._per_partition, self._has_passed_newest
         passes_over, handle = self._passes_over, self._handle
         taken = events = by_header = 0
         where: Where | None = None  # the (topic, partition) of the run of records being taken
@@ -500,7 +500,7 @@ class Task(Generic[S]):
                         handle(msg, slot, spec, True, (partition, offset), False)
                     elif passes_over(routing, reads, slot.state, msg):
                         by_header += 1
-                        if has_many:
+                        if has_newest:
                             ms = routing.occurred_ms
                             if pass_key not in passing or passing[pass_key] < ms:
                                 passing[pass_key] = ms
@@ -589,7 +589,7 @@ class Task(Generic[S]):
 
     def save(self, only: set[int] | None = None) -> None:
         """Outputs confirmed delivered, then the checkpoint, then the group offsets it covers."""
-        if self._has_passed_many:
+        if self._has_passed_newest:
             self._flush_all_passed()  # a revoke mid-batch: what was passed over is in the state first
         self._last_save = time.monotonic()
         if not self._committing:
