@@ -111,6 +111,24 @@ def service_pids(up: subprocess.Popen[str]) -> dict[str, int]:
     return found
 
 
+def stack_logs(data: Path, lines: int = 25) -> str:
+    """The last lines of each of the stack's logs: what a failure under a loaded CI needs to be understood."""
+    parts = []
+    for log in sorted((data / "logs").glob("*.log")):
+        text = log.read_text(errors="replace").splitlines()[-lines:]
+        parts.append(f"--- {log.name} (last {len(text)} lines)\n" + "\n".join(text))
+    return "\n".join(parts)
+
+
+def missing_after(env: dict[str, str], prefix: str, acked: set[str]) -> str:
+    try:
+        ids = ledger_event_ids(env, prefix)
+    except (AssertionError, subprocess.SubprocessError) as exc:
+        return f"the ledger could not be counted: {exc}"
+    return (f"{len(acked - set(ids))} of {len(acked)} acknowledged events not in the ledger, "
+            f"{len(ids) - len(set(ids))} landed twice")
+
+
 def denied_by_switch(env: dict[str, str], run_id: str, switch: str) -> bool:
     sql = f"SELECT policy_ids FROM warden.policy_decisions WHERE run_id = '{run_id}'"
     done = subprocess.run([*warden_command(), "query", "-f", "json", sql], env=env, capture_output=True,
@@ -130,38 +148,45 @@ def test_kill_9_of_the_broker_and_a_restart_of_warden_up_lose_no_acknowledged_ev
     prefix = f"kb{os.getpid()}"
     events = simulated(4000, prefix)
     first, second = events[:3000], events[3000:]
+    streams: list[AckedStream] = []
 
-    up, _ = start_up(env, data)
     try:
-        publish(settings, ControlKind.KILL, "tenant:frozen", True, "test", "set before the broker dies")
-        with AckedStream(settings, first, per_s=1500) as stream:
-            wait_for(lambda: len(stream.acked) > 800, timeout_s=30, what="events acknowledged before the kill")
-            victim = tansu_pid(up)
-            assert victim is not None
-            services = service_pids(up)
-            os.kill(victim, signal.SIGKILL)
-            wait_for(lambda: tansu_pid(up) not in (None, victim), timeout_s=30, what="the stack to restart Tansu")
-        assert up.poll() is None
-        assert service_pids(up) == services  # the services rode it out: none crashed or was restarted
-        assert stream.failed == 0 and len(stream.acked) == len(first), stream.errors
-        wait_for(lambda: landed_exactly_once(env, prefix, stream.acked), timeout_s=90,
-                 what="every acknowledged event in the ledger after the broker's restart")
-    finally:
-        out = stop(up)
-    assert "embedded broker restarted" in out or "restarting it" in out
+        up, _ = start_up(env, data)
+        try:
+            publish(settings, ControlKind.KILL, "tenant:frozen", True, "test", "set before the broker dies")
+            with AckedStream(settings, first, per_s=1500) as stream:
+                streams.append(stream)
+                wait_for(lambda: len(stream.acked) > 800, timeout_s=30, what="events acknowledged before the kill")
+                victim = tansu_pid(up)
+                assert victim is not None
+                services = service_pids(up)
+                os.kill(victim, signal.SIGKILL)
+                wait_for(lambda: tansu_pid(up) not in (None, victim), timeout_s=30, what="the stack to restart Tansu")
+            assert up.poll() is None
+            assert service_pids(up) == services  # the services rode it out: none crashed or was restarted
+            assert stream.failed == 0 and len(stream.acked) == len(first), stream.errors
+            wait_for(lambda: landed_exactly_once(env, prefix, stream.acked), timeout_s=90,
+                     what="every acknowledged event in the ledger after the broker's restart")
+        finally:
+            out = stop(up)
+        assert "embedded broker restarted" in out or "restarting it" in out
 
-    up, _ = start_up(env, data)
-    try:
-        wait_for_broker(settings)
-        with AckedStream(settings, second, per_s=1500) as more:
-            pass
-        acked = stream.acked | more.acked
-        with WardenClient(settings) as client:
-            run = client.run("frozen", "refund_ticket", "agent-1", run_id=f"{prefix}-frozen")
-            run.tool_call_requested("payments", "refund", {"order_id": "o-1", "amount_usd": 5.0})
-        wait_for(lambda: landed_exactly_once(env, prefix, acked), timeout_s=90,
-                 what="every acknowledged event, before and after the restart, in the ledger once")
-        wait_for(lambda: denied_by_switch(env, f"{prefix}-frozen", "switch:kill:tenant:frozen"), timeout_s=60,
-                 what="the switch set before both restarts to deny the call")
-    finally:
-        stop(up)
+        up, _ = start_up(env, data)
+        try:
+            wait_for_broker(settings)
+            with AckedStream(settings, second, per_s=1500) as more:
+                streams.append(more)
+            acked = stream.acked | more.acked
+            with WardenClient(settings) as client:
+                run = client.run("frozen", "refund_ticket", "agent-1", run_id=f"{prefix}-frozen")
+                run.tool_call_requested("payments", "refund", {"order_id": "o-1", "amount_usd": 5.0})
+            wait_for(lambda: landed_exactly_once(env, prefix, acked), timeout_s=90,
+                     what="every acknowledged event, before and after the restart, in the ledger once")
+            wait_for(lambda: denied_by_switch(env, f"{prefix}-frozen", "switch:kill:tenant:frozen"), timeout_s=60,
+                     what="the switch set before both restarts to deny the call")
+        finally:
+            stop(up)
+    except AssertionError as exc:
+        # CI keeps only a failed run's output: say what was missing and what the stack logged
+        acked = set().union(*(s.acked for s in streams))
+        raise AssertionError(f"{exc}\n{missing_after(env, prefix, acked)}\n{stack_logs(data)}") from exc
