@@ -7,15 +7,22 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
+from confluent_kafka import Producer
 
 from tests.approvals.test_service import TOKENS, auth, serve
-from tests.ledger_sink.helpers import sink_settings, wait_for
+from tests.ledger_sink.helpers import produce, simulated, sink_settings, wait_for
 from tests.running import in_thread
+from warden.broker.admin import ensure_topics
+from warden.core.events import EventType, ToolCallRequested
+from warden.core.records import Decision, PolicyDecision, RiskScore
 from warden.core.settings import WardenSettings
+from warden.core.topics import APPROVAL_REQUESTS, RISK_SCORES
+from warden.core.wire import wire_for
 from warden.ledger.client import Ledger
 from warden.ledger_sink.service import LedgerSink
 from warden.policy_evaluator.service import PolicyEvaluator
@@ -94,3 +101,38 @@ def test_each_request_shows_the_call_its_context_risk_and_time_and_a_prefix_deci
         assert again.status_code == 409 and "already decided: approved by dana@acme.com" in again.text
         assert client.authorize(FIRST, timeout_s=30).outcome == "approved"
         assert client.authorize(SECOND, timeout_s=30).outcome == "rejected"
+
+
+def test_a_score_no_longer_on_risk_scores_is_read_back_from_the_ledger(topics: WardenSettings, ledger: Ledger) -> None:
+    """On the embedded durable broker a score every service has read leaves risk.scores after minutes (ADR 0028):
+    an approvals service restarted later rebuilds the request without it. Here the sink lands the test's topics,
+    and the approvals service follows topics of another prefix whose risk.scores never held the score."""
+    later = topics.model_copy(update={"topic_prefix": f"{topics.topic_prefix}later."})
+    ensure_topics(later)
+    event = next(e for e in simulated(40, "lr") if e.event_type == EventType.TOOL_CALL_REQUESTED)
+    assert isinstance(event.body, ToolCallRequested)
+    score = RiskScore(event_id=event.event_id, run_id=event.run_id, score=0.62, route_to_human=True,
+                      factors={"magnitude": 0.9, "external": 1.0, "steps": 0.1},
+                      contributions={"magnitude": 0.27, "external": 0.2, "steps": 0.01},
+                      tenant_id=event.tenant_id, workflow=event.workflow, call_id=event.body.call_id)
+    asked = PolicyDecision(decision_id=f"d-{event.event_id}", event_id=event.event_id, call_id=event.body.call_id,
+                           run_id=event.run_id, tenant_id=event.tenant_id, decided_at=event.occurred_at,
+                           decision=Decision.REQUIRE_APPROVAL, policy_ids=["refund-over-100"],
+                           reason="needs a human approval", policy_version="v1")
+    wire = wire_for(topics)
+    with in_thread(LedgerSink(sink_settings(topics, ledger, serve_queries=True), ledger).start()):
+        produce(topics, [event])
+        producer = Producer(topics.producer_config())
+        producer.produce(topics.topic(RISK_SCORES), wire.encode(score), key=event.run_id.encode())
+        producer.produce(later.topic(APPROVAL_REQUESTS), wire.encode(asked), key=event.run_id.encode())
+        assert producer.flush(30) == 0
+        wait_for(lambda: ledger.query(f"SELECT count() FROM {ledger.database}.risk_scores").result_rows[0][0] == 1,
+                 what="the score in the ledger")
+        with contextmanager(serve)(later, clickhouse_database=ledger.database, approval_timeout_s=10**9) as url:
+            wait_for(lambda: len(pending(url)) == 1, what="the request listed")
+            (listed,) = pending(url)
+            assert listed["call_id"] == event.body.call_id and listed["details"] == "ledger"
+            assert listed["risk_score"] == 0.62
+            assert listed["risk_factors"] == [{"factor": "magnitude", "contribution": 0.27},
+                                              {"factor": "external", "contribution": 0.2},
+                                              {"factor": "steps", "contribution": 0.01}]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -51,9 +52,14 @@ class Risk:
 
     @classmethod
     def of(cls, record: RiskScore) -> Risk:
-        weighed = record.contributions or record.factors  # contributions: weight x value, summing to the score
+        return cls.weighed(record.score, record.factors, record.contributions)
+
+    @classmethod
+    def weighed(cls, score: float, factors: Mapping[str, float], contributions: Mapping[str, float]) -> Risk:
+        """A score's parts as the record (or its ledger row) holds them."""
+        weighed = contributions or factors  # contributions: weight x value, summing to the score
         top = sorted(((name, value) for name, value in weighed.items() if value > 0), key=lambda f: (-f[1], f[0]))
-        return cls(record.score, tuple(top[:TOP_FACTORS]))
+        return cls(score, tuple(top[:TOP_FACTORS]))
 
 
 @dataclass

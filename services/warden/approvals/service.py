@@ -1,7 +1,8 @@
 """The approvals shell: Kafka follower + expiry thread + FastAPI app (approvals and kill switches).
 
 State is rebuilt at start from approvals.requests, approvals.decisions and risk.scores, read
-from the beginning, so any replica (and a restarted one) knows every open request.
+from the beginning, so any replica (and a restarted one) knows every open request; a score no longer
+on risk.scores (ADR 0028) is read back from the ledger when the request is listed (details.py).
 Every approver authenticates with their own bearer token; the identity the token maps to is
 what the decision records.
 """
@@ -180,10 +181,13 @@ class Approvals:
                             and p.expires_at(self.timeout) > now),
                            key=lambda i: (i[1].request.decided_at, i[0]))
         found, missing = self.details.of([p.request for _, p in items])
+        # a score read off risk.scores, else the ledger's (trimmed from the topic before a restart, ADR 0028)
+        scored = self.details.risks([p.request for _, p in items if p.risk is None])
         views = []
         for call_id, p in items:
             request, expires = p.request, p.expires_at(self.timeout)
             details = found.get(request.event_id)
+            risk = p.risk or scored.get(request.event_id)
             views.append({
                 "call_id": call_id, "run_id": request.run_id, "tenant_id": request.tenant_id,
                 **(details or UNKNOWN).view(), "details": "ledger" if details is not None else missing,
@@ -191,9 +195,9 @@ class Approvals:
                 "requested_at": request.decided_at, "expires_at": expires,
                 "age_s": round((now - request.decided_at).total_seconds(), 1),
                 "expires_in_s": round(max(0.0, (expires - now).total_seconds()), 1),
-                "risk_score": p.risk_score,
-                "risk_factors": [{"factor": name, "contribution": value} for name, value in p.risk.top]
-                if p.risk is not None else [],
+                "risk_score": risk.score if risk is not None else None,
+                "risk_factors": [{"factor": name, "contribution": value} for name, value in risk.top]
+                if risk is not None else [],
             })
         return views
 
