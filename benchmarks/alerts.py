@@ -120,7 +120,7 @@ def background(wire: Wire, rate: int, seconds: float) -> tuple[float, list[tuple
 def latency(settings: WardenSettings, work: Path, rate: int, seconds: float, probe_every: float,
             broker_pid: int, linger_ms: int) -> dict[str, object]:
     receiver = Receiver().start()
-    env = service_env(settings, WARDEN_ALERTMANAGER_URL=receiver.url)
+    env = service_env(settings, WARDEN_WEBHOOK_URL=receiver.url)  # the webhook body it parses
     services = [spawn(name, env, work / f"{name}.log") for name in SERVICES]
     wire = wire_for(settings)
     producer = Producer({**configs.producer_config(settings), **PRODUCER_DEFAULTS, "linger.ms": linger_ms,

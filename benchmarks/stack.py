@@ -256,7 +256,8 @@ def main() -> None:
     receiver = Receiver().start()
     settings = WardenSettings(data_dir=work / "data", embedded_broker_port=free_port(), query_port=free_port(),
                               topic_prefix="stack.", embedded_storage=args.storage, kafka_extra_config={"log_level": 0})
-    env = {"WARDEN_ALERTMANAGER_URL": receiver.url, "WARDEN_APPROVALS_PORT": str(free_port()),
+    env = {"WARDEN_WEBHOOK_URL": receiver.url,  # the webhook body `alerted` parses
+           "WARDEN_APPROVALS_PORT": str(free_port()),
            "WARDEN_APPROVER_TOKENS": json.dumps({"bench@warden.local": uuid.uuid4().hex})}
     stack = Stack(settings, env=env).start()
     supervise_stop = threading.Event()
