@@ -33,7 +33,7 @@ from pathlib import Path
 import psutil
 from confluent_kafka import Producer
 
-from harness import percentile, service_env, spawn  # a sibling script, not a package
+from harness import alert_run, percentile, service_env, spawn  # a sibling script, not a package
 from warden.anomaly_alerter.processor import lanes_for
 from warden.anomaly_alerter.service import AnomalyAlerter
 from warden.anomaly_alerter.settings import AnomalyAlerterSettings
@@ -133,7 +133,7 @@ def latency(settings: WardenSettings, work: Path, rate: int, seconds: float, pro
         producer.produce(topic, wire.encode(warm), key=warm.run_id.encode())
         producer.flush(5)
         deadline = time.monotonic() + 90
-        while not any(b["alerts"][0]["labels"].get("run_id") == warm.run_id for b in receiver.received()):
+        while not any(alert_run(b) == warm.run_id for b in receiver.received()):
             if time.monotonic() > deadline:
                 raise SystemExit(f"no warm-up alert within 90 s; see the logs in {work}")
             time.sleep(0.1)
@@ -171,8 +171,7 @@ def latency(settings: WardenSettings, work: Path, rate: int, seconds: float, pro
         time.sleep(5)  # the last probes' alerts
         arrived: dict[str, float] = {}
         for body, at in zip(receiver.received(), receiver.arrivals, strict=True):
-            labels = body["alerts"][0]["labels"]
-            run = labels.get("run_id", "")
+            run = alert_run(body)
             if body["status"] == "firing" and run in sent:
                 arrived.setdefault(run, at)
         runaway = [arrived[r] - sent[r] for r in sent if r in arrived and "runaway" in r]

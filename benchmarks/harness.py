@@ -8,10 +8,18 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from warden.core.settings import WardenSettings
 from warden.stack import warden_command
 from warden.supervise import child_preexec
+
+
+def alert_run(body: dict[str, Any]) -> str:
+    """The run a webhook body's (first) alert is about: an annotation since the notifier keeps labels bounded
+    (one series per rule, tenant and workflow; 68a3473), a label before."""
+    alert = body["alerts"][0]
+    return str(alert.get("annotations", {}).get("run_id") or alert["labels"].get("run_id", ""))
 
 
 def percentile(values: list[float], q: float) -> float:

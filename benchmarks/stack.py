@@ -43,7 +43,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartiti
 from confluent_kafka.admin import AdminClient
 
 from alerts import probe  # sibling scripts, not a package
-from harness import percentile
+from harness import alert_run, percentile
 from pipeline import raw_rate
 from rollout import cpu_model
 from warden.broker.tansu import free_port
@@ -223,7 +223,7 @@ def step(stack: Stack, settings: WardenSettings, receiver: Receiver, cpu: Cpu, g
 def alerted(receiver: Receiver, sent: dict[str, float]) -> dict[str, float]:
     arrived: dict[str, float] = {}
     for body, at in zip(receiver.received(), receiver.arrivals, strict=False):
-        run = body["alerts"][0]["labels"].get("run_id", "")
+        run = alert_run(body)
         if body["status"] == "firing" and run in sent:
             arrived.setdefault(run, at)
     return arrived
