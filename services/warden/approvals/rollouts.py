@@ -28,7 +28,6 @@ from warden.rollout.plan import parse_plan, resolve
 from warden.rollout.views import stage_view
 from warden.rollout_controller.operate import RolloutError, Rollouts
 
-
 # A rationale rides on the control topic in the command record: far past this, the broker refuses the record
 # (MSG_SIZE_TOO_LARGE) and the request was a 500 with the producer's traceback.
 REASON_MAX_CHARS = 10_000

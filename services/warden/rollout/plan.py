@@ -64,7 +64,8 @@ class RolloutPlan(BaseModel):
                                            description="still inconclusive this long after a step began: rollback")
     start_at: datetime | None = Field(None, description="event time the first step starts (default: when started)")
     require_eval: bool = Field(False, description="start only with a passing eval of the candidate in eval_runs")
-    eval_max_age_days: float = Field(7.0, gt=0, le=MAX_SPAN_MINUTES / 1440, strict=True, description="how recent that eval must be (require_eval)")
+    eval_max_age_days: float = Field(7.0, gt=0, le=MAX_SPAN_MINUTES / 1440, strict=True,
+                                     description="how recent that eval must be (require_eval)")
     gates: Gates = Gates()
 
     @field_validator("workflow", "baseline", "candidate")
