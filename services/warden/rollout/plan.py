@@ -133,7 +133,7 @@ def resolve(plan: RolloutPlan, contracts: dict[str, WorkflowContract], source: s
     (`refund_tickt`) would otherwise start a rollout of a workflow no run has, with none of its targets."""
     contract = contracts.get(plan.workflow)
     if contract is None:
-        raise ConfigError(f"workflow {plan.workflow!r} is not in {source}; expected one of "
+        raise ConfigError(f"workflow {plan.workflow!r:.80} is not in {source}; expected one of "
                           f"{', '.join(sorted(contracts)) or '(none)'}")
     return plan.resolved(contract)
 
