@@ -8,6 +8,8 @@ command it applied shows in the stage's command_ids, which is what `send` waits 
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 import time
 import uuid
@@ -47,9 +49,21 @@ def gate_verdict(stage: RolloutStage, judged: RolloutDecision | None) -> str:
         return "fail"
     if stage.status == RolloutStatus.COMPLETED:
         return "pass"
-    passed = judged is not None and judged.step == stage.percent and not judged.failed_gates and all(
-        f.verdict == "pass" for f in judged.metrics.values() if f.bound)
+    passed = judged is not None and judged.step == stage.percent and not judged.failed_gates \
+        and judged.candidate_completed >= _min_runs(stage) and all(
+            f.verdict == "pass" for f in judged.metrics.values() if f.bound)
     return "pass" if passed else "wait"
+
+
+def _min_runs(stage: RolloutStage) -> float:
+    """The plan's min_runs: a hold for too few runs carries gate figures too, and with little spread they can
+    all pass (three runs of equal cost give a cost interval of width 0), so the gate said pass, and Flagger's
+    confirm-promotion a 200, while the controller itself held. An unreadable plan judges nothing: never pass."""
+    try:
+        value = json.loads(stage.plan).get("min_runs", 200)
+    except (ValueError, AttributeError):
+        return math.inf
+    return value if isinstance(value, int) and not isinstance(value, bool) else math.inf
 
 
 def _overtaken(command: RolloutCommand, before: RolloutStage | None, stage: RolloutStage) -> str | None:
