@@ -202,3 +202,24 @@ def test_a_promotion_overtaken_by_a_rollback_is_a_409_not_a_wait_for_a_controlle
         assert operated.stage("refund_ticket").status == RolloutStatus.ROLLED_BACK  # type: ignore[union-attr]
     finally:
         operated.close()
+
+
+def test_a_body_over_the_limit_is_a_413_before_it_is_read_token_or_not(topics: WardenSettings, api: str) -> None:
+    """300 MB from a client with no token was read whole (the process grew 220 MB) before the 401."""
+    big = b'{"reason": "' + b"x" * (2 * 2**20) + b'"}'
+    for headers in ({}, auth("eve@acme.com")):
+        refused = httpx.post(f"{api}/v1/rollouts/refund_ticket/start", content=big, timeout=30,
+                             headers={**headers, "content-type": "application/json"})
+        assert refused.status_code == 413, refused.text
+        assert "over the limit of 1048576 bytes (WARDEN_APPROVALS_MAX_BODY_BYTES)" in refused.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"reason": "'
+        for _ in range(40):
+            yield b"x" * 65536
+        yield b'"}'
+
+    chunked = httpx.post(f"{api}/v1/rollouts/refund_ticket/confirm", content=chunks(), headers=auth("eve@acme.com"),
+                         timeout=30)
+    assert chunked.status_code == 413, chunked.text
+    assert post(api, "refund_ticket/start", START).status_code == 200  # an ordinary request still goes through
