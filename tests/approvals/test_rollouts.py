@@ -157,10 +157,10 @@ def test_careless_requests_are_refused_by_name_and_start_nothing(topics: WardenS
     assert "workflow 'refund_tickt' is not in policies/workflows.toml; expected one of" in unknown.json()["detail"]
     assert post(api, "refund_ticket/start", {**START, "steps": [True, 100]}).status_code == 422
     assert post(api, "refund_ticket/start", {**START, "hold_minutes": 1e15}).status_code == 422
-    assert post(api, "refund_ticket/start", {**START, "reason": "x" * 2_000_000}).status_code == 422
+    assert post(api, "refund_ticket/start", {**START, "reason": "x" * 20_000}).status_code == 422
     assert httpx.get(f"{api}/v1/rollouts", headers=auth("eve@acme.com"), timeout=30).json() == []
     assert post(api, "refund_ticket/start", START).status_code == 200
-    huge = post(api, "refund_ticket/pause", {"reason": "x" * 2_000_000})
+    huge = post(api, "refund_ticket/pause", {"reason": "x" * 20_000})  # 2 MB: a 413, see below
     assert huge.status_code == 422 and "at most 10000 characters" in huge.text, huge.text
     assert post(api, "refund_ticket/pause", {"reason": "looking", "force": True}).status_code == 422
     assert post(api, "refund_ticket/pause", {"reason": "looking"}).json()["status"] == "paused"
