@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,8 +18,13 @@ from tests.ledger_sink.helpers import produce, wait_for
 from tests.rollout.helpers import traffic
 from tests.rollout.test_evidence import eval_run, landed
 from tests.running import in_thread
+from warden.cli.rollout import build_plan
+from warden.core.records import RolloutAction, RolloutCommand, RolloutStatus
 from warden.core.settings import WardenSettings
+from warden.kafka.control import publish_control
 from warden.ledger.client import Ledger
+from warden.rollout.controller import command_record
+from warden.rollout_controller.operate import RolloutError, Rollouts
 from warden.rollout_controller.service import RolloutController
 from warden.rollout_controller.settings import RolloutControllerSettings
 from warden.stack import warden_command
@@ -139,3 +145,81 @@ def test_a_plan_that_requires_an_eval_starts_only_with_a_passing_one_in_the_ledg
     assert started.status_code == 200, started.text
     wait_for(lambda: "eval eval-v4 of v4 met its targets" in get(evaluated_api, "refund_ticket")["reason"],
              what="the start decision naming the eval")
+
+
+def test_careless_requests_are_refused_by_name_and_start_nothing(topics: WardenSettings, api: str) -> None:
+    """Each of these used to start a rollout on something else than asked (a typo'd key on its default, a
+    typo'd workflow with no targets, true as step 1) or answer 500 (a rationale too large for the broker)."""
+    typo = post(api, "refund_ticket/start", {**START, "min_run": 5, "aproval_after_step": 5})
+    assert typo.status_code == 422 and "min_run" in typo.text and "aproval_after_step" in typo.text, typo.text
+    unknown = post(api, "refund_tickt/start", START)
+    assert unknown.status_code == 422, unknown.text
+    assert "workflow 'refund_tickt' is not in policies/workflows.toml; expected one of" in unknown.json()["detail"]
+    assert post(api, "refund_ticket/start", {**START, "steps": [True, 100]}).status_code == 422
+    assert post(api, "refund_ticket/start", {**START, "hold_minutes": 1e15}).status_code == 422
+    assert post(api, "refund_ticket/start", {**START, "reason": "x" * 20_000}).status_code == 422
+    assert httpx.get(f"{api}/v1/rollouts", headers=auth("eve@acme.com"), timeout=30).json() == []
+    assert post(api, "refund_ticket/start", START).status_code == 200
+    huge = post(api, "refund_ticket/pause", {"reason": "x" * 20_000})  # 2 MB: a 413, see below
+    assert huge.status_code == 422 and "at most 10000 characters" in huge.text, huge.text
+    assert post(api, "refund_ticket/pause", {"reason": "looking", "force": True}).status_code == 422
+    assert post(api, "refund_ticket/pause", {"reason": "looking"}).json()["status"] == "paused"
+    again = post(api, "refund_ticket/pause", {"reason": "looking again"})  # was a 504 after 15 s
+    assert again.status_code == 409 and "is paused at 5%: nothing to pause" in again.json()["detail"], again.text
+    assert post(api, "refund_ticket/resume", {"reason": "fine"}).json()["status"] == "running"
+    assert post(api, "refund_ticket/resume", {"reason": "fine"}).status_code == 409
+
+
+def test_a_promotion_overtaken_by_a_rollback_is_a_409_not_a_wait_for_a_controller(topics: WardenSettings) -> None:
+    """A rollback read before a promotion ends the rollout, and the controller drops the promotion: the operator
+    is told so at once, where the wait used to end in a 504 asking whether the controller was running."""
+    fields: dict[str, Any] = {**topics.model_dump(), "group_id": f"rc-{uuid.uuid4().hex[:8]}"}
+    operated = Rollouts(topics)
+    try:
+        with in_thread(RolloutController(RolloutControllerSettings(**fields)).start()):
+            plan = build_plan("refund_ticket", "v4", "v3", None, None, {}, [], resolve=False)
+            started = operated.send(RolloutAction.START, "refund_ticket", "eve@acme.com", "ship v4", plan)
+        # the controller is down: a rollback is on the topic, not applied, and the promotion's check sees 5% live
+        rollback = RolloutCommand(command_id=str(uuid.uuid4()), action=RolloutAction.ROLLBACK,
+                                  workflow="refund_ticket", rollout_id=started.rollout_id, rationale="bad refunds")
+        publish_control(topics, command_record(rollback, "dana@acme.com", datetime.now(UTC)),
+                        f"rollout-command:{rollback.command_id}", "a rollback")
+        failed: list[RolloutError] = []
+
+        def promote() -> None:
+            try:
+                operated.send(RolloutAction.PROMOTE, "refund_ticket", "eve@acme.com", "5% looked fine", wait_s=40)
+            except RolloutError as exc:
+                failed.append(exc)
+
+        waiting = threading.Thread(target=promote)
+        waiting.start()
+        wait_for(lambda: len(operated.control.rollouts.stages) == 1 and waiting.is_alive(), what="the promotion")
+        with in_thread(RolloutController(RolloutControllerSettings(**fields)).start()):
+            waiting.join(60)
+        assert len(failed) == 1 and failed[0].status == 409, [(e.status, str(e)) for e in failed]
+        assert "the rollout became rolled_back at 0% before this command was read" in str(failed[0])
+        assert operated.stage("refund_ticket").status == RolloutStatus.ROLLED_BACK  # type: ignore[union-attr]
+    finally:
+        operated.close()
+
+
+def test_a_body_over_the_limit_is_a_413_before_it_is_read_token_or_not(topics: WardenSettings, api: str) -> None:
+    """300 MB from a client with no token was read whole (the process grew 220 MB) before the 401."""
+    big = b'{"reason": "' + b"x" * (2 * 2**20) + b'"}'
+    for headers in ({}, auth("eve@acme.com")):
+        refused = httpx.post(f"{api}/v1/rollouts/refund_ticket/start", content=big, timeout=30,
+                             headers={**headers, "content-type": "application/json"})
+        assert refused.status_code == 413, refused.text
+        assert "over the limit of 1048576 bytes (WARDEN_APPROVALS_MAX_BODY_BYTES)" in refused.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"reason": "'
+        for _ in range(40):
+            yield b"x" * 65536
+        yield b'"}'
+
+    chunked = httpx.post(f"{api}/v1/rollouts/refund_ticket/confirm", content=chunks(), headers=auth("eve@acme.com"),
+                         timeout=30)
+    assert chunked.status_code == 413, chunked.text
+    assert post(api, "refund_ticket/start", START).status_code == 200  # an ordinary request still goes through

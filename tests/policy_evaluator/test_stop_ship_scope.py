@@ -85,7 +85,8 @@ def test_an_unknown_scope_refuses_the_bundle(tmp_path: Path) -> None:
 def test_a_candidate_runs_stop_ship_sets_no_switch_a_baseline_runs_does() -> None:
     bundle = load_bundle()
     state = EvaluatorState()
-    for record in (stage_record(stage(5), AT, "warden:rollout-controller", "5%"), started("cand", "v4"),
+    at_5 = stage(5).model_copy(update={"step_started_at": AT})  # the runs below start with the step
+    for record in (stage_record(at_5, AT, "warden:rollout-controller", "5%"), started("cand", "v4"),
                    started("base", "v3")):
         state, _ = step(state, bundle, record)
     delete: dict[str, object] = {"record_id": "r"}
@@ -104,5 +105,19 @@ def test_after_a_rollback_a_candidate_run_is_treated_as_any_other() -> None:
                    stage_record(stage(0, RolloutStatus.ROLLED_BACK, seq=2), AT, "x", "")):
         state, _ = step(state, bundle, record)
     _, outputs = step(state, bundle, call("crm.delete_record", {"record_id": "r"}, run_id="cand",
+                                          workflow="refund_ticket"))
+    assert [s.scope for s in switches(outputs)] == ["workflow:refund_ticket"]
+
+
+def test_a_candidate_run_begun_before_its_rollouts_step_started_still_trips_the_switch() -> None:
+    """A plan's start_at ahead of the clock: the stage is live at once, but the rollout-controller tracks no run
+    that began before the step started, so it never rolled such a run back; the evaluator set no switch either."""
+    bundle = load_bundle()
+    state = EvaluatorState()
+    later = stage(5).model_copy(update={"step_started_at": AT + timedelta(hours=1)})
+    for record in (stage_record(later, AT, "warden:rollout-controller", "5% from the next hour"),
+                   started("early", "v4")):
+        state, _ = step(state, bundle, record)
+    _, outputs = step(state, bundle, call("crm.delete_record", {"record_id": "r"}, run_id="early",
                                           workflow="refund_ticket"))
     assert [s.scope for s in switches(outputs)] == ["workflow:refund_ticket"]

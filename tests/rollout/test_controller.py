@@ -181,6 +181,33 @@ def test_a_stop_ship_read_before_its_runs_start_still_rolls_back_when_the_start_
     assert summary(feed(state, run("c9", "v4", T0 + timedelta(seconds=1))[:1])) == [("rollback", 5, 0)]
 
 
+def test_a_stop_ship_in_a_candidate_run_begun_at_the_step_before_still_rolls_back() -> None:
+    """The policy-evaluator sets no kill switch for a candidate run of a live rollout, so the controller is the
+    only one to act on its stop-ship: a run begun at 5% that trips one after the promotion to 25% used to be
+    let go with the 5% step's runs, and its stop-ship changed nothing (no rollback, no switch)."""
+    state = started(hold_minutes=0, min_runs=1)
+    long = run("c-long", "v4", T0 + timedelta(seconds=1), duration_s=3600)
+    feed(state, long[:2])  # started and an LLM call at 5%; it completes an hour later
+    outputs = feed(state, traffic(T0 + timedelta(seconds=5), 20, every_s=6, prefix="s"))
+    assert ("promote", 5, 25) in summary(outputs)
+    step_start = stage_of(state).step_started_at
+    back = feed(state, [deny("c-long", step_start + timedelta(minutes=1), stop_ship=True)])
+    assert summary(back) == [("rollback", 25, 0)]
+    assert "stop-ship by candidate run c-long" in decisions(back)[0].reason
+
+
+def test_an_in_flight_run_of_the_step_before_counts_in_no_gate_of_the_next() -> None:
+    state = started(hold_minutes=0, min_runs=1)
+    feed(state, run("c-long", "v4", T0 + timedelta(seconds=1), cost=5.0, duration_s=600)[:2])
+    feed(state, traffic(T0 + timedelta(seconds=5), 20, every_s=6, prefix="s"))
+    step_start = stage_of(state).step_started_at
+    assert stage_of(state).percent == 25
+    judged = feed(state, run("c-long", "v4", T0 + timedelta(seconds=1), cost=5.0, duration_s=600)[2:]
+                  + traffic(step_start + timedelta(seconds=1), 4, every_s=6, prefix="t"))
+    figures = [d.metrics for d in decisions(judged) if d.metrics]
+    assert figures and all(f["cost_per_task_usd"].value == 0.05 for f in figures)  # the $5 run is not in it
+
+
 def test_success_drop_against_the_baseline_running_at_the_same_time() -> None:
     # 30 candidate runs, 6 failed: 24/30 = 0.8; 30 baseline runs, all succeeded: 1.0. Drop 0.2.
     # Newcombe at z = 1.96: Wilson(24, 30) = [0.6269, 0.9050], Wilson(30, 30) = [0.8865, 1];

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.rollout.helpers import T0, WORKFLOW, decisions, feed, plan, start_command, traffic
 from warden.core.errors import ConfigError
 from warden.core.workflows import load_contracts
-from warden.rollout.plan import RolloutPlan, load_plan, parse_plan
+from warden.rollout.controller import ControllerState
+from warden.rollout.plan import (
+    MAX_SPAN_MINUTES,
+    MIN_JUDGE_EVERY_MINUTES,
+    RolloutPlan,
+    load_plan,
+    parse_plan,
+    resolve,
+)
 
 ISSUE_PLAN = """
 [rollout]
@@ -76,3 +87,62 @@ def test_a_missing_table_or_key_is_named() -> None:
     del document["rollout"]["candidate"]
     with pytest.raises(ConfigError, match=r"rollout\.candidate: Field required"):
         parse_plan(document, "p.toml")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    # each of these was accepted, and the controller then raised on the start (OverflowError, or a plan JSON
+    # holding null for inf) or judged one cut-off forever (a judging interval below a microsecond)
+    ({"hold_minutes": math.inf}, "rollout.hold_minutes: Input should be a finite number (got inf)"),
+    ({"hold_minutes": 1e10}, "rollout.hold_minutes: Input should be less than or equal to 527040"),
+    ({"max_hold_minutes": math.inf}, "rollout.max_hold_minutes: Input should be a finite number"),
+    ({"max_hold_minutes": 1e15}, "rollout.max_hold_minutes: Input should be less than or equal to 527040"),
+    ({"judge_every_minutes": 1e-9}, "rollout.judge_every_minutes: Input should be greater than or equal to 0.0166"),
+    # careless types read as something else: true as 1, "5" as 5
+    ({"steps": [True, 100]}, "rollout.steps.0: Input should be a valid integer (got True)"),
+    ({"steps": ["5", "25", "100"]}, "rollout.steps.0: Input should be a valid integer (got '5')"),
+    ({"min_runs": True}, "rollout.min_runs: Input should be a valid integer (got True)"),
+    ({"min_runs": "200"}, "rollout.min_runs: Input should be a valid integer (got '200')"),
+    ({"hold_minutes": True}, "rollout.hold_minutes: Input should be a valid number (got True)"),
+    # names no run can carry
+    ({"baseline": "v3 "}, "rollout.baseline: has leading or trailing whitespace, got 'v3 '"),
+    ({"candidate": "v\x004"}, "rollout.candidate: contains a NUL character"),
+])
+def test_a_value_the_controller_cannot_judge_on_is_refused_by_name(change: dict[str, object], message: str) -> None:
+    document = tomllib.loads(ISSUE_PLAN)
+    document["rollout"].update(change)
+    with pytest.raises(ConfigError) as caught:
+        parse_plan(document, "plan.toml")
+    assert message in str(caught.value), str(caught.value)
+
+
+def test_the_bounds_leave_every_accepted_plan_startable_by_the_controller() -> None:
+    """The longest hold and the shortest judging interval accepted still make cut-offs the controller can
+    reach: the start and a judgment do not raise, and a judgment moves the next cut-off on."""
+    state = ControllerState()
+    longest = plan(hold_minutes=MAX_SPAN_MINUTES, max_hold_minutes=MAX_SPAN_MINUTES)
+    feed(state, [start_command(longest)])
+    assert state.rollouts[WORKFLOW].next_cutoff == T0 + timedelta(minutes=MAX_SPAN_MINUTES)
+    state = ControllerState()
+    feed(state, [start_command(plan(hold_minutes=0, judge_every_minutes=MIN_JUDGE_EVERY_MINUTES))])
+    outputs = feed(state, traffic(T0, 12, every_s=5))  # a minute of event time: about 60 one-second cut-offs
+    assert 40 < len(decisions(outputs)) < 70
+
+
+def test_a_workflow_the_file_does_not_name_or_a_plan_without_any_gate_is_refused(tmp_path: Path) -> None:
+    """A typo of the workflow started a rollout that judged nothing (no targets); with no gate at all the
+    controller promoted on min_runs alone."""
+    contracts = load_contracts()
+    typo = parse_plan({"rollout": {"workflow": "refund_tickt", "baseline": "v3", "candidate": "v4"}}, "p")
+    with pytest.raises(ConfigError, match=r"workflow 'refund_tickt' is not in policies/workflows.toml; expected one "
+                                          r"of export_report, provision_access, refund_ticket, triage_ticket"):
+        resolve(typo, contracts)
+    bare = tmp_path / "workflows.toml"
+    bare.write_text('[workflows.bare]\ntools = ["crm.lookup"]\n')
+    ungated = parse_plan({"rollout": {"workflow": "bare", "baseline": "v3", "candidate": "v4"}}, "p")
+    with pytest.raises(ConfigError, match=r"rollout of 'bare' has no gate: .* expected at least one of "
+                                          r"task_success_rate_min, "):
+        resolve(ungated, load_contracts(bare))
+    gated = parse_plan({"rollout": {"workflow": "bare", "baseline": "v3", "candidate": "v4",
+                                    "gates": {"cost_increase_vs_baseline_max": 0.2}}}, "p")
+    assert resolve(gated, load_contracts(bare)).gates.cost_increase_vs_baseline_max == 0.2
+    assert resolve(typo.model_copy(update={"workflow": "refund_ticket"}), contracts).gates.violation_rate_max == 0.02

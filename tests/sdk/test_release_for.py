@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
 
 from tests.core.test_rollout_assign import stage
+from warden.core.errors import ValidationError
 from warden.core.records import ControlKind, RolloutStatus
 from warden.core.rollout_assign import bucket
 from warden.core.settings import WardenSettings
 from warden.core.workflows import Fallback
 from warden.kafka.control import publish, publish_control
 from warden.rollout.controller import stage_record
+from warden.sdk.async_client import AsyncWardenClient
 from warden.sdk.client import WardenClient
 
 AT = datetime(2026, 12, 1, tzinfo=UTC)
@@ -71,3 +77,45 @@ def test_the_sdk_assigns_releases_without_loading_cedar(topics: WardenSettings) 
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert answer == {"release": "v4" if bucket("refund_ticket", "u1") < 500 else "v3", "cedar": False}
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (("acme", "refund_ticket", None), "unit None (NoneType)"),
+    (("acme", "refund_ticket", ""), "unit '' (str)"),
+    (("acme", "refund_ticket", 42), "unit 42 (int)"),
+    (("acme", "refund_ticket", b"ticket-1"), "unit b'ticket-1' (bytes)"),
+    ((None, "refund_ticket", "ticket-1"), "tenant_id None (NoneType)"),
+    (("", "refund_ticket", "ticket-1"), "tenant_id '' (str)"),
+    (("acme", None, "ticket-1"), "workflow None (NoneType)"),
+])
+def test_release_for_refuses_a_unit_tenant_or_workflow_that_is_not_a_non_empty_string(
+        topics: WardenSettings, args: tuple[Any, Any, Any], named: str) -> None:
+    """Each was hashed as its repr: every None unit shared one bucket, b"ticket-1" was not "ticket-1", and a None
+    tenant matched no tenant kill switch, so a killed tenant's agent was told to run the release."""
+    publish_stage(topics, 25)
+    with WardenClient(topics, max_wait_s=10) as client:
+        with pytest.raises(ValidationError) as caught:
+            client.release_for(*args)
+        assert "release_for takes a non-empty string for tenant_id, workflow and unit; got " + named \
+            in str(caught.value)
+        with pytest.raises(ValidationError, match="must be text without lone surrogates"):
+            client.release_for("acme", "refund_ticket", "ticket-\ud800")  # was a UnicodeEncodeError
+        assert client.release_for("acme", "refund_ticket", "ticket-1").rollout_id is not None
+
+
+def test_the_asyncio_client_assigns_as_the_sync_one(topics: WardenSettings) -> None:
+    """AsyncWardenClient had no release_for (README: it has the same methods as coroutines)."""
+    publish_stage(topics, 25)
+    units = [f"ticket-{i}" for i in range(200)]
+
+    async def assigned() -> list[str | None]:
+        async with AsyncWardenClient(topics, max_wait_s=10) as client:
+            first = await asyncio.gather(*(client.release_for("acme", "refund_ticket", u) for u in units[:3]))
+            rest = [await client.release_for("acme", "refund_ticket", u) for u in units[3:]]
+            with pytest.raises(ValidationError):
+                await client.release_for("acme", "refund_ticket", "")
+            return [a.release for a in [*first, *rest]]
+
+    with WardenClient(topics, max_wait_s=10) as sync:
+        expected = [sync.release_for("acme", "refund_ticket", u).release for u in units]
+    assert asyncio.run(assigned()) == expected and set(expected) == {"v3", "v4"}

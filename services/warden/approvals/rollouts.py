@@ -14,40 +14,52 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from warden.core.errors import ConfigError, WardenError
+from warden.core.errors import ConfigError, ValidationError, WardenError
 from warden.core.records import RolloutAction
 from warden.core.settings import WardenSettings
-from warden.core.workflows import contract_for, load_contracts
-from warden.rollout.plan import parse_plan
+from warden.core.workflows import load_contracts
+from warden.rollout.plan import parse_plan, resolve
 from warden.rollout.views import stage_view
 from warden.rollout_controller.operate import RolloutError, Rollouts
 
+# A rationale rides on the control topic in the command record: far past this, the broker refuses the record
+# (MSG_SIZE_TOO_LARGE) and the request was a 500 with the producer's traceback.
+REASON_MAX_CHARS = 10_000
+StrictFloat = Annotated[float, Field(strict=True)]  # a number, not "0.2" or true (RolloutPlan is strict too)
+
 
 class Reason(BaseModel):
-    reason: str = Field(..., description="Why: recorded with the decision")
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(..., max_length=REASON_MAX_CHARS, description="Why: recorded with the decision")
 
 
 class StartRequest(BaseModel):
+    """Unknown keys are refused by name, as in a plan file: a typo (`"min_run": 10`, `"aproval_after_step"`)
+    would otherwise start the rollout on the defaults, silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
     candidate: str
     baseline: str
-    steps: list[int] = [5, 25, 100]
-    min_runs: int | None = None
-    hold_minutes: float | None = None
-    approval_after_step: int | None = None
-    judge_every_minutes: float | None = None
-    max_hold_minutes: float | None = None
-    confidence: float | None = None
+    steps: list[StrictInt] = [5, 25, 100]
+    min_runs: StrictInt | None = None
+    hold_minutes: StrictFloat | None = None
+    approval_after_step: StrictInt | None = None
+    judge_every_minutes: StrictFloat | None = None
+    max_hold_minutes: StrictFloat | None = None
+    confidence: StrictFloat | None = None
     start_at: datetime | None = None
-    require_eval: bool | None = None
-    eval_max_age_days: float | None = None
-    gates: dict[str, float] = Field(default_factory=dict)
-    reason: str
+    require_eval: StrictBool | None = None
+    eval_max_age_days: StrictFloat | None = None
+    gates: dict[str, StrictFloat] = Field(default_factory=dict)
+    reason: str = Field(..., max_length=REASON_MAX_CHARS)
 
 
 T = TypeVar("T")
@@ -77,7 +89,7 @@ def rollout_router(settings: WardenSettings, who_is: Any,
             return call()
         except RolloutError as exc:
             raise HTTPException(exc.status, str(exc)) from exc
-        except ConfigError as exc:
+        except (ConfigError, ValidationError) as exc:
             raise HTTPException(422, str(exc)) from exc
         except WardenError as exc:
             raise HTTPException(503, str(exc)) from exc
@@ -113,7 +125,7 @@ def rollout_router(settings: WardenSettings, who_is: Any,
         def go() -> dict[str, Any]:
             table = {k: v for k, v in body.model_dump(exclude={"reason", "gates"}).items() if v is not None}
             plan = parse_plan({"rollout": {**table, "workflow": workflow, "gates": body.gates}}, "request")
-            plan = plan.resolved(contract_for(load_contracts(), workflow))
+            plan = resolve(plan, load_contracts())
             return {**stage_view(rollouts().send(RolloutAction.START, workflow, who, body.reason, plan)), "by": who}
         return answer(go)
 

@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Response
 from prometheus_client.core import Metric
 from pydantic import BaseModel, Field
 
+from warden.approvals.body_limit import BodyLimit
 from warden.approvals.details import UNKNOWN, Details
 from warden.approvals.processor import (
     ApprovalError,
@@ -243,6 +244,8 @@ class SwitchRequest(BaseModel):
 
 def create_app(service: Approvals) -> FastAPI:
     app = FastAPI(title="Warden approvals", version="0.1.0")
+    app.add_middleware(BodyLimit, limit=service.settings.approvals_max_body_bytes,
+                       setting="WARDEN_APPROVALS_MAX_BODY_BYTES")
     grants = service.settings.grants()
 
     def approver(authorization: str | None = Header(None)) -> str:

@@ -13,6 +13,9 @@ from warden.core.settings import WardenSettings
 class ApprovalsSettings(WardenSettings):
     approvals_host: str = Field("127.0.0.1", description="Bind address; 0.0.0.0 only inside a container.")
     approvals_port: int = 8787
+    approvals_max_body_bytes: int = Field(
+        1 * 2**20, gt=0, description="Largest request body read (a decision or a rollout command is a few hundred "
+                                     "bytes); larger is a 413 before it is read.")
     approval_timeout_s: float = Field(900.0, gt=0, description="Undecided requests expire (call stays denied).")
     approver_tokens: dict[str, SecretStr | ApproverGrant] = Field(
         default_factory=dict,

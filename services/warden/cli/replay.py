@@ -45,12 +45,11 @@ def replay(
     try:
         plan = None
         if rollout is not None:
-            from warden.core.workflows import contract_for, load_contracts
-            from warden.rollout.plan import load_plan
+            from warden.core.workflows import load_contracts
+            from warden.rollout.plan import load_plan, resolve
 
-            plan = load_plan(rollout)
-            plan = plan.resolved(contract_for(load_contracts((policies or DEFAULT_POLICIES) / "workflows.toml"),
-                                              plan.workflow))
+            workflows = (policies or DEFAULT_POLICIES) / "workflows.toml"
+            plan = resolve(load_plan(rollout), load_contracts(workflows), str(workflows))
         alerting = AnomalyAlerterSettings()  # the same thresholds, re-notify and lateness as the live alerter
         rules = load_rules(alerting.alert_rules_path, alerting.alert_renotify_minutes * 60)
         result = run_replay(events, out, policies or DEFAULT_POLICIES, prices, budgets, rules,

@@ -19,8 +19,9 @@ import typer
 from warden.cli.api import TOKEN, call
 from warden.cli.output import console, fail, figure, table
 from warden.core.errors import WardenError
-from warden.core.workflows import contract_for, load_contracts
+from warden.core.workflows import load_contracts
 from warden.rollout.plan import RolloutPlan, load_plan, parse_plan
+from warden.rollout.plan import resolve as resolve_plan
 
 rollout_app = typer.Typer(help="Gated rollouts of a workflow's release: 5% -> 25% -> 100% on evidence.",
                           no_args_is_help=True)
@@ -58,7 +59,7 @@ def build_plan(workflow: str, candidate: str | None, baseline: str | None, steps
     if gates:
         table_["gates"] = {**table_.get("gates", {}), **dict(_gate_value(g) for g in gates)}
     plan = parse_plan({"rollout": table_}, "rollout plan")
-    resolved = plan.resolved(contract_for(load_contracts(), workflow))  # an unknown workflow: exit 2 here
+    resolved = resolve_plan(plan, load_contracts())  # an unknown workflow, or no gate at all: exit 2 here
     return resolved if resolve else plan
 
 

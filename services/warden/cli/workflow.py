@@ -25,8 +25,14 @@ def span(text: str) -> timedelta:
     if not match:
         raise typer.BadParameter(f"expected a span like 30m, 24h or 7d, got {text!r}")
     amount, unit = float(match.group(1)), match.group(2)
-    return timedelta(minutes=amount) if unit == "m" else timedelta(hours=amount) if unit == "h" \
-        else timedelta(days=amount)
+    try:  # a window past datetime's range was an OverflowError traceback (99999999999d, or 9999999d from now)
+        window = timedelta(minutes=amount) if unit == "m" else timedelta(hours=amount) if unit == "h" \
+            else timedelta(days=amount)
+        datetime.now(UTC) - window
+    except OverflowError:
+        raise typer.BadParameter(f"the window {text!r} reaches before year 1; expected a span like 30m, 24h or "
+                                 "7d") from None
+    return window
 
 
 def _shown(value: object, target: float | None, bound: str) -> str:

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 
+from warden.core.errors import ValidationError
 from warden.core.records import RolloutStage, RolloutStatus
 from warden.core.workflows import Fallback
 
@@ -19,8 +20,23 @@ BUCKETS = 10_000
 
 
 def bucket(workflow: str, unit: str) -> int:
-    digest = hashlib.blake2b(f"{workflow}\x1f{unit}".encode(), digest_size=8).digest()
+    try:
+        digest = hashlib.blake2b(f"{workflow}\x1f{unit}".encode(), digest_size=8).digest()
+    except UnicodeEncodeError:  # a lone surrogate: no process could hash it the same way as UTF-8
+        raise ValidationError(f"release_for: workflow {workflow!r:.80} and unit {unit!r:.80} must be text without "
+                              "lone surrogates") from None
     return int.from_bytes(digest, "big") % BUCKETS
+
+
+def names_refused(tenant_id: object, workflow: object, unit: object) -> ValidationError:
+    """The error for arguments of release_for that are not non-empty strings. Without it a None or an int
+    was hashed as its repr: every caller passing None shared one bucket ("None"), a b"u1" was not "u1", and
+    a None tenant matched no tenant kill switch (fail open)."""
+    bad = [f"{name} {value!r:.80} ({type(value).__name__})" for name, value in
+           (("tenant_id", tenant_id), ("workflow", workflow), ("unit", unit))
+           if not isinstance(value, str) or not value]
+    return ValidationError(f"release_for takes a non-empty string for tenant_id, workflow and unit; got "
+                           f"{', '.join(bad)}")
 
 
 @dataclass(frozen=True, slots=True)

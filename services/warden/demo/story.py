@@ -28,6 +28,7 @@ fail: its cost gate's interval lies above +20% once about ten candidate runs are
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from warden.rollout.plan import Gates, RolloutPlan
 
@@ -50,8 +51,8 @@ SPIKE_RUNS = 12
 
 def plans(start: datetime) -> tuple[RolloutPlan, RolloutPlan]:
     """The two plans, starting at ``start`` (event time). Gates they leave out are the workflow's targets."""
-    common = {"baseline": "v3", "candidate": "v4", "steps": (5, 25, 100), "start_at": start,
-              "judge_every_minutes": JUDGE_EVERY.total_seconds() / 60}
+    common: dict[str, Any] = {"baseline": "v3", "candidate": "v4", "steps": (5, 25, 100), "start_at": start,
+                              "judge_every_minutes": JUDGE_EVERY.total_seconds() / 60}
     cost = RolloutPlan(workflow=COST_ROLLOUT, min_runs=10, hold_minutes=HOLD.total_seconds() / 60,
                        gates=Gates(cost_increase_vs_baseline_max=0.2, success_drop_vs_baseline_max=0.05),
                        **common)

@@ -36,7 +36,16 @@ def publish(settings: WardenSettings, kind: ControlKind, scope: str, active: boo
 def publish_control(settings: WardenSettings, control: Control, key: str, what: str) -> Control:
     """Any record of the control topic (a switch, a rollout command), delivered before this returns."""
     producer = clients.producer(settings)
-    producer.produce(settings.topic(topics.CONTROL), wire_for(settings).encode(control), key=key.encode())
+    value = wire_for(settings).encode(control)
+    try:
+        producer.produce(settings.topic(topics.CONTROL), value, key=key.encode())
+    except KafkaException as exc:  # refused before it left: a record too large for the broker, a full queue
+        error = exc.args[0]
+        if error.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+            raise ValidationError(f"{what}: the control record is {len(value):,} bytes, more than the producer's "
+                                  "message.max.bytes; shorten its reason") from exc
+        raise BrokerUnavailableError(f"{what} not published (Kafka at {settings.bootstrap_servers}): "
+                                     f"{error.str()}") from exc
     producer.flush_or_raise(15, f"{what} (Kafka at {settings.bootstrap_servers})")
     return control
 

@@ -96,7 +96,11 @@ def step(state: EvaluatorState, bundle: Bundle, message: BaseModel) -> tuple[Eva
         return state, []
     if isinstance(event.body, RunStarted):
         stage = state.rollouts.get(event.workflow)
-        if stage is not None and stage.status.live and event.body.release_name == stage.candidate:
+        # a candidate run only from the step's start on: the rollout-controller tracks (and rolls back for) no
+        # run that started before it (a plan's start_at ahead of the clock), so setting no switch for one lost
+        # its stop-ship altogether
+        if stage is not None and stage.status.live and event.body.release_name == stage.candidate \
+                and event.occurred_at >= stage.step_started_at:
             state.run(event.run_id).candidate = True
         return state, []
     if event.event_type == EventType.LLM_CALL:

@@ -250,9 +250,14 @@ class Step:
     # -- stage changes ----------------------------------------------------------------------------
 
     def new_step(self, rollout: Rollout, at: datetime) -> None:
-        """The runs that started at or after the new step's start belong to it; the rest are let go."""
+        """The runs that started at or after the new step's start belong to it; the rest are let go, except the
+        candidate's runs still in flight: no gate counts them (`samples` takes the step's starts only), but a
+        stop-ship in one must still roll the candidate back. The policy-evaluator sets no kill switch for a
+        candidate run of a live rollout, so a stop-ship in a run that began at 5% and hit the stop-ship after
+        the promotion to 25% was acted on by nobody."""
         rollout.next_cutoff = at + timedelta(minutes=rollout.plan.hold_minutes)
-        kept = {run_id: facts for run_id, facts in rollout.runs.items() if facts.started_at >= at}
+        kept = {run_id: facts for run_id, facts in rollout.runs.items()
+                if facts.started_at >= at or (facts.candidate and facts.completed_at is None)}
         self.forget_runs(rollout, set(rollout.runs) - set(kept))
         rollout.runs = kept
 

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from warden.core.errors import ConfigError
 from warden.core.events import utc_millis
+from warden.core.jsontext import text_problem
 from warden.core.tomlfile import read_toml
 from warden.core.workflows import Targets, WorkflowContract
 
@@ -33,25 +34,51 @@ class Gates(Targets):
         return Gates(**{**targets.model_dump(), **self.model_dump(exclude_none=True)})
 
 
+# Event-time spans a plan may ask for. A step's cut-offs are datetimes: a hold past datetime's range (or inf,
+# which the plan's JSON on the control topic cannot even carry) made the controller raise on the start, and a
+# judging interval below timedelta's microsecond (1e-9 minutes) is zero, so the controller judged the same
+# cut-off forever. A year bounds any real hold; one second bounds how often a step is judged.
+MAX_SPAN_MINUTES = 366 * 24 * 60
+MIN_JUDGE_EVERY_MINUTES = 1 / 60
+
+
 class RolloutPlan(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict numbers: a careless `min_runs = true` or `steps = ["5"]` is refused by name, not read as 1 or 5;
+    # finite ones: `hold_minutes = inf` is refused here rather than on the controller
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     workflow: str = Field(min_length=1)
     baseline: str = Field(min_length=1)
     candidate: str = Field(min_length=1)
-    steps: tuple[int, ...] = (5, 25, 100)
-    min_runs: int = Field(200, ge=1, description="completed candidate runs at a step before it is judged")
-    hold_minutes: float = Field(30.0, ge=0, description="event time spent at a step before it is judged")
-    judge_every_minutes: float = Field(1.0, gt=0, description="event time between judgments once held")
-    approval_after_step: int = Field(25, ge=0, le=100,
-                                     description="promotion from this step (percent) or higher waits for a human")
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="family-wise, over the gates judged (Bonferroni)")
-    max_hold_minutes: float | None = Field(None, gt=0,
+    steps: tuple[StrictInt, ...] = (5, 25, 100)
+    min_runs: StrictInt = Field(200, ge=1, description="completed candidate runs at a step before it is judged")
+    hold_minutes: float = Field(30.0, ge=0, le=MAX_SPAN_MINUTES, strict=True,
+                                description="event time spent at a step before it is judged")
+    judge_every_minutes: float = Field(1.0, ge=MIN_JUDGE_EVERY_MINUTES, le=MAX_SPAN_MINUTES, strict=True,
+                                       description="event time between judgments once held")
+    approval_after_step: StrictInt = Field(25, ge=0, le=100,
+                                           description="promotion from this step (percent) or higher waits for a human")
+    confidence: float = Field(0.95, gt=0.5, lt=1, strict=True,
+                              description="family-wise, over the gates judged (Bonferroni)")
+    max_hold_minutes: float | None = Field(None, gt=0, le=MAX_SPAN_MINUTES, strict=True,
                                            description="still inconclusive this long after a step began: rollback")
     start_at: datetime | None = Field(None, description="event time the first step starts (default: when started)")
     require_eval: bool = Field(False, description="start only with a passing eval of the candidate in eval_runs")
-    eval_max_age_days: float = Field(7.0, gt=0, description="how recent that eval must be (require_eval)")
+    eval_max_age_days: float = Field(7.0, gt=0, le=MAX_SPAN_MINUTES / 1440, strict=True,
+                                     description="how recent that eval must be (require_eval)")
     gates: Gates = Gates()
+
+    @field_validator("workflow", "baseline", "candidate")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        """A name a run can carry: events refuse NUL and lone surrogates, and a release "v4 " matches no run
+        started as "v4", so the rollout would judge nothing and say only that it waits for runs."""
+        problem = text_problem(value)
+        if problem is not None:
+            raise ValueError(f"{problem}, got {value!r:.80}")
+        if value != value.strip():
+            raise ValueError(f"has leading or trailing whitespace, got {value!r:.80}")
+        return value
 
     @field_validator("steps")
     @classmethod
@@ -78,10 +105,15 @@ class RolloutPlan(BaseModel):
         return self
 
     def resolved(self, contract: WorkflowContract) -> RolloutPlan:
-        """Gates the plan leaves out taken from the workflow's targets."""
+        """Gates the plan leaves out taken from the workflow's targets. A plan left with no gate at all is
+        refused: the controller would promote it on min_runs alone, judging nothing (fail closed)."""
         if contract.name != self.workflow:
             raise ConfigError(f"plan is for workflow {self.workflow!r}, not {contract.name!r}")
-        return self.model_copy(update={"gates": self.gates.over(contract.targets)})
+        gates = self.gates.over(contract.targets)
+        if not gates.model_dump(exclude_none=True):
+            raise ConfigError(f"rollout of {self.workflow!r} has no gate: the workflow sets no targets and the plan "
+                              f"no [rollout.gates]; expected at least one of {', '.join(Gates.model_fields)}")
+        return self.model_copy(update={"gates": gates})
 
     def to_json(self) -> str:
         """Without the eval keys when no eval is required: a controller from before them reads the plan."""
@@ -93,6 +125,17 @@ class RolloutPlan(BaseModel):
             return cls.model_validate_json(text)
         except pydantic.ValidationError as exc:
             raise ConfigError(f"rollout plan JSON is not a valid plan: {_problems(exc, '')}") from exc
+
+
+def resolve(plan: RolloutPlan, contracts: dict[str, WorkflowContract], source: str = "policies/workflows.toml") \
+        -> RolloutPlan:
+    """`plan.resolved` against the workflow's contract, refusing a workflow the file does not name: a typo
+    (`refund_tickt`) would otherwise start a rollout of a workflow no run has, with none of its targets."""
+    contract = contracts.get(plan.workflow)
+    if contract is None:
+        raise ConfigError(f"workflow {plan.workflow!r:.80} is not in {source}; expected one of "
+                          f"{', '.join(sorted(contracts)) or '(none)'}")
+    return plan.resolved(contract)
 
 
 def _problems(exc: pydantic.ValidationError, prefix: str) -> str:

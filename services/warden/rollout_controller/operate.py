@@ -8,6 +8,8 @@ command it applied shows in the stage's command_ids, which is what `send` waits 
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 import time
 import uuid
@@ -47,9 +49,42 @@ def gate_verdict(stage: RolloutStage, judged: RolloutDecision | None) -> str:
         return "fail"
     if stage.status == RolloutStatus.COMPLETED:
         return "pass"
-    passed = judged is not None and judged.step == stage.percent and not judged.failed_gates and all(
-        f.verdict == "pass" for f in judged.metrics.values() if f.bound)
+    passed = judged is not None and judged.step == stage.percent and not judged.failed_gates \
+        and judged.candidate_completed >= _min_runs(stage) and all(
+            f.verdict == "pass" for f in judged.metrics.values() if f.bound)
     return "pass" if passed else "wait"
+
+
+def _min_runs(stage: RolloutStage) -> float:
+    """The plan's min_runs: a hold for too few runs carries gate figures too, and with little spread they can
+    all pass (three runs of equal cost give a cost interval of width 0), so the gate said pass, and Flagger's
+    confirm-promotion a 200, while the controller itself held. An unreadable plan judges nothing: never pass."""
+    try:
+        value = json.loads(stage.plan).get("min_runs", 200)
+    except (ValueError, AttributeError):
+        return math.inf
+    return value if isinstance(value, int) and not isinstance(value, bool) else math.inf
+
+
+def _overtaken(command: RolloutCommand, before: RolloutStage | None, stage: RolloutStage) -> str | None:
+    """Why the controller will never apply ``command``, from a stage that does not list it; None while it may.
+
+    The controller applies commands in topic order and lists each one it applied in the stage (its ids carry
+    over to every later stage of the rollout). So a stage of the targeted rollout that is no longer live and
+    does not list the command means another command or a gate ended the rollout first (a rollback racing a
+    promotion): the controller drops this one, and waiting for it only ended in a 504 that asked whether the
+    controller was running. Likewise a start overtaken by another live rollout of the workflow."""
+    if command.action == RolloutAction.START:
+        if stage.status.live and stage.rollout_id != command.command_id \
+                and (before is None or stage.rollout_id != before.rollout_id):
+            return (f"another rollout of {stage.workflow} started first ({stage.baseline} -> {stage.candidate} "
+                    f"at {stage.percent}%, {stage.status.value})")
+        return None
+    if stage.rollout_id != command.rollout_id:
+        return f"rollout {command.rollout_id} was replaced by rollout {stage.rollout_id}"
+    if not stage.status.live:
+        return f"the rollout became {stage.status.value} at {stage.percent}% before this command was read"
+    return None
 
 
 class RolloutError(WardenError):
@@ -145,6 +180,11 @@ class Rollouts:
         elif current is None or not current.status.live:
             state = "no rollout" if current is None else f"its last rollout is {current.status.value}"
             raise RolloutError(f"workflow {workflow} has no live rollout to {action.value} ({state})", 409)
+        elif (action == RolloutAction.PAUSE) == (current.status == RolloutStatus.PAUSED) \
+                and action in (RolloutAction.PAUSE, RolloutAction.RESUME):
+            # the controller applies either as nothing and writes no stage listing it: the wait ended in a 504
+            raise RolloutError(f"the rollout of {workflow} is {current.status.value} at {current.percent}%: nothing "
+                               f"to {action.value}", 409)
         eval_run_id = None
         if action == RolloutAction.START and plan is not None and plan.require_eval:
             try:
@@ -164,6 +204,8 @@ class Rollouts:
             stage = self.stage(workflow)
             if stage is not None and command.command_id in stage.command_ids:
                 return stage
+            if stage is not None and (overtaken := _overtaken(command, current, stage)) is not None:
+                raise RolloutError(f"the rollout {action.value} of {workflow} was not applied: {overtaken}", 409)
             time.sleep(0.05)
         raise RolloutError(f"the rollout {action.value} of {workflow} was published (command {command.command_id}) "
                            f"but no rollout-controller applied it within {wait_s:g} s: is it running?", 504)

@@ -26,6 +26,7 @@ from warden.sdk.run import RunEvents
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from warden.core.rollout_assign import Assignment
     from warden.routing.features import Value
     from warden.routing.policy import RouteChoice
     from warden.routing.watcher import RoutingWatcher
@@ -48,6 +49,7 @@ class AsyncWardenClient:
         self.sync: WardenClient = _LoopSafeClient(settings, max_wait_s=max_wait_s,
                                                   producer_config=producer_config)
         self._cache: AsyncAnswerCache | None = None
+        self._view_opening = asyncio.Lock()  # one first release_for opens the control view, the others wait
 
     @property
     def cache(self) -> AsyncAnswerCache:
@@ -78,6 +80,15 @@ class AsyncWardenClient:
     def run(self, tenant_id: str, workflow: str, agent_id: str, *, run_id: str | None = None,
             user_id: str | None = None) -> AsyncRun:
         return AsyncRun(self, RunEvents(tenant_id, workflow, agent_id, run_id or str(uuid.uuid4()), user_id))
+
+    async def release_for(self, tenant_id: str, workflow: str, unit: str) -> Assignment:
+        """WardenClient.release_for: from memory once the control view has read the control topic; until then
+        (the first call opens the view and waits up to max_wait_s for it) in a worker thread, one at a time."""
+        control = self.sync._control
+        if control is None or not control.caught_up.is_set():
+            async with self._view_opening:
+                return await asyncio.to_thread(self.sync.release_for, tenant_id, workflow, unit)
+        return self.sync.release_for(tenant_id, workflow, unit)
 
     async def _ready(self) -> None:
         if not self.sync._schema_ready:

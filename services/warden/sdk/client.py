@@ -188,6 +188,11 @@ class WardenClient:
         policies/workflows.toml). The first call waits (up to max_wait_s) for the view to have read the
         whole control topic, so a unit is not assigned before its rollout is known.
         """
+        if not (unit and workflow and tenant_id and isinstance(unit, str) and isinstance(workflow, str)
+                and isinstance(tenant_id, str)):
+            from warden.core.rollout_assign import names_refused
+
+            raise names_refused(tenant_id, workflow, unit)
         assign = _assign or _load_assign()
         view = self._control_view()
         if not view.caught_up.is_set() and not view.caught_up.wait(self.max_wait_s):
