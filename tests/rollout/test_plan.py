@@ -102,6 +102,7 @@ def test_a_missing_table_or_key_is_named() -> None:
     ({"steps": ["5", "25", "100"]}, "rollout.steps.0: Input should be a valid integer (got '5')"),
     ({"min_runs": True}, "rollout.min_runs: Input should be a valid integer (got True)"),
     ({"min_runs": "200"}, "rollout.min_runs: Input should be a valid integer (got '200')"),
+    ({"min_runs": 10**20}, "rollout.min_runs: Input should be less than or equal to 1000000000"),
     ({"hold_minutes": True}, "rollout.hold_minutes: Input should be a valid number (got True)"),
     # names no run can carry
     ({"baseline": "v3 "}, "rollout.baseline: has leading or trailing whitespace, got 'v3 '"),

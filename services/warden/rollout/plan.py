@@ -39,6 +39,7 @@ class Gates(Targets):
 # judging interval below timedelta's microsecond (1e-9 minutes) is zero, so the controller judged the same
 # cut-off forever. A year bounds any real hold; one second bounds how often a step is judged.
 MAX_SPAN_MINUTES = 366 * 24 * 60
+MAX_MIN_RUNS = 1_000_000_000  # completed runs a step may wait for
 MIN_JUDGE_EVERY_MINUTES = 1 / 60
 
 
@@ -51,7 +52,9 @@ class RolloutPlan(BaseModel):
     baseline: str = Field(min_length=1)
     candidate: str = Field(min_length=1)
     steps: tuple[StrictInt, ...] = (5, 25, 100)
-    min_runs: StrictInt = Field(200, ge=1, description="completed candidate runs at a step before it is judged")
+    # a billion completed runs at one step: more is a typo (1e20 was accepted and held the rollout forever)
+    min_runs: StrictInt = Field(200, ge=1, le=MAX_MIN_RUNS,
+                                description="completed candidate runs at a step before it is judged")
     hold_minutes: float = Field(30.0, ge=0, le=MAX_SPAN_MINUTES, strict=True,
                                 description="event time spent at a step before it is judged")
     judge_every_minutes: float = Field(1.0, ge=MIN_JUDGE_EVERY_MINUTES, le=MAX_SPAN_MINUTES, strict=True,
