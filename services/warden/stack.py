@@ -138,8 +138,8 @@ class Stack:
         self.history = HistoryWatch(lambda: storage.s3_url, CLUSTER_ID, None,
                                     self.settings.embedded_fetch_wait_ms).start()
         admin = clients.admin(self.client_settings(), log_level=0)
-        # The services' own settings say whether the cost-aggregator runs its budgets stage (from the same environment
-        # and warden.env the children read): a group that never starts must not hold cost.rollups.
+        # The cost-aggregator's own settings say whether it runs its budgets stage (read from the environment and
+        # warden.env, as the children read them): a group that never starts must not hold cost.rollups.
         budgets = "cost-aggregator" in self.services and CostAggregatorSettings().budgets_enabled
         self.trimmer = trimmer(self.settings, lambda: storage.s3_url, admin, self.services, budgets).start()
 

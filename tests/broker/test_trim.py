@@ -50,7 +50,7 @@ from warden.risk_scorer.settings import RiskScorerSettings
 from warden.rollout_controller.service import RolloutController
 from warden.rollout_controller.settings import RolloutControllerSettings
 from warden.runtime.app import App
-from warden.stack import OPTIONAL_SERVICES, SERVICES
+from warden.stack import OPTIONAL_SERVICES, SERVICES, Stack
 
 
 def batch(offset: int, written_at: float = 0.0) -> StoredBatch:
@@ -125,8 +125,8 @@ def test_a_started_group_holds_the_trimmed_topics_it_reads_and_no_other() -> Non
     held = holders(settings, SERVICES)
     assert held[t(topics.AGENT_EVENTS)] == (SINK, "warden-policy-evaluator", SCORER, "warden-cost-aggregator",
                                             "warden-anomaly-alerter", "warden-rollout-controller")
-    # the risk-scorer's policy.decisions is co-partitioned: checkpointed, never committed, so it must not hold it
-    assert held[t(topics.POLICY_DECISIONS)] == (SINK, "warden-anomaly-alerter", "warden-rollout-controller")
+    # the risk-scorer's policy.decisions is co-partitioned: the runtime commits it for the group too
+    assert held[t(topics.POLICY_DECISIONS)] == (SINK, SCORER, "warden-anomaly-alerter", "warden-rollout-controller")
     assert held[t(topics.COST_ROLLUPS)] == (SINK, BUDGETS)
     assert held[t(topics.ALERTS)] == (SINK, "warden-notifier", "warden-rollout-controller")
     assert set(held) == set(trimmed_topics(settings))  # approvals.decisions (rollout-controller) is not trimmed
@@ -136,7 +136,8 @@ def test_a_started_group_holds_the_trimmed_topics_it_reads_and_no_other() -> Non
     assert holders(settings, SERVICES, budgets=False)[t(topics.COST_ROLLUPS)] == (SINK,)
     # a service the stack did not start holds nothing before it commits
     assert holders(settings, ("ledger-sink",)) == {topic: (SINK,) for topic in trimmed_topics(settings)}
-    assert holders(settings, ("risk-scorer",)) == {t(topics.AGENT_EVENTS): (SCORER,)}
+    assert holders(settings, ("risk-scorer",)) == {t(topics.AGENT_EVENTS): (SCORER,),
+                                                   t(topics.POLICY_DECISIONS): (SCORER,)}
 
 
 def test_a_started_group_that_never_committed_holds_its_topics_partitions_at_zero() -> None:
@@ -155,9 +156,10 @@ def test_a_started_group_that_never_committed_holds_its_topics_partitions_at_zer
 
 
 def declared_reads(app: App) -> dict[str, frozenset[str]]:
-    """Each of an App's consumer groups -> the topics its task subscribes to (or assigns) and commits: the main
-    inputs (warden.runtime.task commits the positions of ``assigned`` partitions of ``main`` only)."""
-    return {task.group_id: frozenset(task.base[full] for full in task.main) for task in app.tasks}
+    """Each of an App's consumer groups -> the topics its task reads and commits: the main and co-partitioned inputs
+    (Task._committed_partitions; not the broadcast ones, read from their start and never committed)."""
+    return {task.group_id: frozenset(task.base[full] for full in (*task.main, *task.copartitioned))
+            for task in app.tasks}
 
 
 def test_service_reads_are_the_groups_and_main_inputs_the_services_declare(tmp_path: Path, ledger: Ledger) -> None:
@@ -311,17 +313,17 @@ def test_a_group_the_stack_started_holds_its_topic_before_its_first_commit(durab
     settings = client_settings(durable.settings)
     ensure_topics(settings)
     produce_batches(settings, 6)
-    produce_batches(settings, 3, topics.POLICY_DECISIONS)
-    end, decided = max(stored(durable, settings)) + 1, max(stored(durable, settings, topics.POLICY_DECISIONS)) + 1
+    produce_batches(settings, 3, topics.RISK_SCORES)
+    end, scored = max(stored(durable, settings)) + 1, max(stored(durable, settings, topics.RISK_SCORES)) + 1
     commit(settings, SINK, end)
-    commit(settings, SINK, decided, topics.POLICY_DECISIONS)
+    commit(settings, SINK, scored, topics.RISK_SCORES)
     trimmer = trimmer_for_stack(durable, settings, ("ledger-sink", "risk-scorer"))
 
     first = trimmer.trim_once()
     assert stored(durable, settings) == list(range(end - 6, end))  # every batch kept: the risk-scorer read none
     assert trimmer.held[settings.topic(TOPIC)] == (6, [SCORER])  # and it is who holds them
-    # policy.decisions it reads co-partitioned, never committed: it does not hold it (else it would never trim)
-    assert stored(durable, settings, topics.POLICY_DECISIONS) == [decided - 1]
+    # risk.scores it does not read: it does not hold it (else that topic would never trim)
+    assert stored(durable, settings, topics.RISK_SCORES) == [scored - 1]
     assert first.read == 2
     assert read_from(settings, SCORER, 6) == list(range(end - 6, end))  # once up, it reads them all
 
@@ -331,6 +333,27 @@ def test_a_group_the_stack_started_holds_its_topic_before_its_first_commit(durab
     commit(settings, SCORER, end)
     assert trimmer.trim_once().read == 1  # the newest batch stays
     assert stored(durable, settings) == [end - 1]
+
+
+@pytest.mark.integration
+def test_warden_up_holds_each_topic_for_the_services_it_started(
+        durable: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Stack passes its own services (and whether the budgets stage runs) to the trimmer. Fails on the old code:
+    the sink alone was required, on every topic."""
+    monkeypatch.setenv("WARDEN_BUDGETS_ENABLED", "false")
+    settings = durable.settings
+    services = ("ledger-sink", "risk-scorer", "cost-aggregator")
+    stack = Stack(settings.model_copy(update={"data_dir": tmp_path / "w"}), services)
+    stack.broker = durable
+    stack._watch_storage()
+    assert stack.trimmer is not None and stack.history is not None
+    try:
+        assert stack.trimmer.required == holders(settings, services, budgets=False)
+        assert stack.trimmer.required[settings.topic(TOPIC)] == (SINK, SCORER, "warden-cost-aggregator")
+        assert stack.trimmer.required[settings.topic(topics.COST_ROLLUPS)] == (SINK,)  # no budgets stage runs
+    finally:
+        stack.history.stop()
+        stack.trimmer.stop()
 
 
 def trimmer_for_stack(broker: EmbeddedBroker, settings: WardenSettings, services: tuple[str, ...]) -> BatchTrimmer:

@@ -45,18 +45,18 @@ from warden.ledger_rows.tables import TABLES
 CHANGELOG_GROUPS = ("warden-policy-evaluator", "warden-risk-scorer", "warden-cost-aggregator",
                     "warden-cost-aggregator-budgets", "warden-anomaly-alerter", "warden-rollout-controller")
 CHANGELOG_SUFFIX = ".changelog"
-# What each service of `warden up` reads and commits, per consumer group: its processors' main inputs (the runtime
-# commits the group's offsets on those only; a co-partitioned input's position is checkpointed in the changelog,
-# a broadcast input is read from the start by every replica, and neither is committed, so neither would ever move
-# a floor). tests/broker/test_trim.py ties it to the groups and inputs the services' Apps declare. A batch is
-# deleted once every group that reads its topic is past it, and a group the stack started holds the topics it
-# reads from the start, before its first commit (ADR 0028). A service not listed commits no offsets.
+# What each service of `warden up` reads and commits, per consumer group: its processors' main and co-partitioned
+# inputs, whose positions the runtime commits for the group (a broadcast input is read from its start by every
+# replica and never committed: it would hold its topic for good). tests/broker/test_trim.py ties it to the groups
+# and inputs the services' Apps declare. A batch is deleted once every group that reads its topic is past it, and a
+# group the stack started holds the topics it reads from the start, before its first commit (ADR 0028). A service
+# not listed commits no offsets.
 LANDING_GROUP = "warden-ledger-sink"  # lands every trimmed topic: nothing goes before it has it
 BUDGETS_GROUP = "warden-cost-aggregator-budgets"  # the cost-aggregator's stage two, only with budgets_enabled
 SERVICE_READS: dict[str, dict[str, frozenset[str]]] = {
     "ledger-sink": {LANDING_GROUP: frozenset(TABLES)},
     "policy-evaluator": {"warden-policy-evaluator": frozenset({AGENT_EVENTS})},
-    "risk-scorer": {"warden-risk-scorer": frozenset({AGENT_EVENTS})},
+    "risk-scorer": {"warden-risk-scorer": frozenset({AGENT_EVENTS, POLICY_DECISIONS})},  # decisions co-partitioned
     "cost-aggregator": {"warden-cost-aggregator": frozenset({AGENT_EVENTS}), BUDGETS_GROUP: frozenset({COST_ROLLUPS})},
     "anomaly-alerter": {"warden-anomaly-alerter": frozenset({AGENT_EVENTS, POLICY_DECISIONS})},
     "notifier": {"warden-notifier": frozenset({ALERTS})},

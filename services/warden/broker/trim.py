@@ -8,10 +8,9 @@ topic has committed past it (and it is older than ``keep_read_s``, so a processo
 state still finds the last minutes), so a stop of any length loses nothing. A group the stack started
 holds the topics it reads from the start, before its first commit (``required``: a service slow to
 join, or crash-looping at its first start, has read nothing yet); any other group once it has
-committed on the topic. Only a partition whose
-unread batches pass ``unread_max`` (a service down or far behind while traffic flows) loses its
-oldest ones: that is logged as an error naming the groups and offsets, since the alternative is
-every consumer of the partition stalling.
+committed on the topic. Only a partition whose unread batches pass ``unread_max`` (a service down or
+far behind while traffic flows) loses its oldest ones: that is logged as an error naming the groups
+and offsets, since the alternative is every consumer of the partition stalling.
 """
 
 from __future__ import annotations
