@@ -28,6 +28,7 @@ from warden.broker.tansu import CLUSTER_ID
 from warden.broker.trim import BatchTrimmer
 from warden.core.errors import WardenError
 from warden.core.settings import WardenSettings
+from warden.cost_aggregator.settings import CostAggregatorSettings
 from warden.kafka import clients
 from warden.ledger.endpoint import ENDPOINT_FILE
 from warden.state.reset import forget_offsets
@@ -137,7 +138,10 @@ class Stack:
         self.history = HistoryWatch(lambda: storage.s3_url, CLUSTER_ID, None,
                                     self.settings.embedded_fetch_wait_ms).start()
         admin = clients.admin(self.client_settings(), log_level=0)
-        self.trimmer = trimmer(self.settings, lambda: storage.s3_url, admin).start()
+        # The cost-aggregator's own settings say whether it runs its budgets stage (read from the environment and
+        # warden.env, as the children read them): a group that never starts must not hold cost.rollups.
+        budgets = "cost-aggregator" in self.services and CostAggregatorSettings().budgets_enabled
+        self.trimmer = trimmer(self.settings, lambda: storage.s3_url, admin, self.services, budgets).start()
 
     def _spawn(self, name: str, restarts: int = 0) -> None:
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it

@@ -7,14 +7,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import ConsumerGroupTopicPartitions
+from confluent_kafka.admin import AdminClient
 
 from tests.ledger_sink.helpers import produce, simulated, wait_for
-from tests.risk_scorer.helpers import TopicReader, policies_without_stop_ship
+from tests.risk_scorer.helpers import TopicReader, offline_decisions, policies_without_stop_ship, produce_decisions
 from tests.running import in_thread
 from warden.core.partitioning import partition_for
 from warden.core.records import Decision, PolicyDecision, RiskScore
 from warden.core.settings import WardenSettings
-from warden.core.topics import APPROVAL_REQUESTS, RISK_SCORES
+from warden.core.topics import AGENT_EVENTS, APPROVAL_REQUESTS, POLICY_DECISIONS, RISK_SCORES
+from warden.kafka import clients
+from warden.policy.bundle import DEFAULT_POLICIES
 from warden.policy_evaluator.service import PolicyEvaluator
 from warden.policy_evaluator.settings import PolicyEvaluatorSettings
 from warden.replay.runner import replay
@@ -80,3 +84,29 @@ def test_live_scores_and_routing_equal_replay(topics: WardenSettings, live: tupl
     assert any("policy denied it" in r.reason for r in offline)  # top-share calls policy denied stay with policy
     assert set(routed_live) >= routed  # every routed call got its approval request
     assert all(routed_live[c].decision == Decision.REQUIRE_APPROVAL for c in routed)
+
+
+
+def committed(admin: AdminClient, settings: WardenSettings, group: str, topic: str) -> dict[int, int]:
+    found = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result()
+    return {tp.partition: tp.offset for tp in found.topic_partitions or []
+            if tp.topic == settings.topic(topic) and tp.offset >= 0}
+
+
+def test_the_decisions_read_beside_the_events_are_committed_for_the_group(topics: WardenSettings) -> None:
+    """policy.decisions is co-partitioned: the runtime resumes it from the checkpoint and committed only agent.events
+    for the group, so the embedded broker's trimmer, which waits on committed offsets (ADR 0028), did not wait for the
+    risk-scorer there. Fails on the old code: no committed offset on policy.decisions."""
+    events = simulated(600, f"copart-{uuid.uuid4().hex[:6]}")
+    decisions = offline_decisions(events, DEFAULT_POLICIES)
+    produce(topics, events)
+    produce_decisions(topics, decisions)  # fresh topics, offsets from 0: a partition's end is its record count
+    group = f"rs-{uuid.uuid4().hex[:8]}"
+    admin = clients.admin(topics, log_level=0)
+    scorer = RiskScorer(RiskScorerSettings(**{**topics.model_dump(), "group_id": group, "snapshot_every_s": 0.2}))
+    with in_thread(scorer.start()):
+        wait_for(lambda: sum(committed(admin, topics, group, AGENT_EVENTS).values()) == len(events), timeout_s=90,
+                 what=f"agent.events committed to its end ({len(events)} records)")
+        wait_for(lambda: sum(committed(admin, topics, group, POLICY_DECISIONS).values()) == len(decisions),
+                 timeout_s=30, what=f"policy.decisions committed to its end ({len(decisions)} records)")
+    assert len(committed(admin, topics, group, POLICY_DECISIONS)) > 1  # on every partition the group owns

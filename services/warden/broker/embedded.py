@@ -13,7 +13,7 @@ and the services' compacted changelog topics expire after `embedded_changelog_re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import httpx
@@ -26,14 +26,18 @@ from warden.broker.trim import BatchTrimmer
 from warden.core.settings import WardenSettings
 from warden.core.topics import (
     AGENT_EVENTS,
+    ALERTS,
     APPROVAL_DECISIONS,
     APPROVAL_REQUESTS,
+    COST_ROLLUPS,
     PARTITIONS,
+    POLICY_DECISIONS,
     ROLLOUT_DECISIONS,
     TOPICS,
     TopicSpec,
     topic_config,
 )
+from warden.ledger_rows.tables import TABLES
 
 # The consumer groups whose state is checkpointed on `<group>.changelog` (warden.runtime.changelog), as the
 # services' settings name them (tests/broker/test_changelog_ttl.py checks): their TTL is set before any writes.
@@ -41,10 +45,26 @@ from warden.core.topics import (
 CHANGELOG_GROUPS = ("warden-policy-evaluator", "warden-risk-scorer", "warden-cost-aggregator",
                     "warden-cost-aggregator-budgets", "warden-anomaly-alerter", "warden-rollout-controller")
 CHANGELOG_SUFFIX = ".changelog"
-# Every consumer group of `warden up`'s services that commits offsets (tests/broker/test_trim.py ties it to the
-# services' settings): a batch is deleted once all of them that read its topic are past it (ADR 0028).
-LANDING_GROUP = "warden-ledger-sink"  # lands every trimmed topic: nothing goes before it has it, even at the start
-STACK_GROUPS = (*CHANGELOG_GROUPS, LANDING_GROUP, "warden-notifier")
+# What each service of `warden up` reads and commits, per consumer group: its processors' main and co-partitioned
+# inputs, whose positions the runtime commits for the group (a broadcast input is read from its start by every
+# replica and never committed: it would hold its topic for good). tests/broker/test_trim.py ties it to the groups
+# and inputs the services' Apps declare. A batch is deleted once every group that reads its topic is past it, and a
+# group the stack started holds the topics it reads from the start, before its first commit (ADR 0028). A service
+# not listed commits no offsets.
+LANDING_GROUP = "warden-ledger-sink"  # lands every trimmed topic: nothing goes before it has it
+BUDGETS_GROUP = "warden-cost-aggregator-budgets"  # the cost-aggregator's stage two, only with budgets_enabled
+SERVICE_READS: dict[str, dict[str, frozenset[str]]] = {
+    "ledger-sink": {LANDING_GROUP: frozenset(TABLES)},
+    "policy-evaluator": {"warden-policy-evaluator": frozenset({AGENT_EVENTS})},
+    "risk-scorer": {"warden-risk-scorer": frozenset({AGENT_EVENTS, POLICY_DECISIONS})},  # decisions co-partitioned
+    "cost-aggregator": {"warden-cost-aggregator": frozenset({AGENT_EVENTS}), BUDGETS_GROUP: frozenset({COST_ROLLUPS})},
+    "anomaly-alerter": {"warden-anomaly-alerter": frozenset({AGENT_EVENTS, POLICY_DECISIONS})},
+    "notifier": {"warden-notifier": frozenset({ALERTS})},
+    "rollout-controller": {"warden-rollout-controller": frozenset({AGENT_EVENTS, POLICY_DECISIONS, ALERTS,
+                                                                   APPROVAL_DECISIONS})},
+}
+# Every consumer group of `warden up`'s services that commits offsets: their offsets are what the trimmer reads.
+STACK_GROUPS = tuple(group for groups in SERVICE_READS.values() for group in groups)
 # Topics a service reads again from their start when it starts, so what was read is still wanted: the approvals
 # service rebuilds its pending requests from the approvals topics, and `warden rollout status` (the rollout
 # HTTP API's DecisionLog) the last decision of each rollout from rollout.decisions. Kept by a TTL far past the
@@ -80,11 +100,31 @@ def trimmed_topics(settings: WardenSettings, specs: tuple[TopicSpec, ...] = TOPI
             if spec.name not in REREAD}
 
 
-def trimmer(settings: WardenSettings, s3_url: Callable[[], str], admin: AdminClient) -> BatchTrimmer:
-    """What `warden up` runs beside a durable embedded broker (ADR 0028)."""
+def holders(settings: WardenSettings, services: Iterable[str], budgets: bool = True) -> dict[str, tuple[str, ...]]:
+    """Each trimmed topic (by its full name) -> the groups of ``services`` that read it (``SERVICE_READS``): the
+    groups a stack that started those services waits for on that topic from the start, before their first commit,
+    so a service slow to join or crash-looping at its first start loses nothing it had not read. Only the topics a
+    group reads: one it never commits on would hold the topic for good. ``budgets``: the cost-aggregator runs its
+    second stage (CostAggregatorSettings.budgets_enabled)."""
+    trimmed = trimmed_topics(settings)
+    held: dict[str, list[str]] = {}
+    for service in services:
+        for group, reads in SERVICE_READS.get(service, {}).items():
+            if group == BUDGETS_GROUP and not budgets:
+                continue
+            for topic in sorted(reads):
+                if settings.topic(topic) in trimmed:
+                    held.setdefault(settings.topic(topic), []).append(group)
+    return {topic: tuple(groups) for topic, groups in held.items()}
+
+
+def trimmer(settings: WardenSettings, s3_url: Callable[[], str], admin: AdminClient, services: Iterable[str],
+            budgets: bool = True) -> BatchTrimmer:
+    """What `warden up` runs beside a durable embedded broker (ADR 0028), for the services it started."""
     return BatchTrimmer(s3_url, admin, CLUSTER_ID, trimmed_topics(settings), STACK_GROUPS,
                         keep_read_s=settings.embedded_retention_minutes * 60.0,
-                        unread_max=settings.embedded_unread_batches_max, required=(LANDING_GROUP,))
+                        unread_max=settings.embedded_unread_batches_max,
+                        required=holders(settings, services, budgets))
 
 
 def changelog_ttls(settings: WardenSettings, stored: dict[str, int] | None = None) -> list[TopicTtl]:

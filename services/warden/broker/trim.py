@@ -5,10 +5,12 @@ Tansu 0.6 lists every batch of a partition on each fetch and applies no retentio
 0021). A time-to-live did that but also deleted records no service had read yet: a `warden up`
 stopped for longer than it lost them. Here a batch goes once every service group that reads its
 topic has committed past it (and it is older than ``keep_read_s``, so a processor rebuilding its
-state still finds the last minutes), so a stop of any length loses nothing. Only a partition whose
-unread batches pass ``unread_max`` (a service down or far behind while traffic flows) loses its
-oldest ones: that is logged as an error naming the groups and offsets, since the alternative is
-every consumer of the partition stalling.
+state still finds the last minutes), so a stop of any length loses nothing. A group the stack started
+holds the topics it reads from the start, before its first commit (``required``: a service slow to
+join, or crash-looping at its first start, has read nothing yet); any other group once it has
+committed on the topic. Only a partition whose unread batches pass ``unread_max`` (a service down or
+far behind while traffic flows) loses its oldest ones: that is logged as an error naming the groups
+and offsets, since the alternative is every consumer of the partition stalling.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import hashlib
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -81,9 +83,9 @@ def group_floors(admin: AdminClient, groups: Iterable[str], topics: set[str], ti
 
 def floor_of(floors: Floors, topic: str, partition: int,
              required: tuple[str, ...] = ()) -> tuple[int | None, dict[str, int]]:
-    """The least committed offset on this partition over ``required`` (groups that read every topic, counted
-    before their first commit too) and the groups that have committed anywhere on its topic: a group that reads
-    the topic but has not committed on this partition has read none of it (0)."""
+    """The least committed offset on this partition over ``required`` (the groups the stack started that read
+    this topic, counted before their first commit too) and the groups that have committed anywhere on its topic:
+    a group that reads the topic but has not committed on this partition has read none of it (0)."""
     readers = {g for (t, _), by_group in floors.items() if t == topic for g in by_group} | set(required)
     if not readers:
         return None, {}
@@ -124,14 +126,15 @@ class BatchTrimmer(Periodic):
 
     def __init__(self, s3_url: Callable[[], str], admin: AdminClient, cluster: str,
                  topics: dict[str, int], groups: tuple[str, ...], keep_read_s: float, unread_max: int,
-                 required: tuple[str, ...] = (), every_s: float = TRIM_EVERY_S,
+                 required: Mapping[str, tuple[str, ...]] | None = None, every_s: float = TRIM_EVERY_S,
                  clock: Callable[[], float] = time.time) -> None:
         self.s3_url = s3_url  # asked each round: a SeaweedFS restarted by the supervisor may have moved
         self.admin = admin  # librdkafka reconnects it to a restarted Tansu on the same port
         self.cluster = cluster
         self.topics = topics  # topic -> partitions
         self.groups = groups
-        self.required = required  # of ``groups``: they read every topic, so they count before they commit
+        # topic -> those of ``groups`` that the stack started and that read it: they hold it before they commit
+        self.required: Mapping[str, tuple[str, ...]] = required or {}
         self.keep_read_s = keep_read_s
         self.unread_max = unread_max
         super().__init__(every_s, log)
@@ -153,7 +156,7 @@ class BatchTrimmer(Periodic):
         with httpx.Client(timeout=httpx.Timeout(30.0, connect=2.0)) as client:
             for topic, partitions in self.topics.items():
                 for partition in range(partitions):
-                    floor, by_group = floor_of(floors, topic, partition, self.required)
+                    floor, by_group = floor_of(floors, topic, partition, self.required.get(topic, ()))
                     batches = list_batches(client, url, records_prefix(self.cluster, topic, partition))
                     trim = plan(batches, floor, now, self.keep_read_s, self.unread_max)
                     if trim.unread:

@@ -26,7 +26,8 @@ S = TypeVar("S")
 
 class Role(StrEnum):
     MAIN = "main"  # the processor's own input: a consumer group (or every partition, see Membership)
-    COPARTITIONED = "copartitioned"  # read partition p for each main partition p owned; offsets checkpointed
+    # read partition p for each main partition p owned; resumed from the checkpoint, committed for the group too
+    COPARTITIONED = "copartitioned"
     BROADCAST = "broadcast"  # every partition from the beginning on every replica (a table: the control topic)
 
 

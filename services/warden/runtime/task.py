@@ -600,6 +600,7 @@ class Task(Generic[S]):
             return
         self.producer.flush_or_raise(30, f"{self.processor.name} outputs (state not saved, offsets not committed)")
         commit: dict[Where, int] = {}
+        owned = self._committed_partitions()
         for key in dirty:
             slot = self.slots[key]
             if self._has_sync:
@@ -613,7 +614,7 @@ class Task(Generic[S]):
             slot.saved = dict(slot.positions)
             slot.forced = False
             slot.written = time.monotonic()
-            commit.update({w: o for w, o in slot.positions.items() if w in self.assigned})
+            commit.update({w: o for w, o in slot.positions.items() if w in owned})
         if self.store is not None:
             self.store.sync()
         if commit and not self.grouped:
@@ -630,6 +631,16 @@ class Task(Generic[S]):
                     raise BrokerError(f"{self.processor.name}: offset commit failed: {exc}") from exc
                 # a lost commit only re-reads records whose outputs have the same ids
                 self.log.warning("offset commit failed: %s", exc)
+
+    def _committed_partitions(self) -> set[Where]:
+        """Whose positions a save commits for the group: the main partitions assigned, and partition p of each
+        co-partitioned input beside each main p. The runtime resumes a co-partitioned input from the checkpoint, not
+        from the group; it is committed so that what waits on committed offsets waits for it too (the embedded
+        broker's trimmer, ADR 0028: uncommitted, the risk-scorer's policy.decisions went once the other readers
+        were past it). Broadcast inputs are read from their start and never committed."""
+        if not self.copartitioned:
+            return self.assigned
+        return self.assigned | {(co, p) for _, p in self.assigned for co in self.copartitioned}
 
     def _report_positions(self, commit: dict[Where, int]) -> None:
         """A reader of every partition restarts from its checkpoint, not from the group: its positions are
