@@ -11,6 +11,7 @@ from warden.approvals.processor import (
     TIMEOUT_APPROVER,
     ApprovalError,
     ApprovalsState,
+    Risk,
     apply,
     decide,
     expire,
@@ -36,7 +37,7 @@ def test_risk_scores_are_shown_with_the_request() -> None:
     state = apply(ApprovalsState(), RiskScore(event_id="e-c1", run_id="r1", score=0.9, factors={},
                                               route_to_human=True))
     state = apply(state, request("c1"))
-    assert state.pending["c1"].risk_score == 0.9
+    assert state.pending["c1"].risk == Risk(0.9)
 
 
 def test_the_top_three_contributions_are_kept_with_the_score_whichever_comes_first() -> None:

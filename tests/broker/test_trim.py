@@ -252,7 +252,7 @@ def trimmer_for(broker: EmbeddedBroker, settings: WardenSettings, unread_max: in
     admin = clients.admin(settings, log_level=0)
     return BatchTrimmer(lambda: storage.s3_url, admin, CLUSTER_ID, {settings.topic(TOPIC): 1},
                         ("sink", "scorer", "never-started"), keep_read_s=120, unread_max=unread_max,
-                        clock=clock or (lambda: time.time() + later_s))  # an hour on: every batch past the keep time
+                        clock=clock or later(later_s))
 
 
 @pytest.mark.integration

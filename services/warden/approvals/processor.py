@@ -67,10 +67,6 @@ class Pending:
     request: PolicyDecision
     risk: Risk | None = None
 
-    @property
-    def risk_score(self) -> float | None:
-        return None if self.risk is None else self.risk.score
-
     def expires_at(self, timeout: timedelta) -> datetime:
         return self.request.decided_at + timeout
 

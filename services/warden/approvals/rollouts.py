@@ -14,11 +14,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from warden.core.errors import ConfigError, ValidationError, WardenError
 from warden.core.records import RolloutAction
@@ -31,7 +31,6 @@ from warden.rollout_controller.operate import RolloutError, Rollouts
 # A rationale rides on the control topic in the command record: far past this, the broker refuses the record
 # (MSG_SIZE_TOO_LARGE) and the request was a 500 with the producer's traceback.
 REASON_MAX_CHARS = 10_000
-StrictFloat = Annotated[float, Field(strict=True)]  # a number, not "0.2" or true (RolloutPlan is strict too)
 
 
 class Reason(BaseModel):
@@ -42,7 +41,8 @@ class Reason(BaseModel):
 
 class StartRequest(BaseModel):
     """Unknown keys are refused by name, as in a plan file: a typo (`"min_run": 10`, `"aproval_after_step"`)
-    would otherwise start the rollout on the defaults, silently."""
+    would otherwise start the rollout on the defaults, silently. Numbers are strict, as RolloutPlan's: not
+    "0.2" or true."""
 
     model_config = ConfigDict(extra="forbid")
 

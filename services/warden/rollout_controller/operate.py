@@ -8,7 +8,6 @@ command it applied shows in the stage's command_ids, which is what `send` waits 
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -19,7 +18,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from warden.core import topics
-from warden.core.errors import BrokerUnavailableError, DecodeError, ValidationError, WardenError
+from warden.core.errors import BrokerUnavailableError, ConfigError, DecodeError, ValidationError, WardenError
 from warden.core.records import RolloutAction, RolloutCommand, RolloutDecision, RolloutStage, RolloutStatus
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
@@ -60,10 +59,9 @@ def _min_runs(stage: RolloutStage) -> float:
     all pass (three runs of equal cost give a cost interval of width 0), so the gate said pass, and Flagger's
     confirm-promotion a 200, while the controller itself held. An unreadable plan judges nothing: never pass."""
     try:
-        value = json.loads(stage.plan).get("min_runs", 200)
-    except (ValueError, AttributeError):
+        return RolloutPlan.from_json(stage.plan).min_runs  # as the controller reads the stage's plan
+    except ConfigError:
         return math.inf
-    return value if isinstance(value, int) and not isinstance(value, bool) else math.inf
 
 
 def _overtaken(command: RolloutCommand, before: RolloutStage | None, stage: RolloutStage) -> str | None:
