@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from warden.core.records import RolloutStage
     from warden.core.rollout_assign import Assignment
-    from warden.core.workflows import WorkflowContract
+    from warden.core.workflows import Workflow, WorkflowContract
     from warden.kafka.control import ControlView
     from warden.routing.watcher import RoutingWatcher
     from warden.sdk.cache import AnswerCache
@@ -128,9 +128,9 @@ class WardenClient:
         self._first_failure: KafkaError | Exception | None = None  # an Exception: the outbox could not encode
         self._control: ControlView | None = None
         self._gate: DecisionWatcher | None = None
-        self._read_only: frozenset[str] = frozenset()
+        self._read_only: dict[str, frozenset[str]] = {}  # workflow -> its read-only tools (policies/workflows.toml)
+        self._workflows: tuple[Workflow, dict[str, Workflow]] | None = None
         self._contracts: dict[str, WorkflowContract] | None = None
-        self._read_only_loaded = False
         self._cache: AnswerCache | None = None
         self._routing: RoutingWatcher | None = None
         # Routing decisions whose events are built off the agent's path (warden.sdk.routing), sent in order
@@ -159,17 +159,19 @@ class WardenClient:
 
         Served from a local copy of the control topic, kept current in the background: no round
         trip per call, so an agent can check before every tool call and fall back to a human
-        queue or read-only behaviour without calling the tool.
+        queue or read-only behaviour without calling the tool. The first call waits (up to max_wait_s) for the
+        view to have read the whole control topic, as release_for's does: a switch set before is in force.
         """
-        if self._control is None or not self._read_only_loaded:
+        read_only = self._read_only.get(workflow)
+        if read_only is None:
             from warden.core.workflows import load_workflows, workflow_or_default
 
-            self._control_view()
-            defaults, workflows = load_workflows()
-            self._read_only = workflow_or_default(defaults, workflows, workflow).read_only_tools
-            self._read_only_loaded = True
-        assert self._control is not None
-        return self._control.is_enabled(tenant_id, workflow, tool, action, self._read_only)
+            if self._workflows is None:
+                self._workflows = load_workflows()
+            # per workflow: each names its own read-only tools (the first one asked was used for every other)
+            read_only = self._read_only[workflow] = workflow_or_default(*self._workflows, workflow).read_only_tools
+        view = self._read_view("no switch can be checked")
+        return view.is_enabled(tenant_id, workflow, tool, action, read_only)
 
     def _control_view(self) -> ControlView:
         if self._control is None:
@@ -177,6 +179,17 @@ class WardenClient:
 
             self._control = ControlView(self.settings)
         return self._control
+
+    def _read_view(self, what: str) -> ControlView:
+        """The control view once it has read the whole control topic (the first call waits up to max_wait_s):
+        before that a kill switch set earlier is not known yet, and a check answered then would let the call
+        through (fail open). Not read in time: BrokerUnavailableError saying ``what``."""
+        view = self._control_view()
+        if not view.caught_up.is_set() and not view.caught_up.wait(self.max_wait_s):
+            raise BrokerUnavailableError(
+                f"the control topic at {self.settings.bootstrap_servers} was not read to its end within "
+                f"{self.max_wait_s:g} s (max_wait_s): {what}")
+        return view
 
     def release_for(self, tenant_id: str, workflow: str, unit: str) -> Assignment:
         """Which release to run for `unit` (a user, a ticket, a tenant: you choose what stays together).
@@ -194,11 +207,7 @@ class WardenClient:
 
             raise names_refused(tenant_id, workflow, unit)
         assign = _assign or _load_assign()
-        view = self._control_view()
-        if not view.caught_up.is_set() and not view.caught_up.wait(self.max_wait_s):
-            raise BrokerUnavailableError(
-                f"the control topic at {self.settings.bootstrap_servers} was not read to its end within "
-                f"{self.max_wait_s:g} s (max_wait_s): no release can be assigned")
+        view = self._read_view("no release can be assigned")
         if not view.switches.is_enabled(tenant_id, workflow):
             if self._contracts is None:
                 from warden.core.workflows import load_contracts
