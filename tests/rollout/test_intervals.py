@@ -28,11 +28,34 @@ def test_wilson_for_rates() -> None:
 def test_mean_interval_for_cost_per_task() -> None:
     # 0.1, 0.2, 0.3, 0.4: mean 0.25, s^2 = (0.0225 + 0.0025 + 0.0025 + 0.0225) / 3 = 0.016667, se = 0.064550
     values = [0.1, 0.2, 0.3, 0.4]
-    centre, low, high = intervals.mean(sum(values), sum(v * v for v in values), 4, Z)
+    centre, low, high = intervals.mean(values, Z)
     assert centre == pytest.approx(0.25)
     assert low == pytest.approx(0.25 - Z * 0.064550, abs=1e-5) and high == pytest.approx(0.25 + Z * 0.064550, abs=1e-5)
-    assert intervals.mean(0.0, 0.0, 0, Z) == (None, -math.inf, math.inf)
-    assert intervals.mean(0.3, 0.09, 1, Z)[1:] == (-math.inf, math.inf)  # one run says nothing of spread
+    assert intervals.mean([], Z) == (None, -math.inf, math.inf)
+    assert intervals.mean([0.3], Z)[1:] == (-math.inf, math.inf)  # one run says nothing of spread
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-3, 1.0, 1e154, 1e200, 1e300])
+def test_mean_interval_keeps_its_width_at_any_magnitude(scale: float) -> None:
+    # A sum of squares overflowed past ~1e154 a run: inf - inf gave variance 0, a zero-width interval.
+    centre, low, high = intervals.mean([v * scale for v in (0.1, 0.2, 0.3, 0.4)], Z)
+    assert centre == pytest.approx(0.25 * scale)
+    assert high - low == pytest.approx(2 * Z * 0.064550 * scale, rel=1e-4)
+    _, se = intervals.spread([v * scale for v in (0.1, 0.2, 0.3, 0.4)])
+    assert se == pytest.approx(0.064550 * scale, rel=1e-4)
+
+
+def test_mean_interval_of_close_large_values_is_not_lost_to_cancellation() -> None:
+    # 1e9 + 0.1 .. 1e9 + 0.4: the sum-of-squares form gave a variance off by whole units (or 0)
+    _, low, high = intervals.mean([1e9 + v for v in (0.1, 0.2, 0.3, 0.4)], Z)
+    assert high - low == pytest.approx(2 * Z * 0.064550, rel=1e-3)
+
+
+def test_values_that_are_not_finite_give_no_interval() -> None:
+    assert intervals.mean([0.1, math.inf, 0.2], Z) == (None, -math.inf, math.inf)
+    assert intervals.spread([0.1, math.nan]) == (None, math.inf)
+    # a ratio that overflows is no figure (unknown, so the gate holds), not inf or nan
+    assert intervals.ratio_increase(1e300, 1.0, 1e-300, 1e-301, Z)[0] is None
 
 
 def test_order_statistic_interval_for_p95() -> None:
@@ -71,3 +94,13 @@ def test_a_gate_passes_or_fails_only_when_the_whole_interval_is_on_one_side(
     figure = MetricFigure(value=(low + (high or low)) / 2, low=low, high=high, runs=10)
     assert verdict(figure, target, bound) == expected
     assert verdict(MetricFigure(value=None, runs=0), target, bound) == "inconclusive"
+
+
+def test_cost_figure_of_huge_spends_keeps_its_width() -> None:
+    from warden.core.metrics import RunOutcome, RunStatus
+    from warden.rollout.gates import Sample, figures
+
+    runs = [RunOutcome(run_id=f"r{i}", status=RunStatus.SUCCEEDED, spend_usd=(1 + i % 2) * 1e154) for i in range(200)]
+    cost = figures(Sample.of(runs), Z)["cost_per_task_usd"]
+    assert cost.low is not None and cost.high is not None
+    assert cost.low < 1.5e154 < cost.high  # was [1.5e154, 1.5e154]: the squares overflowed, variance 0

@@ -29,7 +29,7 @@ GATE_KEYS: dict[str, tuple[str, str]] = {**TARGET_KEYS, **COMPARISON_KEYS}
 
 @dataclass(frozen=True)
 class Sample:
-    """One release's judged runs: the metric values and the sums their intervals need."""
+    """One release's judged runs: the metric values and the per-run values their intervals need."""
 
     runs: tuple[RunOutcome, ...]
     metrics: WorkflowMetrics
@@ -42,10 +42,9 @@ class Sample:
     def completed_runs(self) -> list[RunOutcome]:
         return [r for r in self.runs if r.completed]
 
-    def cost_sums(self) -> tuple[float, float, int]:
-        """Sum and sum of squares of per-run spend over completed runs, and their count."""
-        spends = [r.spend_usd for r in self.completed_runs]
-        return sum(spends), sum(s * s for s in spends), len(spends)
+    def spends(self) -> list[float]:
+        """Per-run spend of the completed runs: what cost per task is the mean of."""
+        return [r.spend_usd for r in self.completed_runs]
 
     def latencies(self) -> list[float]:
         return [lat for r in self.completed_runs if (lat := r.latency_s) is not None]
@@ -64,8 +63,7 @@ def figures(sample: Sample, z: float) -> dict[str, MetricFigure]:
                           ("high_severity_rate", m.paged_runs, m.runs)):
         low, high = intervals.proportion(hits, n, z)
         out[name] = MetricFigure(value=m.value(name), low=low, high=high, runs=n)
-    total, squares, n = sample.cost_sums()
-    _, low, high = intervals.mean(total, squares, n, z)
+    _, low, high = intervals.mean(sample.spends(), z)
     out["cost_per_task_usd"] = MetricFigure(value=m.cost_per_task_usd, low=_finite(max(0.0, low)),
                                             high=_finite(high), runs=m.completed)
     latencies = sample.latencies()
@@ -79,11 +77,8 @@ def comparisons(candidate: Sample, baseline: Sample, z: float) -> dict[str, Metr
     c, b = candidate.metrics, baseline.metrics
     drop, low, high = intervals.difference(b.succeeded, b.completed, c.succeeded, c.completed, z)
     out = {SUCCESS_DROP: MetricFigure(value=drop, low=low, high=high, runs=c.completed)}
-    ct, cs, cn = candidate.cost_sums()
-    bt, bs, bn = baseline.cost_sums()
-    increase, low, high = intervals.ratio_increase(
-        ct / cn if cn else None, intervals.standard_error(ct, cs, cn),
-        bt / bn if bn else None, intervals.standard_error(bt, bs, bn), z)
+    increase, low, high = intervals.ratio_increase(*intervals.spread(candidate.spends()),
+                                                   *intervals.spread(baseline.spends()), z)
     out[COST_INCREASE] = MetricFigure(value=increase, low=low, high=_finite(high), runs=c.completed)
     return out
 

@@ -26,6 +26,7 @@ that noise alone fails (or passes) any of them is at most alpha/2 per judgment, 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from statistics import NormalDist
 
 from warden.core.stats import wilson
@@ -45,23 +46,34 @@ def proportion(successes: int, n: int, z: float) -> Interval:
     return wilson(successes, n, z)
 
 
-def mean(total: float, total_squares: float, n: int, z: float) -> tuple[float | None, float, float]:
-    """(mean, low, high) of values with this sum and sum of squares; (None, -inf, inf) at n = 0."""
-    if n == 0:
-        return None, -math.inf, math.inf
-    centre = total / n
+def spread(values: Sequence[float]) -> tuple[float | None, float]:
+    """(mean, standard error of the mean) of per-run values; (None, inf) at n = 0, (mean, inf) at n = 1 (one
+    value says nothing about spread), and (None, inf) for values that are not all finite.
+
+    Two passes over values divided by the largest magnitude, not a sum of squares: squares of a per-run spend
+    past ~1e154 overflow to inf, and inf - inf made the variance 0, a zero-width interval that passed or failed
+    a gate on noise; a running sum of squares also loses the variance of large, close values to cancellation."""
+    n = len(values)
+    if n == 0 or not all(map(math.isfinite, values)):
+        return None, math.inf
+    scale = max(map(abs, values))
+    if scale == 0.0:
+        return 0.0, (math.inf if n == 1 else 0.0)
+    scaled = [v / scale for v in values]
+    centre = math.fsum(scaled) / n
     if n == 1:
-        return centre, -math.inf, math.inf  # one value says nothing about spread
-    variance = max(0.0, (total_squares - n * centre * centre) / (n - 1))
-    half = z * math.sqrt(variance / n)
+        return centre * scale, math.inf
+    deviation = math.sqrt(math.fsum((v - centre) ** 2 for v in scaled) / (n - 1))
+    return centre * scale, deviation / math.sqrt(n) * scale
+
+
+def mean(values: Sequence[float], z: float) -> tuple[float | None, float, float]:
+    """(mean, low, high) of per-run values; (None, -inf, inf) at n = 0 or for values not all finite."""
+    centre, se = spread(values)
+    if centre is None or math.isinf(se):
+        return centre, -math.inf, math.inf
+    half = z * se
     return centre, centre - half, centre + half
-
-
-def standard_error(total: float, total_squares: float, n: int) -> float:
-    if n < 2:
-        return math.inf
-    centre = total / n
-    return math.sqrt(max(0.0, (total_squares - n * centre * centre) / (n - 1)) / n)
 
 
 def quantile(values: list[float], q: float, z: float) -> Interval:
@@ -93,7 +105,8 @@ def ratio_increase(mean_a: float | None, se_a: float, mean_b: float | None, se_b
                    z: float) -> tuple[float | None, float, float]:
     """mean_a / mean_b - 1 with the delta-method interval on the log ratio; unknown when a mean is missing or
     the baseline's is 0 (no ratio), and [-1, -1] for a candidate that costs nothing."""
-    if mean_a is None or mean_b is None or mean_b <= 0 or math.isinf(se_a) or math.isinf(se_b):
+    if (mean_a is None or mean_b is None or mean_b <= 0 or math.isinf(se_a) or math.isinf(se_b)
+            or math.isinf(mean_a / mean_b)):
         return None, -1.0, math.inf
     if mean_a <= 0:
         return -1.0, -1.0, -1.0
