@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
 
 from tests.rollout.helpers import (
     T0,
@@ -31,11 +35,12 @@ from warden.core.records import (
     Decision,
     PolicyDecision,
     RolloutAction,
+    RolloutDecision,
     RolloutDecisionKind,
     RolloutStatus,
     Severity,
 )
-from warden.rollout.controller import ROLLOUT_TENANT, ControllerState, idle, stage_record, step
+from warden.rollout.controller import ROLLOUT_TENANT, ControllerState, Step, idle, stage_record, step
 from warden.rollout.plan import Gates
 
 ROLLOUT_ID = f"start-{WORKFLOW}"
@@ -384,3 +389,52 @@ def test_passing_over_tool_calls_by_their_time_alone_decides_as_full_steps_do() 
         outputs[name] = made
     assert [d.decision.value for d in decisions(outputs["step"])][-1] == "rollback"
     assert outputs["feed"] == outputs["step"]
+
+
+def test_a_step_begun_long_before_its_first_events_is_judged_once_not_at_every_missed_cutoff() -> None:
+    """A start_at 7 days in the past made the first event judge 10,070 cut-offs (1.2 CPU s, 10,070 identical
+    holds); the judgments that repeat the last hold with nothing changed are not made."""
+    state = started(start_at=T0 - timedelta(days=7), min_runs=200)
+    outputs = feed(state, traffic(T0, 60))
+    holds = [d for d in decisions(outputs) if d.decision == RolloutDecisionKind.HOLD]
+    assert 1 <= len(holds) <= 32  # the first missed cut-off, then one per cut-off a completion changed
+    assert holds[0].decided_at == T0 - timedelta(days=7) + timedelta(minutes=10)
+    assert all(d.decided_at > T0 for d in holds[1:])
+
+
+@pytest.mark.parametrize("max_hold", [40, None])  # 40: rolled back as still inconclusive; None: 5 -> 25, approval
+def test_collapsing_unchanged_judgments_drops_only_repeats_and_keeps_every_outcome(monkeypatch: Any,
+                                                                                   max_hold: float | None) -> None:
+    """Against the controller that judged every cut-off: the same decisions, minus holds that repeat the
+    previous hold of their step in everything but the time, and the same promotions and rollbacks."""
+    # bursts of runs 3 minutes long with 7 quiet minutes between them: cut-offs every 30 s in the quiet repeat
+    events = [e for b in range(8) for e in traffic(T0 + timedelta(minutes=10 * b), 36, every_s=5,
+                                                    candidate_cost=0.06, vary=0.01, prefix=f"b{b}-")]
+    denials = [deny(f"b{b}-{i}", T0 + timedelta(minutes=10 * b, seconds=i * 5 + 3))
+               for b in range(8) for i in range(0, 36, 17)]
+    timed: list[tuple[datetime, BaseModel]] = [(e.occurred_at, e) for e in events]
+    timed += [(d.decided_at, d) for d in denials]
+    messages = [m for _, m in sorted(timed, key=lambda pair: pair[0])]
+
+    def run_all() -> list[RolloutDecision]:
+        state = started(min_runs=30, gates=Gates(cost_per_task_usd_max=0.10, violation_rate_max=0.2),
+                        max_hold_minutes=max_hold, judge_every_minutes=0.5)
+        return decisions(feed(state, messages))
+
+    collapsed = run_all()
+    monkeypatch.setattr(Step, "unchanged_until", lambda self, rollout, due: None)
+    every = run_all()
+    assert len(collapsed) < len(every)
+
+    def essence(d: RolloutDecision) -> tuple[Any, ...]:
+        return d.decision, d.step, d.next_step, d.status, d.reason, as_json([*d.metrics.values()])
+
+    kept, last = [], None
+    for d in every:
+        if d.decision == RolloutDecisionKind.HOLD and last is not None and essence(d) == essence(last):
+            continue
+        kept.append(d)
+        last = d if d.decision == RolloutDecisionKind.HOLD else None
+    assert as_json(collapsed) == as_json(kept)
+    assert [d.decision for d in collapsed if d.decision != RolloutDecisionKind.HOLD] == \
+        [d.decision for d in every if d.decision != RolloutDecisionKind.HOLD]

@@ -126,7 +126,10 @@ def test_the_bounds_leave_every_accepted_plan_startable_by_the_controller() -> N
     state = ControllerState()
     feed(state, [start_command(plan(hold_minutes=0, judge_every_minutes=MIN_JUDGE_EVERY_MINUTES))])
     outputs = feed(state, traffic(T0, 12, every_s=5))  # a minute of event time: about 60 one-second cut-offs
-    assert 40 < len(decisions(outputs)) < 70
+    # judged at the cut-offs where a run's facts changed the judgment (Step.unchanged_until), one second apart
+    held = [d.decided_at for d in decisions(outputs)]
+    assert 5 < len(held) <= 13 and held == sorted(set(held))
+    assert state.rollouts[WORKFLOW].next_cutoff > held[-1]
 
 
 def test_a_workflow_the_file_does_not_name_or_a_plan_without_any_gate_is_refused(tmp_path: Path) -> None:

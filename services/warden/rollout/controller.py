@@ -124,6 +124,7 @@ class Rollout:
     plan: RolloutPlan
     next_cutoff: datetime
     runs: dict[str, RunFacts] = field(default_factory=dict)  # this step's runs of baseline and candidate
+    held_at: datetime | None = None  # the cut-off of this step's last hold (see Step.unchanged_until)
 
     @property
     def workflow(self) -> str:
@@ -256,6 +257,7 @@ class Step:
         candidate run of a live rollout, so a stop-ship in a run that began at 5% and hit the stop-ship after
         the promotion to 25% was acted on by nobody."""
         rollout.next_cutoff = at + timedelta(minutes=rollout.plan.hold_minutes)
+        rollout.held_at = None
         kept = {run_id: facts for run_id, facts in rollout.runs.items()
                 if facts.started_at >= at or (facts.candidate and facts.completed_at is None)}
         self.forget_runs(rollout, set(rollout.runs) - set(kept))
@@ -318,6 +320,7 @@ class Step:
     def judge(self, rollout: Rollout, cutoff: datetime) -> None:
         stage, plan = rollout.stage, rollout.plan
         rollout.next_cutoff = cutoff + timedelta(minutes=plan.judge_every_minutes)
+        rollout.held_at = cutoff  # a hold leaves it; a promotion or rollback starts a step or ends the rollout
         candidate, baseline = self.samples(rollout, cutoff)
         judgment = judge(plan.gates, plan.confidence, candidate, baseline)
         held_for = cutoff - stage.step_started_at
@@ -372,7 +375,40 @@ class Step:
             rollout = self.state.rollouts[workflow]
             while (rollout.stage.status in (RolloutStatus.RUNNING, RolloutStatus.AWAITING_APPROVAL)
                    and rollout.next_cutoff + self.config.settle <= now):
+                if (later := self.unchanged_until(rollout, now - self.config.settle)) is not None:
+                    rollout.next_cutoff = later
+                    continue
                 self.judge(rollout, rollout.next_cutoff)
+
+    def unchanged_until(self, rollout: Rollout, due: datetime) -> datetime | None:
+        """When the judgment at the next cut-off would repeat the step's last hold: the first later cut-off at
+        which it may not (the first after a fact of the step's runs, the cut-off that reaches max_hold, or the
+        first not yet due); None when it must be judged.
+
+        The judgment at a cut-off c is a function of the step, the plan and the facts of the runs before c
+        (completions, first denials and pages), so between two facts every cut-off repeats the last hold.
+        Judging each of them anyway was a storm: a rollout started 7 days in the past judged 10,070 cut-offs
+        at its first event, 1.2 CPU seconds, and wrote as many identical holds. Which cut-offs are judged
+        depends only on the facts, not on how far the clock moved at once, so live and replay judge the same
+        ones (what arrives later than the settle time can make them differ, as before)."""
+        held, cutoff, plan = rollout.held_at, rollout.next_cutoff, rollout.plan
+        if held is None or held >= cutoff:
+            return None
+        start = rollout.stage.step_started_at
+        timeout = None if plan.max_hold_minutes is None else start + timedelta(minutes=plan.max_hold_minutes)
+        if timeout is not None and held < timeout <= cutoff:
+            return None  # the step timed out at this cut-off
+        facts = [at for f in rollout.runs.values() if f.started_at >= start
+                 for at in (f.completed_at, f.first_deny_at, f.first_page_at) if at is not None and at >= held]
+        if facts and min(facts) < cutoff:
+            return None
+        every = timedelta(minutes=plan.judge_every_minutes)
+        later = [_grid(cutoff, every, due, strict=True)]
+        if facts:
+            later.append(_grid(cutoff, every, min(facts), strict=True))
+        if timeout is not None and timeout > cutoff:
+            later.append(_grid(cutoff, every, timeout, strict=False))
+        return min(later)
 
     # -- inputs -----------------------------------------------------------------------------------
 
@@ -515,6 +551,8 @@ class Step:
         if current is not None and current.stage.rollout_id == stage.rollout_id:
             rollout.runs = current.runs
             rollout.next_cutoff = max(current.next_cutoff, rollout.next_cutoff)
+            if current.stage.step_started_at == stage.step_started_at:
+                rollout.held_at = current.held_at
         self.state.rollouts[stage.workflow] = rollout
         for command_id in stage.command_ids:
             self.state.commands[command_id] = None
@@ -572,9 +610,18 @@ class Step:
         elif command.action == RolloutAction.RESUME and stage.status == RolloutStatus.PAUSED:
             reason = f"resumed at {stage.percent}% by {who}"
             rollout.next_cutoff = max(rollout.next_cutoff, at)
+            rollout.held_at = None  # the first judgment after a resume is recorded, changed or not
             self.stage_changed(rollout, at, who, reason, status=RolloutStatus.RUNNING)
             self.decide(rollout, RolloutDecisionKind.RESUME, at, reason, stage.percent, stage.step_started_at,
                         manual=True, actor=who, rationale=why)
+
+
+def _grid(cutoff: datetime, every: timedelta, at: datetime, *, strict: bool) -> datetime:
+    """The first of cutoff, cutoff + every, ... after `at` (strict) or at or after it."""
+    if at < cutoff:
+        return cutoff
+    steps = (at - cutoff) // every + 1 if strict else -((cutoff - at) // every)
+    return cutoff + steps * every
 
 
 def _earliest(current: datetime | None, at: datetime) -> datetime:

@@ -40,6 +40,7 @@ def dump(state: ControllerState) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "rollouts": [{"stage": r.stage.model_dump(mode="json"), "next_cutoff": _ms(r.next_cutoff),
+                      "held_at": _ms(r.held_at),
                       "runs": {run_id: _run(f) for run_id, f in r.runs.items()}} for r in state.rollouts.values()],
         "early": [[run_id, _ms(e.first_deny_at), _ms(e.first_page_at),
                    e.stop_ship.model_dump(mode="json") if e.stop_ship else None] for run_id, e in state.early.items()],
@@ -59,7 +60,8 @@ def restore(data: Any) -> ControllerState:
             next_cutoff = _at(item["next_cutoff"])
             assert next_cutoff is not None
             rollout = Rollout(stage, RolloutPlan.from_json(stage.plan), next_cutoff,
-                              {run_id: _facts(row) for run_id, row in item["runs"].items()})
+                              {run_id: _facts(row) for run_id, row in item["runs"].items()},
+                              _at(item.get("held_at")))  # absent from checkpoints written before it
             state.rollouts[stage.workflow] = rollout
             state.run_workflow.update(dict.fromkeys(rollout.runs, stage.workflow))
         state.early = OrderedDict((run_id, Early(_at(deny), _at(page), PolicyDecision.model_validate(stop) if stop
