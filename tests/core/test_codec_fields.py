@@ -1,5 +1,6 @@
 """AvroCodec.decode_fields (warden.core.codec_fields) reads what fastavro reads: the same values for the fields
-named, a DecodeError for the same bytes, fastavro itself for schemas it does not handle (ADR 0024)."""
+named, a DecodeError for the same bytes, fastavro itself for schemas it does not handle (ADR 0024). Every test
+runs on the compiled reader (warden/core/_avro_fast.pyx, ADR 0029) and on the generated Python one alone."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from tests.core.samples import event, every_record, other_event
 from tests.core.test_evolution import schemas_before_release
+from warden.core import codec_fields
 from warden.core.catalog import load_schemas
 from warden.core.codec import AvroCodec
 from warden.core.codec_fields import fields_reader
@@ -26,6 +28,13 @@ from warden.rollout.event_view import AgentEventView
 
 NAME = "warden.AgentEvent"
 WANTED = fields_read(AgentEventView)
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def reader_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(codec_fields, "COMPILED", request.param == "compiled")
+    monkeypatch.setattr(codec_fields, "_MADE", {})  # readers made in the other mode are not reused
+    return str(request.param)
 
 
 @pytest.fixture
@@ -164,7 +173,9 @@ SMALL = fastavro.parse_schema({"type": "record", "name": "X", "fields": [
     bytes([0x00, 0x06, 0x00]) + bytes(8) + b"\x00",  # union index 3 of 3
     bytes([0x00, 0x02, 0x03, 0x61, 0x00]) + bytes(8) + b"\x00",  # a string of length -2
     bytes([0x00, 0x00, 0x00]) + bytes(7),  # a double cut short
-], ids=["enum-2", "union-1", "union-2", "enum3", "union3", "length-2", "short"])
+    bytes([0x04, 0x02, 0x02, 0x61, 0x05]) + b"\x00\x00\x00\x00\x00\x00\xf0\x3f" + b"\x04\xc3\xa9",  # all valid
+    bytes([0x02, 0x04, 0x81, 0x01, 0x00]) + b"\x00\x00\x00\x00\x00\x00\x04\x40" + b"\x00",  # long -65; false
+], ids=["enum-2", "union-1", "union-2", "enum3", "union3", "length-2", "short", "valid", "valid-false"])
 def test_indexes_and_lengths_are_read_as_fastavro_reads_them(data: bytes) -> None:
     read = fields_reader(SMALL, {})
     assert read is not None
@@ -178,3 +189,4 @@ def test_indexes_and_lengths_are_read_as_fastavro_reads_them(data: bytes) -> Non
             assert end == len(data)
         return
     assert read(data, 0) == (expected, len(data))
+

@@ -188,6 +188,49 @@ class _Writer:
             self.emit(depth, f"{target} = {{{', '.join(f'{k!r}: {v}' for k, v in built)}}}")
 
 
+# The compiled decoder's op codes (warden/core/_avro_fast.pyx holds the same numbers).
+(OP_NULL, OP_BOOL, OP_LONG, OP_TIMESTAMP, OP_FLOAT, OP_DOUBLE, OP_STRING, OP_BYTES, OP_ENUM, OP_UNION,
+ OP_RECORD) = range(11)
+_SIMPLE = {"null": OP_NULL, "boolean": OP_BOOL, "int": OP_LONG, "long": OP_LONG, "float": OP_FLOAT,
+           "double": OP_DOUBLE, "string": OP_STRING, "bytes": OP_BYTES}
+
+
+def _program(named: Mapping[str, Any], wanted: Mapping[str, frozenset[str]], schema: Any) -> tuple[Any, ...]:
+    """The compiled decoder's program for ``schema``: the same walk as _Writer's, as nested tuples. Records:
+    (OP_RECORD, name, ((field, kept, op), ...)); kept is static (the wanted fields of that record, all of a
+    record not named), and a record that is not being built builds none of its fields at run time."""
+    if isinstance(schema, str) and schema in named:
+        schema = named[schema]
+    if isinstance(schema, list):
+        return (OP_UNION, tuple(_program(named, wanted, branch) for branch in schema))
+    kind = schema.get("type") if isinstance(schema, dict) else schema
+    logical = schema.get("logicalType") if isinstance(schema, dict) else None
+    if logical is not None:
+        if logical != "timestamp-millis" or kind != "long":
+            raise Unsupported(f"logical type {logical!r}")
+        return (OP_TIMESTAMP,)
+    if kind in _SIMPLE:
+        return (_SIMPLE[kind],)
+    if kind == "enum":
+        return (OP_ENUM, tuple(schema["symbols"]))
+    if kind == "record":
+        chosen = wanted.get(schema["name"].rpartition(".")[2])
+        return (OP_RECORD, schema["name"], tuple((f["name"], chosen is None or f["name"] in chosen,
+                                                  _program(named, wanted, f["type"])) for f in schema["fields"]))
+    raise Unsupported(f"type {kind!r}")
+
+
+def _compiled(writer: dict[str, Any], wanted: Mapping[str, frozenset[str]], python: FieldsReader) -> FieldsReader:
+    """The compiled reader over ``python`` (its fallback), or ``python`` where the extension is not built."""
+    try:
+        from warden.core import _avro_fast  # built by `make setup` (Cython); the stub is _avro_fast.pyi
+    except ImportError:
+        return python
+    program = _program(writer.get("__named_schemas", {}), wanted, dict(writer))
+    reader: FieldsReader = _avro_fast.Reader(program[2], python, _EPOCH, timedelta)
+    return reader
+
+
 def fields_reader(writer: Schema, wanted: Mapping[str, frozenset[str]]) -> FieldsReader | None:
     """A decoder of records written with ``writer`` (a fastavro-parsed record schema) that builds, of each
     record named in ``wanted`` (by its name without namespace), only the fields listed; records not named
@@ -218,4 +261,7 @@ def _make(writer: dict[str, Any], wanted: Mapping[str, frozenset[str]]) -> Field
                              **source.consts}
     exec(compile(code, f"<avro fields of {writer.get('name')}>", "exec"), scope)  # source made above, from a schema
     reader: FieldsReader = scope["read"]
-    return reader
+    return _compiled(writer, wanted, reader) if COMPILED else reader
+
+
+COMPILED = True  # tests set it False to hold the generated Python reader against the compiled one
