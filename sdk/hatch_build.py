@@ -4,6 +4,7 @@ server is installed from too). Added by a hook, not `force-include`, because hat
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
@@ -26,3 +27,10 @@ class SdkFiles(BuildHookInterface):
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if version == "standard":
             build_data["force_include"].update(FILES)
+            # The server's compiled decoder (ADR 0029), when built in this checkout, is no part of the pure-Python
+            # SDK wheel: the SDK's codec runs the Python decoder without it.
+            core = Path(self.root, "../services/warden/core")
+            del build_data["force_include"]["../services/warden/core"]
+            for path in sorted(core.iterdir()):
+                if path.name != "__pycache__" and not path.name.startswith(("_avro_fast", ".avro_fast")):
+                    build_data["force_include"][f"../services/warden/core/{path.name}"] = f"warden/core/{path.name}"
