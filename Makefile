@@ -18,9 +18,9 @@ $(STAMP): pyproject.toml sdk/pyproject.toml
 	$(VENV)/bin/pip install --quiet -e ./sdk -e '.[dev]'
 	@touch $(STAMP)
 
-$(FAST): services/warden/core/_avro_fast.pyx $(STAMP)
-	@cd services && ../$(VENV)/bin/cythonize -i -3 -q warden/core/_avro_fast.pyx > /dev/null \
-		|| echo "warning: the compiled decoder (services/warden/core/_avro_fast.pyx) was not built: is gcc installed? Warden runs on the Python decoder"
+$(FAST): services/warden/core/_avro_fast.pyx services/warden/rollout/_view_fast.pyx $(STAMP)
+	@cd services && ../$(VENV)/bin/cythonize -i -3 -q warden/core/_avro_fast.pyx warden/rollout/_view_fast.pyx > /dev/null \
+		|| echo "warning: the compiled decoder and view (ADR 0029) were not built: is gcc installed? Warden runs on the Python path, slower"
 	@rm -rf services/build
 	@touch $(FAST)
 
@@ -62,4 +62,4 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .warden .pytest_cache .mypy_cache .ruff_cache services/build $(FAST) services/warden/core/_avro_fast.c services/warden/core/_avro_fast.*.so
+	rm -rf $(VENV) .warden .pytest_cache .mypy_cache .ruff_cache services/build $(FAST) services/warden/core/_avro_fast.c services/warden/core/_avro_fast.*.so services/warden/rollout/_view_fast.c services/warden/rollout/_view_fast.*.so

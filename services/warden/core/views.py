@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from copy import copy
 from typing import Any, TypeVar
 
@@ -78,3 +78,8 @@ def _leaves(annotation: Any) -> list[Any]:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return [leaf for arg in typing.get_args(annotation) for leaf in _leaves(arg)]
     return [annotation]
+
+
+# A view's compiled accept path, where one is built (warden/rollout/_view_fast.pyx, ADR 0029): the decoded record
+# -> the instance validation would return, or None to validate it (pydantic's verdict and reasons are the contract).
+ACCEPTS: dict[type[BaseModel], Callable[[Any], BaseModel | None]] = {}

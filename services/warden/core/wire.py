@@ -24,7 +24,7 @@ from warden.core.headers import Routing, millis
 from warden.core.limits import InputLimits, limits
 from warden.core.registry import FileSchemaRegistry, HttpSchemaRegistry, SchemaRegistry
 from warden.core.settings import WardenSettings
-from warden.core.views import fields_read
+from warden.core.views import ACCEPTS, fields_read
 
 M = TypeVar("M", bound=BaseModel)
 RECORD_NAMES: dict[type[BaseModel], str] = {model: name for name, model in MODELS.items()}
@@ -122,6 +122,9 @@ class Wire:
             if record.get("event_type") not in event_types:
                 return self._routing(record, skipped)
             if view is not None:
+                accept = ACCEPTS.get(view)
+                if accept is not None and (accepted := accept(record)) is not None:
+                    return accepted
                 return validate(view, record)
             return self._typed(name, record)
         except (DecodeError, ValidationError):

@@ -11,20 +11,25 @@ one bad acted-on field is refused here as there, with the same reason.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, SkipValidation, ValidationInfo, field_validator, model_validator
 
 from warden.core.events import (
+    _UUID,
+    AVRO_BODY_NAMES,
+    LONG_MAX,
     AgentEvent,
     EventType,
     LlmCall,
     RunCompleted,
     RunStarted,
+    RunStatus,
     _check_strings,
     body_of,
 )
-from warden.core.views import view_of
+from warden.core.views import ACCEPTS, view_of
 
 
 class ViewBody(BaseModel):
@@ -84,3 +89,20 @@ class EventBase(BaseModel):
 # The body is validated by _body_for_type, not again as the union (as AgentEvent's, see its body field).
 AgentEventView = view_of(AgentEvent, "AgentEventView", EVENT_FIELDS, EventBase,
                          body=(Annotated[RunStartedView | LlmCallView | RunCompletedView, SkipValidation()], ...))
+
+
+def _accept_path() -> Any:
+    """The compiled accept path of AgentEventView (warden/rollout/_view_fast.pyx), None where it is not built."""
+    try:
+        from warden.rollout import _view_fast  # built by `make setup` (Cython); the stub is _view_fast.pyi
+    except ImportError:
+        return None
+    branches = {name: kind for name, kind in AVRO_BODY_NAMES.items() if kind in VIEW_BODIES}
+    return _view_fast.Accept(AgentEventView, LlmCallView, RunStartedView, RunCompletedView,
+                             {t.value: t for t in EventType}, {s.value: s for s in RunStatus}, branches,
+                             _UUID.fullmatch, UTC, LONG_MAX, EventType.LLM_CALL, EventType.RUN_STARTED, datetime)
+
+
+ACCEPT = _accept_path()
+if ACCEPT is not None:
+    ACCEPTS[AgentEventView] = ACCEPT
