@@ -114,8 +114,7 @@ def demo(
         keep_running = True
     env = {"WARDEN_APPROVER_TOKENS": json.dumps(tokens), "WARDEN_APPROVAL_TIMEOUT_S": str(DEMO_APPROVAL_TIMEOUT_S),
            "WARDEN_ALERT_LATENESS_MS": str(DEMO_ALERT_LATENESS_MS)}
-    host = "127.0.0.1" if approvals.approvals_host in ("0.0.0.0", "::") else approvals.approvals_host
-    url = f"http://{host}:{approvals.approvals_port}"
+    url = approvals.local_approvals_url  # the demo's own stack, wherever WARDEN_APPROVALS_URL points
     rolled = "two releases roll out, " if rollouts else ""
     say(f"[bold]Warden demo[/], seed {seed}: three tenants' agents run the four reference workflows; {rolled}a "
         f"stop-ship trips, an operator revives, a human approves (plus {bad} malformed records)")
