@@ -72,6 +72,11 @@ def test_up_runs_broker_and_services_and_stops_cleanly(tmp_path: Path) -> None:
     listed = subprocess.run([*warden_command(), "approvals", "list"], env={**env, "WARDEN_APPROVER_TOKEN":
                             "tok-ops-31c9"}, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and "0 pending approval(s)" in listed.stdout, listed.stderr
+    # Verify cannot open the ledger the running stack holds: it says so, and what to do.
+    refused = subprocess.run([*warden_command(), "ledger", "verify"], env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "stop it first (Ctrl-C where `warden up` or `warden demo --keep-running` runs)" in refused.stderr
     out = stop(process, signal.SIGINT)
     assert "Warden stopped" in out
     assert f"approvals API: http://127.0.0.1:{env['WARDEN_APPROVALS_PORT']}" in out  # in the banner
