@@ -161,3 +161,19 @@ def test_the_approvals_port_alone_is_enough_for_the_cli(topics: WardenSettings) 
         listed = warden("approvals", "list", env=env)
         assert listed.returncode == 0, listed.stderr  # old code: unreachable at http://127.0.0.1:8787
         assert "0 pending approval(s)" in listed.stdout
+
+
+def test_rollout_status_keeps_the_operators_rationale_under_the_holds_after_it() -> None:
+    """A manual promote's --reason was in `rationale` only; the holds after it showed the controller's words."""
+    from warden.cli.rollout import status_line
+
+    view = {"baseline": "v3", "candidate": "v4", "percent": 25, "status": "running",
+            "changed_at": "2026-12-02T17:05:00.000Z", "stage": {"step_started_at": "2026-12-02T17:05:00.000Z"},
+            "verdict": "wait", "decision": "hold", "reason": "too few runs at 25%: 3 of 20",
+            "change": {"decision": "promote", "decided_at": "2026-12-02T17:05:00.000Z", "actor": "dana@acme.com",
+                       "rationale": "5% looked fine", "reason": "promoted from 5% by dana@acme.com"}}
+    assert status_line(view) == (' v3 -> v4: 25% running since 2026-12-02T17:05:00.000Z (verdict wait); last: hold: '
+                                 'too few runs at 25%: 3 of 20; promote by dana@acme.com (rationale: "5% looked fine")')
+    started = {**view, "change": None, "changed_at": None}  # no rationale to show; an older server: the step start
+    assert status_line(started).endswith("since 2026-12-02T17:05:00.000Z (verdict wait); last: hold: too few runs "
+                                         "at 25%: 3 of 20")
