@@ -106,6 +106,18 @@ def test_the_cli_starts_shows_and_rolls_back_as_the_tokens_identity(topics: Ward
     assert bad.returncode == 2 and "steps must increase" in bad.stderr.replace("\n", " ")
     back = warden("rollback", "triage_ticket", "--reason", "customer complaints")
     assert back.returncode == 0 and "0% (rolled_back) by eve@acme.com" in back.stdout
+    # since the rollback, not since the rollout started; and the operator's --reason, not only the controller's
+    # words (old code: "rolled_back since <the 10% step's start>", no rationale)
+    view = get(api, "triage_ticket")
+    assert view["changed_at"] > view["stage"]["step_started_at"]
+
+    def status_after_rollback() -> str:
+        return " ".join(warden("status", "triage_ticket").stdout.split())
+
+    wait_for(lambda: "rationale" in status_after_rollback(), what="the rollback decision in the status")
+    text = status_after_rollback()
+    assert f"0% rolled_back since {view['changed_at']} (verdict fail)" in text, text
+    assert 'last: rollback: rolled back from 10% by eve@acme.com (rationale: "customer complaints")' in text, text
     again = warden("pause", "triage_ticket", "--reason", "x")
     assert again.returncode == 1 and "no live rollout" in " ".join(again.stderr.split())
 

@@ -138,3 +138,42 @@ def test_without_a_stack_each_command_fails_with_one_line_naming_the_address() -
         assert done.returncode == 1, (args, done.stdout, done.stderr)
         line = one_line(done)
         assert where in line and "is `warden up` running?" in line, (args, line)
+
+
+def test_the_approvals_url_defaults_to_the_approvals_service_on_this_machine() -> None:
+    """WARDEN_APPROVALS_PORT moved the service and not the CLI: `warden approvals` still went to :8787."""
+    assert WardenSettings(approvals_url=None, approvals_port=47123).approvals_api_url == "http://127.0.0.1:47123"
+    wildcard = WardenSettings(approvals_url=None, approvals_host="0.0.0.0", approvals_port=47124)
+    assert wildcard.approvals_api_url == "http://127.0.0.1:47124"  # a wildcard bind is reached on loopback
+    assert WardenSettings(approvals_url=None, approvals_host="::1").local_approvals_url == "http://[::1]:8787"
+    elsewhere = WardenSettings(approvals_url="https://approvals.acme.internal/", approvals_port=47125)
+    assert elsewhere.approvals_api_url == "https://approvals.acme.internal"  # set: it wins, whatever the port
+
+
+@pytest.mark.integration
+def test_the_approvals_port_alone_is_enough_for_the_cli(topics: WardenSettings) -> None:
+    for url in serve(topics, approver_tokens=SCOPED):
+        port = url.rsplit(":", 1)[1]
+        env = clean_env(KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers, WARDEN_TOPIC_PREFIX=topics.topic_prefix,
+                        WARDEN_DATA_DIR=str(topics.data_dir), WARDEN_APPROVALS_PORT=port,
+                        WARDEN_APPROVER_TOKEN=TOKENS["eve@acme.com"], COLUMNS="80")
+        assert "WARDEN_APPROVALS_URL" not in env
+        listed = warden("approvals", "list", env=env)
+        assert listed.returncode == 0, listed.stderr  # old code: unreachable at http://127.0.0.1:8787
+        assert "0 pending approval(s)" in listed.stdout
+
+
+def test_rollout_status_keeps_the_operators_rationale_under_the_holds_after_it() -> None:
+    """A manual promote's --reason was in `rationale` only; the holds after it showed the controller's words."""
+    from warden.cli.rollout import status_line
+
+    view = {"baseline": "v3", "candidate": "v4", "percent": 25, "status": "running",
+            "changed_at": "2026-12-02T17:05:00.000Z", "stage": {"step_started_at": "2026-12-02T17:05:00.000Z"},
+            "verdict": "wait", "decision": "hold", "reason": "too few runs at 25%: 3 of 20",
+            "change": {"decision": "promote", "decided_at": "2026-12-02T17:05:00.000Z", "actor": "dana@acme.com",
+                       "rationale": "5% looked fine", "reason": "promoted from 5% by dana@acme.com"}}
+    assert status_line(view) == (' v3 -> v4: 25% running since 2026-12-02T17:05:00.000Z (verdict wait); last: hold: '
+                                 'too few runs at 25%: 3 of 20; promote by dana@acme.com (rationale: "5% looked fine")')
+    started = {**view, "change": None, "changed_at": None}  # no rationale to show; an older server: the step start
+    assert status_line(started).endswith("since 2026-12-02T17:05:00.000Z (verdict wait); last: hold: too few runs "
+                                         "at 25%: 3 of 20")

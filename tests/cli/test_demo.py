@@ -42,6 +42,7 @@ def test_demo_lands_everything_and_the_ledger_answers_afterwards(demo_ledger: De
     assert "unknown schema id 999" in out
     assert "Risk scores of tool calls" in out and "riskiest run of this demo:" in out
     assert "warden query" in out and "ledger verify" in out
+    assert "Once you have stopped the stack (Ctrl-C here), verify every hash chain" in out  # --keep-running
     assert "cost stream = SQL over raw events" in out
     assert "Cost per task" in out
     assert (data / "demo-events.jsonl").exists()

@@ -49,3 +49,45 @@ def test_verify_upgrades_a_ledger_written_by_an_older_version(tmp_path: Path) ->
     assert kept.returncode == 0, kept.stderr
     assert [json.loads(line) for line in kept.stdout.splitlines()] == [
         {"ok": True, "problems": 0, "actor": getpass.getuser()}]  # the dashboards' "Ledger verification"
+
+
+
+HOLD = """
+import sys, time
+from warden.ledger.client import Ledger
+ledger = Ledger(sys.argv[1], database="warden")
+ledger.command("CREATE DATABASE IF NOT EXISTS warden")
+print("holding", flush=True)
+time.sleep(120)
+"""
+
+OPEN = """
+import json, sys
+from warden.core.errors import LedgerError
+from warden.ledger.client import Ledger
+try:
+    Ledger(sys.argv[1], database="warden", settings=json.loads(sys.argv[2])).close()
+except LedgerError as exc:
+    print(exc)
+    sys.exit(1)
+"""
+
+
+def test_a_held_embedded_ledger_cannot_be_opened_by_another_process_even_read_only(tmp_path: Path) -> None:
+    """Why `warden ledger verify` needs the stack stopped (README "After make demo"): chDB locks its directory,
+    so a second process cannot open it at all, whatever it means to do there. (Each side is a process of its
+    own: chDB is one engine per process, so this test's own process proves nothing.)"""
+    url = f"chdb://{(tmp_path / 'ledger').resolve()}"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        for settings in ({}, {"readonly": 1}):
+            opened = subprocess.run([sys.executable, "-c", OPEN, url, json.dumps(settings)], capture_output=True,
+                                    text=True, timeout=120)
+            assert opened.returncode == 1, opened.stdout + opened.stderr
+            assert f"cannot open the ledger at {url}" in opened.stdout
+    finally:
+        holder.kill()
+        holder.wait(30)
+    after = subprocess.run([sys.executable, "-c", OPEN, url, "{}"], capture_output=True, text=True, timeout=120)
+    assert after.returncode == 0, after.stdout + after.stderr  # once it is let go, anyone may open it

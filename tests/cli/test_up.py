@@ -51,7 +51,7 @@ def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> str:
 def test_up_runs_broker_and_services_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env(WARDEN_DATA_DIR=str(tmp_path / "w"), WARDEN_EMBEDDED_BROKER_PORT=str(port),
-                    WARDEN_QUERY_PORT="0")
+                    WARDEN_QUERY_PORT="0", WARDEN_APPROVER_TOKENS='{"ops@acme.com": "tok-ops-31c9"}')
     process, children = start_up(env, tmp_path / "w")
     names = " ".join(" ".join(c.cmdline()) for c in children)
     assert "tansu" in names and "ledger-sink" in names and "policy-evaluator" in names and "approvals" in names
@@ -68,8 +68,18 @@ def test_up_runs_broker_and_services_and_stops_cleanly(tmp_path: Path) -> None:
         return done.returncode == 0 and json.loads(done.stdout.splitlines()[0])["n"] == 2
 
     wait_for(landed, timeout_s=60, what="two events queryable through the running stack")
+    # The operator commands find the approvals service from WARDEN_APPROVALS_PORT alone, as the stack did.
+    listed = subprocess.run([*warden_command(), "approvals", "list"], env={**env, "WARDEN_APPROVER_TOKEN":
+                            "tok-ops-31c9"}, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and "0 pending approval(s)" in listed.stdout, listed.stderr
+    # Verify cannot open the ledger the running stack holds: it says so, and what to do.
+    refused = subprocess.run([*warden_command(), "ledger", "verify"], env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "stop it first (Ctrl-C where `warden up` or `warden demo --keep-running` runs)" in refused.stderr
     out = stop(process, signal.SIGINT)
     assert "Warden stopped" in out
+    assert f"approvals API: http://127.0.0.1:{env['WARDEN_APPROVALS_PORT']}" in out  # in the banner
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert not (tmp_path / "w" / ENDPOINT_FILE).exists()
 

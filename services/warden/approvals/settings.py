@@ -11,8 +11,8 @@ from warden.core.settings import WardenSettings
 
 
 class ApprovalsSettings(WardenSettings):
-    approvals_host: str = Field("127.0.0.1", description="Bind address; 0.0.0.0 only inside a container.")
-    approvals_port: int = 8787
+    """approvals_host and approvals_port are WardenSettings': the operator commands find the service by them."""
+
     approvals_max_body_bytes: int = Field(
         1 * 2**20, gt=0, description="Largest request body read (a decision or a rollout command is a few hundred "
                                      "bytes); larger is a 413 before it is read.")

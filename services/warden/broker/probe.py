@@ -34,5 +34,6 @@ def require_broker(settings: WardenSettings, timeout_s: float = 1.5) -> None:
                 return
         except OSError as exc:
             last = exc
-    where = "the embedded broker (is `warden up` running?)" if settings.embedded else "(KAFKA_BOOTSTRAP_SERVERS)"
-    raise BrokerUnavailableError(f"no Kafka broker is listening at {settings.bootstrap_servers} {where}: {last}")
+    where = ("the embedded broker's address: is `warden up` running?" if settings.embedded
+             else "KAFKA_BOOTSTRAP_SERVERS")
+    raise BrokerUnavailableError(f"no Kafka broker is listening at {settings.bootstrap_servers} ({where}): {last}")

@@ -44,13 +44,13 @@ def call(method: str, path: str, token: str | None, **kwargs: Any) -> Any:
     """One request; any failure is one line on stderr and a non-zero exit."""
     settings = WardenSettings()
     secret = token_of(token, settings)
-    url = settings.approvals_url
+    url = settings.approvals_api_url
     try:
         response = httpx.request(method, f"{url}{path}", timeout=TIMEOUT,
                                  headers={"Authorization": f"Bearer {secret}"}, **kwargs)
     except httpx.HTTPError as exc:
-        fail(f"the approvals service at {url} is unreachable (is `warden up` running? WARDEN_APPROVALS_URL "
-             f"says where it is): {exc}")
+        fail(f"the approvals service at {url} is unreachable (is `warden up` running? WARDEN_APPROVALS_URL, "
+             f"or WARDEN_APPROVALS_PORT for one on this machine, says where it is): {exc}")
     if response.status_code >= 400:
         fail(f"HTTP {response.status_code}: {_detail(response)}")
     return response.json()

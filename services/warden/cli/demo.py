@@ -114,8 +114,7 @@ def demo(
         keep_running = True
     env = {"WARDEN_APPROVER_TOKENS": json.dumps(tokens), "WARDEN_APPROVAL_TIMEOUT_S": str(DEMO_APPROVAL_TIMEOUT_S),
            "WARDEN_ALERT_LATENESS_MS": str(DEMO_ALERT_LATENESS_MS)}
-    host = "127.0.0.1" if approvals.approvals_host in ("0.0.0.0", "::") else approvals.approvals_host
-    url = f"http://{host}:{approvals.approvals_port}"
+    url = approvals.local_approvals_url  # the demo's own stack, wherever WARDEN_APPROVALS_URL points
     rolled = "two releases roll out, " if rollouts else ""
     say(f"[bold]Warden demo[/], seed {seed}: three tenants' agents run the four reference workflows; {rolled}a "
         f"stop-ship trips, an operator revives, a human approves (plus {bad} malformed records)")
@@ -126,7 +125,8 @@ def demo(
         fail(str(exc))
     try:
         live = stack.client_settings()
-        _run(live, settings, seed, events, bad, rollouts, timeout_s, Approver(url, tokens[APPROVER], interactive))
+        _run(live, settings, seed, events, bad, rollouts, timeout_s, Approver(url, tokens[APPROVER], interactive),
+             keep_running)
         if interactive:
             _interactive(url, tokens[YOU])
         if keep_running:
@@ -178,7 +178,7 @@ def _latest_demo_event(settings: WardenSettings) -> datetime | None:
 
 
 def _run(live: WardenSettings, settings: WardenSettings, seed: int, minimum: int, bad: int, rollouts: bool,
-         timeout_s: float, approver: Approver) -> None:
+         timeout_s: float, approver: Approver, stays_up: bool) -> None:
     start = story_start(datetime.now(UTC), minimum, _latest_demo_event(settings))
     started = time.monotonic()
     settle = timedelta(seconds=RolloutControllerSettings().rollout_settle_s)
@@ -208,7 +208,7 @@ def _run(live: WardenSettings, settings: WardenSettings, seed: int, minimum: int
     with open(events_file, "w") as out:
         for event in simulated:
             out.write(json.dumps(event.to_json_view()) + "\n")
-    _summary(settings, prefix, elapsed, events_file, platform, costs, simulated, approver, ids)
+    _summary(settings, prefix, elapsed, events_file, platform, costs, simulated, approver, ids, stays_up)
     with console.status("rendering the report..."):
         report, drawn, total = build_report(settings, settings.data_dir / "report.html")
     say(f"\n[bold]Report[/] ({drawn} of {total} dashboard panels with data): [bold]{report}[/]\n"
@@ -275,7 +275,8 @@ def _interactive(url: str, token: str) -> None:
 
 
 def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file: Path, platform: Platform,
-             costs: CostCheck, simulated: list[Any], approver: Approver, rollout_ids: dict[str, str]) -> None:
+             costs: CostCheck, simulated: list[Any], approver: Approver, rollout_ids: dict[str, str],
+             stays_up: bool) -> None:
     where = f"run_id LIKE '{prefix}-%'"
     first, last = simulated[0].occurred_at, simulated[-1].occurred_at
     span = (f"last_seen >= toDateTime64('{first:%Y-%m-%d %H:%M:%S}', 3, 'UTC') "
@@ -342,11 +343,26 @@ def _summary(settings: WardenSettings, prefix: str, elapsed: float, events_file:
         f"out-of-inventory tool (the incident), {seen.runaway_runs} runaway loops, {seen.tool_failures} tool "
         f"failures, {seen.cost_spike_calls} cost-spike LLM calls.")
     say(f"\nLanded in {elapsed:.1f} s. The ledger lives at [bold]{settings.ledger_url}[/].")
-    say("Query it (read-only) with, for example:")
-    say(f'  .venv/bin/warden query "SELECT event_type, count() FROM warden.agent_events WHERE {where} '
-        'GROUP BY event_type"')
-    say("  .venv/bin/warden ledger verify")
-    say(f"Replay the same events offline:\n  .venv/bin/warden replay {events_file} --out replay-out")
+    for line in next_steps(where, events_file, stays_up):
+        say(line)
+
+
+def next_steps(where: str, events_file: Path, stays_up: bool) -> list[str]:
+    """What to run next, each where it works: `warden query` goes through a running stack, but `warden ledger
+    verify` opens the chDB files itself (and records its result there), which chDB allows one process at a
+    time, so with the stack kept up it comes after Ctrl-C. Without --keep-running the stack stops as the
+    demo ends, before anyone can type it."""
+    lines = ["Query it (read-only) with, for example:",
+             f'  .venv/bin/warden query "SELECT event_type, count() FROM warden.agent_events WHERE {where} '
+             'GROUP BY event_type"']
+    if stays_up:
+        lines += ["Once you have stopped the stack (Ctrl-C here), verify every hash chain (verify opens the ledger's "
+                  "files itself, and chDB lets one process at a time hold them, so it refuses while the stack "
+                  "runs):", "  .venv/bin/warden ledger verify"]
+    else:
+        lines += ["Verify every hash chain:", "  .venv/bin/warden ledger verify"]
+    lines += ["Replay the same events offline:", f"  .venv/bin/warden replay {events_file} --out replay-out"]
+    return lines
 
 
 def _quoted_list(values: list[str]) -> str:

@@ -55,13 +55,18 @@ def verify(
         None, "--checkpoints", help="The checkpoint file kept outside the ledger (default: WARDEN_CHECKPOINT_FILE)"),
 ) -> None:
     """Recompute every hash chain and check it against the signed checkpoints; exit 1 naming each
-    record changed, deleted, inserted or replaced, and each run deleted."""
+    record changed, deleted, inserted or replaced, and each run deleted. Run it with the stack stopped:
+    it opens the embedded ledger itself."""
     settings = LedgerSinkSettings()
     checkpoint_file = checkpoints or settings.checkpoint_file
     if checkpoint_file is not None and not checkpoint_file.exists():
         fail(f"the checkpoint file {checkpoint_file} does not exist", 2)
     if access.endpoint_url(settings) is not None:
-        fail("the stack is running and owns the embedded ledger: stop `warden up` first, then verify", 2)
+        # chDB locks its directory to one process (a second one fails to open it, read-only or not), and verify
+        # also writes: the migrations and its ledger_verifications row. The endpoint serves read-only SQL only.
+        fail(f"a running stack owns the embedded ledger under {settings.data_dir} (chDB lets one process open it): "
+             "stop it first (Ctrl-C where `warden up` or `warden demo --keep-running` runs), then verify; "
+             "`warden query` works beside it", 2)
     try:
         ledger = Ledger.from_settings(settings)
         # A ledger written by an older Warden lacks the tables and columns this one reads; the

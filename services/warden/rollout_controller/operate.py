@@ -19,7 +19,15 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from warden.core import topics
 from warden.core.errors import BrokerUnavailableError, ConfigError, DecodeError, ValidationError, WardenError
-from warden.core.records import RolloutAction, RolloutCommand, RolloutDecision, RolloutStage, RolloutStatus
+from warden.core.events import iso_millis
+from warden.core.records import (
+    RolloutAction,
+    RolloutCommand,
+    RolloutDecision,
+    RolloutDecisionKind,
+    RolloutStage,
+    RolloutStatus,
+)
 from warden.core.settings import WardenSettings
 from warden.core.wire import wire_for
 from warden.kafka import clients
@@ -100,6 +108,9 @@ class DecisionLog:
         self._wire = wire_for(settings)
         self.latest: dict[str, RolloutDecision] = {}
         self.judged: dict[str, RolloutDecision] = {}  # the last decision that carried gate figures
+        # The last decision that changed the stage (not a hold that left it as it was): whose rationale an
+        # operator's --reason is, which the holds after it must not hide.
+        self.changed: dict[str, RolloutDecision] = {}
         self.caught_up = threading.Event()
         self._consumer = clients.reader(settings, "warden-rollout-decisions-view",
                                         Fetch(wait_ms=None, partition_eof=True))
@@ -129,6 +140,10 @@ class DecisionLog:
                 except (DecodeError, ValidationError):
                     continue
                 assert isinstance(record, RolloutDecision)
+                before = self.latest.get(record.workflow)
+                if record.decision != RolloutDecisionKind.HOLD or before is None \
+                        or before.rollout_id != record.rollout_id or before.status != record.status:
+                    self.changed[record.workflow] = record
                 self.latest[record.workflow] = record
                 if record.metrics:
                     self.judged[record.workflow] = record
@@ -218,12 +233,22 @@ class Rollouts:
             judged = None
         verdict = gate_verdict(stage, judged)
         latest = self.decisions.latest.get(workflow)
+        changed_at = self.control.rollouts.changed_at.get(workflow)
+        # The decision that made this stage, once the decision log has it (the two topics are followed apart)
+        change = self.decisions.changed.get(workflow)
+        if change is not None and (change.rollout_id, change.status, change.next_step) != (
+                stage.rollout_id, stage.status, stage.percent):
+            change = None
         return {
             "workflow": workflow, "rollout_id": stage.rollout_id, "baseline": stage.baseline,
             "candidate": stage.candidate, "percent": stage.percent, "status": stage.status.value,
+            "changed_at": iso_millis(changed_at or stage.step_started_at),
             "verdict": verdict, "ok": verdict == "pass",
             "decision": latest.decision.value if latest and latest.rollout_id == stage.rollout_id else None,
             "reason": latest.reason if latest and latest.rollout_id == stage.rollout_id else "",
+            "change": None if change is None else {
+                "decision": change.decision.value, "decided_at": iso_millis(change.decided_at), "actor": change.actor,
+                "rationale": change.rationale, "reason": change.reason},
             "metrics": {name: {"value": f.value, "interval": [f.low, f.high], "runs": f.runs, "target": f.target,
                                "verdict": f.verdict} for name, f in (judged.metrics.items() if judged else ())
                         if name in {metric for metric, _ in GATE_KEYS.values()}},
