@@ -26,7 +26,7 @@ from warden.broker.embedded import EmbeddedBroker, trimmer
 from warden.broker.history import HistoryWatch
 from warden.broker.tansu import CLUSTER_ID
 from warden.broker.trim import BatchTrimmer
-from warden.core.errors import WardenError
+from warden.core.errors import ConfigError, WardenError
 from warden.core.settings import WardenSettings
 from warden.cost_aggregator.settings import CostAggregatorSettings
 from warden.kafka import clients
@@ -101,6 +101,7 @@ class Stack:
         """One time budget (WARDEN_STACK_READY_TIMEOUT_S) for the whole start: each part waits on its real
         condition (SeaweedFS: a write reads back; Tansu: metadata answers; ledger-sink: serves queries)
         and the error names the part that was not ready."""
+        refuse_shared_group()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         budget = self.settings.stack_ready_timeout_s if ready_timeout_s is None else ready_timeout_s
         deadline = time.monotonic() + budget
@@ -234,6 +235,18 @@ class Stack:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def refuse_shared_group() -> None:
+    """WARDEN_GROUP_ID (in the environment or warden.env) is read by every service's settings: under `warden up`
+    it put all of them in one consumer group (each got some partitions of agent.events and no service saw them
+    all), and the embedded trimmer, which waits for the stack's own group names, deleted batches that group had
+    not read. Each service of the stack has its own group; the setting is for `warden run` of one service."""
+    found = CostAggregatorSettings().group_id
+    if found != CostAggregatorSettings.model_fields["group_id"].default:
+        raise ConfigError(f"WARDEN_GROUP_ID={found!r} would put every service of `warden up` in one consumer group; "
+                          "unset it (in the environment and warden.env): each service has its own group, and "
+                          "WARDEN_GROUP_ID is for `warden run SERVICE` of one service")
 
 
 def tail(path: Path, lines: int = 15) -> str:
