@@ -402,9 +402,11 @@ def test_a_step_begun_long_before_its_first_events_is_judged_once_not_at_every_m
     assert all(d.decided_at > T0 for d in holds[1:])
 
 
-@pytest.mark.parametrize("max_hold", [40, None])  # 40: rolled back as still inconclusive; None: 5 -> 25, approval
+@pytest.mark.parametrize(("max_hold", "late_s"), [(40, 0), (None, 0), (None, 300)],
+                         ids=["timeout", "promotion", "late-denials"])  # late: read 5 min of event time after
 def test_collapsing_unchanged_judgments_drops_only_repeats_and_keeps_every_outcome(monkeypatch: Any,
-                                                                                   max_hold: float | None) -> None:
+                                                                                   max_hold: float | None,
+                                                                                   late_s: float) -> None:
     """Against the controller that judged every cut-off: the same decisions, minus holds that repeat the
     previous hold of their step in everything but the time, and the same promotions and rollbacks."""
     # bursts of runs 3 minutes long with 7 quiet minutes between them: cut-offs every 30 s in the quiet repeat
@@ -413,7 +415,7 @@ def test_collapsing_unchanged_judgments_drops_only_repeats_and_keeps_every_outco
     denials = [deny(f"b{b}-{i}", T0 + timedelta(minutes=10 * b, seconds=i * 5 + 3))
                for b in range(8) for i in range(0, 36, 17)]
     timed: list[tuple[datetime, BaseModel]] = [(e.occurred_at, e) for e in events]
-    timed += [(d.decided_at, d) for d in denials]
+    timed += [(d.decided_at + timedelta(seconds=late_s), d) for d in denials]  # late: after cut-offs past them
     messages = [m for _, m in sorted(timed, key=lambda pair: pair[0])]
 
     def run_all() -> list[RolloutDecision]:
@@ -438,3 +440,35 @@ def test_collapsing_unchanged_judgments_drops_only_repeats_and_keeps_every_outco
     assert as_json(collapsed) == as_json(kept)
     assert [d.decision for d in collapsed if d.decision != RolloutDecisionKind.HOLD] == \
         [d.decision for d in every if d.decision != RolloutDecisionKind.HOLD]
+
+
+def test_a_denial_read_after_cutoffs_past_it_were_held_is_judged_at_the_next_cutoff(monkeypatch: Any) -> None:
+    """A fact older than the step's last hold (a decision read later than the settle time) changes the next
+    judgment, as it did when every cut-off was judged: only the holds that repeat one are left out."""
+    runs = with_tool_calls(traffic(T0, 40, every_s=5))  # 200 s of runs, then ten minutes of tool calls alone
+    tail_start = max(e.occurred_at for e in traffic(T0, 40, every_s=5))
+    late = [deny(f"r{i}", T0 + timedelta(seconds=i * 5 + 3)) for i in (0, 2, 4)]  # candidate runs, long done
+    at = next(n for n, e in enumerate(runs) if e.occurred_at > tail_start + timedelta(minutes=5))
+    messages: list[BaseModel] = [*runs[:at], *late, *runs[at:]]
+
+    def run_all() -> list[RolloutDecision]:
+        state = started(min_runs=10, gates=Gates(violation_rate_max=0.05), judge_every_minutes=0.5,
+                        hold_minutes=1)
+        return decisions(feed(state, messages))
+
+    collapsed = run_all()
+    monkeypatch.setattr(Step, "unchanged_until", lambda self, rollout, due: None)
+    every = run_all()
+    violations = {d.metrics["violation_rate"].value for d in every if "violation_rate" in d.metrics}
+    assert 0.0 in violations and max(v for v in violations if v is not None) > 0  # the late denials counted
+
+    def essence(d: RolloutDecision) -> tuple[Any, ...]:
+        return d.decision, d.step, d.next_step, d.status, d.reason, as_json([*d.metrics.values()])
+
+    kept, last = [], None
+    for d in every:
+        if d.decision == RolloutDecisionKind.HOLD and last is not None and essence(d) == essence(last):
+            continue
+        kept.append(d)
+        last = d if d.decision == RolloutDecisionKind.HOLD else None
+    assert as_json(collapsed) == as_json(kept)

@@ -440,11 +440,23 @@ class Step:
         found = self.tracked(event.run_id)
         if found is None:
             return
-        _, facts = found
+        rollout, facts = found
         if kind == EventType.LLM_CALL:
             facts.spend_usd += self.config.prices.price(body, event.occurred_at).cost_usd
         elif kind == EventType.RUN_COMPLETED:
             facts.completed_at, facts.status = event.occurred_at, body.status
+        else:
+            return
+        self.changed(rollout, event.occurred_at if facts.completed_at is None else
+                     min(event.occurred_at, facts.completed_at))  # spend read after its run's end counts there
+
+    @staticmethod
+    def changed(rollout: Rollout, at: datetime) -> None:
+        """A fact of event time `at` was read: if it is older than the step's last hold (later than the settle
+        time: a decision, a page, a call read after cut-offs past it were judged), the next cut-off is judged
+        whatever else changed, as it was before unchanged_until."""
+        if rollout.held_at is not None and at < rollout.held_at:
+            rollout.held_at = None
 
     def run_started(self, event: AgentEvent | Any, body: RunStarted | Any) -> None:
         rollout = self.state.rollouts.get(event.workflow)
@@ -456,6 +468,7 @@ class Step:
         facts = RunFacts(event.workflow, event.tenant_id, body.release_name, candidate, event.occurred_at)
         rollout.runs[event.run_id] = facts
         self.state.run_workflow[event.run_id] = event.workflow
+        self.changed(rollout, event.occurred_at)
         early = self.state.early.pop(event.run_id, None)
         if early is not None:
             facts.first_deny_at, facts.first_page_at = early.first_deny_at, early.first_page_at
@@ -476,6 +489,7 @@ class Step:
             return
         rollout, facts = found
         facts.first_deny_at = _earliest(facts.first_deny_at, decision.decided_at)
+        self.changed(rollout, decision.decided_at)
         if decision.stop_ship:
             self.stop_ship(rollout, facts, decision)
 
@@ -502,6 +516,7 @@ class Step:
             early.first_page_at = _earliest(early.first_page_at, alert.first_seen)
             return
         found[1].first_page_at = _earliest(found[1].first_page_at, alert.first_seen)
+        self.changed(found[0], alert.first_seen)
 
     def approval(self, approval: ApprovalDecision) -> None:
         for rollout in self.state.rollouts.values():
