@@ -402,6 +402,21 @@ def test_a_step_begun_long_before_its_first_events_is_judged_once_not_at_every_m
     assert all(d.decided_at > T0 for d in holds[1:])
 
 
+def without_repeated_holds(decisions: list[RolloutDecision]) -> list[RolloutDecision]:
+    """The decisions of a controller that judged every cut-off, less each hold that repeats the previous hold in
+    everything but its time: what the controller that skips unchanged cut-offs must have made."""
+    def essence(d: RolloutDecision) -> tuple[Any, ...]:
+        return d.decision, d.step, d.next_step, d.status, d.reason, as_json([*d.metrics.values()])
+
+    kept, last = [], None
+    for d in decisions:
+        if d.decision == RolloutDecisionKind.HOLD and last is not None and essence(d) == essence(last):
+            continue
+        kept.append(d)
+        last = d if d.decision == RolloutDecisionKind.HOLD else None
+    return kept
+
+
 @pytest.mark.parametrize("max_hold", [40, None], ids=["timeout", "promotion"])  # 5 -> 25, then approval
 def test_collapsing_unchanged_judgments_drops_only_repeats_and_keeps_every_outcome(monkeypatch: Any,
                                                                                    max_hold: float | None) -> None:
@@ -426,16 +441,7 @@ def test_collapsing_unchanged_judgments_drops_only_repeats_and_keeps_every_outco
     every = run_all()
     assert len(collapsed) < len(every)
 
-    def essence(d: RolloutDecision) -> tuple[Any, ...]:
-        return d.decision, d.step, d.next_step, d.status, d.reason, as_json([*d.metrics.values()])
-
-    kept, last = [], None
-    for d in every:
-        if d.decision == RolloutDecisionKind.HOLD and last is not None and essence(d) == essence(last):
-            continue
-        kept.append(d)
-        last = d if d.decision == RolloutDecisionKind.HOLD else None
-    assert as_json(collapsed) == as_json(kept)
+    assert as_json(collapsed) == as_json(without_repeated_holds(every))
     assert [d.decision for d in collapsed if d.decision != RolloutDecisionKind.HOLD] == \
         [d.decision for d in every if d.decision != RolloutDecisionKind.HOLD]
 
@@ -460,13 +466,4 @@ def test_a_denial_read_after_cutoffs_past_it_were_held_is_judged_at_the_next_cut
     violations = {d.metrics["violation_rate"].value for d in every if "violation_rate" in d.metrics}
     assert 0.0 in violations and max(v for v in violations if v is not None) > 0  # the late denials counted
 
-    def essence(d: RolloutDecision) -> tuple[Any, ...]:
-        return d.decision, d.step, d.next_step, d.status, d.reason, as_json([*d.metrics.values()])
-
-    kept, last = [], None
-    for d in every:
-        if d.decision == RolloutDecisionKind.HOLD and last is not None and essence(d) == essence(last):
-            continue
-        kept.append(d)
-        last = d if d.decision == RolloutDecisionKind.HOLD else None
-    assert as_json(collapsed) == as_json(kept)
+    assert as_json(collapsed) == as_json(without_repeated_holds(every))
