@@ -398,8 +398,11 @@ class Step:
         timeout = None if plan.max_hold_minutes is None else start + timedelta(minutes=plan.max_hold_minutes)
         if timeout is not None and held < timeout <= cutoff:
             return None  # the step timed out at this cut-off
+        # a completed run counts at the cut-offs after both its start and its completion (event times from two
+        # records, which need not be in order), its denial and page after theirs too
         facts = [at for f in rollout.runs.values() if f.started_at >= start
-                 for at in (f.completed_at, f.first_deny_at, f.first_page_at) if at is not None and at >= held]
+                 for at in (f.completed_at and max(f.started_at, f.completed_at), f.first_deny_at, f.first_page_at)
+                 if at is not None and at >= held]
         if facts and min(facts) < cutoff:
             return None
         every = timedelta(minutes=plan.judge_every_minutes)
@@ -409,6 +412,20 @@ class Step:
         if timeout is not None and timeout > cutoff:
             later.append(_grid(cutoff, every, timeout, strict=False))
         return min(later)
+
+    def touched(self, rollout: Rollout, facts: RunFacts, at: datetime | None = None) -> None:
+        """A fact of ``facts`` changed (its spend, completion, first denial or page, at ``at``): when it counts at
+        cut-offs the step's last hold was made after (it was read late: a page the alerter sends minutes after
+        its first_seen, a completion from a lagging producer), the hold is no longer what the next cut-off
+        repeats, so that one is judged, as it was when every cut-off was. A fact that counts only after the
+        last hold is found by unchanged_until from the facts themselves."""
+        held = rollout.held_at
+        if held is None or facts.completed_at is None or facts.started_at < rollout.stage.step_started_at:
+            return  # nothing skipped, or a run no judgment counts (yet)
+        counts = max(facts.started_at, facts.completed_at) if at is None else max(facts.started_at,
+                                                                                   facts.completed_at, at)
+        if counts < held:
+            rollout.held_at = None
 
     # -- inputs -----------------------------------------------------------------------------------
 
@@ -443,20 +460,11 @@ class Step:
         rollout, facts = found
         if kind == EventType.LLM_CALL:
             facts.spend_usd += self.config.prices.price(body, event.occurred_at).cost_usd
+            self.touched(rollout, facts)
         elif kind == EventType.RUN_COMPLETED:
+            self.touched(rollout, facts)  # a completion read before, replaced
             facts.completed_at, facts.status = event.occurred_at, body.status
-        else:
-            return
-        self.changed(rollout, event.occurred_at if facts.completed_at is None else
-                     min(event.occurred_at, facts.completed_at))  # spend read after its run's end counts there
-
-    @staticmethod
-    def changed(rollout: Rollout, at: datetime) -> None:
-        """A fact of event time `at` was read: if it is older than the step's last hold (later than the settle
-        time: a decision, a page, a call read after cut-offs past it were judged), the next cut-off is judged
-        whatever else changed, as it was before unchanged_until."""
-        if rollout.held_at is not None and at < rollout.held_at:
-            rollout.held_at = None
+            self.touched(rollout, facts)
 
     def run_started(self, event: AgentEvent | Any, body: RunStarted | Any) -> None:
         rollout = self.state.rollouts.get(event.workflow)
@@ -466,9 +474,10 @@ class Step:
         if candidate is None:
             return
         facts = RunFacts(event.workflow, event.tenant_id, body.release_name, candidate, event.occurred_at)
+        if (before := rollout.runs.get(event.run_id)) is not None:
+            self.touched(rollout, before)  # a run started again: what it had counted no longer does
         rollout.runs[event.run_id] = facts
         self.state.run_workflow[event.run_id] = event.workflow
-        self.changed(rollout, event.occurred_at)
         early = self.state.early.pop(event.run_id, None)
         if early is not None:
             facts.first_deny_at, facts.first_page_at = early.first_deny_at, early.first_page_at
@@ -489,7 +498,7 @@ class Step:
             return
         rollout, facts = found
         facts.first_deny_at = _earliest(facts.first_deny_at, decision.decided_at)
-        self.changed(rollout, decision.decided_at)
+        self.touched(rollout, facts, facts.first_deny_at)
         if decision.stop_ship:
             self.stop_ship(rollout, facts, decision)
 
@@ -515,8 +524,9 @@ class Step:
                 return
             early.first_page_at = _earliest(early.first_page_at, alert.first_seen)
             return
-        found[1].first_page_at = _earliest(found[1].first_page_at, alert.first_seen)
-        self.changed(found[0], alert.first_seen)
+        rollout, facts = found
+        facts.first_page_at = _earliest(facts.first_page_at, alert.first_seen)
+        self.touched(rollout, facts, facts.first_page_at)
 
     def approval(self, approval: ApprovalDecision) -> None:
         for rollout in self.state.rollouts.values():
@@ -533,7 +543,8 @@ class Step:
                                    approval_call_id=None)
                 self.decide(rollout, RolloutDecisionKind.PAUSE, at, reason, stage.percent, stage.step_started_at,
                             manual=True, actor=approval.approver, rationale=approval.rationale)
-            else:  # expired: the next passing judgment asks again
+            else:  # expired: the next passing judgment asks again (so it is made, though no run changed)
+                rollout.held_at = None
                 self.stage_changed(rollout, at, CONTROLLER_ACTOR, "promotion request expired; asking again",
                                    status=RolloutStatus.RUNNING, approval_call_id=None)
 
@@ -566,7 +577,7 @@ class Step:
         if current is not None and current.stage.rollout_id == stage.rollout_id:
             rollout.runs = current.runs
             rollout.next_cutoff = max(current.next_cutoff, rollout.next_cutoff)
-            if current.stage.step_started_at == stage.step_started_at:
+            if _judged_alike(current.stage, stage):
                 rollout.held_at = current.held_at
         self.state.rollouts[stage.workflow] = rollout
         for command_id in stage.command_ids:
@@ -637,6 +648,15 @@ def _grid(cutoff: datetime, every: timedelta, at: datetime, *, strict: bool) -> 
         return cutoff
     steps = (at - cutoff) // every + 1 if strict else -((cutoff - at) // every)
     return cutoff + steps * every
+
+
+def _judged_alike(before: RolloutStage, after: RolloutStage) -> bool:
+    """Whether a judgment reads the same of the two stages (Step.judge: the step, its start, the plan, the
+    approval asked for, and whether one is awaited), so the last hold made in ``before`` holds in ``after``."""
+    def read(stage: RolloutStage) -> tuple[Any, ...]:
+        return (stage.step_started_at, stage.step_index, stage.percent, stage.steps, stage.plan,
+                stage.approval_call_id, stage.status)
+    return read(before) == read(after)
 
 
 def _earliest(current: datetime | None, at: datetime) -> datetime:
