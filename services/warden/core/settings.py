@@ -84,6 +84,10 @@ class WardenSettings(BaseSettings):
     embedded_fetch_wait_ms: int = Field(
         50, ge=1, description="On the embedded durable storage (s3), the shortest wait of any consumer's fetch: "
         "each fetch lists the partition's batches on SeaweedFS, so shorter waits kept consumers behind (ADR 0007).")
+    embedded_storage_memory_mib: int = Field(
+        768, ge=256, description="On the embedded durable storage (s3), SeaweedFS's Go memory limit (GOMEMLIMIT) in "
+        "MiB: it allocates about 290 MB of buffers at start (its filer's leveldb, metadata logs), so a limit close "
+        "to that made it collect garbage without pause under traffic (ADR 0029).")
     embedded_retention_minutes: int = Field(
         2, ge=1, description="On the embedded durable storage (s3), how long a record batch every Warden service "
         "has read is kept before it is deleted (a processor rebuilding its state finds the last minutes); batches "
