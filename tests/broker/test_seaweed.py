@@ -108,7 +108,7 @@ def test_seaweedfs_memory_limit_leaves_its_collector_room(tmp_path: Path, stores
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """`weed server` allocates about 250-290 MB of buffers at start (its filer's leveldb write buffers, metadata
     log buffers). Under the old 320 MiB GOMEMLIMIT the collector's goal sat just above that live heap instead of at
-    twice it (Go's default GOGC), so under traffic it collected 10-28 times a second (ADR 0029). The limit weed
+    twice it (Go's default GOGC), so under traffic it collected 10-28 times a second (ADR 0030). The limit weed
     runs with (read from its environment) must leave twice its live heap, as the runtime's own trace reports it
     (GODEBUG=gctrace=1, which weed inherits) after some writes and lists. Fails at 320 MiB."""
     monkeypatch.setenv("GODEBUG", "gctrace=1")

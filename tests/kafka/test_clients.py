@@ -41,7 +41,7 @@ def test_on_the_embedded_durable_broker_no_consumer_fetches_more_often_than_the_
 def test_by_default_a_durable_embedded_fetch_waits_250_ms() -> None:
     """Tansu lists and reads a fetch's partitions one after another and stops at the wait: at 50 ms the services
     reading many partitions (the alerter, the rollout-controller) fell tens of thousands of events behind at 250
-    events/s, every probe's alert late; at 250 ms they kept up far better (ADR 0029). Fails on the old 50 ms."""
+    events/s, every probe's alert late; at 250 ms they kept up far better (ADR 0030). Fails on the old 50 ms."""
     durable = WardenSettings(embedded_broker_port=9999)
     assert durable.embedded_storage == "s3"
     assert clients.group_consumer_config(durable, "g", Fetch(wait_ms=10))["fetch.wait.max.ms"] == 250

@@ -45,7 +45,7 @@ FILER_CONF = "/etc/seaweedfs/filer.conf"
 # collects garbage harder instead of growing. Measured over 1M events: unset, RSS grew 171 -> 389 MB (ADR 0014).
 # `weed server` allocates about 290 MB of buffers at start (the filer's leveldb write buffers, its metadata log
 # buffers), so at 320 MiB the collector's goal sat just above them: 10-28 collections a second at 250 events/s,
-# SeaweedFS busy collecting while its S3 requests fell 2-3x (ADR 0029). 768 leaves the default GOGC its room.
+# SeaweedFS busy collecting while its S3 requests fell 2-3x (ADR 0030). 768 leaves the default GOGC its room.
 GO_MEMORY_LIMIT_MIB = 768
 PORT_NAMES = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc")
 LOWEST_PORT = 20000  # SeaweedFS's ports come from here up to the ephemeral range
