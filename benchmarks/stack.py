@@ -267,8 +267,11 @@ def main() -> None:
         live = stack.client_settings()
         processes = {name: psutil.Process(child.process.pid) for name, child in stack.children.items()}
         if stack.broker is not None:
-            for i, pid in enumerate(stack.broker.pids()):
-                processes[f"broker{i}"] = psutil.Process(pid)
+            # EmbeddedBroker.pids() lists SeaweedFS first (on s3), then Tansu: named, since "broker0" was read as
+            # Tansu's CPU when it was SeaweedFS's
+            names = ["seaweedfs", "tansu"] if stack.broker.storage is not None else ["tansu"]
+            for name, pid in zip(names, stack.broker.pids(), strict=True):
+                processes[name] = psutil.Process(pid)
         cpu = Cpu(processes)
         groups = Groups(live)
         wire = wire_for(live)

@@ -4,6 +4,7 @@ of `weed server` is not answering."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -13,6 +14,9 @@ import httpx
 import pytest
 
 from warden.broker.seaweed import BUCKET, EPHEMERAL_RANGE, LOWEST_PORT, PORT_NAMES, SeaweedS3, pick_ports
+from warden.core.settings import WardenSettings
+
+GC_LINE = re.compile(r"^gc \d+ .* (\d+)->(\d+)->(\d+) MB, (\d+) MB goal", re.MULTILINE)
 
 
 @pytest.fixture
@@ -97,3 +101,32 @@ def test_a_relative_data_dir_starts(tmp_path: Path, stores: list[SeaweedS3], mon
     store.start()
     assert store.alive() and (tmp_path / ".warden" / "broker" / "master").is_dir()
     assert httpx.put(f"{store.s3_url}/{BUCKET}/k", content=b"v", timeout=10).status_code == 200
+
+
+@pytest.mark.integration
+def test_seaweedfs_memory_limit_leaves_its_collector_room(tmp_path: Path, stores: list[SeaweedS3],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`weed server` allocates about 250-290 MB of buffers at start (its filer's leveldb write buffers, metadata
+    log buffers). Under the old 320 MiB GOMEMLIMIT the collector's goal sat just above that live heap instead of at
+    twice it (Go's default GOGC), so under traffic it collected 10-28 times a second (ADR 0030). The limit weed
+    runs with (read from its environment) must leave twice its live heap, as the runtime's own trace reports it
+    (GODEBUG=gctrace=1, which weed inherits) after some writes and lists. Fails at 320 MiB."""
+    monkeypatch.setenv("GODEBUG", "gctrace=1")
+    store = SeaweedS3(tmp_path / "w", tmp_path / "weed.log",
+                      memory_limit_mib=WardenSettings().embedded_storage_memory_mib)
+    stores.append(store)
+    store.start()
+    with httpx.Client(timeout=10) as client:
+        for i in range(300):
+            assert client.put(f"{store.s3_url}/{BUCKET}/p/{i:020}.batch", content=b"x" * 2000).status_code == 200
+            if i % 10 == 0:
+                client.get(f"{store.s3_url}/{BUCKET}", params={"list-type": "2", "prefix": "p/"})
+    assert store.process is not None
+    environ = Path(f"/proc/{store.process.pid}/environ").read_bytes().split(b"\0")
+    limit = [v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"GOMEMLIMIT=")]
+    assert limit and limit[0].endswith("MiB"), f"weed runs with GOMEMLIMIT {limit}, expected <n>MiB"
+    limit_mb = int(limit[0][:-3]) * 2**20 / 1e6
+    lives = [int(live) for *_, live, _goal in GC_LINE.findall((tmp_path / "weed.log").read_text())]
+    assert lives, "weed logged no garbage collection"
+    assert max(lives) > 100, f"expected SeaweedFS's start-up buffers in its live heap, saw {max(lives)} MB"
+    assert limit_mb >= 2 * max(lives), f"GOMEMLIMIT {limit[0]} leaves less than twice the {max(lives)} MB live"

@@ -38,6 +38,18 @@ def test_on_the_embedded_durable_broker_no_consumer_fetches_more_often_than_the_
     assert clients.group_consumer_config(memory, "g", Fetch(wait_ms=10))["fetch.wait.max.ms"] == 10
 
 
+def test_by_default_a_durable_embedded_fetch_waits_250_ms() -> None:
+    """Tansu lists and reads a fetch's partitions one after another and stops at the wait: at 50 ms the services
+    reading many partitions (the alerter, the rollout-controller) fell tens of thousands of events behind at 250
+    events/s, every probe's alert late; at 250 ms they kept up far better (ADR 0030). Fails on the old 50 ms."""
+    durable = WardenSettings(embedded_broker_port=9999)
+    assert durable.embedded_storage == "s3"
+    assert clients.group_consumer_config(durable, "g", Fetch(wait_ms=10))["fetch.wait.max.ms"] == 250
+    assert clients.group_consumer_config(durable, "g", Fetch(wait_ms=500))["fetch.wait.max.ms"] == 500
+    kafka = WardenSettings(kafka_bootstrap_servers="h:1")  # Kafka answers a fetch when data arrives: no floor
+    assert clients.group_consumer_config(kafka, "g", Fetch(wait_ms=10))["fetch.wait.max.ms"] == 10
+
+
 def test_a_group_consumer_never_auto_commits_and_takes_session_timeouts_from_settings() -> None:
     settings = WardenSettings(kafka_bootstrap_servers="h:1", group_session_timeout_ms=9000,
                               kafka_extra_config={"ssl.ca.location": "/ca.pem"})
@@ -61,7 +73,7 @@ def test_processes_that_reach_the_embedded_broker_by_its_address_keep_its_guaran
                                    broker_storage=stack._env()["WARDEN_BROKER_STORAGE"])):
         assert not reached.embedded and reached.tansu_storage == "s3"
         assert clients.producer_config(reached)["enable.idempotence"] is False
-        assert clients.group_consumer_config(reached, "g", Fetch(wait_ms=10))["fetch.wait.max.ms"] == 50
+        assert clients.group_consumer_config(reached, "g", Fetch(wait_ms=10))["fetch.wait.max.ms"] == 250
     memory = Stack(WardenSettings(embedded_broker_port=9999, embedded_storage="memory"))
     assert clients.producer_config(memory.client_settings())["enable.idempotence"] is True
     kafka = Stack(WardenSettings(kafka_bootstrap_servers="h:1"))

@@ -147,7 +147,8 @@ class EmbeddedBroker:
         self.durable = settings.embedded_storage == "s3"
         self.storage: SeaweedS3 | None = (
             SeaweedS3(settings.broker_dir, log_dir / "seaweedfs.log", settings.weed_bin,
-                      avoid_ports=frozenset({settings.embedded_broker_port})) if self.durable else None
+                      avoid_ports=frozenset({settings.embedded_broker_port}),
+                      memory_limit_mib=settings.embedded_storage_memory_mib) if self.durable else None
         )
         self.tansu: TansuBroker | None = None
 

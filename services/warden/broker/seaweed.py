@@ -41,11 +41,12 @@ BUCKET = "tansu"
 # metadata, watermarks and group offsets live elsewhere under clusters/ and must never expire.
 RECORDS_PREFIX = "/buckets/{bucket}/clusters/{cluster}/topics/{topic}/partitions/{partition:0>10}/records/"
 FILER_CONF = "/etc/seaweedfs/filer.conf"
-# Go's soft memory limit for SeaweedFS: past it the runtime collects garbage harder instead of
-# growing. Measured over 1M events: unset, RSS grew 171 -> 389 MB; 320 MiB, 179 -> 193 MB with no
-# idle cost; 192 MiB, too close to its working set, collected without pause (0.1 core idle,
-# requests 10x slower).
-GO_MEMORY_LIMIT = "320MiB"
+# Go's soft memory limit for SeaweedFS, in MiB (WardenSettings.embedded_storage_memory_mib): past it the runtime
+# collects garbage harder instead of growing. Measured over 1M events: unset, RSS grew 171 -> 389 MB (ADR 0014).
+# `weed server` allocates about 290 MB of buffers at start (the filer's leveldb write buffers, its metadata log
+# buffers), so at 320 MiB the collector's goal sat just above them: 10-28 collections a second at 250 events/s,
+# SeaweedFS busy collecting while its S3 requests fell 2-3x (ADR 0030). 768 leaves the default GOGC its room.
+GO_MEMORY_LIMIT_MIB = 768
 PORT_NAMES = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc")
 LOWEST_PORT = 20000  # SeaweedFS's ports come from here up to the ephemeral range
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
@@ -139,11 +140,12 @@ class SeaweedS3:
     """One `weed server` process serving S3 on loopback; start, health, stop."""
 
     def __init__(self, data_dir: Path, log_path: Path | None = None, binary: Path | None = None,
-                 avoid_ports: frozenset[int] = frozenset()) -> None:
+                 avoid_ports: frozenset[int] = frozenset(), memory_limit_mib: int = GO_MEMORY_LIMIT_MIB) -> None:
         self.data_dir = Path(data_dir).resolve()  # weed runs in it: relative paths in its flags would double
         self.log_path = log_path or self.data_dir / "seaweedfs.log"  # read at start: why weed exited
         self.binary = weed_binary(binary)
         self.avoid_ports = avoid_ports  # e.g. the Tansu port of the same stack, picked but not bound yet
+        self.memory_limit_mib = memory_limit_mib
         self.process: subprocess.Popen[bytes] | None = None
         self.ports: dict[str, int] = {}
 
@@ -203,7 +205,7 @@ class SeaweedS3:
         """None once ready; the fatal line of its log if weed exited; raises BrokerError at the deadline."""
         # No AWS_* or S3_* of the user's: SeaweedFS reads some (credentials, bucket) from the environment.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3_", "GOMEMLIMIT", "GOGC"))}
-        env["GOMEMLIMIT"] = GO_MEMORY_LIMIT
+        env["GOMEMLIMIT"] = f"{self.memory_limit_mib}MiB"
         log_from = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:  # the child has its own copy
             self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,

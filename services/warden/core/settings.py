@@ -88,8 +88,14 @@ class WardenSettings(BaseSettings):
         "it starts; set it for clients of a Tansu you started): what it stores on. s3 makes producers at least "
         "once (ADR 0014) and floors fetch waits (ADR 0007). Unset: Kafka.")
     embedded_fetch_wait_ms: int = Field(
-        50, ge=1, description="On the embedded durable storage (s3), the shortest wait of any consumer's fetch: "
-        "each fetch lists the partition's batches on SeaweedFS, so shorter waits kept consumers behind (ADR 0007).")
+        250, ge=1, description="On the embedded durable storage (s3), the shortest wait of any consumer's fetch: "
+        "Tansu lists and reads a fetch's partitions one after another and stops at the wait, so shorter waits "
+        "starved the consumers of many partitions (ADR 0007, 0030). With records to return a fetch answers at once; "
+        "idle, a record waits up to about half of it.")
+    embedded_storage_memory_mib: int = Field(
+        768, ge=256, description="On the embedded durable storage (s3), SeaweedFS's Go memory limit (GOMEMLIMIT) in "
+        "MiB: it allocates about 290 MB of buffers at start (its filer's leveldb, metadata logs), so a limit close "
+        "to that made it collect garbage without pause under traffic (ADR 0030).")
     embedded_retention_minutes: int = Field(
         2, ge=1, description="On the embedded durable storage (s3), how long a record batch every Warden service "
         "has read is kept before it is deleted (a processor rebuilding its state finds the last minutes); batches "
