@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -185,19 +186,18 @@ def test_rollout_status_says_the_step_and_since_when_the_operator_changed_it() -
     old code: no step, and "since" was the event time only (on a quiet stack, every command's the same)."""
     from warden.cli.rollout import status_line
 
-    stage = {"step_started_at": "2026-12-02T17:05:00.000Z", "steps": [5, 25, 100], "step_index": 1,
-             "approval_call_id": "rollout:r1:1:1764695100000"}
-    view = {"baseline": "v3", "candidate": "v4", "percent": 25, "status": "awaiting_approval",
+    stage: dict[str, Any] = {"step_started_at": "2026-12-02T17:05:00.000Z", "steps": [5, 25, 100], "step_index": 1,
+                             "approval_call_id": "rollout:r1:1:1764695100000"}
+    change = {"decision": "hold", "decided_at": "2026-12-02T17:05:00.000Z", "commanded_at": "2026-12-02T17:41:12.500Z",
+              "actor": "dana@acme.com", "rationale": "25% looked fine",
+              "reason": "promotion from 25% to 100% asked by dana@acme.com waits for approval"}
+    view: dict[str, Any] = {"baseline": "v3", "candidate": "v4", "percent": 25, "status": "awaiting_approval",
             "changed_at": "2026-12-02T17:05:00.000Z", "stage": stage, "verdict": "wait", "decision": "hold",
-            "reason": "promotion from 25% to 100% asked by dana@acme.com waits for approval",
-            "change": {"decision": "hold", "decided_at": "2026-12-02T17:05:00.000Z",
-                       "commanded_at": "2026-12-02T17:41:12.500Z", "actor": "dana@acme.com",
-                       "rationale": "25% looked fine", "reason": "promotion from 25% to 100% asked by dana@acme.com "
-                                                                 "waits for approval"}}
+            "reason": "promotion from 25% to 100% asked by dana@acme.com waits for approval", "change": change}
     assert status_line(view) == (
         " v3 -> v4 (step 2/3): 25% awaiting_approval since 2026-12-02T17:41:12.500Z (event time "
         "2026-12-02T17:05:00.000Z) (verdict wait); last: hold: promotion from 25% to 100% asked by dana@acme.com "
         'waits for approval (rationale: "25% looked fine"); approve or reject: warden approvals list '
         "(call rollout:r1:1:1764695100000)")
-    same = {**view, "change": {**view["change"], "commanded_at": "2026-12-02T17:05:00.000Z"}}
+    same = {**view, "change": {**change, "commanded_at": "2026-12-02T17:05:00.000Z"}}
     assert "since 2026-12-02T17:05:00.000Z (verdict wait)" in status_line(same)

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from tests.rollout.helpers import T0, WORKFLOW, command, decisions, deny, feed, plan, run, start_command, summary
 from warden.core import topics
+from warden.core.events import AgentEvent
+from warden.core.output import Output
 from warden.core.records import (
     ApprovalDecision,
     ApprovalOutcome,
@@ -62,9 +64,10 @@ def test_the_idle_time_before_a_manual_promotion_does_not_count_towards_the_new_
     feed(state, run("r0", "v4", T0 + timedelta(minutes=5)))
     promoted_at = T0 + timedelta(hours=1)
     assert summary(feed(state, [command(RolloutAction.PROMOTE, ROLLOUT_ID, at=promoted_at)])) == [("promote", 5, 25)]
-    back = [e for i in range(12) for e in run(f"s{i}", "v4" if i % 2 else "v3",
-                                             promoted_at + timedelta(minutes=1, seconds=20 * i))]
-    assert summary(feed(state, sorted(back, key=lambda e: e.occurred_at))) == []  # 09:10 cut-off not reached
+    back: list[AgentEvent] = sorted((e for i in range(12) for e in run(
+        f"s{i}", "v4" if i % 2 else "v3", promoted_at + timedelta(minutes=1, seconds=20 * i))),
+        key=lambda e: e.occurred_at)
+    assert summary(feed(state, back)) == []  # the 25% step's first cut-off (10:10) not reached
     assert stage_of(state).status == RolloutStatus.RUNNING and stage_of(state).percent == 25
 
 
@@ -87,7 +90,7 @@ def test_the_controllers_own_decisions_carry_no_commanded_at() -> None:
     assert held and all(d.commanded_at is None and not d.manual for d in held)
 
 
-def approval_request(outputs: list) -> PolicyDecision:  # type: ignore[type-arg]
+def approval_request(outputs: list[Output]) -> PolicyDecision:
     requests = [o.record for o in outputs if o.topic == topics.APPROVAL_REQUESTS]
     assert len(requests) == 1, requests
     assert isinstance(requests[0], PolicyDecision) and requests[0].decision == Decision.REQUIRE_APPROVAL

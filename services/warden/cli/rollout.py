@@ -75,7 +75,8 @@ def _said(stage: dict[str, Any]) -> None:
         steps, index = stage.get("steps") or [], stage.get("step_index", 0)
         target = f" to {steps[index + 1]}%" if index + 1 < len(steps) else ""
         console.print(f"promotion{target} waits for a named approver: warden approvals list, then warden approvals "
-                      f"approve|reject {stage['approval_call_id']} --rationale \"...\"", highlight=False, soft_wrap=True)
+                      f"approve|reject {stage['approval_call_id']} --rationale \"...\"", highlight=False,
+                      soft_wrap=True)
 
 
 def _send(action: str, workflow: str, reason: str, token: str | None) -> None:
@@ -126,8 +127,8 @@ def status_line(view: dict[str, Any]) -> str:
     stage = view.get("stage") or {}
     changed_at = view.get("changed_at") or stage.get("step_started_at")  # a server from before changed_at
     change = view.get("change") or {}
-    since = change.get("commanded_at") or changed_at
-    if since != changed_at:
+    since = str(change.get("commanded_at") or changed_at)
+    if since != str(changed_at):
         since += f" (event time {changed_at})"
     steps = stage.get("steps")
     step = f" (step {stage['step_index'] + 1}/{len(steps)})" if steps and "step_index" in stage else ""

@@ -108,7 +108,8 @@ class Switches:
         per-call checks above refuse the rest), so it does not send a run to its fallback."""
         if not self.active:
             return None
-        for scope in ("global", f"tenant:{tenant_id}", f"workflow:{workflow}", tenant_workflow_scope(tenant_id, workflow)):
+        scopes = ("global", f"tenant:{tenant_id}", f"workflow:{workflow}", tenant_workflow_scope(tenant_id, workflow))
+        for scope in scopes:
             if (kill := self.active.get(f"kill:{scope}")) is not None:
                 return kill
         return None
