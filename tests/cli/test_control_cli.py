@@ -201,3 +201,15 @@ def test_rollout_status_says_the_step_and_since_when_the_operator_changed_it() -
         "(call rollout:r1:1:1764695100000)")
     same = {**view, "change": {**change, "commanded_at": "2026-12-02T17:05:00.000Z"}}
     assert "since 2026-12-02T17:05:00.000Z (verdict wait)" in status_line(same)
+
+
+def test_rollout_promote_says_when_the_promotion_waits_for_an_approver(capsys: pytest.CaptureFixture[str]) -> None:
+    from warden.cli.rollout import _said
+
+    _said({"workflow": "refund_ticket", "baseline": "v3", "candidate": "v4", "percent": 25,
+           "status": "awaiting_approval", "steps": [5, 25, 100], "step_index": 1,
+           "approval_call_id": "rollout:r1:1:1764695100000", "by": "dana@acme.com"})
+    said = " ".join(capsys.readouterr().out.split())
+    assert said == ("rollout refund_ticket v3 -> v4: 25% (awaiting_approval) by dana@acme.com promotion to 100% waits "
+                    "for a named approver: warden approvals list, then warden approvals approve|reject "
+                    'rollout:r1:1:1764695100000 --rationale "..."')
