@@ -235,3 +235,41 @@ def test_a_body_over_the_limit_is_a_413_before_it_is_read_token_or_not(topics: W
                          timeout=30)
     assert chunked.status_code == 413, chunked.text
     assert post(api, "refund_ticket/start", START).status_code == 200  # an ordinary request still goes through
+
+
+def test_a_manual_promote_from_25_waits_for_a_named_approver_and_quiet_commands_keep_their_times(
+        topics: WardenSettings, api: str) -> None:
+    """The README walk: with no events arriving, `promote` from 25% went to 100% at once, no approver asked, and
+    every command of the session had one decided_at. Now the second promote asks the approvals service and the
+    rollout completes only on a named approver's decision; each command's change has its own time."""
+    # one event an hour ago, then none: the controller's clock stands there
+    produce(topics, traffic(datetime.now(UTC) - timedelta(hours=1), 1, prefix="quiet"))
+    assert post(api, "refund_ticket/start", START).status_code == 200
+    times = []
+    for action in ("pause", "resume", "promote"):
+        answer = post(api, f"refund_ticket/{action}", {"reason": f"{action} it"})
+        assert answer.status_code == 200, answer.text
+        wait_for(lambda a=action: (get(api, "refund_ticket/gate").get("change") or {}).get("decision") == a,  # type: ignore[misc]
+                 what=f"the {action} decision")
+        change = get(api, "refund_ticket/gate")["change"]
+        assert change["commanded_at"] is not None
+        times.append(change["decided_at"])
+    assert len(set(times)) == 3 and times == sorted(times), times  # old code: one time for all three
+    asked = post(api, "refund_ticket/promote", {"reason": "25% looked fine"}, who="dana@acme.com")
+    assert asked.status_code == 200, asked.text
+    assert (asked.json()["percent"], asked.json()["status"]) == (25, "awaiting_approval")  # old code: 100, completed
+    call_id = asked.json()["approval_call_id"]
+
+    def pending() -> list[str]:
+        listed = httpx.get(f"{api}/v1/approvals", headers=auth("eve@acme.com"), timeout=30)
+        return [item["call_id"] for item in listed.json()] if listed.status_code == 200 else []
+
+    wait_for(lambda: call_id in pending(), what="the promotion request among the pending approvals")
+    done = httpx.post(f"{api}/v1/approvals/{call_id}/approve", json={"rationale": "release notes reviewed"},
+                      headers=auth("eve@acme.com"), timeout=30)
+    assert done.status_code == 200, done.text
+    wait_for(lambda: get(api, "refund_ticket")["status"] == "completed", what="the approved promotion")
+    wait_for(lambda: (get(api, "refund_ticket/gate").get("change") or {}).get("decision") == "complete",
+             what="the complete decision")
+    change = get(api, "refund_ticket/gate")["change"]
+    assert (change["actor"], change["rationale"]) == ("eve@acme.com", "release notes reviewed")

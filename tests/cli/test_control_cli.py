@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -177,3 +178,38 @@ def test_rollout_status_keeps_the_operators_rationale_under_the_holds_after_it()
     started = {**view, "change": None, "changed_at": None}  # no rationale to show; an older server: the step start
     assert status_line(started).endswith("since 2026-12-02T17:05:00.000Z (verdict wait); last: hold: too few runs "
                                          "at 25%: 3 of 20")
+
+
+def test_rollout_status_says_the_step_and_since_when_the_operator_changed_it() -> None:
+    """As Argo Rollouts' `get rollout` (Step 2/3): and "since" is the operator's own time of the command
+    (commanded_at), with the event time the controller counted it at beside it when that differs. Fails on the
+    old code: no step, and "since" was the event time only (on a quiet stack, every command's the same)."""
+    from warden.cli.rollout import status_line
+
+    stage: dict[str, Any] = {"step_started_at": "2026-12-02T17:05:00.000Z", "steps": [5, 25, 100], "step_index": 1,
+                             "approval_call_id": "rollout:r1:1:1764695100000"}
+    change = {"decision": "hold", "decided_at": "2026-12-02T17:05:00.000Z", "commanded_at": "2026-12-02T17:41:12.500Z",
+              "actor": "dana@acme.com", "rationale": "25% looked fine",
+              "reason": "promotion from 25% to 100% asked by dana@acme.com waits for approval"}
+    view: dict[str, Any] = {"baseline": "v3", "candidate": "v4", "percent": 25, "status": "awaiting_approval",
+            "changed_at": "2026-12-02T17:05:00.000Z", "stage": stage, "verdict": "wait", "decision": "hold",
+            "reason": "promotion from 25% to 100% asked by dana@acme.com waits for approval", "change": change}
+    assert status_line(view) == (
+        " v3 -> v4 (step 2/3): 25% awaiting_approval since 2026-12-02T17:41:12.500Z (event time "
+        "2026-12-02T17:05:00.000Z) (verdict wait); last: hold: promotion from 25% to 100% asked by dana@acme.com "
+        'waits for approval (rationale: "25% looked fine"); approve or reject: warden approvals list '
+        "(call rollout:r1:1:1764695100000)")
+    same = {**view, "change": {**change, "commanded_at": "2026-12-02T17:05:00.000Z"}}
+    assert "since 2026-12-02T17:05:00.000Z (verdict wait)" in status_line(same)
+
+
+def test_rollout_promote_says_when_the_promotion_waits_for_an_approver(capsys: pytest.CaptureFixture[str]) -> None:
+    from warden.cli.rollout import _said
+
+    _said({"workflow": "refund_ticket", "baseline": "v3", "candidate": "v4", "percent": 25,
+           "status": "awaiting_approval", "steps": [5, 25, 100], "step_index": 1,
+           "approval_call_id": "rollout:r1:1:1764695100000", "by": "dana@acme.com"})
+    said = " ".join(capsys.readouterr().out.split())
+    assert said == ("rollout refund_ticket v3 -> v4: 25% (awaiting_approval) by dana@acme.com promotion to 100% waits "
+                    "for a named approver: warden approvals list, then warden approvals approve|reject "
+                    'rollout:r1:1:1764695100000 --rationale "..."')

@@ -70,4 +70,4 @@ def test_values_become_plain_json_types_and_units_format() -> None:
     assert plain(datetime(2026, 11, 2, 8, 0)) == "2026-11-02T08:00:00Z"
     assert plain(float("nan")) is None
     assert fmt(0.1234, "percentunit") == "12.3%" and fmt(0.0512, "currencyUSD") == "$0.0512"
-    assert fmt(3.0) == "3" and fmt(None) == "-" and fmt(12.34, "s") == "12.3 s"
+    assert fmt(3.0) == "3" and fmt(None) == "∅" and fmt(12.34, "s") == "12.3 s"

@@ -54,6 +54,27 @@ def test_release_for_follows_the_stage_and_falls_back_when_the_workflow_is_kille
         assert client.release_for("acme", "export_report", "x").fallback is None
 
 
+def test_read_only_mode_is_not_a_kill_release_for_assigns_and_is_enabled_gates_each_tool(
+        topics: WardenSettings) -> None:
+    """Read-only mode lets the agent run with its read-only tools: release_for returned the killed workflow's
+    fallback (human_queue for refund_ticket) for every unit, on the old code. A kill there still falls back."""
+    publish_stage(topics, 25)
+    publish(topics, ControlKind.READ_ONLY, "workflow:refund_ticket", True, "oncall@acme", "incident 9")
+    publish(topics, ControlKind.READ_ONLY, "global", True, "oncall@acme", "freeze")
+    with WardenClient(topics, max_wait_s=10) as client:
+        chosen = client.release_for("acme", "refund_ticket", "ticket-1")
+        assert chosen.fallback is None
+        assert chosen.release == ("v4" if bucket("refund_ticket", "ticket-1") < 2500 else "v3")
+        assert not client.is_enabled("acme", "refund_ticket", "payments", "refund")  # a write: refused
+        assert client.is_enabled("acme", "refund_ticket", "crm", "lookup")  # a read-only tool: allowed
+        publish(topics, ControlKind.KILL, "tenant:acme/workflow:refund_ticket", True, "oncall@acme", "stop-ship")
+        deadline = datetime.now(UTC).timestamp() + 10
+        while client.release_for("acme", "refund_ticket", "ticket-1").fallback is None:
+            assert datetime.now(UTC).timestamp() < deadline, "the kill switch never reached the view"
+        assert client.release_for("acme", "refund_ticket", "ticket-1").fallback == Fallback.HUMAN_QUEUE
+        assert client.release_for("globex", "refund_ticket", "ticket-1").fallback is None  # another tenant
+
+
 def test_a_new_client_sees_a_rollback_before_its_first_answer(topics: WardenSettings) -> None:
     publish_stage(topics, 25)
     publish_stage(topics, 0, RolloutStatus.ROLLED_BACK, seq=2)
@@ -119,3 +140,21 @@ def test_the_asyncio_client_assigns_as_the_sync_one(topics: WardenSettings) -> N
     with WardenClient(topics, max_wait_s=10) as sync:
         expected = [sync.release_for("acme", "refund_ticket", u).release for u in units]
     assert asyncio.run(assigned()) == expected and set(expected) == {"v3", "v4"}
+
+
+def test_only_a_kill_sends_a_run_to_its_fallback() -> None:
+    """Switches.killed, what release_for asks (no broker): read-only mode on any scope is not a kill."""
+    from warden.core.records import Control
+    from warden.core.switches import Switches
+
+    switches = Switches()
+    for kind, scope in ((ControlKind.READ_ONLY, "global"), (ControlKind.READ_ONLY, "tenant:acme"),
+                        (ControlKind.READ_ONLY, "workflow:refund_ticket"), (ControlKind.KILL, "tool:payments")):
+        switches.apply(Control(kind=kind, scope=scope, active=True, actor="oncall@acme", reason="x", at=AT))
+    assert switches.killed("acme", "refund_ticket") is None
+    assert not switches.is_enabled("acme", "refund_ticket")  # what release_for asked before: "off"
+    for scope in ("global", "tenant:acme", "workflow:refund_ticket", "tenant:acme/workflow:refund_ticket"):
+        kill = Switches()
+        kill.apply(Control(kind=ControlKind.KILL, scope=scope, active=True, actor="oncall@acme", reason="x", at=AT))
+        assert kill.killed("acme", "refund_ticket") is not None, scope
+        assert kill.killed("globex", "export_report") is None or scope == "global", scope

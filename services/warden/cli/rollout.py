@@ -71,6 +71,12 @@ def _path(workflow: str, *rest: str) -> str:
 def _said(stage: dict[str, Any]) -> None:
     console.print(f"rollout {stage['workflow']} {stage['baseline']} -> {stage['candidate']}: "
                   f"[bold]{stage['percent']}%[/] ({stage['status']}) by {stage.get('by', '?')}", highlight=False)
+    if stage["status"] == "awaiting_approval" and stage.get("approval_call_id"):
+        steps, index = stage.get("steps") or [], stage.get("step_index", 0)
+        target = f" to {steps[index + 1]}%" if index + 1 < len(steps) else ""
+        console.print(f"promotion{target} waits for a named approver: warden approvals list, then warden approvals "
+                      f"approve|reject {stage['approval_call_id']} --rationale \"...\"", highlight=False,
+                      soft_wrap=True)
 
 
 def _send(action: str, workflow: str, reason: str, token: str | None) -> None:
@@ -110,19 +116,32 @@ def start(
 
 
 def status_line(view: dict[str, Any]) -> str:
-    """After the workflow's name: where the rollout stands and since when (the stage's last change: a rollback's
-    or a pause's time, not the step's start), the last decision, and the rationale an operator gave for the
-    change (kept in `rationale`; the decision's reason is the controller's own words)."""
-    since = view.get("changed_at") or view["stage"]["step_started_at"]  # a server from before changed_at
-    line = (f" {view['baseline']} -> {view['candidate']}: {view['percent']}% {view['status']} since {since} "
-            f"(verdict {view['verdict']}); last: {view['decision']}: {view['reason']}")
+    """After the workflow's name: which step of how many (as Argo Rollouts' `get rollout` says Step 1/3), where
+    the rollout stands and since when, the last decision, and the rationale an operator gave for the change
+    (kept in `rationale`; the decision's reason is the controller's own words).
+
+    "since" is when the stage last changed: for an operator's command or an approver's decision, the time they
+    gave it (the change's commanded_at), with the event time the controller counts it at beside it when that
+    differs (a command read after the events had passed its time); otherwise the change's event time (a
+    rollback's or a pause's, not the step's start)."""
+    stage = view.get("stage") or {}
+    changed_at = view.get("changed_at") or stage.get("step_started_at")  # a server from before changed_at
     change = view.get("change") or {}
+    since = str(change.get("commanded_at") or changed_at)
+    if since != str(changed_at):
+        since += f" (event time {changed_at})"
+    steps = stage.get("steps")
+    step = f" (step {stage['step_index'] + 1}/{len(steps)})" if steps and "step_index" in stage else ""
+    line = (f" {view['baseline']} -> {view['candidate']}{step}: {view['percent']}% {view['status']} since {since} "
+            f"(verdict {view['verdict']}); last: {view['decision']}: {view['reason']}")
     if change.get("rationale"):
         rationale = f'(rationale: "{change["rationale"]}")'
         if (change["decision"], change["reason"]) == (view["decision"], view["reason"]):
             line += f" {rationale}"  # the reason names the operator already
         else:  # holds since: the change was the operator's
             line += f"; {change['decision']} by {change.get('actor') or '?'} {rationale}"
+    if view["status"] == "awaiting_approval" and stage.get("approval_call_id"):
+        line += f"; approve or reject: warden approvals list (call {stage['approval_call_id']})"
     return line
 
 
@@ -148,7 +167,8 @@ def status(workflow: str | None = typer.Argument(None, help="One workflow (defau
 
 @rollout_app.command("promote")
 def promote(workflow: str = typer.Argument(...), reason: str = REASON, token: str | None = TOKEN) -> None:
-    """Promote to the next step now (an operator's promotion is also the approval past approval_after_step)."""
+    """Promote to the next step now, skipping the evidence gates; from approval_after_step on (25%) it asks the
+    approvals service and waits for a named approver, as the controller's own promotion does."""
     _send("promote", workflow, reason, token)
 
 

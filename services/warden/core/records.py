@@ -400,6 +400,9 @@ class RolloutDecision(_Record):
     actor: str | None = None
     rationale: str | None = None
     approval_call_id: str | None = None
+    # An operator's command or an approver's decision: when that person gave it (the approvals service's
+    # clock), beside decided_at, the event time the controller judges by. None for the controller's own.
+    commanded_at: datetime | None = None
 
     def to_avro(self) -> dict[str, Any]:
         record = super().to_avro()

@@ -102,6 +102,18 @@ class Switches:
                 return Block(read_only)  # type: ignore[arg-type]
         return None
 
+    def killed(self, tenant_id: str, workflow: str) -> Control | None:
+        """The kill switch that stops this tenant's runs of the workflow (global, the tenant, the workflow, or the
+        two together), if any. Read-only mode is not one: it lets runs go on with their read-only tools (the
+        per-call checks above refuse the rest), so it does not send a run to its fallback."""
+        if not self.active:
+            return None
+        scopes = ("global", f"tenant:{tenant_id}", f"workflow:{workflow}", tenant_workflow_scope(tenant_id, workflow))
+        for scope in scopes:
+            if (kill := self.active.get(f"kill:{scope}")) is not None:
+                return kill
+        return None
+
     def is_enabled(self, tenant_id: str, workflow: str, tool: str = "", action: str = "",
                    read_only_tools: frozenset[str] = frozenset()) -> bool:
         """The cheap check an agent makes before a call, to fall back without calling the tool."""

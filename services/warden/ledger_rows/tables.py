@@ -225,7 +225,8 @@ TABLES: dict[str, Table] = {
         Table("eval_results", topics.EVAL_RESULTS, records.EvalResult, (*_fields(records.EvalResult), "redactions"),
               lambda m: m.result_id, eval_result_row),
         Table("rollout_decisions", topics.ROLLOUT_DECISIONS, records.RolloutDecision,
-              _fields(records.RolloutDecision), lambda m: m.decision_id, rollout_decision_row),
+              _fields(records.RolloutDecision), lambda m: m.decision_id, rollout_decision_row,
+              added=_added(records.RolloutDecision, "commanded_at")),
     )
 }
 TABLES_BY_NAME = {t.name: t for t in TABLES.values()}

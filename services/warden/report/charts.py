@@ -28,7 +28,7 @@ def is_number(value: Any) -> bool:
 
 def fmt(value: Any, unit: str = "") -> str:
     if value is None:
-        return "-"
+        return "∅"  # as the CLI prints a figure not known (README "Rollouts"; warden.rollout.gates.UNKNOWN)
     if not is_number(value):
         return str(value)
     if unit == "percentunit":

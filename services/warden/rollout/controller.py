@@ -215,9 +215,11 @@ class Step:
 
     def decide(self, rollout: Rollout, kind: RolloutDecisionKind, at: datetime, reason: str, step: int,
                window_start: datetime, judgment: Judgment | None = None, failed: Iterable[str] = (),
-               manual: bool = False, actor: str | None = None, rationale: str | None = None) -> RolloutDecision:
+               manual: bool = False, actor: str | None = None, rationale: str | None = None,
+               commanded_at: datetime | None = None) -> RolloutDecision:
         """The id is a function of the rollout, its stage and the decision's event time, so a controller that
-        re-makes it (after a restart) makes the same record, which the ledger lands once."""
+        re-makes it (after a restart) makes the same record, which the ledger lands once. ``commanded_at``: when
+        the operator gave the command or the approver decided (their clock), for a manual one."""
         stage = rollout.stage
         record = RolloutDecision(
             decision_id=new_id(stage.rollout_id, "decision", stage.seq, kind.value, int(at.timestamp() * 1000)),
@@ -231,7 +233,7 @@ class Step:
             baseline_runs=judgment.baseline.metrics.runs if judgment else 0,
             baseline_completed=judgment.baseline.metrics.completed if judgment else 0,
             window_start=window_start, decided_at=at, manual=manual, actor=actor, rationale=rationale,
-            approval_call_id=stage.approval_call_id)
+            approval_call_id=stage.approval_call_id, commanded_at=commanded_at)
         self.outputs.append(Output(topics.ROLLOUT_DECISIONS, stage.workflow, record))
         return record
 
@@ -269,7 +271,7 @@ class Step:
             rollout.runs.pop(run_id, None)
 
     def promote(self, rollout: Rollout, at: datetime, reason: str, judgment: Judgment | None = None,
-                actor: str | None = None, rationale: str | None = None) -> None:
+                actor: str | None = None, rationale: str | None = None, commanded_at: datetime | None = None) -> None:
         stage, manual = rollout.stage, actor is not None
         step, index, window = stage.percent, stage.step_index + 1, stage.step_started_at
         percent = stage.steps[index]
@@ -282,28 +284,37 @@ class Step:
             self.forget_runs(rollout, list(rollout.runs))
         kind = RolloutDecisionKind.COMPLETE if done else RolloutDecisionKind.PROMOTE
         self.decide(rollout, kind, at, reason, step, window, judgment, manual=manual, actor=actor,
-                    rationale=rationale)
+                    rationale=rationale, commanded_at=commanded_at)
 
     def rollback(self, rollout: Rollout, at: datetime, reason: str, judgment: Judgment | None = None,
-                 failed: Iterable[str] = (), actor: str | None = None, rationale: str | None = None) -> None:
+                 failed: Iterable[str] = (), actor: str | None = None, rationale: str | None = None,
+                 commanded_at: datetime | None = None) -> None:
         step, window = rollout.stage.percent, rollout.stage.step_started_at
         self.stage_changed(rollout, at, actor or CONTROLLER_ACTOR, reason, percent=0,
                            status=RolloutStatus.ROLLED_BACK, approval_call_id=None)
         self.forget_runs(rollout, list(rollout.runs))
         self.decide(rollout, RolloutDecisionKind.ROLLBACK, at, reason, step, window, judgment, failed,
-                    manual=actor is not None, actor=actor, rationale=rationale)
+                    manual=actor is not None, actor=actor, rationale=rationale, commanded_at=commanded_at)
 
-    def request_approval(self, rollout: Rollout, at: datetime, judgment: Judgment) -> None:
+    def needs_approval(self, rollout: Rollout) -> bool:
+        """Whether a promotion from the current step waits for a named human (the plan's approval_after_step),
+        the controller's own and an operator's alike."""
+        stage = rollout.stage
+        return stage.percent >= rollout.plan.approval_after_step and stage.step_index + 1 < len(stage.steps)
+
+    def request_approval(self, rollout: Rollout, at: datetime, why: str, actor: str = CONTROLLER_ACTOR) -> None:
+        """Ask the approvals service whether to promote from this step; ``why``: what the approver is told (the
+        gates that passed, or who asked for a manual promotion and their rationale)."""
         stage = rollout.stage
         call_id = f"rollout:{stage.rollout_id}:{stage.step_index}:{int(at.timestamp() * 1000)}"
         target = stage.steps[stage.step_index + 1]
         reason = (f"rollout {stage.workflow} {stage.baseline}->{stage.candidate}: promote from {stage.percent}% "
-                  f"to {target}%? gates pass: {judgment.describe(judgment.gated)}")
+                  f"to {target}%? {why}")
         self.outputs.append(Output(topics.APPROVAL_REQUESTS, f"rollout:{stage.rollout_id}", PolicyDecision(
             decision_id=new_id(call_id), event_id=call_id, call_id=call_id, run_id=f"rollout:{stage.rollout_id}",
             tenant_id=ROLLOUT_TENANT, decided_at=at, decision=Decision.REQUIRE_APPROVAL,
             policy_ids=[f"rollout:{stage.workflow}"], reason=reason, policy_version="rollout")))
-        self.stage_changed(rollout, at, CONTROLLER_ACTOR, f"promotion to {target}% waits for approval",
+        self.stage_changed(rollout, at, actor, f"promotion to {target}% waits for approval",
                            status=RolloutStatus.AWAITING_APPROVAL, approval_call_id=call_id)
 
     # -- judgment ---------------------------------------------------------------------------------
@@ -357,10 +368,9 @@ class Step:
                         judgment)
             return
         passing = f"gates pass at {stage.percent}%: {judgment.describe(judgment.gated)}"
-        needs_approval = stage.percent >= plan.approval_after_step and stage.step_index + 1 < len(stage.steps)
-        if needs_approval:
+        if self.needs_approval(rollout):
             if stage.approval_call_id is None:
-                self.request_approval(rollout, cutoff, judgment)
+                self.request_approval(rollout, cutoff, f"gates pass: {judgment.describe(judgment.gated)}")
             self.decide(rollout, RolloutDecisionKind.HOLD, cutoff,
                         f"{passing}; promotion waits for approval (call {rollout.stage.approval_call_id})",
                         stage.percent, stage.step_started_at, judgment)
@@ -467,11 +477,16 @@ class Step:
             self.touched(rollout, facts)
 
     def run_started(self, event: AgentEvent | Any, body: RunStarted | Any) -> None:
+        """A run of the baseline or the candidate. A candidate run that started before the step is tracked too,
+        for its stop-ship only (no gate counts it: `samples` and `unchanged_until` take the step's starts): a
+        step starts when its command was given (Step.manual_at), and a candidate run started under the step
+        before, whose start is read after, must still roll the candidate back (new_step keeps those in flight
+        for the same reason)."""
         rollout = self.state.rollouts.get(event.workflow)
-        if rollout is None or not rollout.stage.status.live or event.occurred_at < rollout.stage.step_started_at:
+        if rollout is None or not rollout.stage.status.live:
             return
         candidate = rollout.release_of(body.release_name)
-        if candidate is None:
+        if candidate is None or (not candidate and event.occurred_at < rollout.stage.step_started_at):
             return
         facts = RunFacts(event.workflow, event.tenant_id, body.release_name, candidate, event.occurred_at)
         if (before := rollout.runs.get(event.run_id)) is not None:
@@ -533,31 +548,36 @@ class Step:
             stage = rollout.stage
             if stage.approval_call_id != approval.call_id or stage.status != RolloutStatus.AWAITING_APPROVAL:
                 continue
-            at = self.manual_at(rollout, approval.decided_at)
+            at, given = self.manual_at(rollout, approval.decided_at), approval.decided_at
             if approval.decision == ApprovalOutcome.APPROVED:
                 self.promote(rollout, at, f"promotion from {stage.percent}% approved by {approval.approver}",
-                             actor=approval.approver, rationale=approval.rationale)
+                             actor=approval.approver, rationale=approval.rationale, commanded_at=given)
             elif approval.decision == ApprovalOutcome.REJECTED:
                 reason = f"promotion from {stage.percent}% rejected by {approval.approver}; paused"
                 self.stage_changed(rollout, at, approval.approver, reason, status=RolloutStatus.PAUSED,
                                    approval_call_id=None)
                 self.decide(rollout, RolloutDecisionKind.PAUSE, at, reason, stage.percent, stage.step_started_at,
-                            manual=True, actor=approval.approver, rationale=approval.rationale)
+                            manual=True, actor=approval.approver, rationale=approval.rationale, commanded_at=given)
             else:  # expired: the next passing judgment asks again (so it is made, though no run changed)
                 rollout.held_at = None
                 self.stage_changed(rollout, at, CONTROLLER_ACTOR, "promotion request expired; asking again",
                                    status=RolloutStatus.RUNNING, approval_call_id=None)
 
-    def now(self, fallback: datetime) -> datetime:
-        """Event time for a change that has no event time of its own (an operator's command)."""
-        return self.state.clock.now() or utc_millis(fallback)
+    def manual_at(self, rollout: Rollout, given: datetime) -> datetime:
+        """When an operator's command or an approval on ``rollout`` counts as made, in event time: when it was
+        given (``given``: the command record's time, which the approvals service stamps, or the approver's
+        decided_at), as a start already is, but never before the event time the controller has reached (a
+        judgment made at a later cut-off stays before it in the history) nor before its step started.
 
-    def manual_at(self, rollout: Rollout, fallback: datetime) -> datetime:
-        """When an operator's command or an approval on ``rollout`` counts as made: the event time reached,
-        but never before its step started. On an idle stack the clock stays at the last event read, which
-        can be older than a rollout started since (its start is the plan's start_at or the command's time),
-        and a pause stamped before the start it pauses read as history out of order."""
-        return max(self.now(fallback), rollout.stage.step_started_at)
+        It used to be the event time reached alone. On a stack where no event arrives that clock stands still:
+        every command of a session got one decided_at, `warden rollout status` "since" did not move, and a
+        promotion started its step at the last event read, in the past, so the idle time before the command
+        counted towards the new step's hold and max_hold (a rollback at the first judgment once traffic came
+        back). The command's own time is deterministic (it is in the record), so the live controller, a
+        restarted one and `warden replay` still make the same decisions from the same records; judgments stay
+        on the agent events' time (Clock), which a command does not move."""
+        given = utc_millis(given)
+        return max(given, self.state.clock.now() or given, rollout.stage.step_started_at)
 
     def control(self, control: Control) -> None:
         if control.rollout_command is not None:
@@ -618,28 +638,53 @@ class Step:
             reason += f"; eval {command.eval_run_id} of {plan.candidate} met its targets"
         self.stage_changed(rollout, at, control.actor, reason)
         self.decide(rollout, RolloutDecisionKind.START, at, reason, 0, at, manual=True, actor=control.actor,
-                    rationale=command.rationale or None)
+                    rationale=command.rationale or None, commanded_at=utc_millis(control.at))
 
     def manual(self, rollout: Rollout, control: Control, command: RolloutCommand) -> None:
         at, who, why = self.manual_at(rollout, control.at), control.actor, command.rationale or None
+        given = utc_millis(control.at)
         stage = rollout.stage
         rollout.stage = stage.model_copy(update={"command_ids": [*stage.command_ids, command.command_id]})
-        if command.action == RolloutAction.PROMOTE:
-            self.promote(rollout, at, f"promoted from {stage.percent}% by {who}", actor=who, rationale=why)
+        if command.action == RolloutAction.PROMOTE and self.needs_approval(rollout):
+            self.ask_to_promote(rollout, at, who, why, given)
+        elif command.action == RolloutAction.PROMOTE:
+            self.promote(rollout, at, f"promoted from {stage.percent}% by {who}", actor=who, rationale=why,
+                         commanded_at=given)
         elif command.action == RolloutAction.ROLLBACK:
-            self.rollback(rollout, at, f"rolled back from {stage.percent}% by {who}", actor=who, rationale=why)
+            self.rollback(rollout, at, f"rolled back from {stage.percent}% by {who}", actor=who, rationale=why,
+                          commanded_at=given)
         elif command.action == RolloutAction.PAUSE and stage.status != RolloutStatus.PAUSED:
             reason = f"paused at {stage.percent}% by {who}"
             self.stage_changed(rollout, at, who, reason, status=RolloutStatus.PAUSED, approval_call_id=None)
             self.decide(rollout, RolloutDecisionKind.PAUSE, at, reason, stage.percent, stage.step_started_at,
-                        manual=True, actor=who, rationale=why)
+                        manual=True, actor=who, rationale=why, commanded_at=given)
         elif command.action == RolloutAction.RESUME and stage.status == RolloutStatus.PAUSED:
             reason = f"resumed at {stage.percent}% by {who}"
             rollout.next_cutoff = max(rollout.next_cutoff, at)
             rollout.held_at = None  # the first judgment after a resume is recorded, changed or not
             self.stage_changed(rollout, at, who, reason, status=RolloutStatus.RUNNING)
             self.decide(rollout, RolloutDecisionKind.RESUME, at, reason, stage.percent, stage.step_started_at,
-                        manual=True, actor=who, rationale=why)
+                        manual=True, actor=who, rationale=why, commanded_at=given)
+
+    def ask_to_promote(self, rollout: Rollout, at: datetime, who: str, why: str | None, given: datetime) -> None:
+        """An operator's promotion from approval_after_step on: it skips the evidence gates, not the approval.
+        It puts the same request on the approvals service as the controller's own passing judgment, and the
+        approver's decision promotes (or a rejection pauses); while it waits, the step is judged as any step
+        awaiting approval (a failing gate still rolls back). Before, a `warden rollout promote` from 25% went
+        to 100% at once, no named approver asked (issue 11: promotion past the step waits for one)."""
+        stage = rollout.stage
+        target = stage.steps[stage.step_index + 1]
+        if stage.status == RolloutStatus.AWAITING_APPROVAL and stage.approval_call_id is not None:
+            reason = (f"promotion from {stage.percent}% to {target}% asked by {who}: already waits for approval "
+                      f"(call {stage.approval_call_id})")
+            self.stage_changed(rollout, at, who, reason)  # lists the command, so its sender hears back
+        else:
+            self.request_approval(rollout, at, f"asked by {who} ({why or 'no rationale'}); the evidence gates "
+                                               "are skipped, not the approval", actor=who)
+            reason = (f"promotion from {stage.percent}% to {target}% asked by {who} waits for approval "
+                      f"(call {rollout.stage.approval_call_id}); the evidence gates are skipped, not the approval")
+        self.decide(rollout, RolloutDecisionKind.HOLD, at, reason, stage.percent, stage.step_started_at,
+                    manual=True, actor=who, rationale=why, commanded_at=given)
 
 
 def _grid(cutoff: datetime, every: timedelta, at: datetime, *, strict: bool) -> datetime:

@@ -122,10 +122,15 @@ class Judgment:
         return "; ".join(describe(name, self.figures[name]) for name in names)
 
 
+UNKNOWN = "∅"  # a figure or a bound not known yet (too few runs, no baseline): as the CLI's tables print None
+
+
 def describe(name: str, f: MetricFigure) -> str:
-    """e.g. 'cost_per_task_usd 0.14 [0.131, 0.149] over 212 runs, max 0.1'."""
+    """e.g. 'cost_per_task_usd 0.14 [0.131, 0.149] over 212 runs, max 0.1', and 'latency_p95_s 4.2 [∅, ∅] over 3
+    runs' while a bound is unknown (it said '?' here, in reasons, pages and the report, and '∅' in the tables
+    of `warden rollout status` and `warden workflow status`)."""
     def num(v: float | None) -> str:
-        return "?" if v is None else f"{v:.4g}"
+        return UNKNOWN if v is None else f"{v:.4g}"
     gate = f", {f.bound} {num(f.target)}" if f.bound else ""
     return f"{name} {num(f.value)} [{num(f.low)}, {num(f.high)}] over {f.runs} runs{gate}"
 

@@ -247,8 +247,9 @@ class Rollouts:
             "decision": latest.decision.value if latest and latest.rollout_id == stage.rollout_id else None,
             "reason": latest.reason if latest and latest.rollout_id == stage.rollout_id else "",
             "change": None if change is None else {
-                "decision": change.decision.value, "decided_at": iso_millis(change.decided_at), "actor": change.actor,
-                "rationale": change.rationale, "reason": change.reason},
+                "decision": change.decision.value, "decided_at": iso_millis(change.decided_at),
+                "commanded_at": iso_millis(change.commanded_at) if change.commanded_at else None,
+                "actor": change.actor, "rationale": change.rationale, "reason": change.reason},
             "metrics": {name: {"value": f.value, "interval": [f.low, f.high], "runs": f.runs, "target": f.target,
                                "verdict": f.verdict} for name, f in (judged.metrics.items() if judged else ())
                         if name in {metric for metric, _ in GATE_KEYS.values()}},

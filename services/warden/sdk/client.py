@@ -197,9 +197,12 @@ class WardenClient:
         From the local view of the control topic, no round trip: deterministic and sticky (a unit in the
         candidate's 5% stays in it at 25%), the baseline after a rollback, the candidate once complete, and
         ``release=None`` when the workflow has no rollout. While a kill switch covers the tenant's workflow
-        it returns the workflow's ``fallback`` instead (human_queue, rules or read_only, from
-        policies/workflows.toml). The first call waits (up to max_wait_s) for the view to have read the
-        whole control topic, so a unit is not assigned before its rollout is known.
+        (global, tenant, workflow, or tenant + workflow) it returns the workflow's ``fallback`` instead
+        (human_queue, rules or read_only, from policies/workflows.toml). Read-only mode is not a kill: the
+        run goes on with the release assigned, and `is_enabled` refuses each tool call that is not read-only
+        (it returned the fallback, which sent every run of a workflow in read-only mode to the human queue).
+        The first call waits (up to max_wait_s) for the view to have read the whole control topic, so a unit
+        is not assigned before its rollout is known.
         """
         if not (unit and workflow and tenant_id and isinstance(unit, str) and isinstance(workflow, str)
                 and isinstance(tenant_id, str)):
@@ -208,7 +211,7 @@ class WardenClient:
             raise names_refused(tenant_id, workflow, unit)
         assign = _assign or _load_assign()
         view = self._read_view("no release can be assigned")
-        if not view.switches.is_enabled(tenant_id, workflow):
+        if view.switches.killed(tenant_id, workflow) is not None:
             if self._contracts is None:
                 from warden.core.workflows import load_contracts
 
